@@ -286,6 +286,7 @@ static int cmd_exec(int argc, char **argv)
 				_exit(137);
 		}
 		close_from(3, pp[1]);
+		umask(077); /* checkpoint images and logs are for root's eyes only */
 		if (chdir(cwd) < 0) {
 			n = snprintf(msg, sizeof(msg), "E %d\n", errno);
 			if (write(pp[1], msg, n) < 0) {}

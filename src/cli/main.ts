@@ -1,0 +1,136 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { availableParallelism } from 'node:os';
+import { relative } from 'node:path';
+import { ConfigError, PrerequisiteError, UsageError } from '../errors.ts';
+import { defaultCacheDir } from '../images/node-image.ts';
+import { renderText } from '../matrix/text.ts';
+import { runMatrix } from '../runner/run.ts';
+import { imagesCommand } from './images.ts';
+
+const MAIN_HELP = `criu-compat — does checkpoint/restore really work on this node pool?
+
+Usage: criu-compat <command> [options]
+
+Commands:
+  run       run the conformance suites over the node pools and write a report
+  images    list, build or remove cached node images
+  help      show help for a command (criu-compat help run)
+
+Run 'criu-compat <command> --help' for a command's options.
+Exit codes: 0 every cell passed (or skipped), 1 a tuple failed, 2 bad input or a harness/environment error.`;
+
+const RUN_HELP = `Usage: criu-compat run [--config FILE] [--pool NAME]... [--out DIR] [options]
+
+Runs criu-check and round-trip suites on every pool of the config (the
+embedded default when --config is not given) and writes DIR/RUN-ID/results.json.
+
+Options:
+  -c, --config FILE     node-pools file (YAML or JSON); default: embedded default
+  -p, --pool NAME       run only this pool (repeatable)
+  -o, --out DIR         where run directories go (default: reports)
+      --cache-dir DIR   node images and compiled fixtures (default: $CRIU_COMPAT_CACHE,
+                        else $XDG_CACHE_HOME/criu-compat, else ~/.cache/criu-compat)
+      --mirror URL      Debian mirror for debootstrap (default: the one in /etc/apt)
+      --keep-artifacts  keep checkpoint images and CRIU logs in RUN-ID/artifacts
+                        (root-only; they are memory dumps and may hold secrets)
+  -j, --jobs N          suites run in parallel up to N (default: number of CPUs)
+      --no-progress     no live progress lines
+      --json            print results.json to stdout instead of the text matrix
+  -h, --help            this help
+
+Exit: 0 all cells PASS or SKIP; 1 some cell FAIL; 2 bad input or an ERROR cell; 130 interrupted.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '-h' || cmd === '--help') {
+    console.log(MAIN_HELP);
+    return cmd ? 0 : 2;
+  }
+  if (cmd === 'help') {
+    if (rest[0] === 'run') console.log(RUN_HELP);
+    else if (rest[0] === 'images') return imagesCommand(['--help']);
+    else console.log(MAIN_HELP);
+    return 0;
+  }
+  if (cmd === 'run') return runCommand(rest);
+  if (cmd === 'images') return imagesCommand(rest);
+  throw new UsageError(`unknown command "${cmd}"; commands: run, images, help`);
+}
+
+async function runCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      config: { type: 'string', short: 'c' },
+      pool: { type: 'string', short: 'p', multiple: true },
+      out: { type: 'string', short: 'o', default: 'reports' },
+      'cache-dir': { type: 'string' },
+      mirror: { type: 'string' },
+      'keep-artifacts': { type: 'boolean', default: false },
+      jobs: { type: 'string', short: 'j' },
+      'no-progress': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(RUN_HELP);
+    return 0;
+  }
+  const jobs = values.jobs === undefined ? availableParallelism() : Number(values.jobs);
+  if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs takes a whole number >= 1 (got "${values.jobs}")`);
+
+  const abort = new AbortController();
+  let interrupts = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    interrupts++;
+    if (interrupts === 1) {
+      process.stderr.write(`\n${sig}: stopping; cleaning up environments (press Ctrl-C again to quit at once)\n`);
+      abort.abort();
+    } else process.exit(130); // environments die with us (PDEATHSIG); stale work dirs are swept next run
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const { results, runDir } = await runMatrix({
+    ...(values.config ? { configFile: values.config } : {}),
+    ...(values.pool ? { pools: values.pool } : {}),
+    outDir: values.out,
+    cacheDir: values['cache-dir'] ?? defaultCacheDir(),
+    ...(values.mirror ? { mirror: values.mirror } : {}),
+    keepArtifacts: values['keep-artifacts'],
+    jobs,
+    progress: !values['no-progress'] && !values.json,
+    signal: abort.signal,
+  });
+  if (values.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+  else {
+    console.log(`\n${renderText(results)}`);
+    console.log(`\nresults: ${relative(process.cwd(), runDir) || '.'}/results.json`);
+  }
+  if (abort.signal.aborted) return 130;
+  return results.exitCode;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    if (e instanceof ConfigError || e instanceof UsageError || e instanceof PrerequisiteError) {
+      console.error(`criu-compat: ${e.message}`);
+      process.exitCode = 2;
+      return;
+    }
+    const err = e as Error & { code?: string };
+    if (err.code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`criu-compat: ${err.message} (see --help)`);
+      process.exitCode = 2;
+      return;
+    }
+    console.error(`criu-compat: internal error: ${err.stack ?? err}`);
+    process.exitCode = 2;
+  },
+);

@@ -1,0 +1,121 @@
+/**
+ * Known failure signatures: text seen in CRIU's log or output → the cause
+ * and what to do. Blame decides the verdict: "tuple" failures are FAIL
+ * (this kernel/image/runtime combination is broken), "environment" ones are
+ * ERROR (the harness or the machine broke, not the tuple), "note" never
+ * changes a verdict but is shown beside it.
+ */
+export type Blame = 'tuple' | 'environment' | 'note';
+
+export interface Diagnosis {
+  id: string;
+  title: string;
+  cause: string;
+  remediation: string;
+  blame: Blame;
+  /** The line that matched, for the reader to find it in the log. */
+  evidence: string;
+}
+
+export interface DiagnoseInput {
+  /** CRIU log plus the command's stdout and stderr. */
+  text: string;
+  timedOut?: boolean;
+  /** What was running: check, dump, restore, pre-dump… */
+  operation?: string;
+}
+
+interface Signature {
+  id: string;
+  title: string;
+  blame: Blame;
+  match: (input: DiagnoseInput) => string | undefined;
+  cause: string;
+  remediation: string;
+}
+
+const line = (re: RegExp) => (i: DiagnoseInput) => i.text.split('\n').find((l) => re.test(l));
+
+export const SIGNATURES: readonly Signature[] = [
+  {
+    id: 'vdso-bounds',
+    title: 'CRIU does not understand this kernel\'s vDSO layout',
+    blame: 'tuple',
+    match: line(/Unexpected rt vDSO area bounds/),
+    cause:
+      'Kernel 6.13 moved the vvar clock pages into their own mapping; CRIU 4.0 and older fail to parse the vDSO on x86_64 kernels >= 6.13 and cannot initialise at all.',
+    remediation: 'Ship CRIU >= 4.1 in this node image, or keep this node image on kernels older than 6.13.',
+  },
+  {
+    id: 'hw-breakpoints',
+    title: 'The task never trapped on CRIU\'s hardware breakpoint',
+    blame: 'tuple',
+    match: (i) => {
+      if (!i.timedOut) return undefined;
+      const tail = i.text.trimEnd().split('\n').slice(-4);
+      return tail.find((l) => /new_sp=0x[0-9a-f]+ ip 0x[0-9a-f]+/.test(l) || /Waiting for \d+ to trap/.test(l));
+    },
+    cause:
+      'After removing its parasite CRIU waits for the task to stop on an x86 debug-register breakpoint. This hypervisor does not virtualise debug registers (seen in Firecracker and AMD SEV guests), so the task never stops and CRIU < 4.2 waits forever.',
+    remediation:
+      'Use CRIU >= 4.2, which probes breakpoints at start and falls back to syscall tracing. Stopgap for older CRIU: run it with CRIU_FAULT=130 (forces the no-breakpoint path). Or move the node pool to a hypervisor that virtualises debug registers.',
+  },
+  {
+    id: 'kerndat-init',
+    title: 'CRIU could not probe the kernel',
+    blame: 'tuple',
+    match: line(/Could not initialize kernel features detection|kerndat_init failed/),
+    cause: 'CRIU fails while detecting kernel features at start-up, so every command (check, dump, restore) fails.',
+    remediation: 'Read the first error before this line (often a CRIU release older than the kernel); upgrade CRIU in the node image.',
+  },
+  {
+    id: 'iptables-restore-missing',
+    title: 'No iptables-restore for CRIU\'s network lock',
+    blame: 'tuple',
+    match: line(/iptables-restore.*(No such file|not found)|(No such file|not found).*iptables-restore/),
+    cause: 'CRIU locks the network with iptables by default, and the node image has no iptables-restore.',
+    remediation: 'Install iptables in the node image, or use CRIU\'s nftables lock (--network-lock nftables, or network-lock nftables in criu.conf).',
+  },
+  {
+    id: 'pid-collision',
+    title: 'A PID needed by the restore is taken',
+    blame: 'environment',
+    match: line(/Can't fork for \d+: File exists/),
+    cause: 'CRIU restores processes with their old PIDs; another process (often an unreaped zombie) holds one of them.',
+    remediation: 'Restore in a PID namespace whose init reaps orphans, or make sure the dumped tree is fully gone (and reaped) before restoring.',
+  },
+  {
+    id: 'dirty-tracking-off',
+    title: 'No memory dirty tracking',
+    blame: 'tuple',
+    match: line(/Dirty tracking is OFF|Kernel doesn't support dirty tracking|soft[-_ ]dirty.*not supported/i),
+    cause: 'The kernel is built without CONFIG_MEM_SOFT_DIRTY, so pre-dump, --track-mem and iterative migration cannot work.',
+    remediation: 'Use a kernel built with CONFIG_MEM_SOFT_DIRTY=y (Debian\'s are), or plain dump without pre-dump.',
+  },
+  {
+    id: 'rlimit-nofile',
+    title: 'CRIU cannot raise its file-descriptor limit',
+    blame: 'note',
+    match: line(/rlimit: Can't setup RLIMIT_NOFILE for self: Operation not permitted/),
+    cause: 'The harness runs without CAP_SYS_RESOURCE, so CRIU keeps the current RLIMIT_NOFILE. Harmless unless the tree holds more descriptors than that limit.',
+    remediation: 'Grant CAP_SYS_RESOURCE to the process running CRIU if large trees must be checkpointed; containers need --ulimit host.',
+  },
+];
+
+/** Every known signature found in the input, in table order (most specific first). */
+export function diagnose(input: DiagnoseInput): Diagnosis[] {
+  const out: Diagnosis[] = [];
+  for (const s of SIGNATURES) {
+    const evidence = s.match(input);
+    if (evidence !== undefined) out.push({ id: s.id, title: s.title, cause: s.cause, remediation: s.remediation, blame: s.blame, evidence: evidence.trim().slice(0, 300) });
+  }
+  return out;
+}
+
+/** The lines of a CRIU log worth showing: errors and warnings, then the last lines. Never memory contents. */
+export function logExcerpt(text: string, maxErrors = 12, tail = 4): string[] {
+  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  const errors = lines.filter((l) => /\b(Error|Warn)\b\s*\(|^Error|^Warning|FAIL/.test(l)).slice(-maxErrors);
+  const last = lines.slice(-tail).filter((l) => !errors.includes(l));
+  return [...errors, ...last].map((l) => (l.length > 400 ? `${l.slice(0, 400)}…` : l));
+}

@@ -1,0 +1,44 @@
+/**
+ * The one interface every backend implements. Suites only ever talk to an
+ * Environment, so a namespace, a VM or a pod look the same to them.
+ */
+export interface ExecOptions {
+  /** Hard limit; the command and everything it started are killed after it. */
+  timeoutMs: number;
+  /** The complete environment (nothing leaks in from the harness). */
+  env?: Record<string, string>;
+  cwd?: string;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  durationMs: number;
+}
+
+export interface Environment {
+  readonly id: string;
+  readonly backend: string;
+  /** Where the shared work directory appears inside the environment. */
+  readonly workDir: string;
+  /** Runs argv inside; never throws for a non-zero exit. Throws EnvironmentError if the environment is gone. */
+  exec(argv: readonly string[], opts: ExecOptions): Promise<ExecResult>;
+  /** Starts argv detached (own session, stdout+stderr to outFile inside); returns its PID as seen inside. */
+  spawnDetached(argv: readonly string[], opts: { outFile: string; env?: Record<string, string> }): Promise<number>;
+  /** Copies a host file into the environment (mode kept). */
+  copyIn(hostPath: string, envPath: string): Promise<void>;
+  /** Reads a file from the environment. */
+  readFile(envPath: string): Promise<Buffer>;
+  /** Size in bytes of everything under a directory inside. */
+  du(envPath: string): Promise<number>;
+  /** Creates a directory (and parents) inside the work directory, root-only. */
+  makeDir(envPath: string): Promise<void>;
+  /** Removes a path inside the work directory. */
+  remove(envPath: string): Promise<void>;
+  /** Tears everything down: processes, mounts, namespaces. Idempotent. */
+  dispose(): Promise<void>;
+}
+
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';

@@ -1,0 +1,158 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { copyFile, lstat, mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
+import { EnvironmentError } from '../../errors.ts';
+import { run } from '../../util/process.ts';
+import { DEFAULT_PATH, type Environment, type ExecOptions, type ExecResult } from '../environment.ts';
+
+const WORKDIR_INSIDE = '/run/criu-compat';
+const BASE_ENV = { PATH: DEFAULT_PATH, HOME: '/root', LANG: 'C' };
+
+export interface NamespaceStartOptions {
+  id: string;
+  rootfs: string;
+  /** Host directory (0700) that appears at /run/criu-compat inside. */
+  hostWorkDir: string;
+  /** Path of the compiled cc-ns helper. */
+  helper: string;
+  timeoutMs: number;
+}
+
+/**
+ * A node image on the host kernel: new mount, PID, network, UTS and IPC
+ * namespaces whose PID 1 (cc-ns) reaps orphans. Nothing is mounted in the
+ * host's namespace, and the init dies with the harness (PDEATHSIG), so a
+ * crash of the harness cannot leave the environment behind.
+ */
+export class NamespaceEnvironment implements Environment {
+  readonly backend = 'namespace';
+  readonly workDir = WORKDIR_INSIDE;
+  readonly id: string;
+  readonly initPid: number;
+  private readonly opts: NamespaceStartOptions;
+  private readonly proc: ChildProcess;
+  private exited: Promise<void>;
+  private disposed = false;
+
+  private constructor(opts: NamespaceStartOptions, proc: ChildProcess, initPid: number, exited: Promise<void>) {
+    this.opts = opts;
+    this.id = opts.id;
+    this.proc = proc;
+    this.initPid = initPid;
+    this.exited = exited;
+  }
+
+  static async start(opts: NamespaceStartOptions): Promise<NamespaceEnvironment> {
+    const proc = spawn(opts.helper, ['init', opts.rootfs, opts.hostWorkDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<void>((res) => proc.once('exit', () => res()));
+    let out = '';
+    let err = '';
+    proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    try {
+      const initPid = await new Promise<number>((res, rej) => {
+        const timer = setTimeout(() => rej(new EnvironmentError(`environment ${opts.id}: no answer from cc-ns init within ${opts.timeoutMs} ms`)), opts.timeoutMs);
+        proc.on('error', (e) => {
+          clearTimeout(timer);
+          rej(new EnvironmentError(`environment ${opts.id}: cannot start ${opts.helper}: ${e.message}`));
+        });
+        proc.stdout!.on('data', (d: Buffer) => {
+          out += d.toString();
+          const ready = /^ready (\d+)$/m.exec(out);
+          const bad = /^error: (.*)$/m.exec(out);
+          if (ready || bad) clearTimeout(timer);
+          if (ready) res(Number(ready[1]));
+          else if (bad)
+            rej(new EnvironmentError(`environment ${opts.id}: entering node image ${opts.rootfs} failed: ${bad[1]}${/EPERM|Operation not permitted/.test(bad[1]!) ? ' (run as root with CAP_SYS_ADMIN)' : ''}`));
+        });
+        proc.once('exit', (code, sig) => {
+          clearTimeout(timer);
+          rej(new EnvironmentError(`environment ${opts.id}: cc-ns init exited (${sig ?? code}) before it was ready: ${(out + err).trim()}`));
+        });
+      });
+      return new NamespaceEnvironment(opts, proc, initPid, exited);
+    } catch (e) {
+      proc.kill('SIGKILL');
+      await exited;
+      throw e;
+    }
+  }
+
+  private assertUp(): void {
+    if (this.disposed) throw new EnvironmentError(`environment ${this.id} was already disposed`);
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) throw new EnvironmentError(`environment ${this.id} is gone (its init exited)`);
+  }
+
+  private envFlags(env?: Record<string, string>): string[] {
+    return Object.entries({ ...BASE_ENV, ...env }).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
+  }
+
+  async exec(argv: readonly string[], opts: ExecOptions): Promise<ExecResult> {
+    this.assertUp();
+    const r = await run([this.opts.helper, 'exec', String(this.initPid), '-C', opts.cwd ?? '/', ...this.envFlags(opts.env), '--', ...argv], { timeoutMs: opts.timeoutMs, env: {} });
+    if (r.exitCode === 125 && /^cc-ns exec:/m.test(r.stderr)) throw new EnvironmentError(`environment ${this.id}: ${r.stderr.trim()}`);
+    return r;
+  }
+
+  async spawnDetached(argv: readonly string[], opts: { outFile: string; env?: Record<string, string> }): Promise<number> {
+    this.assertUp();
+    const r = await run([this.opts.helper, 'exec', String(this.initPid), '-d', opts.outFile, ...this.envFlags(opts.env), '--', ...argv], { timeoutMs: 10_000, env: {} });
+    const pid = Number(r.stdout.trim());
+    if (r.exitCode !== 0 || !Number.isInteger(pid) || pid <= 0)
+      throw new EnvironmentError(`environment ${this.id}: cannot start ${argv.join(' ')}: ${(r.stderr || r.stdout).trim() || `exit ${r.exitCode}`}`);
+    return pid;
+  }
+
+  /** Host path of a path inside the work directory. */
+  hostPath(envPath: string): string {
+    const rel = relative(WORKDIR_INSIDE, resolve('/', envPath));
+    if (rel.startsWith('..')) throw new EnvironmentError(`environment ${this.id}: ${envPath} is outside the work directory ${WORKDIR_INSIDE}`);
+    return join(this.opts.hostWorkDir, rel);
+  }
+
+  async copyIn(hostPath: string, envPath: string): Promise<void> {
+    this.assertUp();
+    await copyFile(hostPath, this.hostPath(envPath));
+  }
+
+  async readFile(envPath: string): Promise<Buffer> {
+    this.assertUp();
+    const abs = resolve('/', envPath);
+    const p = abs.startsWith(`${WORKDIR_INSIDE}/`) ? this.hostPath(abs) : join(`/proc/${this.initPid}/root`, abs);
+    return readFile(p);
+  }
+
+  async du(envPath: string): Promise<number> {
+    return duHost(this.hostPath(envPath));
+  }
+
+  async makeDir(envPath: string): Promise<void> {
+    await mkdir(this.hostPath(envPath), { recursive: true, mode: 0o700 });
+  }
+
+  async remove(envPath: string): Promise<void> {
+    await rm(this.hostPath(envPath), { recursive: true, force: true });
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    // Killing the PID namespace's init kills every process inside; the
+    // namespaces and their mounts go with the last of them.
+    try {
+      process.kill(this.initPid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+    this.proc.kill('SIGKILL');
+    await Promise.race([this.exited, new Promise((r) => setTimeout(r, 5000))]);
+  }
+}
+
+async function duHost(p: string): Promise<number> {
+  const st = await lstat(p).catch(() => undefined);
+  if (!st) return 0;
+  if (!st.isDirectory()) return st.blocks * 512;
+  let total = 0;
+  for (const e of await readdir(p)) total += await duHost(join(p, e));
+  return total;
+}

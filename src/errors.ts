@@ -1,0 +1,40 @@
+/** Named errors. Each says what went wrong and what to do about it. */
+
+/** Bad user input (config file, flags, baseline). The CLI exits 2. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  readonly file: string;
+  readonly path: string;
+  readonly expected: string;
+  constructor(file: string, path: string, expected: string) {
+    super(`${file}: at ${path || '(top level)'}: ${expected}`);
+    this.file = file;
+    this.path = path;
+    this.expected = expected;
+  }
+}
+
+/** Wrong command-line usage. The CLI exits 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** A node image could not be built or opened. Cells of its pools become ERROR. */
+export class ImageError extends Error {
+  override name = 'ImageError';
+}
+
+/** An environment could not be brought up or broke underneath a check. */
+export class EnvironmentError extends Error {
+  override name = 'EnvironmentError';
+}
+
+/** A native part (helper, workload) could not be compiled. */
+export class BuildError extends Error {
+  override name = 'BuildError';
+}
+
+/** The machine lacks something the harness needs (root, a tool). The CLI exits 2. */
+export class PrerequisiteError extends Error {
+  override name = 'PrerequisiteError';
+}

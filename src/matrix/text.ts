@@ -1,0 +1,87 @@
+import type { Cell, RunResults, Status } from '../results/schema.ts';
+
+const RANK: Record<Status, number> = { ERROR: 3, FAIL: 2, PASS: 1, SKIP: 0 };
+
+export interface MatrixCell {
+  status: Status | null;
+  counts: Record<Status, number>;
+}
+
+/** Pools × suites: the worst status of the suite's cells in that pool, with counts. */
+export function pivot(results: RunResults): { pools: string[]; suites: string[]; get: (pool: string, suite: string) => MatrixCell } {
+  const pools = results.pools.map((p) => p.name);
+  const suites = [...new Set(results.cells.map((c) => c.suite))];
+  const index = new Map<string, Cell[]>();
+  for (const c of results.cells) {
+    const k = `${c.pool}\0${c.suite}`;
+    index.set(k, [...(index.get(k) ?? []), c]);
+  }
+  return {
+    pools,
+    suites,
+    get: (pool, suite) => {
+      const cells = index.get(`${pool}\0${suite}`) ?? [];
+      const counts = { PASS: 0, FAIL: 0, ERROR: 0, SKIP: 0 };
+      let status: Status | null = null;
+      for (const c of cells) {
+        counts[c.status]++;
+        if (status === null || RANK[c.status] > RANK[status]) status = c.status;
+      }
+      return { status, counts };
+    },
+  };
+}
+
+function summarizeCell(m: MatrixCell): string {
+  if (!m.status) return '-';
+  const total = m.counts.PASS + m.counts.FAIL + m.counts.ERROR + m.counts.SKIP;
+  const parts = [`${m.counts.PASS}/${total} pass`];
+  if (m.counts.FAIL) parts.push(`${m.counts.FAIL} fail`);
+  if (m.counts.ERROR) parts.push(`${m.counts.ERROR} error`);
+  if (m.counts.SKIP) parts.push(`${m.counts.SKIP} skip`);
+  return `${m.status.padEnd(5)} ${parts.join(', ')}`;
+}
+
+/** The final text a person reads in a terminal: the matrix, then every non-PASS cell with its cause. */
+export function renderText(results: RunResults, opts: { showSkips?: boolean } = {}): string {
+  const m = pivot(results);
+  const header = ['pool', 'kernel', 'criu', ...m.suites];
+  const rows = results.pools.map((p) => [
+    p.name,
+    p.inventory?.kernelRelease ?? p.kernel,
+    p.inventory?.criuVersion ?? '?',
+    ...m.suites.map((s) => (p.error ? 'ERROR pool not provisioned' : summarizeCell(m.get(p.name, s)))),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const out = [fmt(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(fmt), ''];
+
+  for (const p of results.pools.filter((p) => p.error)) out.push(`ERROR  ${p.name}: ${p.error}`);
+  const shown = results.cells.filter((c) => c.status === 'FAIL' || c.status === 'ERROR' || (opts.showSkips && c.status === 'SKIP'));
+  // Group identical causes so a broken CRIU does not print fifty times.
+  const groups = new Map<string, Cell[]>();
+  for (const c of shown) {
+    const key = `${c.pool}\0${c.status}\0${c.diagnoses.find((d) => d.blame !== 'note')?.id ?? c.reason}`;
+    groups.set(key, [...(groups.get(key) ?? []), c]);
+  }
+  for (const cells of groups.values()) {
+    const c = cells[0]!;
+    const checks = cells.length > 4 ? `${cells.slice(0, 3).map((x) => x.check).join(', ')} and ${cells.length - 3} more` : cells.map((x) => x.check).join(', ');
+    out.push(`${c.status.padEnd(5)}  ${c.pool} › ${c.suite} › ${checks}`);
+    out.push(`       ${c.reason}`);
+    const d = c.diagnoses.find((x) => x.blame !== 'note');
+    if (d) {
+      out.push(`       cause: ${d.cause}`);
+      out.push(`       fix:   ${d.remediation}`);
+    }
+  }
+  const skips = results.cells.filter((c) => c.status === 'SKIP');
+  if (skips.length && !opts.showSkips) {
+    const byPool = new Map<string, string[]>();
+    for (const s of skips) byPool.set(s.pool, [...(byPool.get(s.pool) ?? []), s.check.replace(/^feature:/, '')]);
+    for (const [pool, checks] of byPool) out.push(`SKIP   ${pool}: missing ${checks.join(', ')}`);
+  }
+  const s = results.summary;
+  out.push('', `${s.PASS} passed, ${s.FAIL} failed, ${s.ERROR} errors, ${s.SKIP} skipped`);
+  return out.join('\n');
+}

@@ -1,0 +1,44 @@
+import { readFile, access, chmod } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BuildError } from '../errors.ts';
+import { contentHash } from '../util/hash.ts';
+import { withLock } from '../util/fs.ts';
+import { run } from '../util/process.ts';
+import { mkdir, rename } from 'node:fs/promises';
+
+const CFLAGS = ['-O2', '-Wall', '-Wextra', '-static', '-pthread'];
+
+/**
+ * Compiles a static C program once per content (its sources, headers and
+ * flags) into CACHE/native/NAME-HASH and returns the binary's path. Static,
+ * so the same binary runs in any node image whatever its libc.
+ */
+export async function buildStatic(name: string, main: string, headers: string[], cacheDir: string): Promise<string> {
+  const texts = await Promise.all([main, ...headers].map((f) => readFile(f, 'utf8')));
+  const key = contentHash(CFLAGS, ...texts);
+  const dir = join(cacheDir, 'native');
+  const out = join(dir, `${name}-${key}`);
+  if (await exists(out)) return out;
+  await mkdir(dir, { recursive: true });
+  return withLock(`${out}.lock`, 120_000, async () => {
+    if (await exists(out)) return out;
+    const tmp = `${out}.tmp-${process.pid}`;
+    const r = await run(['cc', ...CFLAGS, '-o', tmp, main], { timeoutMs: 120_000 });
+    if (r.exitCode !== 0)
+      throw new BuildError(
+        r.exitCode === 127
+          ? `cannot compile ${name}: no C compiler (apt-get install gcc libc6-dev)`
+          : `cannot compile ${main}: ${r.stderr.trim().split('\n').slice(-5).join(' | ')}`,
+      );
+    await chmod(tmp, 0o755);
+    await rename(tmp, out);
+    return out;
+  });
+}
+
+async function exists(p: string): Promise<boolean> {
+  return access(p).then(
+    () => true,
+    () => false,
+  );
+}

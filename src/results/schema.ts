@@ -1,0 +1,105 @@
+import { z } from 'zod';
+
+export const Status = z.enum(['PASS', 'FAIL', 'ERROR', 'SKIP']);
+export type Status = z.infer<typeof Status>;
+
+export const Diagnosis = z.strictObject({
+  id: z.string(),
+  title: z.string(),
+  cause: z.string(),
+  remediation: z.string(),
+  blame: z.enum(['tuple', 'environment', 'note']),
+  evidence: z.string(),
+});
+
+export const Cell = z.strictObject({
+  pool: z.string(),
+  suite: z.string(),
+  check: z.string(),
+  status: Status,
+  /** One line a person reads first: why this status. */
+  reason: z.string(),
+  diagnoses: z.array(Diagnosis),
+  durations: z.strictObject({
+    totalMs: z.number().nonnegative(),
+    dumpMs: z.number().nonnegative().optional(),
+    restoreMs: z.number().nonnegative().optional(),
+    preDumpMs: z.number().nonnegative().optional(),
+    verifyMs: z.number().nonnegative().optional(),
+  }),
+  metrics: z.strictObject({ imageBytes: z.number().int().nonnegative().optional() }).default({}),
+  /** Error and warning lines of CRIU's log and the last lines (never memory contents). */
+  logExcerpt: z.array(z.string()),
+  /** CRIU commands run, as argv (without the harness's paths to images). */
+  commands: z.array(z.string()).default([]),
+  /** What the workload printed (ready, info, PASS/FAIL lines). */
+  workloadOutput: z.array(z.string()).optional(),
+  /** Artifacts kept with --keep-artifacts (a root-only directory). */
+  artifacts: z.string().optional(),
+  startedAt: z.iso.datetime(),
+});
+export type Cell = z.infer<typeof Cell>;
+
+export const Inventory = z.strictObject({
+  kernelRelease: z.string(),
+  /** Relevant CONFIG_ flags from /proc/config.gz (y, m, "is not set" → null), or null when unreadable. */
+  kernelConfig: z.record(z.string(), z.string().nullable()).nullable(),
+  criuVersion: z.string().nullable(),
+  libc: z.string().nullable(),
+  cgroupMode: z.enum(['v1', 'v2', 'hybrid', 'unknown']),
+  packages: z.record(z.string(), z.string()),
+});
+export type Inventory = z.infer<typeof Inventory>;
+
+export const PoolResult = z.strictObject({
+  name: z.string(),
+  description: z.string().optional(),
+  kernel: z.string(),
+  backend: z.string(),
+  image: z.strictObject({
+    name: z.string(),
+    source: z.enum(['debootstrap', 'rootfs', 'tarball']),
+    key: z.string(),
+    osRelease: z.string(),
+    builtAt: z.string().optional(),
+    mirror: z.string().optional(),
+    builtThisRun: z.boolean(),
+    buildMs: z.number().nonnegative(),
+  }).nullable(),
+  criuEnv: z.record(z.string(), z.string()),
+  inventory: Inventory.nullable(),
+  /** CRIU features probed one by one: name → available. Absent: not probed or probe broke. */
+  capabilities: z.record(z.string(), z.boolean()),
+  /** Set when the pool could not be brought up at all (its cells are ERROR). */
+  error: z.string().optional(),
+});
+export type PoolResult = z.infer<typeof PoolResult>;
+
+export const RunResults = z.strictObject({
+  schema: z.literal('criu-compat/results'),
+  schemaVersion: z.literal(1),
+  runId: z.string(),
+  startedAt: z.iso.datetime(),
+  finishedAt: z.iso.datetime(),
+  tool: z.strictObject({ name: z.literal('criu-compat'), version: z.string() }),
+  host: z.strictObject({ hostname: z.string(), kernelRelease: z.string(), arch: z.string(), cpus: z.number().int(), memoryBytes: z.number() }),
+  config: z.strictObject({ file: z.string(), pools: z.array(z.string()) }),
+  pools: z.array(PoolResult),
+  cells: z.array(Cell),
+  summary: z.strictObject({ PASS: z.number().int(), FAIL: z.number().int(), ERROR: z.number().int(), SKIP: z.number().int() }),
+  exitCode: z.union([z.literal(0), z.literal(1), z.literal(2)]),
+});
+export type RunResults = z.infer<typeof RunResults>;
+
+/** 0: every cell passed or skipped; 1: a tuple failed; 2: the harness or environment broke. */
+export function exitCodeFor(cells: readonly Cell[], poolErrors = 0): 0 | 1 | 2 {
+  if (poolErrors > 0 || cells.some((c) => c.status === 'ERROR')) return 2;
+  if (cells.some((c) => c.status === 'FAIL')) return 1;
+  return 0;
+}
+
+export function summarize(cells: readonly Cell[]): RunResults['summary'] {
+  const s = { PASS: 0, FAIL: 0, ERROR: 0, SKIP: 0 };
+  for (const c of cells) s[c.status]++;
+  return s;
+}

@@ -1,0 +1,65 @@
+import { basename } from 'node:path';
+import type { Reporter, TestCase, TestModule } from 'vitest/node';
+import type { SerializedError } from 'vitest';
+import type { Cell } from '../results/schema.ts';
+import type { CellMeta } from './cell.ts';
+import type { Progress } from './progress.ts';
+
+/**
+ * A vitest reporter that turns test results into cells. A test that ended
+ * without a recorded cell is a harness failure (an exception escaped, or an
+ * environment broke in a hook): it becomes ERROR, never FAIL.
+ */
+export class CellCollector implements Reporter {
+  readonly cells: Cell[] = [];
+  readonly runErrors: string[] = [];
+  private readonly progress: Progress | undefined;
+  private readonly done = new Map<string, number>();
+
+  constructor(progress?: Progress) {
+    this.progress = progress;
+  }
+
+  private where(tc: TestCase): { pool: string; suite: string; check: string } {
+    const suite = basename(tc.module.moduleId).replace(/\.suite\.ts$/, '');
+    const pool = tc.parent.type === 'suite' ? tc.parent.name : '?';
+    return { pool, suite, check: tc.name };
+  }
+
+  onTestCaseReady(tc: TestCase): void {
+    const { pool, suite, check } = this.where(tc);
+    this.progress?.update(pool, `${suite}: ${check}…`);
+  }
+
+  onTestCaseResult(tc: TestCase): void {
+    const where = this.where(tc);
+    const meta = tc.meta() as CellMeta;
+    const result = tc.result();
+    const n = (this.done.get(where.pool) ?? 0) + 1;
+    this.done.set(where.pool, n);
+    if (meta.cell) {
+      this.cells.push(meta.cell);
+      this.progress?.update(where.pool, `${where.suite}: ${where.check} ${meta.cell.status} (${n} done)`);
+      return;
+    }
+    const errors = result.state === 'failed' ? result.errors : [];
+    const message = errors.map((e) => `${e.name ?? 'Error'}: ${e.message}`).join('; ') || (result.state === 'skipped' ? 'not run (the run was interrupted or a setup step failed)' : 'no result recorded');
+    const diag = tc.diagnostic();
+    this.cells.push({
+      ...where,
+      status: 'ERROR',
+      reason: `harness: ${message}`,
+      diagnoses: [],
+      durations: { totalMs: diag?.duration ?? 0 },
+      metrics: {},
+      logExcerpt: errors.flatMap((e) => (e.stack ?? '').split('\n').slice(0, 6)),
+      commands: [],
+      startedAt: new Date(diag?.startTime ?? Date.now()).toISOString(),
+    });
+    this.progress?.update(where.pool, `${where.suite}: ${where.check} ERROR (${n} done)`);
+  }
+
+  onTestRunEnd(_modules: ReadonlyArray<TestModule>, unhandled: ReadonlyArray<SerializedError>): void {
+    for (const e of unhandled) this.runErrors.push(`${e.name ?? 'Error'}: ${e.message}`);
+  }
+}

@@ -1,0 +1,34 @@
+import { basename, join } from 'node:path';
+import type { Environment } from '../environments/environment.ts';
+import { NamespaceEnvironment } from '../environments/namespace/namespace-environment.ts';
+import { mkdirPrivate } from '../util/fs.ts';
+import type { PlannedPool, RunPlan } from './plan.ts';
+
+/**
+ * Brings a pool's environment up for one suite, with the workload binaries
+ * copied into WORKDIR/bin. Backends plug in here; suites never know which.
+ */
+export async function openEnvironment(plan: RunPlan, pool: PlannedPool, suite: string): Promise<Environment> {
+  const hostWorkDir = join(pool.hostWorkDir, suite);
+  await mkdirPrivate(hostWorkDir);
+  const env = await NamespaceEnvironment.start({
+    id: `${pool.name}/${suite}`,
+    rootfs: pool.rootfs,
+    hostWorkDir,
+    helper: plan.natives.helper,
+    timeoutMs: plan.settings.timeouts.environmentMs,
+  });
+  try {
+    await env.makeDir(`${env.workDir}/bin`);
+    for (const bin of Object.values(plan.natives.workloads)) await env.copyIn(bin, binaryPath(env, bin));
+    return env;
+  } catch (e) {
+    await env.dispose();
+    throw e;
+  }
+}
+
+/** Where a workload binary lives inside the environment (its cache name minus the hash). */
+export function binaryPath(env: Environment, hostBinary: string): string {
+  return `${env.workDir}/bin/${basename(hostBinary).replace(/-[0-9a-f]{16}$/, '')}`;
+}

@@ -1,0 +1,94 @@
+import { gunzipSync } from 'node:zlib';
+import type { Environment } from '../environments/environment.ts';
+import type { Inventory } from '../results/schema.ts';
+import { parseCriuVersion, parseFeatureList } from '../criu/help.ts';
+
+export const KERNEL_FLAGS = [
+  'CONFIG_CHECKPOINT_RESTORE',
+  'CONFIG_NAMESPACES',
+  'CONFIG_PID_NS',
+  'CONFIG_NET_NS',
+  'CONFIG_TIME_NS',
+  'CONFIG_MEM_SOFT_DIRTY',
+  'CONFIG_USERFAULTFD',
+  'CONFIG_FHANDLE',
+  'CONFIG_EVENTFD',
+  'CONFIG_EPOLL',
+  'CONFIG_INOTIFY_USER',
+  'CONFIG_UNIX_DIAG',
+  'CONFIG_INET_DIAG',
+  'CONFIG_PACKET_DIAG',
+  'CONFIG_NETLINK_DIAG',
+  'CONFIG_TUN',
+  'CONFIG_NF_TABLES',
+  'CONFIG_OVERLAY_FS',
+] as const;
+
+/** CONFIG_X=y|m|value → value; "# CONFIG_X is not set" → null; absent flags are left out. */
+export function parseKernelConfig(text: string, flags: readonly string[] = KERNEL_FLAGS): Record<string, string | null> {
+  const out: Record<string, string | null> = {};
+  const wanted = new Set(flags);
+  for (const line of text.split('\n')) {
+    let m = /^(CONFIG_[A-Z0-9_]+)=(.*)$/.exec(line);
+    if (m && wanted.has(m[1]!)) out[m[1]!] = m[2]!.replace(/^"(.*)"$/, '$1');
+    m = /^# (CONFIG_[A-Z0-9_]+) is not set$/.exec(line);
+    if (m && wanted.has(m[1]!)) out[m[1]!] = null;
+  }
+  return out;
+}
+
+/** From a mountinfo: cgroup2 at /sys/fs/cgroup → v2; cgroup2 below it (e.g. unified) → hybrid; only v1 → v1. */
+export function cgroupModeOf(mountinfo: string): Inventory['cgroupMode'] {
+  let v1 = false;
+  let v2root = false;
+  let v2below = false;
+  for (const line of mountinfo.split('\n')) {
+    const [left, right] = line.split(' - ');
+    if (!left || !right) continue;
+    const mountPoint = left.split(' ')[4] ?? '';
+    const fstype = right.split(' ')[0];
+    if (fstype === 'cgroup2') {
+      if (mountPoint === '/sys/fs/cgroup') v2root = true;
+      else if (mountPoint.startsWith('/sys/fs/cgroup/')) v2below = true;
+    } else if (fstype === 'cgroup' && mountPoint.startsWith('/sys/fs/cgroup')) v1 = true;
+  }
+  if (v2root && !v1) return 'v2';
+  if (v1 && (v2below || v2root)) return 'hybrid';
+  if (v1) return 'v1';
+  return 'unknown';
+}
+
+export interface InventoryProbe {
+  inventory: Inventory;
+  features: string[];
+}
+
+/** Reads what a pool is made of, from inside its environment. */
+export async function takeInventory(env: Environment, packages: Record<string, string>, criuEnv: Record<string, string>, timeoutMs: number): Promise<InventoryProbe> {
+  const sh = (cmd: string) => env.exec(['sh', '-c', cmd], { timeoutMs, env: criuEnv });
+  const [uname, version, help, libc, mountinfo] = await Promise.all([
+    sh('uname -r'),
+    sh('criu --version'),
+    sh('criu --help'),
+    sh('getconf GNU_LIBC_VERSION 2>/dev/null || ldd --version 2>&1 | head -n 1'),
+    sh('cat /proc/self/mountinfo'),
+  ]);
+  let kernelConfig: Record<string, string | null> | null = null;
+  try {
+    kernelConfig = parseKernelConfig(gunzipSync(await env.readFile('/proc/config.gz')).toString('utf8'));
+  } catch {
+    kernelConfig = null; // not every kernel exposes its config
+  }
+  const wanted = ['criu', 'libc6', 'iptables', 'nftables', 'iproute2', 'runc', 'crun', 'podman', 'libprotobuf-c1'];
+  return {
+    inventory: {
+      kernelRelease: uname.stdout.trim(),
+      kernelConfig,
+      criuVersion: parseCriuVersion(version.stdout) ?? null,
+      libc: libc.exitCode === 0 && libc.stdout.trim() ? libc.stdout.trim() : null,
+      cgroupMode: cgroupModeOf(mountinfo.stdout),
+      packages: Object.fromEntries(wanted.filter((p) => packages[p]).map((p) => [p, packages[p]!])),
+    },
+    features: parseFeatureList(help.stdout + help.stderr),
+  };
+}

@@ -1,0 +1,29 @@
+import type { Settings } from '../config/schema.ts';
+
+/** What a suite worker needs to know about one pool (serialisable: it crosses into vitest workers). */
+export interface PlannedPool {
+  name: string;
+  rootfs: string;
+  criuEnv: Record<string, string>;
+  /** Host directory (0700) under which each suite gets its environment's work directory. */
+  hostWorkDir: string;
+  /** Feature names this pool's CRIU knows (from criu --help), probed one by one. */
+  features: string[];
+  /** Set when the pool could not be provisioned; suites do not run for it. */
+  error?: string;
+}
+
+export interface RunPlan {
+  runId: string;
+  pools: PlannedPool[];
+  settings: Settings;
+  /** Host paths of compiled binaries: cc-ns and each workload. */
+  natives: { helper: string; workloads: Record<string, string> };
+  keepArtifacts: boolean;
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    plan: RunPlan;
+  }
+}

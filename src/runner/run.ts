@@ -1,0 +1,178 @@
+import { mkdtemp, readdir } from 'node:fs/promises';
+import { hostname, tmpdir, cpus, totalmem, release, arch } from 'node:os';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { createVitest } from 'vitest/node';
+import { loadConfig } from '../config/load.ts';
+import { PrerequisiteError, UsageError } from '../errors.ts';
+import { RunResults, exitCodeFor, summarize, type Cell, type PoolResult } from '../results/schema.ts';
+import { isAlive, mkdirPrivate, removeTree, writeFileAtomic } from '../util/fs.ts';
+import { CellCollector } from './collector.ts';
+import type { RunPlan } from './plan.ts';
+import { Progress } from './progress.ts';
+import { PROJECT_ROOT, buildNatives, provisionPools } from './provision.ts';
+
+export interface RunOptions {
+  configFile?: string;
+  pools?: string[];
+  outDir: string;
+  cacheDir: string;
+  mirror?: string;
+  keepArtifacts: boolean;
+  jobs: number;
+  progress: boolean;
+  /** Set by the CLI's signal handler: stop as soon as possible, clean up, report what ran. */
+  signal?: AbortSignal;
+}
+
+const TOOL_VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+const WORK_PREFIX = 'criu-compat-run-';
+
+export function newRunId(now = new Date()): string {
+  return `${now.toISOString().replace(/[:.]/g, '-').replace(/-\d{3}Z$/, 'Z')}-${randomBytes(2).toString('hex')}`;
+}
+
+/** Runs the matrix end to end and writes OUT/RUN-ID/results.json. Returns the results and their directory. */
+export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults; runDir: string }> {
+  const loaded = await loadConfig(opts.configFile); // ConfigError (exit 2) before anything is written
+  let pools = loaded.config.pools;
+  if (opts.pools?.length) {
+    const unknown = opts.pools.filter((n) => !pools.some((p) => p.name === n));
+    if (unknown.length) throw new UsageError(`no pool named ${unknown.join(', ')} in ${loaded.file}; pools are: ${pools.map((p) => p.name).join(', ')}`);
+    pools = pools.filter((p) => opts.pools!.includes(p.name));
+  }
+  if (process.getuid?.() !== 0) throw new PrerequisiteError('criu-compat run needs root (CRIU and the namespace backend need CAP_SYS_ADMIN): run it with sudo');
+
+  const startedAt = new Date();
+  const runId = newRunId(startedAt);
+  const runDir = resolve(opts.outDir, runId);
+  await sweepStaleWorkDirs();
+  const workRoot = opts.keepArtifacts ? join(runDir, 'artifacts') : await mkdtemp(join(tmpdir(), `${WORK_PREFIX}${process.pid}-`));
+  await mkdirPrivate(workRoot);
+  const progress = new Progress(process.stderr, opts.progress);
+  try {
+    for (const p of pools) progress.update(p.name, 'compiling helpers and workloads…');
+    const natives = await buildNatives(opts.cacheDir, loaded.config.settings.workloads);
+    const provisioned = await provisionPools(loaded, pools, {
+      cacheDir: opts.cacheDir,
+      ...(opts.mirror ? { mirror: opts.mirror } : {}),
+      workRoot,
+      helper: natives.helper,
+      progress,
+    });
+    const plan: RunPlan = { runId, pools: provisioned.map((p) => p.planned), settings: loaded.config.settings, natives, keepArtifacts: opts.keepArtifacts };
+    const collector = new CellCollector(progress);
+    if (!opts.signal?.aborted && plan.pools.some((p) => !p.error)) await runSuites(plan, collector, opts);
+    progress.done();
+
+    const cells: Cell[] = [...collector.cells];
+    for (const p of provisioned.filter((x) => x.planned.error))
+      for (const suite of loaded.config.settings.suites)
+        cells.push({
+          pool: p.pool.name,
+          suite,
+          check: 'setup',
+          status: 'ERROR',
+          reason: p.planned.error!,
+          diagnoses: [],
+          durations: { totalMs: 0 },
+          metrics: {},
+          logExcerpt: [],
+          commands: [],
+          startedAt: startedAt.toISOString(),
+        });
+    for (const e of collector.runErrors)
+      cells.push({ pool: '*', suite: 'harness', check: 'unhandled', status: 'ERROR', reason: e, diagnoses: [], durations: { totalMs: 0 }, metrics: {}, logExcerpt: [], commands: [], startedAt: startedAt.toISOString() });
+
+    const poolResults: PoolResult[] = provisioned.map((p) => ({
+      name: p.pool.name,
+      ...(p.pool.description ? { description: p.pool.description } : {}),
+      kernel: p.pool.kernel,
+      backend: p.pool.backend,
+      image: p.image
+        ? {
+            name: p.image.name,
+            source: p.image.source,
+            key: p.image.key,
+            osRelease: p.image.osRelease,
+            ...(p.image.builtAt ? { builtAt: p.image.builtAt } : {}),
+            ...(p.image.mirror ? { mirror: p.image.mirror } : {}),
+            builtThisRun: p.image.built,
+            buildMs: p.image.buildMs,
+          }
+        : null,
+      criuEnv: p.pool.criu.env,
+      inventory: p.inventory,
+      capabilities: capabilitiesOf(cells, p.pool.name),
+      ...(p.planned.error ? { error: p.planned.error } : {}),
+    }));
+    const results = RunResults.parse({
+      schema: 'criu-compat/results',
+      schemaVersion: 1,
+      runId,
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      tool: { name: 'criu-compat', version: TOOL_VERSION },
+      host: { hostname: hostname(), kernelRelease: release(), arch: arch(), cpus: cpus().length, memoryBytes: totalmem() },
+      config: { file: loaded.file, pools: pools.map((p) => p.name) },
+      pools: poolResults,
+      cells,
+      summary: summarize(cells),
+      exitCode: exitCodeFor(cells),
+    });
+    await writeFileAtomic(join(runDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+    return { results, runDir };
+  } finally {
+    progress.done();
+    if (!opts.keepArtifacts) await removeTree(workRoot);
+  }
+}
+
+/** Capabilities from the per-feature cells: PASS → present, SKIP → absent; anything else → unknown (left out). */
+function capabilitiesOf(cells: readonly Cell[], pool: string): Record<string, boolean> {
+  const caps: Record<string, boolean> = {};
+  for (const c of cells)
+    if (c.pool === pool && c.suite === 'criu-check' && c.check.startsWith('feature:') && (c.status === 'PASS' || c.status === 'SKIP'))
+      caps[c.check.slice('feature:'.length)] = c.status === 'PASS';
+  return caps;
+}
+
+async function runSuites(plan: RunPlan, collector: CellCollector, opts: RunOptions): Promise<void> {
+  const t = plan.settings.timeouts;
+  const perTest = t.readyMs + 3 * t.criuMs + t.verifyMs + 2 * t.commandMs + 30_000;
+  const vitest = await createVitest(
+    {
+      config: false,
+      root: PROJECT_ROOT,
+      include: plan.settings.suites.map((s) => `suites/${s}.suite.ts`),
+      watch: false,
+      reporters: [collector],
+      pool: 'forks',
+      maxWorkers: Math.max(1, opts.jobs),
+      fileParallelism: opts.jobs > 1,
+      testTimeout: perTest,
+      hookTimeout: t.environmentMs + 60_000,
+      passWithNoTests: true,
+      provide: { plan },
+    },
+    { server: { watch: null }, logLevel: 'silent', cacheDir: join(opts.cacheDir, 'vite') },
+  );
+  const onAbort = () => void vitest.cancelCurrentRun('keyboard-input');
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    if (!opts.signal?.aborted) await vitest.start([]);
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+    await vitest.close();
+  }
+}
+
+/** Work directories of runs whose process died (killed -9, machine crash) hold checkpoint images: remove them. */
+async function sweepStaleWorkDirs(): Promise<void> {
+  const base = tmpdir();
+  for (const e of await readdir(base).catch(() => [] as string[])) {
+    const m = new RegExp(`^${WORK_PREFIX}(\\d+)-`).exec(e);
+    if (m && !isAlive(Number(m[1]))) await removeTree(join(base, e));
+  }
+}

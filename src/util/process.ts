@@ -1,0 +1,76 @@
+import { execa } from 'execa';
+
+export interface RunResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  durationMs: number;
+}
+
+export interface RunOptions {
+  timeoutMs: number;
+  input?: string;
+  env?: Record<string, string>;
+  cwd?: string;
+}
+
+/**
+ * Runs a host command to completion. It gets its own process group, and on
+ * timeout the whole group is killed, so nothing it started outlives it.
+ * Never throws for a non-zero exit; a command that cannot start gives 127.
+ */
+export async function run(argv: readonly string[], opts: RunOptions): Promise<RunResult> {
+  const [file, ...args] = argv;
+  if (!file) throw new TypeError('run: empty argv');
+  const started = performance.now();
+  let timedOut = false;
+  const child = execa(file, args, {
+    reject: false,
+    detached: true,
+    cleanup: true,
+    stripFinalNewline: false,
+    input: opts.input,
+    stdin: opts.input === undefined ? 'ignore' : 'pipe',
+    env: opts.env,
+    extendEnv: opts.env === undefined,
+    cwd: opts.cwd,
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const timer = setTimeout(() => {
+    timedOut = true;
+    killGroup(child.pid);
+  }, opts.timeoutMs);
+  try {
+    const r = await child;
+    const code = typeof r.exitCode === 'number' ? r.exitCode : r.signal ? 128 + signalNumber(r.signal) : 127;
+    return {
+      exitCode: r.failed && r.exitCode === undefined && !r.signal ? 127 : code,
+      stdout: String(r.stdout ?? ''),
+      stderr: String(r.stderr ?? '') + (r.failed && r.exitCode === undefined && !r.signal ? String(r.shortMessage ?? '') : ''),
+      timedOut,
+      durationMs: performance.now() - started,
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function killGroup(pid: number | undefined): void {
+  if (!pid) return;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGTERM: 15, SIGABRT: 6 };
+function signalNumber(name: string): number {
+  return SIGNALS[name] ?? 0;
+}

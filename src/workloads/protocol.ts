@@ -1,0 +1,85 @@
+import type { Environment } from '../environments/environment.ts';
+
+export type Verdict = { status: 'PASS' } | { status: 'FAIL'; message: string };
+
+/**
+ * The harness side of the ready/verify protocol: start a workload detached,
+ * wait for "ready", and after restore send SIGUSR1 and read its verdict.
+ */
+export class Workload {
+  readonly name: string;
+  readonly outFile: string;
+  pid = 0;
+  private readonly env: Environment;
+  private readonly binary: string;
+
+  constructor(env: Environment, name: string, binary: string, outFile: string) {
+    this.env = env;
+    this.name = name;
+    this.binary = binary;
+    this.outFile = outFile;
+  }
+
+  async start(): Promise<number> {
+    this.pid = await this.env.spawnDetached([this.binary], { outFile: this.outFile });
+    return this.pid;
+  }
+
+  async lines(): Promise<string[]> {
+    const buf = await this.env.readFile(this.outFile).catch(() => Buffer.alloc(0));
+    return buf.toString('utf8').split('\n').filter(Boolean);
+  }
+
+  /** Polls the output until a line matches, the process is gone, or time runs out. */
+  async waitFor(re: RegExp, timeoutMs: number): Promise<{ line?: string; alive: boolean }> {
+    const deadline = performance.now() + timeoutMs;
+    let checks = 0;
+    for (;;) {
+      const line = (await this.lines()).find((l) => re.test(l));
+      if (line) return { line, alive: true };
+      // Checking liveness costs a process; do it every few polls only.
+      if (++checks % 10 === 0 && !(await this.alive())) {
+        const late = (await this.lines()).find((l) => re.test(l));
+        return late ? { line: late, alive: false } : { alive: false };
+      }
+      if (performance.now() > deadline) return { alive: await this.alive() };
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  async waitReady(timeoutMs: number): Promise<{ ok: boolean; alive: boolean }> {
+    const r = await this.waitFor(/^ready$/, timeoutMs);
+    return { ok: r.line !== undefined, alive: r.alive };
+  }
+
+  async verdict(timeoutMs: number): Promise<Verdict | { status: 'NONE'; alive: boolean }> {
+    await this.signal('USR1');
+    const r = await this.waitFor(/^(PASS|FAIL)\b/, timeoutMs);
+    if (!r.line) return { status: 'NONE', alive: r.alive };
+    return r.line.startsWith('PASS') ? { status: 'PASS' } : { status: 'FAIL', message: r.line.replace(/^FAIL:?\s*/, '') };
+  }
+
+  async signal(sig: string): Promise<boolean> {
+    const r = await this.env.exec(['sh', '-c', `kill -${sig} ${this.pid}`], { timeoutMs: 5000 });
+    return r.exitCode === 0;
+  }
+
+  async alive(): Promise<boolean> {
+    return this.signal('0');
+  }
+
+  /** Waits until the process is gone (and reaped). */
+  async waitGone(timeoutMs: number): Promise<boolean> {
+    const deadline = performance.now() + timeoutMs;
+    while (await this.alive()) {
+      if (performance.now() > deadline) return false;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return true;
+  }
+
+  /** Best effort: kills the whole session the workload leads. */
+  async kill(): Promise<void> {
+    await this.env.exec(['sh', '-c', `kill -9 -${this.pid} ${this.pid} 2>/dev/null; true`], { timeoutMs: 5000 }).catch(() => undefined);
+  }
+}

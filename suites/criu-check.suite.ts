@@ -1,0 +1,91 @@
+/**
+ * criu-check: what the node image's CRIU says about this kernel.
+ * `criu --version`, `criu check`, `criu check --all`, then every feature this
+ * CRIU build names, probed on its own (`--all` hides which one is missing).
+ * A missing feature is a SKIP naming it, never a PASS.
+ */
+import { afterAll, beforeAll, describe, inject, test } from 'vitest';
+import { Criu, describeFailure } from '../src/criu/driver.ts';
+import type { Environment } from '../src/environments/environment.ts';
+import { failureStatus, settle } from '../src/runner/cell.ts';
+import { openEnvironment } from '../src/runner/environments.ts';
+
+const SUITE = 'criu-check';
+const plan = inject('plan');
+const pools = plan.settings.suites.includes(SUITE) ? plan.pools.filter((p) => !p.error) : [];
+const t = plan.settings.timeouts;
+
+describe.each(pools)('$name', (pool) => {
+  let env: Environment;
+  let criu: Criu;
+  beforeAll(async () => {
+    env = await openEnvironment(plan, pool, SUITE);
+    criu = new Criu(env, pool.criuEnv, t.commandMs);
+  }, t.environmentMs + 30_000);
+  afterAll(async () => {
+    await env?.dispose();
+  });
+  const id = (check: string) => ({ pool: pool.name, suite: SUITE, check });
+
+  test('version', async (ctx) => {
+    const started = new Date();
+    const { version, run } = await criu.version();
+    settle(ctx, id('version'), started, {
+      status: version ? 'PASS' : run.result.exitCode === 127 ? 'FAIL' : 'FAIL',
+      reason: version ? `criu ${version}` : run.result.exitCode === 127 ? 'no criu in this node image' : describeFailure('criu --version', run, t.commandMs),
+      durations: { totalMs: run.result.durationMs },
+      diagnoses: run.diagnoses,
+      logExcerpt: version ? [] : run.excerpt,
+      commands: [run.argv.join(' ')],
+    });
+  });
+
+  for (const [check, args] of [
+    ['check', ['check']],
+    ['check --all', ['check', '--all']],
+  ] as const) {
+    test(check, async (ctx) => {
+      const started = new Date();
+      await criu.clearKdatCache();
+      const run = await criu.run([...args]);
+      const out = run.text;
+      // "--all" exits 1 when only optional features are missing; that names capabilities, it is not a breakage.
+      const onlyOptionalMissing = check === 'check --all' && /Looks good but some kernel features are missing/.test(out);
+      const missing = out
+        .split('\n')
+        .filter((l) => /Warn|Error/.test(l) && !/RLIMIT_NOFILE/.test(l))
+        .map((l) => l.replace(/^(Warn|Error)\s*\([^)]*\):\s*/, '').trim());
+      settle(ctx, id(check), started, {
+        status: run.ok ? 'PASS' : onlyOptionalMissing ? 'SKIP' : failureStatus(run.diagnoses),
+        reason: run.ok
+          ? (/Looks good\.?/.exec(out)?.[0] ?? 'exit 0')
+          : onlyOptionalMissing
+            ? `optional kernel features missing: ${missing.join('; ')}`
+            : describeFailure(`criu ${args.join(' ')}`, run, t.commandMs),
+        durations: { totalMs: run.result.durationMs },
+        diagnoses: run.diagnoses,
+        logExcerpt: run.excerpt,
+        commands: [run.argv.join(' ')],
+      });
+    });
+  }
+
+  test.for(pool.features)('feature:%s', async (feature, ctx) => {
+    const started = new Date();
+    const run = await criu.run(['check', '--feature', feature]);
+    const broken = run.diagnoses.some((d) => d.blame !== 'note') || run.result.timedOut;
+    const said = run.excerpt.filter((l) => !/RLIMIT_NOFILE/.test(l)).map((l) => l.replace(/^(Warn|Error)\s*\([^)]*\):\s*/, '').trim());
+    settle(ctx, id(`feature:${feature}`), started, {
+      status: run.ok ? 'PASS' : broken ? failureStatus(run.diagnoses) : 'SKIP',
+      reason: run.ok
+        ? `${feature} is supported`
+        : broken
+          ? describeFailure(`criu check --feature ${feature}`, run, t.commandMs)
+          : `capability missing: ${feature}${said.length ? ` (${said.join('; ')})` : ''}`,
+      durations: { totalMs: run.result.durationMs },
+      diagnoses: run.diagnoses,
+      logExcerpt: run.ok ? [] : run.excerpt,
+      commands: [run.argv.join(' ')],
+    });
+  });
+});
