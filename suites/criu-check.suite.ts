@@ -5,7 +5,7 @@
  * A missing feature is a SKIP naming it, never a PASS.
  */
 import { afterAll, beforeAll, describe, inject, test } from 'vitest';
-import { Criu, describeFailure } from '../src/criu/driver.ts';
+import { Criu, describeFailure, probeBroken } from '../src/criu/driver.ts';
 import type { Environment } from '../src/environments/environment.ts';
 import { failureStatus, settle } from '../src/runner/cell.ts';
 import { openEnvironment } from '../src/runner/environments.ts';
@@ -28,6 +28,7 @@ describe.each(pools)('$name', (pool) => {
   const id = (check: string) => ({ pool: pool.name, suite: SUITE, check });
 
   test('version', async (ctx) => {
+    criu.signal = ctx.signal;
     const started = new Date();
     const { version, run } = await criu.version();
     settle(ctx, id('version'), started, {
@@ -45,6 +46,7 @@ describe.each(pools)('$name', (pool) => {
     ['check --all', ['check', '--all']],
   ] as const) {
     test(check, async (ctx) => {
+      criu.signal = ctx.signal;
       const started = new Date();
       await criu.clearKdatCache();
       const run = await criu.run([...args]);
@@ -71,9 +73,10 @@ describe.each(pools)('$name', (pool) => {
   }
 
   test.for(pool.features)('feature:%s', async (feature, ctx) => {
+    criu.signal = ctx.signal;
     const started = new Date();
     const run = await criu.run(['check', '--feature', feature]);
-    const broken = run.diagnoses.some((d) => d.blame !== 'note') || run.result.timedOut;
+    const broken = probeBroken(run);
     const said = run.excerpt.filter((l) => !/RLIMIT_NOFILE/.test(l)).map((l) => l.replace(/^(Warn|Error)\s*\([^)]*\):\s*/, '').trim());
     settle(ctx, id(`feature:${feature}`), started, {
       status: run.ok ? 'PASS' : broken ? failureStatus(run.diagnoses) : 'SKIP',

@@ -5,7 +5,7 @@
  * an iterative pre-dump first and SKIPs where dirty tracking is missing.
  */
 import { afterAll, beforeAll, describe, inject, test } from 'vitest';
-import { Criu, describeFailure, type CriuRun } from '../src/criu/driver.ts';
+import { Criu, describeFailure, probeBroken, type CriuRun } from '../src/criu/driver.ts';
 import type { Environment } from '../src/environments/environment.ts';
 import { failureStatus, settle, type CellDraft } from '../src/runner/cell.ts';
 import { binaryPath, openEnvironment } from '../src/runner/environments.ts';
@@ -41,6 +41,7 @@ describe.each(pools)('$name', (pool) => {
     const dir = `${env.workDir}/cells/${c.check.replace(/\//g, '_')}`;
     await env.makeDir(`${dir}/img`);
     const wl = new Workload(env, c.workload, binaryPath(env, plan.natives.workloads[c.workload]!), `${dir}/workload.out`);
+    wl.abortSignal = criu.signal = ctx.signal;
     const commands: string[] = [];
     const durations: CellDraft['durations'] = { totalMs: 0 };
     const finish = async (draft: Omit<CellDraft, 'durations'> & { run?: CriuRun }) => {
@@ -71,6 +72,8 @@ describe.each(pools)('$name', (pool) => {
     // Probe the capability a mode needs before starting anything.
     if (c.preDump) {
       const probe = await criu.run(['check', '--feature', 'mem_dirty_track'], { timeoutMs: t.commandMs });
+      if (!probe.ok && probeBroken(probe))
+        return finish({ status: failureStatus(probe.diagnoses), reason: describeFailure('criu check --feature mem_dirty_track', probe, t.commandMs), run: probe });
       if (!probe.ok) return finish({ status: 'SKIP', reason: 'capability missing: mem_dirty_track (memory dirty tracking, needed by pre-dump)', run: probe });
     }
 

@@ -26,7 +26,7 @@ export async function loadConfig(file?: string): Promise<LoadedConfig> {
 }
 
 export function parseConfig(text: string, file: string): LoadedConfig {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   const err = doc.errors[0];
   if (err) {
     const pos = err.linePos?.[0];

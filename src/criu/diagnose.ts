@@ -9,6 +9,8 @@ export type Blame = 'tuple' | 'environment' | 'note';
 
 export interface Diagnosis {
   id: string;
+  /** CRIU cannot work at all with this cause: every command fails the same way. */
+  fatal: boolean;
   title: string;
   cause: string;
   remediation: string;
@@ -27,6 +29,7 @@ export interface DiagnoseInput {
 
 interface Signature {
   id: string;
+  fatal?: boolean;
   title: string;
   blame: Blame;
   match: (input: DiagnoseInput) => string | undefined;
@@ -39,6 +42,7 @@ const line = (re: RegExp) => (i: DiagnoseInput) => i.text.split('\n').find((l) =
 export const SIGNATURES: readonly Signature[] = [
   {
     id: 'vdso-bounds',
+    fatal: true,
     title: 'CRIU does not understand this kernel\'s vDSO layout',
     blame: 'tuple',
     match: line(/Unexpected rt vDSO area bounds/),
@@ -62,6 +66,7 @@ export const SIGNATURES: readonly Signature[] = [
   },
   {
     id: 'kerndat-init',
+    fatal: true,
     title: 'CRIU could not probe the kernel',
     blame: 'tuple',
     match: line(/Could not initialize kernel features detection|kerndat_init failed/),
@@ -107,7 +112,7 @@ export function diagnose(input: DiagnoseInput): Diagnosis[] {
   const out: Diagnosis[] = [];
   for (const s of SIGNATURES) {
     const evidence = s.match(input);
-    if (evidence !== undefined) out.push({ id: s.id, title: s.title, cause: s.cause, remediation: s.remediation, blame: s.blame, evidence: evidence.trim().slice(0, 300) });
+    if (evidence !== undefined) out.push({ id: s.id, fatal: s.fatal ?? false, title: s.title, cause: s.cause, remediation: s.remediation, blame: s.blame, evidence: evidence.trim().slice(0, 300) });
   }
   return out;
 }

@@ -17,6 +17,8 @@ export class Criu {
   private readonly env: Environment;
   private readonly criuEnv: Record<string, string>;
   private readonly timeoutMs: number;
+  /** Cancels every command this driver runs (the test's signal). */
+  signal: AbortSignal | undefined;
   constructor(env: Environment, criuEnv: Record<string, string>, timeoutMs: number) {
     this.env = env;
     this.criuEnv = criuEnv;
@@ -26,7 +28,8 @@ export class Criu {
   /** Runs criu with args; logFile (inside the environment) is read back for diagnosis. */
   async run(args: string[], opts: { logFile?: string; timeoutMs?: number; operation?: string } = {}): Promise<CriuRun> {
     const argv = ['criu', ...args];
-    const result = await this.env.exec(argv, { timeoutMs: opts.timeoutMs ?? this.timeoutMs, env: this.criuEnv });
+    const result = await this.env.exec(argv, { timeoutMs: opts.timeoutMs ?? this.timeoutMs, env: this.criuEnv, signal: this.signal });
+    this.signal?.throwIfAborted();
     let log = '';
     if (opts.logFile) log = (await this.env.readFile(opts.logFile).catch(() => Buffer.alloc(0))).toString('utf8');
     const text = [log, result.stdout, result.stderr].filter(Boolean).join('\n');
@@ -49,6 +52,14 @@ export class Criu {
   async clearKdatCache(): Promise<void> {
     await this.env.exec(['rm', '-f', '/run/criu.kdat'], { timeoutMs: this.timeoutMs });
   }
+}
+
+/**
+ * A feature probe that exited non-zero: the feature is missing (SKIP), unless
+ * CRIU itself cannot run (a fatal signature) or hung — then the tuple is broken.
+ */
+export function probeBroken(r: CriuRun): boolean {
+  return r.result.timedOut || r.diagnoses.some((d) => d.fatal || d.blame === 'environment');
 }
 
 /** Describes a failed CRIU command in one line. */

@@ -9,7 +9,7 @@ export function parseCriuVersion(text: string): string | undefined {
  */
 export function parseFeatureList(help: string): string[] {
   const lines = help.split('\n');
-  const start = lines.findIndex((l) => /--feature FEAT/.test(l));
+  const start = lines.findIndex((l) => /^\s*--feature FEAT\b/.test(l));
   if (start < 0) return [];
   const names: string[] = [];
   for (let i = start + 1; i < lines.length; i++) {

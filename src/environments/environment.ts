@@ -8,6 +8,8 @@ export interface ExecOptions {
   /** The complete environment (nothing leaks in from the harness). */
   env?: Record<string, string>;
   cwd?: string;
+  /** Cancellation (Ctrl-C, a test's own timeout): the command is killed at once. */
+  signal?: AbortSignal | undefined;
 }
 
 export interface ExecResult {

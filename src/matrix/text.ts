@@ -61,7 +61,7 @@ export function renderText(results: RunResults, opts: { showSkips?: boolean } = 
   // Group identical causes so a broken CRIU does not print fifty times.
   const groups = new Map<string, Cell[]>();
   for (const c of shown) {
-    const key = `${c.pool}\0${c.status}\0${c.diagnoses.find((d) => d.blame !== 'note')?.id ?? c.reason}`;
+    const key = `${c.pool}\0${c.suite}\0${c.status}\0${c.diagnoses.find((d) => d.blame !== 'note')?.id ?? c.reason}`;
     groups.set(key, [...(groups.get(key) ?? []), c]);
   }
   for (const cells of groups.values()) {

@@ -5,6 +5,7 @@ export type Status = z.infer<typeof Status>;
 
 export const Diagnosis = z.strictObject({
   id: z.string(),
+  fatal: z.boolean(),
   title: z.string(),
   cause: z.string(),
   remediation: z.string(),
@@ -47,6 +48,8 @@ export const Inventory = z.strictObject({
   criuVersion: z.string().nullable(),
   libc: z.string().nullable(),
   cgroupMode: z.enum(['v1', 'v2', 'hybrid', 'unknown']),
+  /** Do x86 debug-register breakpoints reach a ptracer here? (CRIU < 4.2 hangs without them.) */
+  hwBreakpoints: z.strictObject({ works: z.boolean().nullable(), detail: z.string() }),
   packages: z.record(z.string(), z.string()),
 });
 export type Inventory = z.infer<typeof Inventory>;

@@ -28,7 +28,7 @@ export class CellCollector implements Reporter {
 
   onTestCaseReady(tc: TestCase): void {
     const { pool, suite, check } = this.where(tc);
-    this.progress?.update(pool, `${suite}: ${check}…`);
+    this.progress?.update(pool, `${suite}: ${check}…`, true);
   }
 
   onTestCaseResult(tc: TestCase): void {
@@ -39,7 +39,7 @@ export class CellCollector implements Reporter {
     this.done.set(where.pool, n);
     if (meta.cell) {
       this.cells.push(meta.cell);
-      this.progress?.update(where.pool, `${where.suite}: ${where.check} ${meta.cell.status} (${n} done)`);
+      this.progress?.update(where.pool, `${where.suite}: ${where.check} ${meta.cell.status} (${n} done)`, meta.cell.status === 'PASS');
       return;
     }
     const errors = result.state === 'failed' ? result.errors : [];

@@ -64,14 +64,21 @@ export interface InventoryProbe {
 }
 
 /** Reads what a pool is made of, from inside its environment. */
-export async function takeInventory(env: Environment, packages: Record<string, string>, criuEnv: Record<string, string>, timeoutMs: number): Promise<InventoryProbe> {
+export async function takeInventory(
+  env: Environment,
+  packages: Record<string, string>,
+  criuEnv: Record<string, string>,
+  timeoutMs: number,
+  hwBreakpointsProbe: string,
+): Promise<InventoryProbe> {
   const sh = (cmd: string) => env.exec(['sh', '-c', cmd], { timeoutMs, env: criuEnv });
-  const [uname, version, help, libc, mountinfo] = await Promise.all([
+  const [uname, version, help, libc, mountinfo, hwbp] = await Promise.all([
     sh('uname -r'),
     sh('criu --version'),
     sh('criu --help'),
     sh('getconf GNU_LIBC_VERSION 2>/dev/null || ldd --version 2>&1 | head -n 1'),
     sh('cat /proc/self/mountinfo'),
+    env.exec([hwBreakpointsProbe], { timeoutMs }),
   ]);
   let kernelConfig: Record<string, string | null> | null = null;
   try {
@@ -87,8 +94,16 @@ export async function takeInventory(env: Environment, packages: Record<string, s
       criuVersion: parseCriuVersion(version.stdout) ?? null,
       libc: libc.exitCode === 0 && libc.stdout.trim() ? libc.stdout.trim() : null,
       cgroupMode: cgroupModeOf(mountinfo.stdout),
+      hwBreakpoints: parseHwBreakpoints(hwbp.stdout),
       packages: Object.fromEntries(wanted.filter((p) => packages[p]).map((p) => [p, packages[p]!])),
     },
     features: parseFeatureList(help.stdout + help.stderr),
   };
+}
+
+/** "hw-breakpoints: yes" / "hw-breakpoints: no (why)" / anything else → unknown. */
+export function parseHwBreakpoints(out: string): { works: boolean | null; detail: string } {
+  const m = /^hw-breakpoints: (yes|no|unknown)\b\s*(.*)$/m.exec(out);
+  if (!m) return { works: null, detail: out.trim() || 'probe gave no answer' };
+  return { works: m[1] === 'yes' ? true : m[1] === 'no' ? false : null, detail: m[2]!.replace(/^\((.*)\)$/, '$1') || m[1]! };
 }

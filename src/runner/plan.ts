@@ -18,7 +18,7 @@ export interface RunPlan {
   pools: PlannedPool[];
   settings: Settings;
   /** Host paths of compiled binaries: cc-ns and each workload. */
-  natives: { helper: string; workloads: Record<string, string> };
+  natives: { helper: string; workloads: Record<string, string>; probes: { hwBreakpoints: string } };
   keepArtifacts: boolean;
 }
 

@@ -16,10 +16,12 @@ export class Progress {
     if (!enabled) this.update = () => {};
   }
 
-  update(pool: string, text: string): void {
+  /** Transient states (a test starting, a test passing) are only drawn on a terminal, not logged. */
+  update(pool: string, text: string, transient = false): void {
     if (this.lines.get(pool) === text) return;
     this.lines.set(pool, text);
     if (!this.tty) {
+      if (transient) return;
       this.out.write(`[${pool}] ${text}\n`);
       return;
     }

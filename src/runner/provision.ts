@@ -22,11 +22,12 @@ export interface ProvisionedPool {
 /** Compiles the helper and the workloads (cached by content). */
 export async function buildNatives(cacheDir: string, workloads: readonly string[]): Promise<RunPlan['natives']> {
   const header = join(PROJECT_ROOT, 'fixtures/workloads/cc-workload.h');
-  const [helper, ...bins] = await Promise.all([
+  const [helper, hwBreakpoints, ...bins] = await Promise.all([
     buildStatic('cc-ns', join(PROJECT_ROOT, 'src/environments/namespace/cc-ns.c'), [], cacheDir),
+    buildStatic('hw-breakpoints', join(PROJECT_ROOT, 'fixtures/probes/hw-breakpoints.c'), [], cacheDir),
     ...workloads.map((w) => buildStatic(w, join(PROJECT_ROOT, `fixtures/workloads/${w}.c`), [header], cacheDir)),
   ]);
-  return { helper, workloads: Object.fromEntries(workloads.map((w, i) => [w, bins[i]!])) };
+  return { helper, workloads: Object.fromEntries(workloads.map((w, i) => [w, bins[i]!])), probes: { hwBreakpoints } };
 }
 
 /**
@@ -38,7 +39,7 @@ export async function buildNatives(cacheDir: string, workloads: readonly string[
 export async function provisionPools(
   loaded: LoadedConfig,
   pools: readonly Pool[],
-  opts: { cacheDir: string; mirror?: string; workRoot: string; helper: string; progress: Progress },
+  opts: { cacheDir: string; mirror?: string; workRoot: string; natives: RunPlan['natives']; progress: Progress },
 ): Promise<ProvisionedPool[]> {
   const { settings } = loaded.config;
   const images = new Map<string, Promise<NodeImage>>();
@@ -72,11 +73,12 @@ export async function provisionPools(
           id: `${pool.name}/inventory`,
           rootfs: image.rootfs,
           hostWorkDir: join(hostWorkDir, 'inventory'),
-          helper: opts.helper,
+          helper: opts.natives.helper,
           timeoutMs: settings.timeouts.environmentMs,
         });
         try {
-          const probe = await takeInventory(env, image.packages, pool.criu.env, settings.timeouts.commandMs);
+          await env.copyIn(opts.natives.probes.hwBreakpoints, `${env.workDir}/hw-breakpoints`);
+          const probe = await takeInventory(env, image.packages, pool.criu.env, settings.timeouts.commandMs, `${env.workDir}/hw-breakpoints`);
           planned.features = probe.features;
           opts.progress.update(pool.name, `ready: kernel ${probe.inventory.kernelRelease}, criu ${probe.inventory.criuVersion ?? 'not found'}`);
           return { planned, pool, image, inventory: probe.inventory };

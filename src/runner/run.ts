@@ -58,7 +58,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
       cacheDir: opts.cacheDir,
       ...(opts.mirror ? { mirror: opts.mirror } : {}),
       workRoot,
-      helper: natives.helper,
+      natives,
       progress,
     });
     const plan: RunPlan = { runId, pools: provisioned.map((p) => p.planned), settings: loaded.config.settings, natives, keepArtifacts: opts.keepArtifacts };
@@ -154,6 +154,7 @@ async function runSuites(plan: RunPlan, collector: CellCollector, opts: RunOptio
       testTimeout: perTest,
       hookTimeout: t.environmentMs + 60_000,
       passWithNoTests: true,
+      setupFiles: [join(PROJECT_ROOT, 'src/runner/worker-setup.ts')],
       provide: { plan },
     },
     { server: { watch: null }, logLevel: 'silent', cacheDir: join(opts.cacheDir, 'vite') },

@@ -13,6 +13,8 @@ export interface RunOptions {
   input?: string;
   env?: Record<string, string>;
   cwd?: string;
+  /** Aborting kills the command's whole process group at once. */
+  signal?: AbortSignal | undefined;
 }
 
 /**
@@ -42,6 +44,9 @@ export async function run(argv: readonly string[], opts: RunOptions): Promise<Ru
     timedOut = true;
     killGroup(child.pid);
   }, opts.timeoutMs);
+  const onAbort = () => killGroup(child.pid);
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  if (opts.signal?.aborted) onAbort();
   try {
     const r = await child;
     const code = typeof r.exitCode === 'number' ? r.exitCode : r.signal ? 128 + signalNumber(r.signal) : 127;
@@ -54,6 +59,7 @@ export async function run(argv: readonly string[], opts: RunOptions): Promise<Ru
     };
   } finally {
     clearTimeout(timer);
+    opts.signal?.removeEventListener('abort', onAbort);
   }
 }
 

@@ -10,6 +10,8 @@ export class Workload {
   readonly name: string;
   readonly outFile: string;
   pid = 0;
+  /** Cancels waiting (the test's signal). */
+  abortSignal: AbortSignal | undefined;
   private readonly env: Environment;
   private readonly binary: string;
 
@@ -35,6 +37,7 @@ export class Workload {
     const deadline = performance.now() + timeoutMs;
     let checks = 0;
     for (;;) {
+      this.abortSignal?.throwIfAborted();
       const line = (await this.lines()).find((l) => re.test(l));
       if (line) return { line, alive: true };
       // Checking liveness costs a process; do it every few polls only.

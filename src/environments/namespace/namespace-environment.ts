@@ -88,7 +88,7 @@ export class NamespaceEnvironment implements Environment {
 
   async exec(argv: readonly string[], opts: ExecOptions): Promise<ExecResult> {
     this.assertUp();
-    const r = await run([this.opts.helper, 'exec', String(this.initPid), '-C', opts.cwd ?? '/', ...this.envFlags(opts.env), '--', ...argv], { timeoutMs: opts.timeoutMs, env: {} });
+    const r = await run([this.opts.helper, 'exec', String(this.initPid), '-C', opts.cwd ?? '/', ...this.envFlags(opts.env), '--', ...argv], { timeoutMs: opts.timeoutMs, env: {}, signal: opts.signal });
     if (r.exitCode === 125 && /^cc-ns exec:/m.test(r.stderr)) throw new EnvironmentError(`environment ${this.id}: ${r.stderr.trim()}`);
     return r;
   }

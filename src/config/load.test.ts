@@ -1,0 +1,75 @@
+import { describe, expect, test } from 'vitest';
+import { ConfigError } from '../errors.ts';
+import { loadConfig, parseConfig } from './load.ts';
+
+function errorOf(text: string): ConfigError {
+  try {
+    parseConfig(text, 'pools.yaml');
+  } catch (e) {
+    if (e instanceof ConfigError) return e;
+    throw e;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('config loading', () => {
+  test('the embedded default is valid and names three pools', async () => {
+    const { config, file } = await loadConfig();
+    expect(file).toBe('(embedded default)');
+    expect(config.pools.map((p) => p.name)).toEqual(['host-bookworm', 'host-trixie', 'host-trixie-nobp']);
+    expect(config.pools[2]!.criu.env).toEqual({ CRIU_FAULT: '130' });
+    expect(config.settings.workloads).toContain('process-tree');
+  });
+
+  test('defaults fill in backend, criu env and settings', () => {
+    const { config } = parseConfig('pools:\n  - {name: a, kernel: host, image: debian-trixie}\n', 'f.yaml');
+    expect(config.pools[0]).toMatchObject({ backend: 'namespace', criu: { env: {} } });
+    expect(config.settings.timeouts.criuMs).toBe(20_000);
+  });
+
+  test('JSON works too, and user images can be defined', () => {
+    const { images } = parseConfig(JSON.stringify({ images: { mine: { rootfs: '/srv/root' } }, pools: [{ name: 'p', kernel: 'host', image: 'mine' }] }), 'f.json');
+    expect(images.mine).toEqual({ rootfs: '/srv/root' });
+  });
+
+  test('an unknown key names its path', () => {
+    const e = errorOf('pools:\n  - {name: a, kernel: host, image: debian-trixie, kernal: x}\n');
+    expect(e.file).toBe('pools.yaml');
+    expect(e.path).toBe('pools[0].kernal');
+    expect(e.message).toMatch(/^pools\.yaml: at pools\[0\]\.kernal: no such key/);
+  });
+
+  test('a wrong type names its path and what was expected', () => {
+    const e = errorOf('pools:\n  - {name: a, kernel: host, image: debian-trixie}\nsettings:\n  timeouts: {criuMs: "fast"}\n');
+    expect(e.path).toBe('settings.timeouts.criuMs');
+    expect(e.expected).toMatch(/number/);
+  });
+
+  test('an unknown image lists the known ones', () => {
+    const e = errorOf('pools:\n  - {name: a, kernel: host, image: ubuntu}\n');
+    expect(e.path).toBe('pools[0].image');
+    expect(e.expected).toMatch(/debian-bookworm, debian-bullseye, debian-trixie/);
+  });
+
+  test('a kernel other than host is refused with what is supported', () => {
+    expect(errorOf('pools:\n  - {name: a, kernel: "6.1", image: debian-trixie}\n').path).toBe('pools[0].kernel');
+  });
+
+  test('duplicate pool names are refused', () => {
+    expect(errorOf('pools:\n  - {name: a, kernel: host, image: debian-trixie}\n  - {name: a, kernel: host, image: debian-bookworm}\n').path).toBe('pools[1].name');
+  });
+
+  test('malformed YAML gives line and column', () => {
+    const e = errorOf('pools:\n  - name: a\n   kernel: [host\n');
+    expect(e.path).toMatch(/^line \d+, column \d+$/);
+    expect(e.expected).toMatch(/valid YAML/);
+  });
+
+  test('an empty pool list is refused', () => {
+    expect(errorOf('pools: []\n').path).toBe('pools');
+  });
+
+  test('a missing file says so', async () => {
+    await expect(loadConfig('/nonexistent/pools.yaml')).rejects.toThrow(/\/nonexistent\/pools\.yaml: at \(top level\): cannot read the file \(ENOENT\)/);
+  });
+});

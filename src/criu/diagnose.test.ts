@@ -1,0 +1,44 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { diagnose, logExcerpt } from './diagnose.ts';
+
+const rec = (f: string) => readFileSync(join(import.meta.dirname, '../../fixtures/recorded/criu-logs', f), 'utf8');
+const ids = (text: string, timedOut = false) => diagnose({ text, timedOut }).map((d) => d.id);
+
+describe('diagnosis on logs recorded here', () => {
+  test('CRIU 3.17.1 on kernel 6.18: vDSO bounds, fatal', () => {
+    const d = diagnose({ text: rec('bookworm-3.17.1-dump-vdso.log') });
+    expect(d.map((x) => x.id)).toEqual(['vdso-bounds', 'kerndat-init']);
+    expect(d[0]).toMatchObject({ fatal: true, blame: 'tuple', evidence: '(00.209341) Error (criu/vdso.c:381): vdso: Unexpected rt vDSO area bounds' });
+  });
+
+  test('the rlimit warning of CRIU 4.x without CAP_SYS_RESOURCE is a note, never a cause', () => {
+    const d = diagnose({ text: "(00.003565) Error (criu/util.c:1533): rlimit: Can't setup RLIMIT_NOFILE for self: Operation not permitted" });
+    expect(d).toMatchObject([{ id: 'rlimit-nofile', blame: 'note', fatal: false }]);
+  });
+
+  test('CRIU 4.1.1 dump that hung after the parasite: hardware breakpoints, only when it timed out', () => {
+    const log = rec('trixie-4.1.1-dump-hw-breakpoint-hang.log');
+    expect(ids(log, true)).toContain('hw-breakpoints');
+    expect(ids(log, false)).not.toContain('hw-breakpoints');
+  });
+
+  test('runtime-side signatures from FIELD-NOTES', () => {
+    expect(ids('Error (criu/util.c:640): execvp("iptables-restore", ...) failed: No such file or directory')).toEqual(['iptables-restore-missing']);
+    expect(diagnose({ text: "(00.1) Error (criu/cr-restore.c:1512): Can't fork for 25: File exists" })[0]).toMatchObject({ id: 'pid-collision', blame: 'environment' });
+    expect(ids('Warn  (criu/cr-check.c:824): Dirty tracking is OFF. Memory snapshot will not work.')).toEqual(['dirty-tracking-off']);
+  });
+
+  test('an unknown failure gets no diagnosis', () => {
+    expect(ids('Error (criu/files.c:1): something nobody has seen')).toEqual([]);
+  });
+
+  test('log excerpt keeps error lines and the tail, capped', () => {
+    const ex = logExcerpt(rec('bookworm-3.17.1-dump-vdso.log'));
+    expect(ex).toContain('(00.209341) Error (criu/vdso.c:381): vdso: Unexpected rt vDSO area bounds');
+    expect(ex.length).toBeLessThanOrEqual(16);
+    const many = Array.from({ length: 50 }, (_, i) => `Error (x.c:${i}): e${i}`).join('\n');
+    expect(logExcerpt(many)).toHaveLength(12);
+  });
+});

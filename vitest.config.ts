@@ -1,0 +1,32 @@
+import { defineConfig } from 'vitest/config';
+
+/**
+ * The harness's own tests. Unit tests sit beside the code (src/**\/*.test.ts);
+ * end-to-end tests (test/e2e) drive the real CLI with real CRIU as root.
+ * The conformance suites in suites/ are not run from here: `criu-compat run`
+ * runs them with a plan of pools (see src/runner/run.ts).
+ */
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['src/**/*.test.ts'],
+          pool: 'threads',
+        },
+      },
+      {
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          pool: 'forks',
+          // One CLI run at a time: they share the machine's two cores and the image cache.
+          fileParallelism: false,
+          testTimeout: 900_000,
+          hookTimeout: 900_000,
+        },
+      },
+    ],
+  },
+});
