@@ -108,7 +108,8 @@ async function runCommand(args: string[]): Promise<number> {
   if (values.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
   else {
     console.log(`\n${renderText(results)}`);
-    console.log(`\nresults: ${relative(process.cwd(), runDir) || '.'}/results.json`);
+    const rel = relative(process.cwd(), runDir);
+    console.log(`\nresults: ${rel && !rel.startsWith('..') ? rel : runDir}/results.json`);
   }
   if (abort.signal.aborted) return 130;
   return results.exitCode;

@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest';
 import type { Cell, RunResults } from '../results/schema.ts';
 import { renderText } from './text.ts';
 
-const cell = (pool: string, suite: string, check: string, status: Cell['status'], reason = status): Cell => ({
+const cell = (pool: string, suite: string, check: string, status: Cell['status'], reason: string = status): Cell => ({
   pool,
   suite,
   check,
@@ -30,6 +30,7 @@ function results(cells: Cell[]): RunResults {
     pools: [pool('a'), pool('b')],
     cells,
     summary: { PASS: 3, FAIL: 1, ERROR: 0, SKIP: 1 },
+    interrupted: false,
     exitCode: 1,
   };
 }

@@ -82,6 +82,7 @@ export function renderText(results: RunResults, opts: { showSkips?: boolean } = 
     for (const [pool, checks] of byPool) out.push(`SKIP   ${pool}: missing ${checks.join(', ')}`);
   }
   const s = results.summary;
+  if (results.interrupted) out.push('', 'INTERRUPTED: the run was stopped; checks that had not finished are missing from these results.');
   out.push('', `${s.PASS} passed, ${s.FAIL} failed, ${s.ERROR} errors, ${s.SKIP} skipped`);
   return out.join('\n');
 }

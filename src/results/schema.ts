@@ -90,6 +90,8 @@ export const RunResults = z.strictObject({
   pools: z.array(PoolResult),
   cells: z.array(Cell),
   summary: z.strictObject({ PASS: z.number().int(), FAIL: z.number().int(), ERROR: z.number().int(), SKIP: z.number().int() }),
+  /** The run was stopped (Ctrl-C, SIGTERM): cells that did not finish are missing. */
+  interrupted: z.boolean(),
   exitCode: z.union([z.literal(0), z.literal(1), z.literal(2)]),
 });
 export type RunResults = z.infer<typeof RunResults>;

@@ -11,7 +11,12 @@ import type { Progress } from './progress.ts';
  * environment broke in a hook): it becomes ERROR, never FAIL.
  */
 export class CellCollector implements Reporter {
-  readonly cells: Cell[] = [];
+  private readonly byTest = new Map<string, Cell>();
+  /** Set when the run is being stopped: unfinished tests are reported as interrupted. */
+  interrupted = false;
+  get cells(): Cell[] {
+    return [...this.byTest.values()];
+  }
   readonly runErrors: string[] = [];
   private readonly progress: Progress | undefined;
   private readonly done = new Map<string, number>();
@@ -38,17 +43,19 @@ export class CellCollector implements Reporter {
     const n = (this.done.get(where.pool) ?? 0) + 1;
     this.done.set(where.pool, n);
     if (meta.cell) {
-      this.cells.push(meta.cell);
+      this.byTest.set(tc.id, meta.cell);
       this.progress?.update(where.pool, `${where.suite}: ${where.check} ${meta.cell.status} (${n} done)`, meta.cell.status === 'PASS');
       return;
     }
     const errors = result.state === 'failed' ? result.errors : [];
-    const message = errors.map((e) => `${e.name ?? 'Error'}: ${e.message}`).join('; ') || (result.state === 'skipped' ? 'not run (the run was interrupted or a setup step failed)' : 'no result recorded');
+    const message = this.interrupted
+      ? 'interrupted before it finished'
+      : errors.map((e) => `${e.name ?? 'Error'}: ${e.message}`).join('; ') || (result.state === 'skipped' ? 'not run (a setup step failed)' : 'no result recorded');
     const diag = tc.diagnostic();
-    this.cells.push({
+    this.byTest.set(tc.id, {
       ...where,
       status: 'ERROR',
-      reason: `harness: ${message}`,
+      reason: this.interrupted ? message : `harness: ${message}`,
       diagnoses: [],
       durations: { totalMs: diag?.duration ?? 0 },
       metrics: {},

@@ -119,6 +119,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
       pools: poolResults,
       cells,
       summary: summarize(cells),
+      interrupted: opts.signal?.aborted ?? false,
       exitCode: exitCodeFor(cells),
     });
     await writeFileAtomic(join(runDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
@@ -141,6 +142,7 @@ function capabilitiesOf(cells: readonly Cell[], pool: string): Record<string, bo
 async function runSuites(plan: RunPlan, collector: CellCollector, opts: RunOptions): Promise<void> {
   const t = plan.settings.timeouts;
   const perTest = t.readyMs + 3 * t.criuMs + t.verifyMs + 2 * t.commandMs + 30_000;
+  const before = { SIGINT: process.listeners('SIGINT'), SIGTERM: process.listeners('SIGTERM') };
   const vitest = await createVitest(
     {
       config: false,
@@ -159,7 +161,14 @@ async function runSuites(plan: RunPlan, collector: CellCollector, opts: RunOptio
     },
     { server: { watch: null }, logLevel: 'silent', cacheDir: join(opts.cacheDir, 'vite') },
   );
-  const onAbort = () => void vitest.cancelCurrentRun('keyboard-input');
+  // vitest's logger exits the process on SIGINT/SIGTERM; the CLI owns those
+  // signals (it must clean up and write what ran), so take them back.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const)
+    for (const l of process.listeners(sig)) if (!before[sig].includes(l)) process.off(sig, l);
+  const onAbort = () => {
+    collector.interrupted = true;
+    void vitest.cancelCurrentRun('keyboard-input');
+  };
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     if (!opts.signal?.aborted) await vitest.start([]);

@@ -1,0 +1,132 @@
+/**
+ * The main job, for real: `criu-compat run` on the embedded default, as root,
+ * with real CRIU in real Debian node images on this machine's kernel.
+ * What must be true on this machine kind (FIELD-NOTES) is asserted; what
+ * depends on the hypervisor is checked against an independent probe.
+ */
+import { mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import semver from 'semver';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { RunResults, type Cell } from '../../src/results/schema.ts';
+import { cli, harnessProcesses, namespaceSet, strayMounts, workDirsOf } from './harness.ts';
+
+const out = mkdtempSync(join(tmpdir(), 'criu-compat-e2e-'));
+let results: RunResults;
+let exitCode: number | undefined;
+let output = '';
+let nsBefore: Set<string>;
+let cliPid = 0;
+
+const cells = (pool: string, suite?: string) => results.cells.filter((c) => c.pool === pool && (!suite || c.suite === suite));
+const find = (pool: string, suite: string, check: string): Cell => {
+  const c = results.cells.find((x) => x.pool === pool && x.suite === suite && x.check === check);
+  if (!c) throw new Error(`no cell ${pool}/${suite}/${check}`);
+  return c;
+};
+
+beforeAll(async () => {
+  nsBefore = namespaceSet();
+  const p = cli(['run', '--out', out]);
+  cliPid = p.pid ?? 0;
+  const r = await p;
+  exitCode = r.exitCode;
+  output = r.all;
+  const runs = readdirSync(out);
+  expect(runs).toHaveLength(1);
+  results = RunResults.parse(JSON.parse(readFileSync(join(out, runs[0]!, 'results.json'), 'utf8')));
+});
+
+describe('criu-compat run (embedded default) on this machine', () => {
+  test('exits 1 (a tuple failed), prints the matrix and where results went', () => {
+    expect(output).toMatch(/^pool\s+kernel\s+criu\s+criu-check\s+round-trip$/m);
+    expect(output).toMatch(/results: .*results\.json/);
+    expect(exitCode).toBe(1);
+    expect(results.exitCode).toBe(1);
+    expect(results.pools.map((p) => p.name)).toEqual(['host-bookworm', 'host-trixie', 'host-trixie-nobp']);
+  });
+
+  test('inventory is real: kernel, CRIU, libc, cgroup mode, kernel config', () => {
+    const [bookworm, trixie] = results.pools;
+    expect(bookworm!.inventory).toMatchObject({ criuVersion: '3.17.1', libc: expect.stringMatching(/^glibc 2\.36/) });
+    expect(trixie!.inventory).toMatchObject({ criuVersion: '4.1.1', libc: expect.stringMatching(/^glibc 2\.41/) });
+    expect(trixie!.inventory!.kernelRelease).toBe(results.host.kernelRelease);
+    expect(['v1', 'v2', 'hybrid']).toContain(trixie!.inventory!.cgroupMode);
+    if (trixie!.inventory!.kernelConfig) expect(trixie!.inventory!.kernelConfig.CONFIG_CHECKPOINT_RESTORE).toBe('y');
+  });
+
+  test('host × debian-bookworm: criu check FAILs with the vDSO cause on kernels >= 6.13', () => {
+    const kernel = semver.coerce(results.host.kernelRelease)!;
+    const check = find('host-bookworm', 'criu-check', 'check');
+    if (semver.gte(kernel, '6.13.0')) {
+      expect(check.status).toBe('FAIL');
+      expect(check.diagnoses[0]).toMatchObject({ id: 'vdso-bounds', fatal: true });
+      expect(check.logExcerpt.join('\n')).toMatch(/Unexpected rt vDSO area bounds/);
+      // CRIU cannot start at all, so no round trip can pass, and none is an ERROR.
+      for (const c of cells('host-bookworm', 'round-trip')) expect(c.status, c.check).toBe('FAIL');
+    } else expect(check.status).toBe('PASS');
+  });
+
+  test('host × debian-trixie: check PASSes, mem_dirty_track is reported missing where the kernel lacks soft-dirty', () => {
+    const trixie = results.pools.find((p) => p.name === 'host-trixie')!;
+    expect(find('host-trixie', 'criu-check', 'check').status).toBe('PASS');
+    const softDirty = trixie.inventory!.kernelConfig?.CONFIG_MEM_SOFT_DIRTY;
+    if (softDirty === null) {
+      expect(find('host-trixie', 'criu-check', 'feature:mem_dirty_track').status).toBe('SKIP');
+      expect(trixie.capabilities.mem_dirty_track).toBe(false);
+      expect(find('host-trixie', 'round-trip', 'counter/pre-dump')).toMatchObject({ status: 'SKIP', reason: expect.stringMatching(/mem_dirty_track/) });
+    }
+    // Every feature CRIU names was probed on its own.
+    expect(Object.keys(trixie.capabilities).length).toBeGreaterThanOrEqual(40);
+    expect(cells('host-trixie', 'criu-check').filter((c) => c.check.startsWith('feature:'))).toHaveLength(42);
+  });
+
+  test('host × debian-trixie round trips: PASS where debug-register breakpoints work, FAIL with that cause where they do not', () => {
+    const trixie = results.pools.find((p) => p.name === 'host-trixie')!;
+    const works = trixie.inventory!.hwBreakpoints.works;
+    for (const c of cells('host-trixie', 'round-trip').filter((x) => x.check !== 'counter/pre-dump')) {
+      if (works) expect(c.status, `${c.check}: ${c.reason}`).toBe('PASS');
+      else {
+        expect(c.status, `${c.check}: ${c.reason}`).toBe('FAIL');
+        expect(c.diagnoses.map((d) => d.id)).toContain('hw-breakpoints');
+      }
+    }
+  });
+
+  test('with the no-breakpoint workaround every round trip PASSes, verified by the workload itself', () => {
+    const rt = cells('host-trixie-nobp', 'round-trip').filter((x) => x.check !== 'counter/pre-dump');
+    expect(rt.map((c) => c.check)).toEqual(['counter', 'open-file', 'pipe-pair', 'process-tree', 'threads']);
+    for (const c of rt) {
+      expect(c.status, `${c.check}: ${c.reason}`).toBe('PASS');
+      expect(c.workloadOutput).toContain('PASS');
+      expect(c.workloadOutput![0]).toBe('ready');
+      expect(c.durations.dumpMs).toBeGreaterThan(0);
+      expect(c.durations.restoreMs).toBeGreaterThan(0);
+      expect(c.metrics.imageBytes).toBeGreaterThan(0);
+      expect(c.artifacts).toBeUndefined();
+    }
+    // counter keeps 16 MiB of heap: its image must hold at least that.
+    expect(find('host-trixie-nobp', 'round-trip', 'counter').metrics.imageBytes).toBeGreaterThan(16 << 20);
+  });
+
+  test('no cell is ERROR: the harness did not break anywhere', () => {
+    expect(results.cells.filter((c) => c.status === 'ERROR')).toEqual([]);
+  });
+
+  test('nothing is left behind: processes, namespaces, mounts, work directories with checkpoint images', () => {
+    expect(harnessProcesses()).toEqual([]);
+    const leaked = [...namespaceSet()].filter((n) => !nsBefore.has(n));
+    expect(leaked).toEqual([]);
+    expect(strayMounts()).toEqual([]);
+    expect(workDirsOf(cliPid)).toEqual([]);
+  });
+
+  test('without --keep-artifacts the run directory holds results.json only: no checkpoint images', () => {
+    const runDir = join(out, readdirSync(out)[0]!);
+    expect(readdirSync(runDir)).toEqual(['results.json']);
+    const text = readFileSync(join(runDir, 'results.json'), 'utf8');
+    expect(text).not.toMatch(/pages-\d+\.img/);
+    expect(statSync(runDir).isDirectory()).toBe(true);
+  });
+});

@@ -1,0 +1,69 @@
+import { execa, type ResultPromise } from 'execa';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const ROOT = join(import.meta.dirname, '..', '..');
+export const CLI = join(ROOT, 'src/cli/main.ts');
+
+/** Starts the real CLI (as a user would), on the Node that runs these tests. */
+export function cli(args: string[], opts: { cwd?: string } = {}): ResultPromise<{ reject: false; all: true; cwd: string; env: Record<string, string> }> {
+  return execa(process.execPath, [CLI, ...args], { reject: false, all: true, cwd: opts.cwd ?? ROOT, env: { NO_COLOR: '1' } });
+}
+
+function readText(p: string): string {
+  try {
+    return readFileSync(p, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** Host processes that belong to the harness's environments: cc-ns helpers and anything running from /run/criu-compat. */
+export function harnessProcesses(): string[] {
+  const out: string[] = [];
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    const cmd = readText(`/proc/${pid}/cmdline`).replace(/\0/g, ' ').trim();
+    let exe = '';
+    try {
+      exe = readlinkSync(`/proc/${pid}/exe`);
+    } catch {
+      /* kernel thread or gone */
+    }
+    if (/\/cc-ns-[0-9a-f]{16}\b/.test(cmd) || /\/run\/criu-compat\//.test(cmd) || /\/run\/criu-compat\//.test(exe)) out.push(`${pid} ${cmd}`);
+  }
+  return out;
+}
+
+/** Namespaces (pid, net, mnt) in use by any process: a leak shows as one more after a run. */
+export function namespaceSet(): Set<string> {
+  const s = new Set<string>();
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d)))
+    for (const ns of ['pid', 'net', 'mnt'])
+      try {
+        s.add(readlinkSync(`/proc/${pid}/ns/${ns}`));
+      } catch {
+        /* gone */
+      }
+  return s;
+}
+
+export function workDirsOf(pid: number): string[] {
+  return readdirSync(tmpdir()).filter((e) => e.startsWith(`criu-compat-run-${pid}-`));
+}
+
+/** Mounts in the host's namespace that point into the image cache or a work dir. */
+export function strayMounts(): string[] {
+  return readText('/proc/self/mountinfo')
+    .split('\n')
+    .filter((l) => /criu-compat/.test(l));
+}
+
+export async function waitFor(cond: () => boolean, timeoutMs: number): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (cond()) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return cond();
+}
