@@ -4,8 +4,6 @@ import { availableParallelism } from 'node:os';
 import { relative } from 'node:path';
 import { ConfigError, PrerequisiteError, UsageError } from '../errors.ts';
 import { defaultCacheDir } from '../images/node-image.ts';
-import { renderText } from '../matrix/text.ts';
-import { runMatrix } from '../runner/run.ts';
 import { imagesCommand } from './images.ts';
 
 const MAIN_HELP = `criu-compat — does checkpoint/restore really work on this node pool?
@@ -94,6 +92,8 @@ async function runCommand(args: string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // Loaded on demand: vitest is heavy, and --help or a bad flag should answer at once.
+  const [{ runMatrix }, { renderText }] = await Promise.all([import('../runner/run.ts'), import('../matrix/text.ts')]);
   const { results, runDir } = await runMatrix({
     ...(values.config ? { configFile: values.config } : {}),
     ...(values.pool ? { pools: values.pool } : {}),
