@@ -15,6 +15,12 @@ export interface RunOptions {
   cwd?: string;
   /** Aborting kills the command's whole process group at once. */
   signal?: AbortSignal | undefined;
+  /**
+   * Stop with SIGTERM to the command itself first, and SIGKILL its group only
+   * if it is still there after this many ms. For commands that must reap what
+   * they started before they go (cc-ns exec).
+   */
+  graceMs?: number;
 }
 
 /**
@@ -40,11 +46,21 @@ export async function run(argv: readonly string[], opts: RunOptions): Promise<Ru
     encoding: 'utf8',
     maxBuffer: 64 * 1024 * 1024,
   });
+  let hard: NodeJS.Timeout | undefined;
+  const stop = () => {
+    if (opts.graceMs === undefined) return killGroup(child.pid);
+    try {
+      if (child.pid) process.kill(child.pid, 'SIGTERM');
+    } catch {
+      /* gone */
+    }
+    hard ??= setTimeout(() => killGroup(child.pid), opts.graceMs);
+  };
   const timer = setTimeout(() => {
     timedOut = true;
-    killGroup(child.pid);
+    stop();
   }, opts.timeoutMs);
-  const onAbort = () => killGroup(child.pid);
+  const onAbort = stop;
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   if (opts.signal?.aborted) onAbort();
   try {
@@ -59,6 +75,7 @@ export async function run(argv: readonly string[], opts: RunOptions): Promise<Ru
     };
   } finally {
     clearTimeout(timer);
+    clearTimeout(hard);
     opts.signal?.removeEventListener('abort', onAbort);
   }
 }

@@ -189,6 +189,16 @@ static int cmd_init(int argc, char **argv)
 	}
 }
 
+static pid_t exec_child;
+static void kill_exec_child(int sig)
+{
+	(void)sig;
+	if (exec_child > 0) {
+		kill(-exec_child, SIGKILL);
+		kill(exec_child, SIGKILL);
+	}
+}
+
 static int cmd_exec(int argc, char **argv)
 {
 	static const char *nss[] = { "ipc", "uts", "net", "pid", "mnt" };
@@ -279,8 +289,11 @@ static int cmd_exec(int argc, char **argv)
 			dup2(fd, 1);
 			dup2(fd, 2);
 		} else {
-			/* Our parent lives outside the PID namespace, so getppid() is 0
-			 * while it lives and 1 once the init has adopted us. */
+			/* Our own process group, so that cc-ns can kill the command and
+			 * what it started in one go. Our parent lives outside the PID
+			 * namespace, so getppid() is 0 while it lives and 1 once the
+			 * init has adopted us. */
+			setpgid(0, 0);
 			prctl(PR_SET_PDEATHSIG, SIGKILL);
 			if (getppid() != 0)
 				_exit(137);
@@ -320,8 +333,13 @@ static int cmd_exec(int argc, char **argv)
 		printf("%s", buf + 2);
 		return 0;
 	}
-	signal(SIGINT, SIG_IGN);
-	signal(SIGTERM, SIG_IGN);
+	/* Stopping (timeout, Ctrl-C): kill the command's group and still reap it
+	 * ourselves. Were we killed instead, the command would be adopted by the
+	 * reaper of *our* PID namespace (the host's init), not the environment's. */
+	exec_child = pid;
+	signal(SIGINT, kill_exec_child);
+	signal(SIGTERM, kill_exec_child);
+	signal(SIGHUP, kill_exec_child);
 	for (;;) {
 		int status;
 		pid_t p = waitpid(pid, &status, 0);

@@ -88,7 +88,7 @@ export class NamespaceEnvironment implements Environment {
 
   async exec(argv: readonly string[], opts: ExecOptions): Promise<ExecResult> {
     this.assertUp();
-    const r = await run([this.opts.helper, 'exec', String(this.initPid), '-C', opts.cwd ?? '/', ...this.envFlags(opts.env), '--', ...argv], { timeoutMs: opts.timeoutMs, env: {}, signal: opts.signal });
+    const r = await run([this.opts.helper, 'exec', String(this.initPid), '-C', opts.cwd ?? '/', ...this.envFlags(opts.env), '--', ...argv], { timeoutMs: opts.timeoutMs, env: {}, signal: opts.signal, graceMs: 3000 });
     if (r.exitCode === 125 && /^cc-ns exec:/m.test(r.stderr)) throw new EnvironmentError(`environment ${this.id}: ${r.stderr.trim()}`);
     return r;
   }
@@ -138,13 +138,19 @@ export class NamespaceEnvironment implements Environment {
     this.disposed = true;
     // Killing the PID namespace's init kills every process inside; the
     // namespaces and their mounts go with the last of them.
+    // The helper outside waits for its init and reaps it: wait for that, so
+    // that when dispose() returns the namespaces are really gone (and no
+    // zombie is left to a host init that may never reap it).
     try {
       process.kill(this.initPid, 'SIGKILL');
     } catch {
       /* already gone */
     }
-    this.proc.kill('SIGKILL');
-    await Promise.race([this.exited, new Promise((r) => setTimeout(r, 5000))]);
+    const gone = await Promise.race([this.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 10_000))]);
+    if (!gone) {
+      this.proc.kill('SIGKILL');
+      await this.exited;
+    }
   }
 }
 
