@@ -21,6 +21,13 @@ describe('criu --help / --version (recorded from Debian trixie criu 4.1.1)', () 
     expect(parseCriuVersion('criu: command not found')).toBeUndefined();
   });
 
+  test('feature list of Debian bookworm criu 3.17.1 (fewer, older names)', () => {
+    const f = parseFeatureList(rec('criu-3.17.1-bookworm.txt'));
+    expect(f).toHaveLength(39);
+    expect(f).toContain('mem_dirty_track');
+    expect(f).not.toContain('overlayfs_maps');
+  });
+
   test('help without a feature list gives none', () => {
     expect(parseFeatureList('Usage:\n  criu check [--feature FEAT]\n')).toEqual([]);
   });
