@@ -10,6 +10,7 @@ import type { Environment } from '../src/environments/environment.ts';
 import { failureStatus, settle, type CellDraft } from '../src/runner/cell.ts';
 import { binaryPath, openEnvironment } from '../src/runner/environments.ts';
 import { Workload } from '../src/workloads/protocol.ts';
+import { readCriuStats } from '../src/criu/stats.ts';
 
 const SUITE = 'round-trip';
 const plan = inject('plan');
@@ -48,6 +49,7 @@ describe.each(pools)('$name', (pool) => {
       const { run, ...rest } = draft;
       durations.totalMs = performance.now() - t0;
       const imageBytes = await env.du(`${dir}/img`).catch(() => undefined);
+      const stats = await readCriuStats(env, `${dir}/img`);
       const output = await wl.lines();
       if (rest.status !== 'PASS') await wl.kill();
       let artifacts: string | undefined;
@@ -58,7 +60,7 @@ describe.each(pools)('$name', (pool) => {
         durations,
         commands,
         workloadOutput: output,
-        ...(imageBytes ? { metrics: { imageBytes } } : {}),
+        metrics: { ...(imageBytes ? { imageBytes } : {}), ...stats },
         ...(run ? { diagnoses: run.diagnoses, logExcerpt: run.excerpt } : {}),
         ...(artifacts ? { artifacts } : {}),
       });

@@ -28,7 +28,18 @@ export const Cell = z.strictObject({
     preDumpMs: z.number().nonnegative().optional(),
     verifyMs: z.number().nonnegative().optional(),
   }),
-  metrics: z.strictObject({ imageBytes: z.number().int().nonnegative().optional() }).default({}),
+  metrics: z
+    .strictObject({
+      /** Checkpoint image size on disk (bytes). */
+      imageBytes: z.number().int().nonnegative().optional(),
+      /** CRIU's own figures from stats-dump (times in µs, page counts). */
+      criuDump: z.record(z.string(), z.number()).optional(),
+      /** CRIU's own figures from stats-restore. */
+      criuRestore: z.record(z.string(), z.number()).optional(),
+      /** Why CRIU's stats could not be read, when they could not. */
+      statsError: z.string().optional(),
+    })
+    .default({}),
   /** Error and warning lines of CRIU's log and the last lines (never memory contents). */
   logExcerpt: z.array(z.string()),
   /** CRIU commands run, as argv (without the harness's paths to images). */

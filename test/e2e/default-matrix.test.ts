@@ -104,6 +104,11 @@ describe('criu-compat run (embedded default) on this machine', () => {
       expect(c.durations.dumpMs).toBeGreaterThan(0);
       expect(c.durations.restoreMs).toBeGreaterThan(0);
       expect(c.metrics.imageBytes).toBeGreaterThan(0);
+      // CRIU's own figures, decoded from stats-dump / stats-restore.
+      expect(c.metrics.criuDump?.frozenTimeUs).toBeGreaterThan(0);
+      expect(c.metrics.criuDump!.frozenTimeUs).toBeLessThanOrEqual(c.durations.dumpMs! * 1000);
+      expect(c.metrics.criuRestore?.restoreTimeUs).toBeGreaterThan(0);
+      expect(c.metrics.statsError).toBeUndefined();
       expect(c.artifacts).toBeUndefined();
     }
     // counter keeps 16 MiB of heap: its image must hold at least that.

@@ -36,9 +36,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* Closes every descriptor >= lowfd but keep (-1: none), whatever the limit. */
 static void close_from(int lowfd, int keep)
 {
-	for (int fd = lowfd; fd < 1024; fd++)
+	if (keep < 0) {
+		if (syscall(SYS_close_range, lowfd, ~0U, 0) == 0)
+			return;
+	} else if (keep >= lowfd) {
+		if ((keep == lowfd || syscall(SYS_close_range, lowfd, keep - 1, 0) == 0) &&
+		    syscall(SYS_close_range, keep + 1, ~0U, 0) == 0)
+			return;
+	}
+	long max = sysconf(_SC_OPEN_MAX);
+	for (int fd = lowfd; fd < (max > 0 ? max : 1024); fd++)
 		if (fd != keep)
 			close(fd);
 }
