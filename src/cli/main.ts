@@ -32,6 +32,8 @@ Options:
       --mirror URL      Debian mirror for debootstrap (default: the one in /etc/apt)
       --keep-artifacts  keep checkpoint images and CRIU logs in RUN-ID/artifacts
                         (root-only; they are memory dumps and may hold secrets)
+  -r, --repeat N        run each round trip N times: success rate and p50/p95/max
+                        of every figure per cell (default: settings.repeat, 1)
   -j, --jobs N          suites run in parallel up to N (default: number of CPUs)
       --no-progress     no live progress lines
       --json            print results.json to stdout instead of the text matrix
@@ -69,6 +71,7 @@ async function runCommand(args: string[]): Promise<number> {
       mirror: { type: 'string' },
       'keep-artifacts': { type: 'boolean', default: false },
       jobs: { type: 'string', short: 'j' },
+      repeat: { type: 'string', short: 'r' },
       'no-progress': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -80,6 +83,8 @@ async function runCommand(args: string[]): Promise<number> {
   }
   const jobs = values.jobs === undefined ? availableParallelism() : Number(values.jobs);
   if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs takes a whole number >= 1 (got "${values.jobs}")`);
+  const repeat = values.repeat === undefined ? undefined : Number(values.repeat);
+  if (repeat !== undefined && (!Number.isInteger(repeat) || repeat < 1 || repeat > 1000)) throw new UsageError(`--repeat takes a whole number from 1 to 1000 (got "${values.repeat}")`);
 
   const abort = new AbortController();
   let interrupts = 0;
@@ -101,6 +106,7 @@ async function runCommand(args: string[]): Promise<number> {
     cacheDir: values['cache-dir'] ?? defaultCacheDir(),
     ...(values.mirror ? { mirror: values.mirror } : {}),
     keepArtifacts: values['keep-artifacts'],
+    ...(repeat ? { repeat } : {}),
     jobs,
     progress: !values['no-progress'] && !values.json,
     signal: abort.signal,

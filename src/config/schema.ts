@@ -3,7 +3,7 @@ import { z } from 'zod';
 /** Names of pools and images end up in file names and report anchors. */
 const Name = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'a name of lowercase letters, digits, ".", "_" or "-" (max 63), starting with a letter or digit');
 
-export const WORKLOADS = ['counter', 'open-file', 'pipe-pair', 'process-tree', 'threads'] as const;
+export const WORKLOADS = ['counter', 'open-file', 'pipe-pair', 'process-tree', 'threads', 'big-mem'] as const;
 /** Fixtures that exist for the harness's own tests, never in the default set. */
 export const SELFTEST_WORKLOADS = ['hang'] as const;
 export const WorkloadName = z.enum([...WORKLOADS, ...SELFTEST_WORKLOADS]);
@@ -62,6 +62,10 @@ export const Timeouts = z.strictObject({
 export const Settings = z.strictObject({
   workloads: z.array(WorkloadName).min(1).default([...WORKLOADS]),
   suites: z.array(z.enum(['criu-check', 'round-trip'])).min(1).default(['criu-check', 'round-trip']),
+  /** Each round trip runs this many times; the cell reports the success rate and p50/p95/max. */
+  repeat: z.number().int().min(1).max(1000).default(1),
+  /** big-mem sizes (MiB): the scale curve of dump time and image size. */
+  bigMemMiB: z.array(z.number().int().min(1).max(65536)).min(1).default([64, 256, 1024]),
   timeouts: Timeouts.default(Timeouts.parse({})),
 });
 

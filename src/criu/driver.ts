@@ -10,7 +10,20 @@ export interface CriuRun {
   diagnoses: Diagnosis[];
   excerpt: string[];
   ok: boolean;
+  /** Stopped early: CRIU sat in a known hang (see HANG_STATES) with no log progress. */
+  hung?: string;
 }
+
+/**
+ * Places in CRIU's log where, once it stops there, it never moves again. A
+ * run whose log ends on one of these and does not grow for HANG_QUIET_MS is
+ * stopped at once instead of waiting for the whole timeout.
+ */
+const HANG_STATES: { re: RegExp; what: string }[] = [
+  // After curing the parasite CRIU waits for a debug-register trap that never comes.
+  { re: /new_sp=0x[0-9a-f]+ ip 0x[0-9a-f]+\s*$/, what: 'waiting for a hardware-breakpoint trap after removing the parasite' },
+];
+const HANG_QUIET_MS = 3000;
 
 /** Drives the node image's own criu inside an environment. */
 export class Criu {
@@ -28,13 +41,41 @@ export class Criu {
   /** Runs criu with args; logFile (inside the environment) is read back for diagnosis. */
   async run(args: string[], opts: { logFile?: string; timeoutMs?: number; operation?: string } = {}): Promise<CriuRun> {
     const argv = ['criu', ...args];
-    const result = await this.env.exec(argv, { timeoutMs: opts.timeoutMs ?? this.timeoutMs, env: this.criuEnv, signal: this.signal });
+    const stop = new AbortController();
+    const signal = this.signal ? AbortSignal.any([this.signal, stop.signal]) : stop.signal;
+    let hung: string | undefined;
+    const watch = opts.logFile ? this.watchForHang(opts.logFile, stop.signal, (what) => ((hung = what), stop.abort())) : undefined;
+    const result = await this.env.exec(argv, { timeoutMs: opts.timeoutMs ?? this.timeoutMs, env: this.criuEnv, signal });
+    stop.abort();
+    await watch;
     this.signal?.throwIfAborted();
+    if (hung) result.timedOut = true;
     let log = '';
     if (opts.logFile) log = (await this.env.readFile(opts.logFile).catch(() => Buffer.alloc(0))).toString('utf8');
     const text = [log, result.stdout, result.stderr].filter(Boolean).join('\n');
     const diagnoses = diagnose({ text, timedOut: result.timedOut, ...(opts.operation ? { operation: opts.operation } : {}) });
-    return { argv, result, text, diagnoses, excerpt: logExcerpt(text), ok: result.exitCode === 0 && !result.timedOut };
+    return { argv, result, text, diagnoses, excerpt: logExcerpt(text), ok: result.exitCode === 0 && !result.timedOut, ...(hung ? { hung } : {}) };
+  }
+
+  /** Polls CRIU's log while it runs; calls onHang when it rests in a known hang state. */
+  private async watchForHang(logFile: string, done: AbortSignal, onHang: (what: string) => void): Promise<void> {
+    let size = -1;
+    let since = performance.now();
+    while (!done.aborted) {
+      await new Promise((r) => setTimeout(r, 250));
+      if (done.aborted) return;
+      const buf = await this.env.readFile(logFile).catch(() => undefined);
+      if (!buf) continue;
+      if (buf.length !== size) {
+        size = buf.length;
+        since = performance.now();
+        continue;
+      }
+      if (performance.now() - since < HANG_QUIET_MS) continue;
+      const tail = buf.subarray(Math.max(0, buf.length - 400)).toString('utf8').trimEnd();
+      const state = HANG_STATES.find((h) => h.re.test(tail));
+      if (state) return onHang(state.what);
+    }
   }
 
   async version(): Promise<{ version?: string; run: CriuRun }> {
@@ -65,7 +106,11 @@ export function probeBroken(r: CriuRun): boolean {
 /** Describes a failed CRIU command in one line. */
 export function describeFailure(what: string, r: CriuRun, timeoutMs: number): string {
   const cause = r.diagnoses.find((d) => d.blame !== 'note');
-  const head = r.result.timedOut ? `${what} timed out after ${Math.round(timeoutMs / 1000)} s` : `${what} failed (exit ${r.result.exitCode})`;
+  const head = r.hung
+    ? `${what} hung (${r.hung}; no progress for ${HANG_QUIET_MS / 1000} s)`
+    : r.result.timedOut
+      ? `${what} timed out after ${Math.round(timeoutMs / 1000)} s`
+      : `${what} failed (exit ${r.result.exitCode})`;
   if (cause) return `${head}: ${cause.title}`;
   const firstError = r.excerpt.find((l) => /Error|error/.test(l) && !/RLIMIT_NOFILE/.test(l));
   return firstError ? `${head}: ${firstError.replace(/^\(\d+\.\d+\)\s*/, '')}` : head;

@@ -82,7 +82,24 @@ export function renderText(results: RunResults, opts: { showSkips?: boolean } = 
     for (const [pool, checks] of byPool) out.push(`SKIP   ${pool}: missing ${checks.join(', ')}`);
   }
   const s = results.summary;
+  const scale = renderScale(results);
+  if (scale.length) out.push('', ...scale);
   if (results.interrupted) out.push('', 'INTERRUPTED: the run was stopped; checks that had not finished are missing from these results.');
   out.push('', `${s.PASS} passed, ${s.FAIL} failed, ${s.ERROR} errors, ${s.SKIP} skipped`);
   return out.join('\n');
+}
+
+/** The big-mem scale curve per pool: image size and dump time at each size. */
+export function renderScale(results: RunResults): string[] {
+  const out: string[] = [];
+  for (const p of results.pools) {
+    const cells = results.cells
+      .filter((c) => c.pool === p.name && c.check.startsWith('big-mem/') && c.status === 'PASS' && c.metrics.imageBytes && c.durations.dumpMs)
+      .sort((a, b) => a.metrics.imageBytes! - b.metrics.imageBytes!);
+    if (!cells.length) continue;
+    const points = cells.map((c) => `${c.check.slice('big-mem/'.length)}: dump ${Math.round(c.durations.dumpMs!)} ms, image ${(c.metrics.imageBytes! / 2 ** 20).toFixed(0)} MiB`);
+    const perGiB = cells.at(-1)!.metrics.dumpMsPerGiB;
+    out.push(`scale  ${p.name}: ${points.join('; ')}${perGiB ? ` → ${(perGiB / 1000).toFixed(2)} s per GiB` : ''}`);
+  }
+  return out;
 }

@@ -38,6 +38,14 @@ export const Cell = z.strictObject({
       criuRestore: z.record(z.string(), z.number()).optional(),
       /** Why CRIU's stats could not be read, when they could not. */
       statsError: z.string().optional(),
+      /**
+       * counter: the longest stall the workload itself saw (µs). With
+       * --leave-running that is the time CRIU kept it frozen (compare
+       * criuDump.frozenTimeUs); across dump + restore, the downtime it lived through.
+       */
+      observedStallUs: z.number().nonnegative().optional(),
+      /** big-mem: dump time per GiB of image (the scale curve). */
+      dumpMsPerGiB: z.number().nonnegative().optional(),
     })
     .default({}),
   /** Error and warning lines of CRIU's log and the last lines (never memory contents). */
@@ -46,6 +54,10 @@ export const Cell = z.strictObject({
   commands: z.array(z.string()).default([]),
   /** What the workload printed (ready, info, PASS/FAIL lines). */
   workloadOutput: z.array(z.string()).optional(),
+  /** With settings.repeat > 1: how many attempts, how many passed. */
+  repetitions: z.strictObject({ attempts: z.number().int().positive(), successes: z.number().int().nonnegative(), successRate: z.number().min(0).max(1) }).optional(),
+  /** With settings.repeat > 1: each figure over all attempts (durations in ms, CRIU times in µs). */
+  distribution: z.record(z.string(), z.strictObject({ n: z.number().int(), p50: z.number(), p95: z.number(), max: z.number() })).optional(),
   /** Artifacts kept with --keep-artifacts (a root-only directory). */
   artifacts: z.string().optional(),
   startedAt: z.iso.datetime(),

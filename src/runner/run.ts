@@ -20,6 +20,8 @@ export interface RunOptions {
   cacheDir: string;
   mirror?: string;
   keepArtifacts: boolean;
+  /** Overrides settings.repeat. */
+  repeat?: number;
   jobs: number;
   progress: boolean;
   /** Set by the CLI's signal handler: stop as soon as possible, clean up, report what ran. */
@@ -36,6 +38,7 @@ export function newRunId(now = new Date()): string {
 /** Runs the matrix end to end and writes OUT/RUN-ID/results.json. Returns the results and their directory. */
 export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults; runDir: string }> {
   const loaded = await loadConfig(opts.configFile); // ConfigError (exit 2) before anything is written
+  if (opts.repeat) loaded.config.settings.repeat = opts.repeat;
   let pools = loaded.config.pools;
   if (opts.pools?.length) {
     const unknown = opts.pools.filter((n) => !pools.some((p) => p.name === n));
@@ -141,7 +144,7 @@ function capabilitiesOf(cells: readonly Cell[], pool: string): Record<string, bo
 
 async function runSuites(plan: RunPlan, collector: CellCollector, opts: RunOptions): Promise<void> {
   const t = plan.settings.timeouts;
-  const perTest = t.readyMs + 3 * t.criuMs + t.verifyMs + 2 * t.commandMs + 30_000;
+  const perTest = plan.settings.repeat * (t.readyMs + 3 * t.criuMs + t.verifyMs + 2 * t.commandMs) + 30_000;
   const before = { SIGINT: process.listeners('SIGINT'), SIGTERM: process.listeners('SIGTERM') };
   const vitest = await createVitest(
     {

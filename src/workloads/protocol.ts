@@ -15,15 +15,18 @@ export class Workload {
   private readonly env: Environment;
   private readonly binary: string;
 
-  constructor(env: Environment, name: string, binary: string, outFile: string) {
+  private readonly args: string[];
+
+  constructor(env: Environment, name: string, binary: string, outFile: string, args: string[] = []) {
     this.env = env;
     this.name = name;
     this.binary = binary;
     this.outFile = outFile;
+    this.args = args;
   }
 
   async start(): Promise<number> {
-    this.pid = await this.env.spawnDetached([this.binary], { outFile: this.outFile });
+    this.pid = await this.env.spawnDetached([this.binary, ...this.args], { outFile: this.outFile });
     return this.pid;
   }
 
