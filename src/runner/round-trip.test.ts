@@ -52,7 +52,8 @@ describe('round-trip planning and aggregation', () => {
     const d = aggregate([attempt('PASS', 10), attempt('FAIL', 11, 'restored workload: heap byte 7 changed'), attempt('PASS', 12)]);
     expect(d.status).toBe('FAIL');
     expect(d.reason).toBe('1/3 attempts failed; first: restored workload: heap byte 7 changed');
-    expect(d.repetitions!.successRate).toBeCloseTo(1 / 3);
+    expect(d.repetitions).toMatchObject({ attempts: 3, successes: 2 });
+    expect(d.repetitions!.successRate).toBeCloseTo(2 / 3);
     expect(d.durations.dumpMs).toBe(11);
   });
 
