@@ -1,12 +1,14 @@
 /**
- * npm run bench — what the harness costs over the CRIU work it drives.
+ * npm run bench — what the harness costs over the CRIU work it drives, as ratios.
  *
- * One environment (debian-trixie on the host kernel, namespace backend).
- * "bare": one shell script inside it does the round trip of `counter` by
- * hand (start, wait for ready, criu dump, criu restore -d, signal, wait for
- * PASS). "harness": the same round trip through the harness's own code path
- * (Environment, Criu driver, Workload protocol), as the round-trip suite
- * runs it. Medians of N runs each, interleaved; prints the ratio.
+ * 1. Round trip of `counter` in one environment (debian-trixie, host kernel):
+ *    "bare" is one shell script inside the node image doing it by hand (start,
+ *    wait for ready, criu dump, criu restore -d, signal, wait for PASS);
+ *    "harness" is the round-trip suite's own code (attemptRoundTrip).
+ *    Medians of N runs each, interleaved. Target <= 1.15.
+ * 2. Repetitions: one cell repeated N times in one environment vs N separate
+ *    one-shot cells, each with its own environment. <= 1 means repetition adds
+ *    nothing per attempt over running the cell again.
  */
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,13 +19,16 @@ import { Criu } from '../src/criu/driver.ts';
 import { NamespaceEnvironment } from '../src/environments/namespace/namespace-environment.ts';
 import { defaultCacheDir, resolveImage } from '../src/images/node-image.ts';
 import { buildNatives } from '../src/runner/provision.ts';
+import { attemptRoundTrip, type RoundTripCase } from '../src/runner/round-trip.ts';
 import { mkdirPrivate, removeTree } from '../src/util/fs.ts';
-import { Workload } from '../src/workloads/protocol.ts';
 
 const N = Number(process.env.BENCH_RUNS ?? 7);
 const cacheDir = defaultCacheDir();
-const loaded = parseConfig(DEFAULT_CONFIG_TEXT, 'default');
-const criuEnv = { CRIU_FAULT: '130' }; // this machine kind has no debug-register breakpoints (see README)
+const { config, images } = parseConfig(DEFAULT_CONFIG_TEXT, 'default');
+const timeouts = config.settings.timeouts;
+// This machine kind has no debug-register breakpoints; CRIU 4.1.1 needs the stopgap (see README).
+const criuEnv = { CRIU_FAULT: '130' };
+const counter: RoundTripCase = { check: 'counter', workload: 'counter', args: [], mode: 'dump' };
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -43,60 +48,68 @@ kill -USR1 $pid
 until grep -q '^PASS' $d/out; do sleep 0.005; done
 `;
 
-async function main(): Promise<void> {
-  const natives = await buildNatives(cacheDir, ['counter']);
-  const image = await resolveImage('debian-trixie', loaded.images['debian-trixie']!, { cacheDir, buildTimeoutMs: 900_000, onProgress: (w) => console.error(`image: ${w}`) });
+const natives = await buildNatives(cacheDir, ['counter']);
+const image = await resolveImage('debian-trixie', images['debian-trixie']!, { cacheDir, buildTimeoutMs: 900_000, onProgress: (w) => console.error(`image: ${w}`) });
+
+async function withEnv<T>(fn: (env: NamespaceEnvironment, work: string) => Promise<T>): Promise<T> {
   const work = await mkdtemp(join(tmpdir(), 'criu-compat-bench-'));
   await mkdirPrivate(work);
   const env = await NamespaceEnvironment.start({ id: 'bench', rootfs: image.rootfs, hostWorkDir: work, helper: natives.helper, timeoutMs: 15_000 });
   try {
     await env.makeDir('/run/criu-compat/bin');
     await env.copyIn(natives.workloads.counter!, '/run/criu-compat/bin/counter');
-    await writeFile(join(work, 'bare.sh'), BARE, { mode: 0o700 });
-    const criu = new Criu(env, criuEnv, 30_000);
-
-    const bare = async () => {
-      const t0 = performance.now();
-      const r = await env.exec(['sh', '/run/criu-compat/bare.sh'], { timeoutMs: 60_000, env: criuEnv });
-      if (r.exitCode !== 0) throw new Error(`bare round trip failed: ${r.stderr}`);
-      return performance.now() - t0;
-    };
-    const harness = async (i: number) => {
-      const t0 = performance.now();
-      const dir = `/run/criu-compat/h${i}`;
-      await env.makeDir(`${dir}/img`);
-      const wl = new Workload(env, 'counter', '/run/criu-compat/bin/counter', `${dir}/out`);
-      await wl.start();
-      if (!(await wl.waitReady(10_000)).ok) throw new Error('not ready');
-      const dump = await criu.run(['dump', '-t', String(wl.pid), '-D', `${dir}/img`, '-o', 'dump.log', '-v4'], { logFile: `${dir}/img/dump.log` });
-      if (!dump.ok || !(await wl.waitGone(2000))) throw new Error(`dump failed: ${dump.excerpt.join(' | ')}`);
-      const restore = await criu.run(['restore', '-d', '-D', `${dir}/img`, '-o', 'restore.log', '-v4'], { logFile: `${dir}/img/restore.log` });
-      if (!restore.ok) throw new Error(`restore failed: ${restore.excerpt.join(' | ')}`);
-      const v = await wl.verdict(10_000);
-      if (v.status !== 'PASS') throw new Error(`verify: ${JSON.stringify(v)}`);
-      const ms = performance.now() - t0;
-      await env.remove(dir);
-      return ms;
-    };
-
-    await bare(); // warm caches on both paths
-    await harness(0);
-    const b: number[] = [];
-    const h: number[] = [];
-    for (let i = 1; i <= N; i++) {
-      b.push(await bare());
-      h.push(await harness(i));
-    }
-    const mb = median(b);
-    const mh = median(h);
-    console.log(`round trip of counter, debian-trixie (criu ${image.packages.criu}), ${N} runs each, medians:`);
-    console.log(`  bare shell script   ${mb.toFixed(0)} ms`);
-    console.log(`  harness             ${mh.toFixed(0)} ms`);
-    console.log(`  ratio harness/bare  ${(mh / mb).toFixed(3)}  (target <= 1.15)`);
+    return await fn(env, work);
   } finally {
     await env.dispose();
     await removeTree(work);
   }
 }
 
-await main();
+async function harnessOnce(env: NamespaceEnvironment, i: number): Promise<number> {
+  const t0 = performance.now();
+  const dir = `/run/criu-compat/h${i}`;
+  const a = await attemptRoundTrip(counter, { env, criu: new Criu(env, criuEnv, timeouts.criuMs), binary: '/run/criu-compat/bin/counter', dir, timeouts });
+  if (a.status !== 'PASS') throw new Error(`harness round trip: ${a.status}: ${a.reason}`);
+  const ms = performance.now() - t0;
+  await env.remove(dir);
+  return ms;
+}
+
+// 1. harness vs bare
+const [mb, mh] = await withEnv(async (env, work) => {
+  await writeFile(join(work, 'bare.sh'), BARE, { mode: 0o700 });
+  const bare = async () => {
+    const t0 = performance.now();
+    const r = await env.exec(['sh', '/run/criu-compat/bare.sh'], { timeoutMs: 60_000, env: criuEnv });
+    if (r.exitCode !== 0) throw new Error(`bare round trip failed: ${r.stderr}`);
+    return performance.now() - t0;
+  };
+  await bare(); // warm both paths
+  await harnessOnce(env, 0);
+  const b: number[] = [];
+  const h: number[] = [];
+  for (let i = 1; i <= N; i++) {
+    b.push(await bare());
+    h.push(await harnessOnce(env, i));
+  }
+  return [median(b), median(h)];
+});
+console.log(`round trip of counter, debian-trixie (criu ${image.packages.criu}), ${N} runs each, medians:`);
+console.log(`  bare shell script          ${mb.toFixed(0)} ms`);
+console.log(`  harness (round-trip suite) ${mh.toFixed(0)} ms`);
+console.log(`  ratio harness/bare         ${(mh / mb).toFixed(3)}   (target <= 1.15)`);
+
+// 2. N repetitions vs N one-shot cells
+const t0 = performance.now();
+await withEnv(async (env) => {
+  for (let i = 1; i <= N; i++) await harnessOnce(env, i);
+});
+const repeated = performance.now() - t0;
+let separate = 0;
+for (let i = 1; i <= N; i++) {
+  const t1 = performance.now();
+  await withEnv(async (env) => harnessOnce(env, i));
+  separate += performance.now() - t1;
+}
+console.log(`repetitions: ${N} attempts in one cell vs ${N} one-shot cells:`);
+console.log(`  ratio repeated/separate    ${(repeated / separate).toFixed(3)}   (${repeated.toFixed(0)} ms vs ${separate.toFixed(0)} ms)`);

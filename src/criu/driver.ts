@@ -62,7 +62,11 @@ export class Criu {
     let size = -1;
     let since = performance.now();
     while (!done.aborted) {
-      await new Promise((r) => setTimeout(r, 250));
+      // Sleep 250 ms, or less if the command ends first.
+      await new Promise<void>((r) => {
+        const timer = setTimeout(r, 250);
+        done.addEventListener('abort', () => (clearTimeout(timer), r()), { once: true });
+      });
       if (done.aborted) return;
       const buf = await this.env.readFile(logFile).catch(() => undefined);
       if (!buf) continue;

@@ -43,8 +43,7 @@ export class Workload {
       this.abortSignal?.throwIfAborted();
       const line = (await this.lines()).find((l) => re.test(l));
       if (line) return { line, alive: true };
-      // Checking liveness costs a process; do it every few polls only.
-      if (++checks % 10 === 0 && !(await this.alive())) {
+      if (++checks % 5 === 0 && !(await this.alive())) {
         const late = (await this.lines()).find((l) => re.test(l));
         return late ? { line: late, alive: false } : { alive: false };
       }
@@ -71,7 +70,7 @@ export class Workload {
   }
 
   async alive(): Promise<boolean> {
-    return this.signal('0');
+    return this.env.isRunning(this.pid);
   }
 
   /** Waits until the process is gone (and reaped). */
@@ -79,7 +78,7 @@ export class Workload {
     const deadline = performance.now() + timeoutMs;
     while (await this.alive()) {
       if (performance.now() > deadline) return false;
-      await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 5));
     }
     return true;
   }

@@ -109,6 +109,14 @@ export class NamespaceEnvironment implements Environment {
     return join(this.opts.hostWorkDir, rel);
   }
 
+  async isRunning(pid: number): Promise<boolean> {
+    this.assertUp();
+    // The environment's own /proc, read from the host: no process to start.
+    const stat = await readFile(`/proc/${this.initPid}/root/proc/${pid}/stat`, 'utf8').catch(() => '');
+    const state = /\) (\S)/.exec(stat)?.[1];
+    return state !== undefined && state !== 'Z' && state !== 'X';
+  }
+
   async copyIn(hostPath: string, envPath: string): Promise<void> {
     this.assertUp();
     await copyFile(hostPath, this.hostPath(envPath));
