@@ -23,8 +23,6 @@ export interface DiagnoseInput {
   /** CRIU log plus the command's stdout and stderr. */
   text: string;
   timedOut?: boolean;
-  /** What was running: check, dump, restore, pre-dump… */
-  operation?: string;
 }
 
 interface Signature {

@@ -1,6 +1,6 @@
 import type { Environment, ExecResult } from '../environments/environment.ts';
 import { diagnose, logExcerpt, type Diagnosis } from './diagnose.ts';
-import { parseCriuVersion, parseFeatureList } from './help.ts';
+import { parseCriuVersion } from './help.ts';
 
 export interface CriuRun {
   argv: string[];
@@ -39,7 +39,7 @@ export class Criu {
   }
 
   /** Runs criu with args; logFile (inside the environment) is read back for diagnosis. */
-  async run(args: string[], opts: { logFile?: string; timeoutMs?: number; operation?: string } = {}): Promise<CriuRun> {
+  async run(args: string[], opts: { logFile?: string; timeoutMs?: number } = {}): Promise<CriuRun> {
     const argv = ['criu', ...args];
     const stop = new AbortController();
     const signal = this.signal ? AbortSignal.any([this.signal, stop.signal]) : stop.signal;
@@ -53,7 +53,7 @@ export class Criu {
     let log = '';
     if (opts.logFile) log = (await this.env.readFile(opts.logFile).catch(() => Buffer.alloc(0))).toString('utf8');
     const text = [log, result.stdout, result.stderr].filter(Boolean).join('\n');
-    const diagnoses = diagnose({ text, timedOut: result.timedOut, ...(opts.operation ? { operation: opts.operation } : {}) });
+    const diagnoses = diagnose({ text, timedOut: result.timedOut });
     return { argv, result, text, diagnoses, excerpt: logExcerpt(text), ok: result.exitCode === 0 && !result.timedOut, ...(hung ? { hung } : {}) };
   }
 
@@ -86,11 +86,6 @@ export class Criu {
     const run = await this.run(['--version']);
     const version = parseCriuVersion(run.result.stdout);
     return version ? { version, run } : { run };
-  }
-
-  async features(): Promise<string[]> {
-    const r = await this.env.exec(['criu', '--help'], { timeoutMs: this.timeoutMs, env: this.criuEnv });
-    return parseFeatureList(r.stdout + r.stderr);
   }
 
   /** CRIU caches kernel feature detection in /run/criu.kdat; drop it so each probe sees this kernel afresh. */

@@ -1,10 +1,9 @@
-import { readFile, access, chmod } from 'node:fs/promises';
+import { access, chmod, mkdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildError } from '../errors.ts';
 import { contentHash } from '../util/hash.ts';
 import { withLock } from '../util/fs.ts';
 import { run } from '../util/process.ts';
-import { mkdir, rename } from 'node:fs/promises';
 
 const CFLAGS = ['-O2', '-Wall', '-Wextra', '-static', '-pthread'];
 

@@ -17,11 +17,6 @@ export function failureStatus(diagnoses: readonly Diagnosis[]): Status {
   return diagnoses.some((d) => d.blame === 'environment') ? 'ERROR' : 'FAIL';
 }
 
-/** The first diagnosis that explains a failure (notes never do). */
-export function primaryCause(diagnoses: readonly Diagnosis[]): Diagnosis | undefined {
-  return diagnoses.find((d) => d.blame !== 'note');
-}
-
 /**
  * Records a cell on the running test and makes vitest's verdict agree:
  * PASS passes, SKIP skips, FAIL and ERROR fail the test. The collector reads

@@ -84,8 +84,8 @@ export async function attemptRoundTrip(c: RoundTripCase, x: AttemptContext): Pro
       workloadOutput: output,
     };
   };
-  const step = async (args: string[], logFile: string, what: string) => {
-    const run = await criu.run(args, { logFile, operation: what });
+  const step = async (args: string[], logFile: string) => {
+    const run = await criu.run(args, { logFile });
     commands.push(run.argv.join(' ').replaceAll(`${dir}/`, ''));
     return run;
   };
@@ -102,14 +102,14 @@ export async function attemptRoundTrip(c: RoundTripCase, x: AttemptContext): Pro
   if (!ready.ok) return finish('ERROR', ready.alive ? `workload ${c.workload} printed no "ready" within ${t.readyMs} ms` : `workload ${c.workload} exited before it was ready`);
 
   if (c.mode === 'pre-dump') {
-    const pre = await step(['pre-dump', '-t', String(wl.pid), '-D', `${dir}/pre`, '-o', 'pre-dump.log', '-v4'], `${dir}/pre/pre-dump.log`, 'pre-dump');
+    const pre = await step(['pre-dump', '-t', String(wl.pid), '-D', `${dir}/pre`, '-o', 'pre-dump.log', '-v4'], `${dir}/pre/pre-dump.log`);
     durations.preDumpMs = pre.result.durationMs;
     if (!pre.ok) return finish(failureStatus(pre.diagnoses), describeFailure('criu pre-dump', pre, t.criuMs), pre);
   }
   const dumpArgs = ['dump', '-t', String(wl.pid), '-D', `${dir}/img`, '-o', 'dump.log', '-v4'];
   if (c.mode === 'pre-dump') dumpArgs.push('--prev-images-dir', '../pre', '--track-mem');
   if (c.mode === 'leave-running') dumpArgs.push('--leave-running');
-  const dump = await step(dumpArgs, `${dir}/img/dump.log`, 'dump');
+  const dump = await step(dumpArgs, `${dir}/img/dump.log`);
   durations.dumpMs = dump.result.durationMs;
   if (!dump.ok) return finish(failureStatus(dump.diagnoses), describeFailure('criu dump', dump, t.criuMs), dump);
 
@@ -118,7 +118,7 @@ export async function attemptRoundTrip(c: RoundTripCase, x: AttemptContext): Pro
     if (!(await wl.alive())) return finish('FAIL', 'criu dump --leave-running exited 0 but the process tree is gone', dump);
   } else {
     if (!(await wl.waitGone(2000))) return finish('FAIL', 'criu dump exited 0 but the process tree is still running', dump);
-    const restore = await step(['restore', '-d', '-D', `${dir}/img`, '-o', 'restore.log', '-v4'], `${dir}/img/restore.log`, 'restore');
+    const restore = await step(['restore', '-d', '-D', `${dir}/img`, '-o', 'restore.log', '-v4'], `${dir}/img/restore.log`);
     durations.restoreMs = restore.result.durationMs;
     if (!restore.ok) return finish(failureStatus(restore.diagnoses), describeFailure('criu restore', restore, t.criuMs), restore);
     last = restore;

@@ -1,4 +1,4 @@
-import { mkdir, rename, rm, writeFile, open } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /** Writes a file so that readers see the old content or the new, never half. */
@@ -12,7 +12,6 @@ export async function writeFileAtomic(path: string, data: string | Buffer, mode 
 /** A directory only root can enter (checkpoint images are memory dumps). */
 export async function mkdirPrivate(path: string): Promise<void> {
   await mkdir(path, { recursive: true, mode: 0o700 });
-  const { chmod } = await import('node:fs/promises');
   await chmod(path, 0o700);
 }
 
@@ -32,7 +31,6 @@ export async function withLock<T>(lockPath: string, timeoutMs: number, fn: () =>
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const { readFile } = await import('node:fs/promises');
       const owner = Number((await readFile(lockPath, 'utf8').catch(() => '')).trim());
       if (!owner || !isAlive(owner)) {
         await rm(lockPath, { force: true });
