@@ -15,7 +15,8 @@ const plan = inject('plan');
 const pools = plan.settings.suites.includes(SUITE) ? plan.pools.filter((p) => !p.error) : [];
 const t = plan.settings.timeouts;
 
-describe.each(pools)('$name', (pool) => {
+// Pools run side by side (up to maxConcurrency); the checks of one pool run in order.
+describe.concurrent.each(pools)('$name', (pool) => {
   let env: Environment;
   let criu: Criu;
   beforeAll(async () => {
@@ -25,70 +26,72 @@ describe.each(pools)('$name', (pool) => {
   afterAll(async () => {
     await env?.dispose();
   });
-  const id = (check: string) => ({ pool: pool.name, suite: SUITE, check });
+  describe(SUITE, { concurrent: false }, () => {
+    const id = (check: string) => ({ pool: pool.name, suite: SUITE, check });
 
-  test('version', async (ctx) => {
-    criu.signal = ctx.signal;
-    const started = new Date();
-    const { version, run } = await criu.version();
-    settle(ctx, id('version'), started, {
-      status: version ? 'PASS' : 'FAIL',
-      reason: version ? `criu ${version}` : run.result.exitCode === 127 ? 'no criu in this node image' : describeFailure('criu --version', run, t.commandMs),
-      durations: { totalMs: run.result.durationMs },
-      diagnoses: run.diagnoses,
-      logExcerpt: version ? [] : run.excerpt,
-      commands: [run.argv.join(' ')],
-    });
-  });
-
-  for (const [check, args] of [
-    ['check', ['check']],
-    ['check --all', ['check', '--all']],
-  ] as const) {
-    test(check, async (ctx) => {
+    test('version', async (ctx) => {
       criu.signal = ctx.signal;
       const started = new Date();
-      await criu.clearKdatCache();
-      const run = await criu.run([...args]);
-      const out = run.text;
-      // "--all" exits 1 when only optional features are missing; that names capabilities, it is not a breakage.
-      const onlyOptionalMissing = check === 'check --all' && /Looks good but some kernel features are missing/.test(out);
-      const missing = out
-        .split('\n')
-        .filter((l) => /Warn|Error/.test(l) && !/RLIMIT_NOFILE/.test(l))
-        .map((l) => l.replace(/^(Warn|Error)\s*\([^)]*\):\s*/, '').trim());
-      settle(ctx, id(check), started, {
-        status: run.ok ? 'PASS' : onlyOptionalMissing ? 'SKIP' : failureStatus(run.diagnoses),
-        reason: run.ok
-          ? (/Looks good\.?/.exec(out)?.[0] ?? 'exit 0')
-          : onlyOptionalMissing
-            ? `optional kernel features missing: ${missing.join('; ')}`
-            : describeFailure(`criu ${args.join(' ')}`, run, t.commandMs),
+      const { version, run } = await criu.version();
+      settle(ctx, id('version'), started, {
+        status: version ? 'PASS' : 'FAIL',
+        reason: version ? `criu ${version}` : run.result.exitCode === 127 ? 'no criu in this node image' : describeFailure('criu --version', run, t.commandMs),
         durations: { totalMs: run.result.durationMs },
         diagnoses: run.diagnoses,
-        logExcerpt: run.excerpt,
+        logExcerpt: version ? [] : run.excerpt,
         commands: [run.argv.join(' ')],
       });
     });
-  }
 
-  test.for(pool.features)('feature:%s', async (feature, ctx) => {
-    criu.signal = ctx.signal;
-    const started = new Date();
-    const run = await criu.run(['check', '--feature', feature]);
-    const broken = probeBroken(run);
-    const said = run.excerpt.filter((l) => !/RLIMIT_NOFILE/.test(l)).map((l) => l.replace(/^(Warn|Error)\s*\([^)]*\):\s*/, '').trim());
-    settle(ctx, id(`feature:${feature}`), started, {
-      status: run.ok ? 'PASS' : broken ? failureStatus(run.diagnoses) : 'SKIP',
-      reason: run.ok
-        ? `${feature} is supported`
-        : broken
-          ? describeFailure(`criu check --feature ${feature}`, run, t.commandMs)
-          : `capability missing: ${feature}${said.length ? ` (${said.join('; ')})` : ''}`,
-      durations: { totalMs: run.result.durationMs },
-      diagnoses: run.diagnoses,
-      logExcerpt: run.ok ? [] : run.excerpt,
-      commands: [run.argv.join(' ')],
+    for (const [check, args] of [
+      ['check', ['check']],
+      ['check --all', ['check', '--all']],
+    ] as const) {
+      test(check, async (ctx) => {
+        criu.signal = ctx.signal;
+        const started = new Date();
+        await criu.clearKdatCache();
+        const run = await criu.run([...args]);
+        const out = run.text;
+        // "--all" exits 1 when only optional features are missing; that names capabilities, it is not a breakage.
+        const onlyOptionalMissing = check === 'check --all' && /Looks good but some kernel features are missing/.test(out);
+        const missing = out
+          .split('\n')
+          .filter((l) => /Warn|Error/.test(l) && !/RLIMIT_NOFILE/.test(l))
+          .map((l) => l.replace(/^(Warn|Error)\s*\([^)]*\):\s*/, '').trim());
+        settle(ctx, id(check), started, {
+          status: run.ok ? 'PASS' : onlyOptionalMissing ? 'SKIP' : failureStatus(run.diagnoses),
+          reason: run.ok
+            ? (/Looks good\.?/.exec(out)?.[0] ?? 'exit 0')
+            : onlyOptionalMissing
+              ? `optional kernel features missing: ${missing.join('; ')}`
+              : describeFailure(`criu ${args.join(' ')}`, run, t.commandMs),
+          durations: { totalMs: run.result.durationMs },
+          diagnoses: run.diagnoses,
+          logExcerpt: run.excerpt,
+          commands: [run.argv.join(' ')],
+        });
+      });
+    }
+
+    test.for(pool.features)('feature:%s', async (feature, ctx) => {
+      criu.signal = ctx.signal;
+      const started = new Date();
+      const run = await criu.run(['check', '--feature', feature]);
+      const broken = probeBroken(run);
+      const said = run.excerpt.filter((l) => !/RLIMIT_NOFILE/.test(l)).map((l) => l.replace(/^(Warn|Error)\s*\([^)]*\):\s*/, '').trim());
+      settle(ctx, id(`feature:${feature}`), started, {
+        status: run.ok ? 'PASS' : broken ? failureStatus(run.diagnoses) : 'SKIP',
+        reason: run.ok
+          ? `${feature} is supported`
+          : broken
+            ? describeFailure(`criu check --feature ${feature}`, run, t.commandMs)
+            : `capability missing: ${feature}${said.length ? ` (${said.join('; ')})` : ''}`,
+        durations: { totalMs: run.result.durationMs },
+        diagnoses: run.diagnoses,
+        logExcerpt: run.ok ? [] : run.excerpt,
+        commands: [run.argv.join(' ')],
+      });
     });
   });
 });

@@ -19,7 +19,8 @@ const pools = plan.settings.suites.includes(SUITE) ? plan.pools.filter((p) => !p
 const t = plan.settings.timeouts;
 const cases = planCases(plan.settings);
 
-describe.each(pools)('$name', (pool) => {
+// Pools run side by side (up to maxConcurrency); the cells of one pool run in order.
+describe.concurrent.each(pools)('$name', (pool) => {
   let env: Environment;
   let criu: Criu;
   beforeAll(async () => {
@@ -30,19 +31,21 @@ describe.each(pools)('$name', (pool) => {
     await env?.dispose();
   });
 
-  test.for(cases)('$check', async (c, ctx) => {
-    const started = new Date();
-    const cellDir = `${env.workDir}/cells/${c.check.replace(/\//g, '_')}`;
-    const attempts: Attempt[] = [];
-    for (let i = 1; i <= plan.settings.repeat; i++) {
-      const dir = plan.settings.repeat > 1 ? `${cellDir}/${i}` : cellDir;
-      const a = await attemptRoundTrip(c, { env, criu, binary: binaryPath(env, plan.natives.workloads[c.workload]!), dir, timeouts: t, signal: ctx.signal });
-      attempts.push(a);
-      if (!plan.keepArtifacts) await env.remove(dir);
-      if (a.status === 'SKIP' || a.status === 'ERROR') break; // a missing capability or a broken harness will not change
-    }
-    const draft = aggregate(attempts);
-    if (plan.keepArtifacts) draft.artifacts = `${pool.hostWorkDir}/${SUITE}/cells/${c.check.replace(/\//g, '_')}`;
-    settle(ctx, { pool: pool.name, suite: SUITE, check: c.check }, started, draft);
+  describe(SUITE, { concurrent: false }, () => {
+    test.for(cases)('$check', async (c, ctx) => {
+      const started = new Date();
+      const cellDir = `${env.workDir}/cells/${c.check.replace(/\//g, '_')}`;
+      const attempts: Attempt[] = [];
+      for (let i = 1; i <= plan.settings.repeat; i++) {
+        const dir = plan.settings.repeat > 1 ? `${cellDir}/${i}` : cellDir;
+        const a = await attemptRoundTrip(c, { env, criu, binary: binaryPath(env, plan.natives.workloads[c.workload]!), dir, timeouts: t, signal: ctx.signal });
+        attempts.push(a);
+        if (!plan.keepArtifacts) await env.remove(dir);
+        if (a.status === 'SKIP' || a.status === 'ERROR') break; // a missing capability or a broken harness will not change
+      }
+      const draft = aggregate(attempts);
+      if (plan.keepArtifacts) draft.artifacts = `${pool.hostWorkDir}/${SUITE}/cells/${c.check.replace(/\//g, '_')}`;
+      settle(ctx, { pool: pool.name, suite: SUITE, check: c.check }, started, draft);
+    });
   });
 });

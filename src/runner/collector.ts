@@ -27,7 +27,10 @@ export class CellCollector implements Reporter {
 
   private where(tc: TestCase): { pool: string; suite: string; check: string } {
     const suite = basename(tc.module.moduleId).replace(/\.suite\.ts$/, '');
-    const pool = tc.parent.type === 'suite' ? tc.parent.name : '?';
+    // The pool is the outermost describe of the suite file.
+    let top: TestCase['parent'] = tc.parent;
+    while (top.type === 'suite' && top.parent.type === 'suite') top = top.parent;
+    const pool = top.type === 'suite' ? top.name : '?';
     return { pool, suite, check: tc.name };
   }
 

@@ -156,6 +156,8 @@ async function runSuites(plan: RunPlan, collector: CellCollector, opts: RunOptio
       pool: 'forks',
       maxWorkers: Math.max(1, opts.jobs),
       fileParallelism: opts.jobs > 1,
+      // Suite files run side by side, and within each, pools: share the jobs between them.
+      maxConcurrency: Math.max(1, Math.ceil(opts.jobs / plan.settings.suites.length)),
       testTimeout: perTest,
       hookTimeout: t.environmentMs + 60_000,
       passWithNoTests: true,
