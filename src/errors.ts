@@ -38,3 +38,8 @@ export class BuildError extends Error {
 export class PrerequisiteError extends Error {
   override name = 'PrerequisiteError';
 }
+
+/** A kernel could not be found, downloaded or unpacked. Cells of its pools become ERROR. */
+export class KernelError extends Error {
+  override name = 'KernelError';
+}

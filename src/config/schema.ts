@@ -29,19 +29,55 @@ export const ImageSpec = z.union([DebootstrapImage, RootfsImage, TarballImage], 
 });
 export type ImageSpec = z.infer<typeof ImageSpec>;
 
-export const Pool = z.strictObject({
-  name: Name,
-  description: z.string().optional(),
-  kernel: z.literal('host', { error: 'kernel "host" (the machine\'s own kernel; VM kernels come with the qemu backend)' }),
-  image: Name,
-  backend: z.literal('namespace', { error: 'backend "namespace"' }).default('namespace'),
-  criu: z
-    .strictObject({
-      /** Extra environment for every criu invocation (e.g. a documented workaround). */
-      env: z.record(z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name'), z.string()).default({}),
-    })
-    .default({ env: {} }),
+const Suite = z.string().regex(/^[a-z][a-z0-9-]+$/, 'a Debian suite name such as "bookworm" or "trixie"');
+export const KernelSpec = z.union(
+  [
+    z.literal('host'),
+    z.string().regex(/^debian\/[a-z][a-z0-9-]+$/),
+    z.strictObject({ debian: Suite, package: z.string().regex(/^linux-image-[a-z0-9.+~-]+$/, 'a linux-image-* package name').optional() }),
+    z.strictObject({ deb: z.string().min(1) }),
+    z.strictObject({ vmlinuz: z.string().min(1), modules: z.string().min(1) }),
+  ],
+  {
+    error:
+      'a kernel: "host" (this machine\'s own), "debian/SUITE" (e.g. debian/bookworm: linux-image-amd64 of that suite), {debian: SUITE, package: NAME}, {deb: FILE} (a linux-image .deb) or {vmlinuz: FILE, modules: DIR}',
+  },
+);
+export type KernelSpec = z.infer<typeof KernelSpec>;
+
+export const VmSettings = z.strictObject({
+  /** Guest memory. Checkpoint images live in the guest's RAM: leave room for the biggest workload twice. */
+  memoryMiB: z.number().int().min(256).max(262144).default(3072),
+  cpus: z.number().int().min(1).max(64).default(2),
+  /** Kernel modules loaded at boot in addition to the ones CRIU needs (names as modprobe knows them). */
+  modules: z.array(z.string().regex(/^[a-zA-Z0-9_-]+$/, 'a module name')).default([]),
 });
+
+export const Pool = z
+  .strictObject({
+    name: Name,
+    description: z.string().optional(),
+    kernel: KernelSpec,
+    image: Name,
+    /** namespace: the node image on this machine's kernel; qemu: the node image on the pool's kernel in a VM. Default follows the kernel. */
+    backend: z.enum(['namespace', 'qemu'], { error: 'backend "namespace" (host kernel) or "qemu" (a VM)' }).optional(),
+    vm: VmSettings.optional(),
+    criu: z
+      .strictObject({
+        /** Extra environment for every criu invocation (e.g. a documented workaround). */
+        env: z.record(z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name'), z.string()).default({}),
+      })
+      .default({ env: {} }),
+  })
+  .superRefine((p, ctx) => {
+    const backend = p.backend ?? (p.kernel === 'host' ? 'namespace' : 'qemu');
+    if (backend === 'namespace' && p.kernel !== 'host')
+      ctx.addIssue({ code: 'custom', path: ['backend'], message: 'backend "qemu" for a kernel other than "host" (the namespace backend runs on this machine\'s kernel)' });
+    if (backend === 'qemu' && p.kernel === 'host')
+      ctx.addIssue({ code: 'custom', path: ['kernel'], message: 'a kernel to boot (e.g. debian/bookworm) for backend "qemu"; "host" is only for the namespace backend' });
+    if (backend === 'namespace' && p.vm) ctx.addIssue({ code: 'custom', path: ['vm'], message: 'no vm settings for the namespace backend' });
+  })
+  .transform((p) => ({ ...p, backend: p.backend ?? (p.kernel === 'host' ? ('namespace' as const) : ('qemu' as const)), vm: VmSettings.parse(p.vm ?? {}) }));
 export type Pool = z.infer<typeof Pool>;
 
 export const Timeouts = z.strictObject({
@@ -57,6 +93,8 @@ export const Timeouts = z.strictObject({
   verifyMs: z.number().int().positive().default(10_000),
   /** Building one node image. */
   imageBuildMs: z.number().int().positive().default(900_000),
+  /** From QEMU's start to the guest agent's first answer. */
+  bootMs: z.number().int().positive().default(180_000),
 });
 
 export const Settings = z.strictObject({
@@ -66,6 +104,8 @@ export const Settings = z.strictObject({
   repeat: z.number().int().min(1).max(1000).default(1),
   /** big-mem sizes (MiB): the scale curve of dump time and image size. */
   bigMemMiB: z.array(z.number().int().min(1).max(65536)).min(1).default([64, 256, 1024]),
+  /** VM accelerator: kvm, tcg, or auto (a short probe boot decides). */
+  accel: z.enum(['auto', 'kvm', 'tcg']).default('auto'),
   timeouts: Timeouts.default(Timeouts.parse({})),
 });
 

@@ -1,11 +1,10 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { access, mkdir, readFile, rename, stat } from 'node:fs/promises';
+import { access, mkdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ImageError } from '../errors.ts';
 import type { ImageSpec } from '../config/schema.ts';
-import { contentHash } from '../util/hash.ts';
-import { removeTree, withLock, writeFileAtomic } from '../util/fs.ts';
+import { contentHash, sha256File } from '../util/hash.ts';
+import { cacheEntry } from '../util/cache-entry.ts';
+import { removeTree, writeFileAtomic } from '../util/fs.ts';
 import { run } from '../util/process.ts';
 import { pickDebianMirror, readAptSources } from './apt-sources.ts';
 import { parseDpkgStatus, parseOsRelease } from './dpkg-status.ts';
@@ -97,11 +96,7 @@ async function fromDebootstrap(name: string, recipe: { suite: string; include: s
   });
 }
 
-/**
- * The cache protocol: DIR/manifest.json exists only for a complete image.
- * A build happens under a lock in a scratch directory and is renamed into
- * place, so a crash never leaves a half image that looks whole.
- */
+/** A node image in the cache protocol (see cacheEntry): DIR/rootfs plus DIR/manifest.json. */
 async function cached(
   name: string,
   dir: string,
@@ -110,50 +105,15 @@ async function cached(
   opts: ImageOptions,
   build: (rootfs: string, workDir: string) => Promise<Partial<NodeImage>>,
 ): Promise<NodeImage> {
-  const manifestPath = join(dir, 'manifest.json');
-  const fromCache = async () => {
-    const m = JSON.parse(await readFile(manifestPath, 'utf8')) as { builtAt: string; mirror?: string };
-    return openRootfs(name, join(dir, 'rootfs'), source, key, false, 0, { builtAt: m.builtAt, ...(m.mirror ? { mirror: m.mirror } : {}) });
-  };
-  try {
-    return await fromCache();
-  } catch {
-    /* not cached yet */
-  }
-  await mkdir(join(opts.cacheDir, 'images'), { recursive: true });
-  return withLock(`${dir}.lock`, opts.buildTimeoutMs + 60_000, async () => {
-    try {
-      return await fromCache(); // another run built it while we waited
-    } catch {
-      /* build it */
-    }
-    const started = performance.now();
-    const scratch = `${dir}.build-${process.pid}`;
-    await removeTree(scratch);
+  const entry = await cacheEntry(dir, opts.buildTimeoutMs + 60_000, async (scratch) => {
     await mkdir(join(scratch, 'rootfs'), { recursive: true, mode: 0o755 });
-    try {
-      const extra = await build(join(scratch, 'rootfs'), scratch);
-      const builtAt = new Date().toISOString();
-      await writeFileAtomic(join(scratch, 'manifest.json'), JSON.stringify({ name, source, key, builtAt, ...extra }, null, 2));
-      await removeTree(dir);
-      await rename(scratch, dir);
-      return openRootfs(name, join(dir, 'rootfs'), source, key, true, performance.now() - started, { builtAt, ...extra });
-    } catch (e) {
-      await removeTree(scratch);
-      throw e;
-    }
+    const extra = await build(join(scratch, 'rootfs'), scratch);
+    return { name, source, key, builtAt: new Date().toISOString(), ...extra } as { builtAt: string; mirror?: string };
   });
+  const m = entry.manifest;
+  return openRootfs(name, join(dir, 'rootfs'), source, key, entry.built, entry.buildMs, { builtAt: m.builtAt, ...(m.mirror ? { mirror: m.mirror } : {}) });
 }
 
-function sha256File(file: string): Promise<string> {
-  return new Promise((res, rej) => {
-    const h = createHash('sha256');
-    createReadStream(file)
-      .on('data', (d) => h.update(d))
-      .on('error', rej)
-      .on('end', () => res(h.digest('hex')));
-  });
-}
 
 export function defaultCacheDir(): string {
   if (process.env.CRIU_COMPAT_CACHE) return resolve(process.env.CRIU_COMPAT_CACHE);

@@ -17,6 +17,10 @@
  *       cc-ns dies). With -d ARGV is detached (own session, stdin /dev/null,
  *       stdout+stderr appended to OUTFILE, reparented to the init) and cc-ns
  *       prints ARGV's PID as seen inside the namespace.
+ *
+ *   cc-ns guard -- ARGV...
+ *       Execs ARGV with SIGKILL as its parent-death signal: a VM (QEMU)
+ *       started this way cannot outlive the harness, even after kill -9.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -363,6 +367,21 @@ static int cmd_exec(int argc, char **argv)
 	}
 }
 
+/* Execs ARGV so that it dies with SIGKILL when the harness (our parent) dies. */
+static int cmd_guard(int argc, char **argv)
+{
+	pid_t parent = getppid();
+	if (argc < 2 || strcmp(argv[0], "--") != 0) {
+		fprintf(stderr, "usage: cc-ns guard -- ARGV...\n");
+		return 2;
+	}
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		return 125;
+	execvp(argv[1], argv + 1);
+	fprintf(stderr, "cc-ns guard: exec %s: %s\n", argv[1], strerror(errno));
+	return 127;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -370,6 +389,8 @@ int main(int argc, char **argv)
 		return cmd_init(argc - 2, argv + 2);
 	if (argc >= 2 && !strcmp(argv[1], "exec"))
 		return cmd_exec(argc - 2, argv + 2);
-	fprintf(stderr, "usage: cc-ns init ROOTFS WORKDIR | cc-ns exec INITPID [-d OUTFILE] [-C DIR] [-e K=V]... -- ARGV...\n");
+	if (argc >= 2 && !strcmp(argv[1], "guard"))
+		return cmd_guard(argc - 2, argv + 2);
+	fprintf(stderr, "usage: cc-ns init ROOTFS WORKDIR | cc-ns exec INITPID [-d OUTFILE] [-C DIR] [-e K=V]... -- ARGV... | cc-ns guard -- ARGV...\n");
 	return 2;
 }

@@ -1,0 +1,169 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { open, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { EnvironmentError } from '../../errors.ts';
+import { mkdirPrivate, removeTree } from '../../util/fs.ts';
+import { AgentChannel } from './agent-channel.ts';
+
+export type Accel = 'kvm' | 'tcg';
+
+export interface MachineSpec {
+  /** Names the VM (pool name) in messages and in QEMU's -name. */
+  id: string;
+  vmlinuz: string;
+  initrd: string;
+  memoryMiB: number;
+  cpus: number;
+  accel: Accel;
+  /** Number of cc-agent channels (virtio-serial ports cc.0 … cc.N-1). */
+  channels: number;
+  /** Host directory (made 0700) for the channel sockets and the serial console log. */
+  dir: string;
+  /** cc-ns, whose "guard" makes QEMU die with the harness. */
+  guard: string;
+  bootTimeoutMs: number;
+  /** Extra kernel command line. */
+  append?: string;
+  signal?: AbortSignal | undefined;
+}
+
+/** The guest panicked, never answered, or QEMU failed: carries the console's last lines. */
+export class BootError extends EnvironmentError {
+  override name = 'BootError';
+  readonly consoleTail: string[];
+  constructor(message: string, consoleTail: string[]) {
+    super(message);
+    this.consoleTail = consoleTail;
+  }
+}
+
+export const QEMU = 'qemu-system-x86_64';
+
+/** The QEMU command line of a criu-compat guest (also used bare by the benchmark). */
+export function qemuArgv(spec: Pick<MachineSpec, 'id' | 'vmlinuz' | 'initrd' | 'memoryMiB' | 'cpus' | 'accel' | 'channels' | 'dir' | 'append'>): string[] {
+  const argv = [
+    QEMU,
+    '-name', `criu-compat-${spec.id}`,
+    '-machine', `pc,accel=${spec.accel}`,
+    '-cpu', spec.accel === 'kvm' ? 'host' : 'max',
+    '-m', String(spec.memoryMiB),
+    '-smp', String(spec.cpus),
+    '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
+    '-chardev', `file,id=console,path=${join(spec.dir, 'console.log')}`,
+    '-serial', 'chardev:console',
+    '-kernel', spec.vmlinuz,
+    '-initrd', spec.initrd,
+    '-append', `console=ttyS0 rdinit=/cc/init panic=-1 loglevel=4 ${spec.append ?? ''}`.trim(),
+  ];
+  if (spec.channels > 0) {
+    argv.push('-device', 'virtio-serial-pci,id=vs');
+    for (let i = 0; i < spec.channels; i++)
+      argv.push('-chardev', `socket,id=cc${i},path=${channelSocket(spec.dir, i)},server=on,wait=off`, '-device', `virtserialport,bus=vs.0,chardev=cc${i},name=cc.${i}`);
+  }
+  return argv;
+}
+
+export function channelSocket(dir: string, i: number): string {
+  return join(dir, `cc.${i}.sock`);
+}
+
+/** The last lines the guest printed on its serial console. */
+export async function consoleTail(dir: string, lines = 40): Promise<string[]> {
+  const text = await readFile(join(dir, 'console.log'), 'utf8').catch(() => '');
+  return text
+    .replace(/\r/g, '')
+    .split('\n')
+    .filter((l) => l.trim())
+    .slice(-lines);
+}
+
+/**
+ * One VM: a kernel and a guest root in QEMU, reached through cc-agent
+ * channels. It boots when start() resolves (channel 0 answered), and it is
+ * killed by dispose(), by the harness's death (parent-death signal), or by
+ * its own guest (panic=-1 with -no-reboot ends QEMU).
+ */
+export class QemuMachine {
+  readonly spec: MachineSpec;
+  readonly bootMs: number;
+  private readonly proc: ChildProcess;
+  private readonly exited: Promise<void>;
+  private disposed = false;
+  /** Channel 0, connected during boot; the caller may use it, then close it. */
+  readonly control: AgentChannel;
+
+  private constructor(spec: MachineSpec, proc: ChildProcess, exited: Promise<void>, bootMs: number, control: AgentChannel) {
+    this.spec = spec;
+    this.proc = proc;
+    this.exited = exited;
+    this.bootMs = bootMs;
+    this.control = control;
+  }
+
+  get pid(): number | undefined {
+    return this.proc.pid;
+  }
+
+  get alive(): boolean {
+    return this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  static async start(spec: MachineSpec): Promise<QemuMachine> {
+    await removeTree(spec.dir);
+    await mkdirPrivate(spec.dir);
+    // The console log is created by us, root-only, before QEMU appends to it.
+    await (await open(join(spec.dir, 'console.log'), 'w', 0o600)).close();
+    const argv = qemuArgv(spec);
+    const started = performance.now();
+    const proc = spawn(spec.guard, ['guard', '--', ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    proc.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    const exited = new Promise<void>((res) => proc.once('exit', () => res()));
+    const fail = async (why: string) => new BootError(`${spec.id}: ${why}`, await consoleTail(spec.dir));
+    const gone = new Promise<never>((_, rej) => {
+      proc.once('error', (e) => rej(new EnvironmentError(`${spec.id}: cannot start ${QEMU}: ${e.message}${(e as NodeJS.ErrnoException).code === 'ENOENT' ? ' (apt-get install qemu-system-x86)' : ''}`)));
+      proc.once('exit', (code, sig) => {
+        void fail(`QEMU exited during boot (${sig ?? `exit ${code}`})${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : ' (guest panic or power-off; see the console tail)'}`).then(rej);
+      });
+    });
+    gone.catch(() => undefined);
+    let channel: AgentChannel | undefined;
+    try {
+      const deadline = started + spec.bootTimeoutMs;
+      const aborted = new Promise<never>((_, rej) => {
+        if (spec.signal?.aborted) rej(new EnvironmentError(`${spec.id}: cancelled`));
+        spec.signal?.addEventListener('abort', () => rej(new EnvironmentError(`${spec.id}: cancelled`)), { once: true });
+      });
+      aborted.catch(() => undefined);
+      channel = await Promise.race([AgentChannel.connect(channelSocket(spec.dir, 0), `${spec.id}/cc.0`, spec.bootTimeoutMs, spec.signal), gone, aborted]);
+      const left = Math.max(1, deadline - performance.now());
+      await Promise.race([
+        channel.ping(left).catch(async (e: Error) => {
+          throw await fail(`the guest did not answer within ${spec.bootTimeoutMs} ms (${spec.accel}; ${e.message})`);
+        }),
+        gone,
+        aborted,
+      ]);
+      return new QemuMachine(spec, proc, exited, performance.now() - started, channel);
+    } catch (e) {
+      channel?.close();
+      proc.kill('SIGKILL');
+      await exited;
+      throw e;
+    }
+  }
+
+  async consoleTail(lines = 40): Promise<string[]> {
+    return consoleTail(this.spec.dir, lines);
+  }
+
+  /** Kills QEMU (the guest's state, checkpoint images included, is gone with it) and removes the sockets. */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.control.close();
+    this.proc.kill('SIGKILL');
+    await this.exited;
+    await removeTree(this.spec.dir);
+  }
+}

@@ -1,0 +1,107 @@
+import { copyFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { ImageError } from '../errors.ts';
+import type { Kernel } from '../kernels/kernel.ts';
+import { CRIU_GUEST_MODULES, parseModulesDep, selectModules } from '../kernels/modules.ts';
+import { cacheEntry } from '../util/cache-entry.ts';
+import { removeTree } from '../util/fs.ts';
+import { contentHash } from '../util/hash.ts';
+import { run } from '../util/process.ts';
+import type { NodeImage } from './node-image.ts';
+
+const RECIPE_VERSION = 1;
+
+/** What never belongs in a guest's RAM: docs, manuals, translations, package caches, device nodes. */
+const PRUNE = ['./usr/share/doc/*', './usr/share/man/*', './usr/share/info/*', './usr/share/locale/*', './var/cache/*', './var/lib/apt/lists/*', './proc/*', './sys/*', './dev/*', './run/*', './tmp/*'];
+
+export interface GuestRoot {
+  /** The initramfs: the node image's rootfs plus /cc (agent as /cc/init, modules, load list). */
+  initrd: string;
+  key: string;
+  sizeBytes: number;
+  modules: { loaded: number; notModules: string[] };
+  built: boolean;
+  buildMs: number;
+}
+
+interface GuestRootManifest {
+  key: string;
+  kernel: string;
+  image: string;
+  sizeBytes: number;
+  modules: { loaded: number; notModules: string[] };
+}
+
+/**
+ * Turns a node image into a bootable guest root for one kernel: an
+ * uncompressed initramfs (newc cpio) of the image's rootfs, followed by a
+ * second archive with /cc/init (the agent), the kernel modules CRIU needs
+ * (decompressed, with their dependencies) and /cc/modules.load. Built once per
+ * (kernel, image, agent, modules) and cached.
+ *
+ * Why an initramfs rather than a disk image: it needs no block or file-system
+ * driver before the root is up (Debian's virtio_blk and ext4 are modules),
+ * the guest's root is writable tmpfs-like memory that vanishes with the VM
+ * (checkpoint images included), and the kernel unpacks an uncompressed cpio
+ * at memory speed even under TCG.
+ */
+export async function buildGuestRoot(
+  kernel: Kernel,
+  image: NodeImage,
+  agent: string,
+  extraModules: readonly string[],
+  opts: { cacheDir: string; timeoutMs: number; onProgress?: (what: string) => void },
+): Promise<GuestRoot> {
+  const wanted = [...new Set([...CRIU_GUEST_MODULES, ...extraModules])];
+  const key = contentHash({ v: RECIPE_VERSION, kernel: kernel.key, image: image.key, agent: basename(agent), wanted, prune: PRUNE });
+  const dir = join(opts.cacheDir, 'guest-roots', `${image.name}-${kernel.release}-${key}`);
+  const entry = await cacheEntry<GuestRootManifest>(dir, opts.timeoutMs * 2, async (scratch) => {
+    opts.onProgress?.(`guest root ${image.name} for ${kernel.release}: packing`);
+    const depText = await readFile(join(kernel.modulesDir, 'modules.dep'), 'utf8').catch(() => {
+      throw new ImageError(`kernel ${kernel.label}: ${kernel.modulesDir}/modules.dep is missing`);
+    });
+    const sel = selectModules(parseModulesDep(depText), wanted);
+    const cc = join(scratch, 'overlay', 'cc');
+    await mkdir(join(cc, 'modules'), { recursive: true });
+    await copyFile(agent, join(cc, 'init'));
+    const byTool: Record<string, string[]> = { xz: [], zstd: [], gzip: [] };
+    const guestPaths: string[] = [];
+    for (const rel of sel.load) {
+      const dst = join(cc, 'modules', rel);
+      await mkdir(dirname(dst), { recursive: true });
+      await copyFile(join(kernel.modulesDir, rel), dst);
+      const ext = /\.(xz|zst|gz)$/.exec(rel)?.[1];
+      if (ext) byTool[ext === 'zst' ? 'zstd' : ext === 'gz' ? 'gzip' : 'xz']!.push(dst);
+      guestPaths.push(`/cc/modules/${rel.replace(/\.(xz|zst|gz)$/, '')}`);
+    }
+    // Decompressed on the host: older kernels cannot load compressed modules themselves.
+    for (const [tool, files] of Object.entries(byTool)) {
+      if (!files.length) continue;
+      const r = await run([tool, '-d', '-q', '-f', ...(tool === 'zstd' ? ['--rm'] : []), ...files], { timeoutMs: opts.timeoutMs });
+      if (r.exitCode !== 0) throw new ImageError(`guest root: ${tool} -d failed on ${kernel.label}'s modules: ${r.stderr.trim().split('\n').slice(-2).join(' | ')}${r.exitCode === 127 ? ` (apt-get install ${tool === 'xz' ? 'xz-utils' : tool})` : ''}`);
+    }
+    await writeFile(join(cc, 'modules.load'), guestPaths.map((p) => `${p}\n`).join(''));
+    const initrd = join(scratch, 'initrd.cpio');
+    const prune = PRUNE.map((p) => `-path '${p}'`).join(' -o ');
+    const script = [
+      'set -eu',
+      `cd "$1"`,
+      `find . \\( ${prune} \\) -prune -o -print0 | cpio --null -o -H newc --quiet > "$3"`,
+      `cd "$2"`,
+      `find . -print0 | cpio --null -o -H newc --quiet >> "$3"`,
+    ].join('\n');
+    const r = await run(['sh', '-c', script, 'pack', image.rootfs, join(scratch, 'overlay'), initrd], { timeoutMs: opts.timeoutMs });
+    if (r.exitCode !== 0) throw new ImageError(`guest root: packing ${image.name} failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}${/cpio: not found|cpio: command not found/.test(r.stderr) ? ' (apt-get install cpio)' : ''}`);
+    await removeTree(join(scratch, 'overlay'));
+    const sizeBytes = (await stat(initrd)).size;
+    return { key, kernel: kernel.origin, image: image.key, sizeBytes, modules: { loaded: sel.load.length, notModules: sel.notModules } };
+  });
+  return {
+    initrd: join(dir, 'initrd.cpio'),
+    key,
+    sizeBytes: entry.manifest.sizeBytes,
+    modules: entry.manifest.modules,
+    built: entry.built,
+    buildMs: entry.buildMs,
+  };
+}
