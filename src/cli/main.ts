@@ -34,7 +34,10 @@ Options:
                         (root-only; they are memory dumps and may hold secrets)
   -r, --repeat N        run each round trip N times: success rate and p50/p95/max
                         of every figure per cell (default: settings.repeat, 1)
-  -j, --jobs N          suites run in parallel up to N (default: number of CPUs)
+  -j, --jobs N          pools run in parallel up to N (default: number of CPUs);
+                        VMs also only as many as fit in 75% of the memory
+      --accel MODE      VM accelerator: kvm, tcg or auto (default: settings.accel,
+                        auto: a short probe boot decides; KVM where it works)
       --no-progress     no live progress lines
       --json            print results.json to stdout instead of the text matrix
   -h, --help            this help
@@ -71,6 +74,7 @@ async function runCommand(args: string[]): Promise<number> {
       mirror: { type: 'string' },
       'keep-artifacts': { type: 'boolean', default: false },
       jobs: { type: 'string', short: 'j' },
+      accel: { type: 'string' },
       repeat: { type: 'string', short: 'r' },
       'no-progress': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
@@ -83,6 +87,7 @@ async function runCommand(args: string[]): Promise<number> {
   }
   const jobs = values.jobs === undefined ? availableParallelism() : Number(values.jobs);
   if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs takes a whole number >= 1 (got "${values.jobs}")`);
+  if (values.accel !== undefined && !['kvm', 'tcg', 'auto'].includes(values.accel)) throw new UsageError(`--accel takes kvm, tcg or auto (got "${values.accel}")`);
   const repeat = values.repeat === undefined ? undefined : Number(values.repeat);
   if (repeat !== undefined && (!Number.isInteger(repeat) || repeat < 1 || repeat > 1000)) throw new UsageError(`--repeat takes a whole number from 1 to 1000 (got "${values.repeat}")`);
 
@@ -108,6 +113,7 @@ async function runCommand(args: string[]): Promise<number> {
     keepArtifacts: values['keep-artifacts'],
     ...(repeat ? { repeat } : {}),
     jobs,
+    ...(values.accel ? { accel: values.accel as 'kvm' | 'tcg' | 'auto' } : {}),
     progress: !values['no-progress'] && !values.json,
     signal: abort.signal,
   });

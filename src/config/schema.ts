@@ -116,3 +116,11 @@ export const Config = z.strictObject({
 });
 export type Config = z.infer<typeof Config>;
 export type Settings = z.infer<typeof Settings>;
+
+/** How results and messages name a kernel. */
+export function kernelLabel(k: KernelSpec): string {
+  if (typeof k === 'string') return k;
+  if ('debian' in k) return k.package ? `debian/${k.debian} ${k.package}` : `debian/${k.debian}`;
+  if ('deb' in k) return k.deb;
+  return k.vmlinuz;
+}

@@ -30,6 +30,11 @@ describe('diagnosis on logs recorded here', () => {
     expect(ids('Warn  (criu/cr-check.c:824): Dirty tracking is OFF. Memory snapshot will not work.')).toEqual(['dirty-tracking-off']);
   });
 
+  test('CRIU 3.17.1 dumping a glibc 2.36 program on kernel 5.10 (a VM pool): rseq without get_rseq_conf', () => {
+    const d = diagnose({ text: rec('bookworm-3.17.1-kernel-5.10-dump-rseq.log') });
+    expect(d).toMatchObject([{ id: 'rseq-no-get-rseq-conf', blame: 'tuple', fatal: false }]);
+  });
+
   test('an unknown failure gets no diagnosis', () => {
     expect(ids('Error (criu/files.c:1): something nobody has seen')).toEqual([]);
   });

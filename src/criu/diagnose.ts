@@ -49,6 +49,16 @@ export const SIGNATURES: readonly Signature[] = [
     remediation: 'Ship CRIU >= 4.1 in this node image, or keep this node image on kernels older than 6.13.',
   },
   {
+    id: 'rseq-no-get-rseq-conf',
+    title: 'The task uses rseq, and this kernel cannot tell CRIU its rseq configuration',
+    blame: 'tuple',
+    match: line(/has rseq but kernel lacks get_rseq_conf feature/),
+    cause:
+      'glibc 2.35 and newer register restartable sequences (rseq) in every thread. CRIU can only dump such a task when the kernel offers PTRACE_GET_RSEQ_CONFIGURATION (Linux 5.13+); older kernels (e.g. 5.10) cannot be checkpointed with programs built against a new glibc.',
+    remediation:
+      'Move the node pool to a kernel >= 5.13, or start the workloads with GLIBC_TUNABLES=glibc.pthread.rseq=0 (no rseq registration), or keep applications on glibc < 2.35.',
+  },
+  {
     id: 'hw-breakpoints',
     title: 'The task never trapped on CRIU\'s hardware breakpoint',
     blame: 'tuple',

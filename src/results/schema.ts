@@ -74,8 +74,30 @@ export const Inventory = z.strictObject({
   /** Do x86 debug-register breakpoints reach a ptracer here? (CRIU < 4.2 hangs without them.) */
   hwBreakpoints: z.strictObject({ works: z.boolean().nullable(), detail: z.string() }),
   packages: z.record(z.string(), z.string()),
+  /** Qemu pools: how the VM ran. */
+  vm: z
+    .strictObject({
+      accelerator: z.enum(['kvm', 'tcg']),
+      /** Why this accelerator (probe result or --accel). */
+      acceleratorReason: z.string(),
+      kernel: z.string(),
+      qemu: z.string(),
+      memoryMiB: z.number().int(),
+      cpus: z.number().int(),
+      guestRootBytes: z.number().int(),
+      modulesLoaded: z.number().int(),
+    })
+    .optional(),
 });
 export type Inventory = z.infer<typeof Inventory>;
+
+/** Where a pool's time went (ms): provision = image, kernel and guest root (0 when cached); boot = VM start to first guest command. */
+export const Phases = z.strictObject({
+  provisionMs: z.number().nonnegative(),
+  bootMs: z.number().nonnegative(),
+  suitesMs: z.number().nonnegative(),
+  teardownMs: z.number().nonnegative(),
+});
 
 export const PoolResult = z.strictObject({
   name: z.string(),
@@ -98,6 +120,7 @@ export const PoolResult = z.strictObject({
   capabilities: z.record(z.string(), z.boolean()),
   /** Set when the pool could not be brought up at all (its cells are ERROR). */
   error: z.string().optional(),
+  phases: Phases.optional(),
 });
 export type PoolResult = z.infer<typeof PoolResult>;
 

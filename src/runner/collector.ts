@@ -46,7 +46,7 @@ export class CellCollector implements Reporter {
     const n = (this.done.get(where.pool) ?? 0) + 1;
     this.done.set(where.pool, n);
     if (meta.cell) {
-      this.byTest.set(tc.id, meta.cell);
+      this.byTest.set(cellKey(where), meta.cell);
       this.progress?.update(where.pool, `${where.suite}: ${where.check} ${meta.cell.status} (${n} done)`, meta.cell.status === 'PASS');
       return;
     }
@@ -55,7 +55,7 @@ export class CellCollector implements Reporter {
       ? 'interrupted before it finished'
       : errors.map((e) => `${e.name ?? 'Error'}: ${e.message}`).join('; ') || (result.state === 'skipped' ? 'not run (a setup step failed)' : 'no result recorded');
     const diag = tc.diagnostic();
-    this.byTest.set(tc.id, {
+    this.byTest.set(cellKey(where), {
       ...where,
       status: 'ERROR',
       reason: this.interrupted ? message : `harness: ${message}`,
@@ -72,4 +72,9 @@ export class CellCollector implements Reporter {
   onTestRunEnd(_modules: ReadonlyArray<TestModule>, unhandled: ReadonlyArray<SerializedError>): void {
     for (const e of unhandled) this.runErrors.push(`${e.name ?? 'Error'}: ${e.message}`);
   }
+}
+
+/** Cells are keyed by what they are, not by vitest's test id, which repeats across the run's waves. */
+function cellKey(w: { pool: string; suite: string; check: string }): string {
+  return `${w.pool}\0${w.suite}\0${w.check}`;
 }

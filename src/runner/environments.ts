@@ -1,6 +1,8 @@
 import { basename, join } from 'node:path';
 import type { Environment } from '../environments/environment.ts';
 import { NamespaceEnvironment } from '../environments/namespace/namespace-environment.ts';
+import { QemuEnvironment } from '../environments/qemu/qemu-environment.ts';
+import { EnvironmentError } from '../errors.ts';
 import { mkdirPrivate } from '../util/fs.ts';
 import type { PlannedPool, RunPlan } from './plan.ts';
 
@@ -9,15 +11,22 @@ import type { PlannedPool, RunPlan } from './plan.ts';
  * copied into WORKDIR/bin. Backends plug in here; suites never know which.
  */
 export async function openEnvironment(plan: RunPlan, pool: PlannedPool, suite: string): Promise<Environment> {
-  const hostWorkDir = join(pool.hostWorkDir, suite);
-  await mkdirPrivate(hostWorkDir);
-  const env = await NamespaceEnvironment.start({
-    id: `${pool.name}/${suite}`,
-    rootfs: pool.rootfs,
-    hostWorkDir,
-    helper: plan.natives.helper,
-    timeoutMs: plan.settings.timeouts.environmentMs,
-  });
+  let env: Environment;
+  if (pool.backend === 'qemu') {
+    const socket = pool.vm?.sockets[suite];
+    if (!socket) throw new EnvironmentError(`pool ${pool.name}: no VM channel for suite ${suite}`);
+    env = await QemuEnvironment.open({ id: `${pool.name}/${suite}`, socket, session: suite, timeoutMs: plan.settings.timeouts.environmentMs });
+  } else {
+    const hostWorkDir = join(pool.hostWorkDir, suite);
+    await mkdirPrivate(hostWorkDir);
+    env = await NamespaceEnvironment.start({
+      id: `${pool.name}/${suite}`,
+      rootfs: pool.rootfs,
+      hostWorkDir,
+      helper: plan.natives.helper,
+      timeoutMs: plan.settings.timeouts.environmentMs,
+    });
+  }
   try {
     await env.makeDir(`${env.workDir}/bin`);
     for (const bin of Object.values(plan.natives.workloads)) await env.copyIn(bin, binaryPath(env, bin));

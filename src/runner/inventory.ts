@@ -70,6 +70,8 @@ export async function takeInventory(
   criuEnv: Record<string, string>,
   timeoutMs: number,
   hwBreakpointsProbe: string,
+  /** The kernel's .config when known from outside (a VM kernel's package); else /proc/config.gz is read. */
+  kernelConfigText?: string,
 ): Promise<InventoryProbe> {
   const sh = (cmd: string) => env.exec(['sh', '-c', cmd], { timeoutMs, env: criuEnv });
   const [uname, version, help, libc, mountinfo, hwbp] = await Promise.all([
@@ -82,7 +84,7 @@ export async function takeInventory(
   ]);
   let kernelConfig: Record<string, string | null> | null = null;
   try {
-    kernelConfig = parseKernelConfig(gunzipSync(await env.readFile('/proc/config.gz')).toString('utf8'));
+    kernelConfig = parseKernelConfig(kernelConfigText ?? gunzipSync(await env.readFile('/proc/config.gz')).toString('utf8'));
   } catch {
     kernelConfig = null; // not every kernel exposes its config
   }

@@ -3,7 +3,11 @@ import type { Settings } from '../config/schema.ts';
 /** What a suite worker needs to know about one pool (serialisable: it crosses into vitest workers). */
 export interface PlannedPool {
   name: string;
+  backend: 'namespace' | 'qemu';
+  /** Namespace backend: the node image's rootfs on the host. */
   rootfs: string;
+  /** Qemu backend: the booted VM's channel socket per suite. */
+  vm?: { sockets: Record<string, string> };
   criuEnv: Record<string, string>;
   /** Host directory (0700) under which each suite gets its environment's work directory. */
   hostWorkDir: string;
@@ -11,6 +15,8 @@ export interface PlannedPool {
   features: string[];
   /** Set when the pool could not be provisioned; suites do not run for it. */
   error?: string;
+  /** What explains the error (e.g. a VM's serial console tail). */
+  errorLog?: string[];
 }
 
 export interface RunPlan {
@@ -18,7 +24,7 @@ export interface RunPlan {
   pools: PlannedPool[];
   settings: Settings;
   /** Host paths of compiled binaries: cc-ns and each workload. */
-  natives: { helper: string; workloads: Record<string, string>; probes: { hwBreakpoints: string } };
+  natives: { helper: string; agent: string; workloads: Record<string, string>; probes: { hwBreakpoints: string } };
   keepArtifacts: boolean;
 }
 

@@ -102,6 +102,7 @@ export async function attemptRoundTrip(c: RoundTripCase, x: AttemptContext): Pro
   if (!ready.ok) return finish('ERROR', ready.alive ? `workload ${c.workload} printed no "ready" within ${t.readyMs} ms` : `workload ${c.workload} exited before it was ready`);
 
   if (c.mode === 'pre-dump') {
+    await env.makeDir(`${dir}/pre`);
     const pre = await step(['pre-dump', '-t', String(wl.pid), '-D', `${dir}/pre`, '-o', 'pre-dump.log', '-v4'], `${dir}/pre/pre-dump.log`);
     durations.preDumpMs = pre.result.durationMs;
     if (!pre.ok) return finish(failureStatus(pre.diagnoses), describeFailure('criu pre-dump', pre, t.criuMs), pre);

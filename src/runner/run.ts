@@ -11,7 +11,9 @@ import { isAlive, mkdirPrivate, removeTree, writeFileAtomic } from '../util/fs.t
 import { CellCollector } from './collector.ts';
 import type { RunPlan } from './plan.ts';
 import { Progress } from './progress.ts';
-import { PROJECT_ROOT, buildNatives, provisionPools } from './provision.ts';
+import { PROJECT_ROOT, VM_DIR_PREFIX, bootWave, buildNatives, provisionPools, type ProvisionedPool } from './provision.ts';
+import { chooseAccel } from '../environments/qemu/accel.ts';
+import { kernelLabel } from '../config/schema.ts';
 
 export interface RunOptions {
   configFile?: string;
@@ -23,6 +25,8 @@ export interface RunOptions {
   /** Overrides settings.repeat. */
   repeat?: number;
   jobs: number;
+  /** Overrides settings.accel. */
+  accel?: 'kvm' | 'tcg' | 'auto';
   progress: boolean;
   /** Set by the CLI's signal handler: stop as soon as possible, clean up, report what ran. */
   signal?: AbortSignal;
@@ -64,9 +68,33 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
       natives,
       progress,
     });
-    const plan: RunPlan = { runId, pools: provisioned.map((p) => p.planned), settings: loaded.config.settings, natives, keepArtifacts: opts.keepArtifacts };
+    const settings = loaded.config.settings;
+    const plan: RunPlan = { runId, pools: provisioned.map((p) => p.planned), settings, natives, keepArtifacts: opts.keepArtifacts };
+    const planFor = (subset: readonly ProvisionedPool[]): RunPlan => ({ ...plan, pools: subset.map((p) => p.planned) });
     const collector = new CellCollector(progress);
-    if (!opts.signal?.aborted && plan.pools.some((p) => !p.error)) await runSuites(plan, collector, opts);
+    const timed = async (subset: readonly ProvisionedPool[]) => {
+      const t0 = performance.now();
+      if (!opts.signal?.aborted && subset.length) await runSuites(planFor(subset), collector, opts);
+      for (const p of subset) p.phases.suitesMs = performance.now() - t0;
+    };
+    // Namespace pools first, together; then VMs in waves that fit the cores and the memory.
+    await timed(provisioned.filter((p) => p.pool.backend === 'namespace' && !p.planned.error));
+    const vmPools = provisioned.filter((p) => p.vm && !p.planned.error);
+    if (vmPools.length && !opts.signal?.aborted) {
+      const first = vmPools[0]!.vm!;
+      const accel = await chooseAccel(opts.accel ?? settings.accel, { vmlinuz: first.kernel.vmlinuz, agent: natives.agent, guard: natives.helper, cacheDir: opts.cacheDir, workDir: workRoot });
+      for (const wave of packWaves(vmPools, opts.jobs, Math.floor((totalmem() / 2 ** 20) * 0.75))) {
+        if (opts.signal?.aborted) break;
+        const machines = await bootWave(wave, { cacheDir: opts.cacheDir, natives, progress, accel, suites: settings.suites, timeouts: settings.timeouts, signal: opts.signal });
+        try {
+          await timed(wave.filter((p) => !p.planned.error));
+        } finally {
+          const t0 = performance.now();
+          await Promise.all(machines.map((m) => m.dispose()));
+          for (const p of wave) p.phases.teardownMs = performance.now() - t0;
+        }
+      }
+    }
     progress.done();
 
     const cells: Cell[] = [...collector.cells];
@@ -81,7 +109,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
           diagnoses: [],
           durations: { totalMs: 0 },
           metrics: {},
-          logExcerpt: [],
+          logExcerpt: p.planned.errorLog ?? [],
           commands: [],
           startedAt: startedAt.toISOString(),
         });
@@ -91,7 +119,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
     const poolResults: PoolResult[] = provisioned.map((p) => ({
       name: p.pool.name,
       ...(p.pool.description ? { description: p.pool.description } : {}),
-      kernel: p.pool.kernel,
+      kernel: kernelLabel(p.pool.kernel),
       backend: p.pool.backend,
       image: p.image
         ? {
@@ -109,6 +137,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
       inventory: p.inventory,
       capabilities: capabilitiesOf(cells, p.pool.name),
       ...(p.planned.error ? { error: p.planned.error } : {}),
+      phases: p.phases,
     }));
     const results = RunResults.parse({
       schema: 'criu-compat/results',
@@ -131,6 +160,28 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
     progress.done();
     if (!opts.keepArtifacts) await removeTree(workRoot);
   }
+}
+
+/**
+ * Groups VM pools into waves: at most `jobs` VMs at once, and no more guest
+ * memory than the budget (a VM bigger than the budget runs alone).
+ */
+export function packWaves<T extends { pool: { vm: { memoryMiB: number } } }>(pools: readonly T[], jobs: number, budgetMiB: number): T[][] {
+  const waves: T[][] = [];
+  let cur: T[] = [];
+  let mem = 0;
+  for (const p of pools) {
+    const m = p.pool.vm.memoryMiB;
+    if (cur.length && (cur.length >= jobs || mem + m > budgetMiB)) {
+      waves.push(cur);
+      cur = [];
+      mem = 0;
+    }
+    cur.push(p);
+    mem += m;
+  }
+  if (cur.length) waves.push(cur);
+  return waves;
 }
 
 /** Capabilities from the per-feature cells: PASS → present, SKIP → absent; anything else → unknown (left out). */
@@ -187,7 +238,7 @@ async function runSuites(plan: RunPlan, collector: CellCollector, opts: RunOptio
 async function sweepStaleWorkDirs(): Promise<void> {
   const base = tmpdir();
   for (const e of await readdir(base).catch(() => [] as string[])) {
-    const m = new RegExp(`^${WORK_PREFIX}(\\d+)-`).exec(e);
+    const m = new RegExp(`^(?:${WORK_PREFIX}|${VM_DIR_PREFIX})(\\d+)-`).exec(e);
     if (m && !isAlive(Number(m[1]))) await removeTree(join(base, e));
   }
 }

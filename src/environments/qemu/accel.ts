@@ -1,0 +1,87 @@
+import { spawn } from 'node:child_process';
+import { access, constants, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { run } from '../../util/process.ts';
+import { cacheEntry } from '../../util/cache-entry.ts';
+import { mkdirPrivate, removeTree } from '../../util/fs.ts';
+import { type Accel, consoleTail, qemuArgv } from './qemu-machine.ts';
+
+export interface AccelChoice {
+  accel: Accel;
+  /** Why: "kvm: probe booted in 1.2 s", "tcg: /dev/kvm missing", "tcg: KVM probe did not boot within 10 s", "tcg: asked for". */
+  why: string;
+}
+
+/** A minimal initramfs: only /cc/init (the agent), for probe boots. */
+export async function probeInitrd(agent: string, cacheDir: string): Promise<string> {
+  const dir = join(cacheDir, 'guest-roots', `probe-${basename(agent)}`);
+  await cacheEntry(dir, 60_000, async (scratch) => {
+    await mkdir(join(scratch, 'root/cc'), { recursive: true });
+    await writeFile(join(scratch, 'root/cc/init'), await readFile(agent), { mode: 0o755 });
+    const r = await run(['sh', '-c', 'cd "$1" && find . -print0 | cpio --null -o -H newc --quiet > "$2"', 'pack', join(scratch, 'root'), join(scratch, 'initrd.cpio')], { timeoutMs: 60_000 });
+    if (r.exitCode !== 0) throw new Error(`cannot pack the probe initramfs: ${r.stderr.trim()}`);
+    await removeTree(join(scratch, 'root'));
+    return { agent: basename(agent) };
+  });
+  return join(dir, 'initrd.cpio');
+}
+
+/**
+ * Boots KERNEL with INITRD and "cc.probe" (the agent prints "cc-probe: up" and
+ * powers off) and returns the wall time to QEMU's exit, or null if it did not
+ * get there within timeoutMs. The VM is always killed.
+ */
+export async function probeBoot(o: { vmlinuz: string; initrd: string; accel: Accel; guard: string; dir: string; timeoutMs: number; memoryMiB?: number }): Promise<{ ms: number | null; tail: string[] }> {
+  await removeTree(o.dir);
+  await mkdirPrivate(o.dir);
+  const argv = qemuArgv({ id: 'probe', vmlinuz: o.vmlinuz, initrd: o.initrd, memoryMiB: o.memoryMiB ?? 512, cpus: 1, accel: o.accel, channels: 0, dir: o.dir, append: 'cc.probe' });
+  const started = performance.now();
+  const proc = spawn(o.guard, ['guard', '--', ...argv], { stdio: 'ignore' });
+  const ended = await new Promise<boolean>((res) => {
+    const timer = setTimeout(() => res(false), o.timeoutMs);
+    proc.once('exit', () => {
+      clearTimeout(timer);
+      res(true);
+    });
+    proc.once('error', () => res(false));
+  });
+  const ms = performance.now() - started;
+  if (!ended) {
+    proc.kill('SIGKILL');
+    await new Promise((r) => (proc.exitCode !== null || proc.signalCode !== null ? r(null) : proc.once('exit', r)));
+  }
+  const tail = await consoleTail(o.dir, 20);
+  await removeTree(o.dir);
+  return { ms: ended && tail.some((l) => l.includes('cc-probe: up')) ? ms : null, tail };
+}
+
+/**
+ * KVM when asked, or when "auto" and a short probe boot works (nested
+ * virtualisation may offer /dev/kvm whose guests never boot); TCG otherwise.
+ * The answer is remembered per host boot.
+ */
+export async function chooseAccel(
+  want: 'auto' | 'kvm' | 'tcg',
+  probe: { vmlinuz: string; agent: string; guard: string; cacheDir: string; workDir: string; timeoutMs?: number },
+): Promise<AccelChoice> {
+  if (want === 'tcg') return { accel: 'tcg', why: 'tcg: asked for (--accel tcg)' };
+  if (want === 'kvm') return { accel: 'kvm', why: 'kvm: asked for (--accel kvm)' };
+  const usable = await access('/dev/kvm', constants.R_OK | constants.W_OK).then(
+    () => true,
+    () => false,
+  );
+  if (!usable) return { accel: 'tcg', why: 'tcg: /dev/kvm is missing or not accessible' };
+  const bootId = (await readFile('/proc/sys/kernel/random/boot_id', 'utf8').catch(() => '')).trim();
+  const memo = join(probe.cacheDir, 'accel-probe.json');
+  const known = JSON.parse(await readFile(memo, 'utf8').catch(() => '{}')) as { bootId?: string; choice?: AccelChoice };
+  if (bootId && known.bootId === bootId && known.choice) return known.choice;
+  const timeoutMs = probe.timeoutMs ?? 15_000;
+  const initrd = await probeInitrd(probe.agent, probe.cacheDir);
+  const r = await probeBoot({ vmlinuz: probe.vmlinuz, initrd, accel: 'kvm', guard: probe.guard, dir: join(probe.workDir, 'kvm-probe'), timeoutMs });
+  const choice: AccelChoice =
+    r.ms !== null
+      ? { accel: 'kvm', why: `kvm: probe boot powered off in ${(r.ms / 1000).toFixed(1)} s` }
+      : { accel: 'tcg', why: `tcg: a KVM probe boot did not finish within ${timeoutMs / 1000} s (nested virtualisation not working here)` };
+  await writeFile(memo, JSON.stringify({ bootId, choice }, null, 2)).catch(() => undefined);
+  return choice;
+}

@@ -1,0 +1,117 @@
+import { readFile, stat } from 'node:fs/promises';
+import { EnvironmentError } from '../../errors.ts';
+import { DEFAULT_PATH, type Environment, type ExecOptions, type ExecResult } from '../environment.ts';
+import { AgentChannel } from './agent-channel.ts';
+
+const BASE_ENV = { PATH: DEFAULT_PATH, HOME: '/root', LANG: 'C' };
+const IO_TIMEOUT_MS = 60_000;
+
+/**
+ * A session in a booted VM over one cc-agent channel: what suites see of a
+ * qemu pool. Each suite gets its own channel and its own work directory in
+ * the guest's memory (/run/criu-compat/SESSION); the VM itself belongs to
+ * the run and outlives the session.
+ */
+export class QemuEnvironment implements Environment {
+  readonly backend = 'qemu';
+  readonly id: string;
+  readonly workDir: string;
+  private readonly channel: AgentChannel;
+  private disposed = false;
+
+  private constructor(id: string, workDir: string, channel: AgentChannel) {
+    this.id = id;
+    this.workDir = workDir;
+    this.channel = channel;
+  }
+
+  /** Opens a session on an existing channel socket (or an already connected channel). */
+  static async open(opts: { id: string; socket: string | AgentChannel; session: string; timeoutMs: number }): Promise<QemuEnvironment> {
+    const channel = typeof opts.socket === 'string' ? await AgentChannel.connect(opts.socket, opts.id, opts.timeoutMs) : opts.socket;
+    const env = new QemuEnvironment(opts.id, `/run/criu-compat/${opts.session}`, channel);
+    try {
+      await channel.ping(opts.timeoutMs);
+      const r = await env.exec(['sh', '-c', 'rm -rf "$1" && mkdir -p -m 0700 "$1"', 'mkdir', env.workDir], { timeoutMs: opts.timeoutMs });
+      if (r.exitCode !== 0) throw new EnvironmentError(`environment ${opts.id}: cannot make ${env.workDir} in the guest: ${r.stderr.trim()}`);
+      return env;
+    } catch (e) {
+      if (typeof opts.socket === 'string') channel.close();
+      throw e;
+    }
+  }
+
+  private assertUp(): void {
+    if (this.disposed) throw new EnvironmentError(`environment ${this.id} was already disposed`);
+  }
+
+  async exec(argv: readonly string[], opts: ExecOptions): Promise<ExecResult> {
+    this.assertUp();
+    const started = performance.now();
+    let timedOut = false;
+    const timer = setTimeout(() => (timedOut = true), opts.timeoutMs);
+    try {
+      const r = await this.channel.exec(argv, { env: { ...BASE_ENV, ...opts.env }, cwd: opts.cwd, timeoutMs: opts.timeoutMs, signal: opts.signal });
+      return {
+        exitCode: r.signal ? 128 + r.signal : r.exitCode,
+        stdout: r.stdout.toString('utf8'),
+        stderr: r.stderr.toString('utf8'),
+        timedOut: timedOut && r.killed,
+        durationMs: performance.now() - started,
+      };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async spawnDetached(argv: readonly string[], opts: { outFile: string; env?: Record<string, string> }): Promise<number> {
+    this.assertUp();
+    return this.channel.spawn(argv, { env: { ...BASE_ENV, ...opts.env }, outFile: opts.outFile, timeoutMs: IO_TIMEOUT_MS });
+  }
+
+  async isRunning(pid: number): Promise<boolean> {
+    this.assertUp();
+    const stat = (await this.channel.get(`/proc/${pid}/stat`, IO_TIMEOUT_MS))?.toString('utf8') ?? '';
+    const state = /\) (\S)/.exec(stat)?.[1];
+    return state !== undefined && state !== 'Z' && state !== 'X';
+  }
+
+  async copyIn(hostPath: string, envPath: string): Promise<void> {
+    this.assertUp();
+    const [data, st] = await Promise.all([readFile(hostPath), stat(hostPath)]);
+    await this.channel.put(envPath, data, st.mode & 0o7777, IO_TIMEOUT_MS);
+  }
+
+  async readFile(envPath: string): Promise<Buffer> {
+    this.assertUp();
+    const data = await this.channel.get(envPath, IO_TIMEOUT_MS);
+    if (data === null) throw Object.assign(new Error(`ENOENT: no such file in the guest: ${envPath}`), { code: 'ENOENT' });
+    return data;
+  }
+
+  async du(envPath: string): Promise<number> {
+    const r = await this.exec(['du', '-s', '-B1', envPath], { timeoutMs: IO_TIMEOUT_MS });
+    return r.exitCode === 0 ? Number(r.stdout.split(/\s/)[0]) || 0 : 0;
+  }
+
+  async makeDir(envPath: string): Promise<void> {
+    const r = await this.exec(['mkdir', '-p', '-m', '0700', envPath], { timeoutMs: IO_TIMEOUT_MS });
+    if (r.exitCode !== 0) throw new EnvironmentError(`environment ${this.id}: mkdir ${envPath}: ${r.stderr.trim()}`);
+  }
+
+  async remove(envPath: string): Promise<void> {
+    const r = await this.exec(['rm', '-rf', envPath], { timeoutMs: IO_TIMEOUT_MS });
+    if (r.exitCode !== 0) throw new EnvironmentError(`environment ${this.id}: rm ${envPath}: ${r.stderr.trim()}`);
+  }
+
+  /** Ends the session: its processes are the suite's to stop; its work directory (checkpoint images) is removed. */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    try {
+      await this.remove(this.workDir);
+    } catch {
+      /* the VM may already be gone; its memory goes with it */
+    }
+    this.disposed = true;
+    this.channel.close();
+  }
+}
