@@ -17,7 +17,6 @@ const SUITE = 'round-trip';
 const plan = inject('plan');
 const pools = plan.settings.suites.includes(SUITE) ? plan.pools.filter((p) => !p.error) : [];
 const t = plan.settings.timeouts;
-const cases = planCases(plan.settings);
 
 // Pools run side by side (up to maxConcurrency); the cells of one pool run in order.
 describe.concurrent.each(pools)('$name', (pool) => {
@@ -31,6 +30,7 @@ describe.concurrent.each(pools)('$name', (pool) => {
     await env?.dispose();
   });
 
+  const cases = planCases({ ...plan.settings, bigMemMiB: pool.bigMemMiB ?? plan.settings.bigMemMiB });
   describe(SUITE, { concurrent: false }, () => {
     test.for(cases)('$check', async (c, ctx) => {
       const started = new Date();
@@ -44,7 +44,7 @@ describe.concurrent.each(pools)('$name', (pool) => {
         if (a.status === 'SKIP' || a.status === 'ERROR') break; // a missing capability or a broken harness will not change
       }
       const draft = aggregate(attempts);
-      if (plan.keepArtifacts) draft.artifacts = `${pool.hostWorkDir}/${SUITE}/cells/${c.check.replace(/\//g, '_')}`;
+      if (plan.keepArtifacts) draft.artifacts = await env.copyOut(cellDir, `${pool.hostWorkDir}/${SUITE}/cells/${c.check.replace(/\//g, '_')}`);
       settle(ctx, { pool: pool.name, suite: SUITE, check: c.check }, started, draft);
     });
   });

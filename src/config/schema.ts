@@ -62,6 +62,8 @@ export const Pool = z
     /** namespace: the node image on this machine's kernel; qemu: the node image on the pool's kernel in a VM. Default follows the kernel. */
     backend: z.enum(['namespace', 'qemu'], { error: 'backend "namespace" (host kernel) or "qemu" (a VM)' }).optional(),
     vm: VmSettings.optional(),
+    /** This pool's big-mem sizes (MiB), instead of settings.bigMemMiB (e.g. smaller under TCG emulation). */
+    bigMemMiB: z.array(z.number().int().min(1).max(65536)).min(1).optional(),
     criu: z
       .strictObject({
         /** Extra environment for every criu invocation (e.g. a documented workaround). */

@@ -33,6 +33,8 @@ export interface Environment {
   isRunning(pid: number): Promise<boolean>;
   /** Copies a host file into the environment (mode kept). */
   copyIn(hostPath: string, envPath: string): Promise<void>;
+  /** Copies a directory out of the environment into hostDir (made root-only, files 0600); returns hostDir. */
+  copyOut(envPath: string, hostDir: string): Promise<string>;
   /** Reads a file from the environment. */
   readFile(envPath: string): Promise<Buffer>;
   /** Size in bytes of everything under a directory inside. */

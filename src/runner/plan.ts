@@ -9,6 +9,8 @@ export interface PlannedPool {
   /** Qemu backend: the booted VM's channel socket per suite. */
   vm?: { sockets: Record<string, string> };
   criuEnv: Record<string, string>;
+  /** The pool's own big-mem sizes, when it overrides settings.bigMemMiB. */
+  bigMemMiB?: number[];
   /** Host directory (0700) under which each suite gets its environment's work directory. */
   hostWorkDir: string;
   /** Feature names this pool's CRIU knows (from criu --help), probed one by one. */

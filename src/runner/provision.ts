@@ -111,7 +111,7 @@ export async function provisionPools(loaded: LoadedConfig, pools: readonly Pool[
     pools.map(async (pool): Promise<ProvisionedPool> => {
       const started = performance.now();
       const hostWorkDir = join(opts.workRoot, pool.name);
-      const planned: PlannedPool = { name: pool.name, backend: pool.backend, rootfs: '', criuEnv: pool.criu.env, hostWorkDir, features: [] };
+      const planned: PlannedPool = { name: pool.name, backend: pool.backend, rootfs: '', criuEnv: pool.criu.env, hostWorkDir, features: [], ...(pool.bigMemMiB ? { bigMemMiB: pool.bigMemMiB } : {}) };
       const phases = { provisionMs: 0, bootMs: 0, suitesMs: 0, teardownMs: 0 };
       let image: NodeImage | null = null;
       try {

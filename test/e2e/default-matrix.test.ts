@@ -1,6 +1,7 @@
 /**
  * The main job, for real: `criu-compat run` on the embedded default, as root,
- * with real CRIU in real Debian node images on this machine's kernel.
+ * with real CRIU in real Debian node images on this machine's kernel and on
+ * Debian's 5.10, 6.1 and 6.12 kernels in QEMU.
  * What must be true on this machine kind (FIELD-NOTES) is asserted; what
  * depends on the hypervisor is checked against an independent probe.
  */
@@ -44,7 +45,17 @@ describe('criu-compat run (embedded default) on this machine', () => {
     expect(output).toMatch(/results: .*results\.json/);
     expect(exitCode).toBe(1);
     expect(results.exitCode).toBe(1);
-    expect(results.pools.map((p) => p.name)).toEqual(['host-bookworm', 'host-trixie', 'host-trixie-nobp']);
+    expect(results.pools.map((p) => p.name)).toEqual([
+      'host-bookworm',
+      'host-trixie',
+      'host-trixie-nobp',
+      'k5.10-bookworm',
+      'k5.10-trixie',
+      'k6.1-bookworm',
+      'k6.1-trixie',
+      'k6.12-bookworm',
+      'k6.12-trixie',
+    ]);
   });
 
   test('inventory is real: kernel, CRIU, libc, cgroup mode, kernel config', () => {
@@ -128,6 +139,39 @@ describe('criu-compat run (embedded default) on this machine', () => {
     expect(find('host-trixie-nobp', 'round-trip', 'counter').metrics.imageBytes).toBeGreaterThan(16 << 20);
     expect(find('host-trixie-nobp', 'round-trip', 'big-mem/1024MiB').metrics.imageBytes).toBeGreaterThanOrEqual(1024 << 20);
     expect(output).toMatch(/^scale  host-trixie-nobp: 64MiB: dump \d+ ms, image \d+ MiB; 256MiB: .* s per GiB$/m);
+  });
+
+  test('VM pools: each booted its Debian kernel with the node image as root; the accelerator is recorded', () => {
+    const want: Record<string, RegExp> = { 'k5.10': /^5\.10\./, 'k6.1': /^6\.1\./, 'k6.12': /^6\.12\./ };
+    for (const p of results.pools.filter((x) => x.backend === 'qemu')) {
+      const inv = p.inventory!;
+      expect(inv.kernelRelease, p.name).toMatch(want[p.name.split('-')[0]!]!);
+      expect(inv.criuVersion).toBe(p.name.endsWith('bookworm') ? '3.17.1' : '4.1.1');
+      expect(['kvm', 'tcg']).toContain(inv.vm!.accelerator);
+      expect(inv.vm!.modulesLoaded).toBeGreaterThan(20);
+      // Debian's kernels have soft-dirty: dirty tracking is a capability there, unlike on this host.
+      expect(inv.kernelConfig!.CONFIG_MEM_SOFT_DIRTY).toBe('y');
+      expect(find(p.name, 'criu-check', 'check').status, p.name).toBe('PASS');
+      expect(p.capabilities.mem_dirty_track, p.name).toBe(true);
+      expect(p.phases!.bootMs).toBeGreaterThan(0);
+    }
+  });
+
+  test('VM round trips: kernels without PTRACE_GET_RSEQ_CONFIGURATION (< 5.13) FAIL with the rseq cause; newer ones PASS, pre-dump included', () => {
+    for (const p of results.pools.filter((x) => x.backend === 'qemu')) {
+      const rt = cells(p.name, 'round-trip');
+      expect(rt.map((c) => c.check)).toEqual(['counter', 'open-file', 'pipe-pair', 'process-tree', 'threads', 'big-mem/64MiB', 'counter/pre-dump', 'counter/leave-running']);
+      const old = semver.lt(semver.coerce(p.inventory!.kernelRelease)!, '5.13.0');
+      for (const c of rt) {
+        if (old) {
+          expect(c.status, `${p.name} ${c.check}: ${c.reason}`).toBe('FAIL');
+          expect(c.diagnoses.map((d) => d.id)).toContain('rseq-no-get-rseq-conf');
+        } else if (p.inventory!.hwBreakpoints.works !== false) {
+          expect(c.status, `${p.name} ${c.check}: ${c.reason}`).toBe('PASS');
+          expect(c.workloadOutput).toContain('PASS');
+        }
+      }
+    }
   });
 
   test('no cell is ERROR: the harness did not break anywhere', () => {

@@ -19,7 +19,7 @@ function readText(p: string): string {
   }
 }
 
-/** Host processes that belong to the harness's environments: cc-ns helpers and anything running from /run/criu-compat. */
+/** Host processes that belong to the harness's environments: VMs, cc-ns helpers and anything running from /run/criu-compat. */
 export function harnessProcesses(): string[] {
   const out: string[] = [];
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
@@ -30,7 +30,7 @@ export function harnessProcesses(): string[] {
     } catch {
       /* kernel thread or gone */
     }
-    if (/\/cc-ns-[0-9a-f]{16}\b/.test(cmd) || /\/run\/criu-compat\//.test(cmd) || /\/run\/criu-compat\//.test(exe)) out.push(`${pid} ${cmd}`);
+    if (/qemu-system-x86_64 -name criu-compat-/.test(cmd) || /\/cc-ns-[0-9a-f]{16}\b/.test(cmd) || /\/run\/criu-compat\//.test(cmd) || /\/run\/criu-compat\//.test(exe)) out.push(`${pid} ${cmd}`);
   }
   return out;
 }
@@ -49,7 +49,7 @@ export function namespaceSet(): Set<string> {
 }
 
 export function workDirsOf(pid: number): string[] {
-  return readdirSync(tmpdir()).filter((e) => e.startsWith(`criu-compat-run-${pid}-`));
+  return readdirSync(tmpdir()).filter((e) => e.startsWith(`criu-compat-run-${pid}-`) || e.startsWith(`criu-compat-vm-${pid}-`));
 }
 
 /** Mounts in the host's namespace that point into the image cache or a work dir. */

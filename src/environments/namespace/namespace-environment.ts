@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFile, lstat, mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { copyFile, cp, lstat, mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { EnvironmentError } from '../../errors.ts';
+import { mkdirPrivate } from '../../util/fs.ts';
 import { run } from '../../util/process.ts';
 import { DEFAULT_PATH, type Environment, type ExecOptions, type ExecResult } from '../environment.ts';
 
@@ -120,6 +121,15 @@ export class NamespaceEnvironment implements Environment {
   async copyIn(hostPath: string, envPath: string): Promise<void> {
     this.assertUp();
     await copyFile(hostPath, this.hostPath(envPath));
+  }
+
+  async copyOut(envPath: string, hostDir: string): Promise<string> {
+    this.assertUp();
+    const src = this.hostPath(envPath);
+    if (resolve(src) === resolve(hostDir)) return hostDir; // the work directory is already on the host
+    await mkdirPrivate(hostDir);
+    await cp(src, hostDir, { recursive: true, preserveTimestamps: true });
+    return hostDir;
   }
 
   async readFile(envPath: string): Promise<Buffer> {

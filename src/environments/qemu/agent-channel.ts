@@ -194,9 +194,14 @@ export class AgentChannel {
     if (v !== 0) throw new EnvironmentError(`${this.label}: cannot write ${path} in the guest (errno ${-v})`);
   }
 
-  /** Reads a guest file; null when it does not exist. */
-  async get(path: string, timeoutMs: number): Promise<Buffer | null> {
-    const r = await this.request(Frame.GET, Buffer.from(`${path}\0`), timeoutMs, `reading ${path}`);
+  /** Reads a guest file (or LENGTH bytes at OFFSET, at most 16 MiB); null when it does not exist. */
+  async get(path: string, timeoutMs: number, range?: { offset: number; length: number }): Promise<Buffer | null> {
+    const rangeBuf = Buffer.alloc(range ? 12 : 0);
+    if (range) {
+      rangeBuf.writeBigUInt64LE(BigInt(range.offset), 0);
+      rangeBuf.writeUInt32LE(range.length, 8);
+    }
+    const r = await this.request(Frame.GET, Buffer.concat([Buffer.from(`${path}\0`), rangeBuf]), timeoutMs, `reading ${path}`);
     const v = r.payload.readInt32LE(0);
     if (v === -2) return null; // ENOENT
     if (v !== 0) throw new EnvironmentError(`${this.label}: cannot read ${path} in the guest (errno ${-v})`);

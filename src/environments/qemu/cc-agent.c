@@ -30,7 +30,8 @@
  *   KILL    payload: u32 id of a running "run" request; its whole process
  *           group gets SIGKILL (its EXITED still follows). No reply.
  *   PUT     payload: path, NUL, u32 mode, data -> DONE: i32 0 or -errno
- *   GET     payload: path, NUL -> DATA: i32 0 or -errno, then the bytes
+ *   GET     payload: path, NUL [, u64 offset, u32 length] -> DATA: i32 0 or
+ *           -errno, then the bytes (at most 16 MiB a request)
  *
  * The agent trusts its channel: the host that started the VM owns it.
  */
@@ -526,7 +527,16 @@ static void handle_put(uint32_t id, char *payload, uint32_t len)
 
 static void handle_get(uint32_t id, char *payload, uint32_t len)
 {
-	payload[len ? len - 1 : 0] = 0;
+	size_t plen = strnlen(payload, len);
+	uint64_t offset = 0;
+	uint32_t want = MAX_OUTPUT;
+	if (plen + 1 + 12 <= len) {
+		memcpy(&offset, payload + plen + 1, 8);
+		memcpy(&want, payload + plen + 9, 4);
+		if (want > MAX_OUTPUT)
+			want = MAX_OUTPUT;
+	}
+	payload[plen < len ? plen : (len ? len - 1 : 0)] = 0;
 	struct buf b = { 0 };
 	int32_t r = 0;
 	int fd = open(payload, O_RDONLY | O_CLOEXEC);
@@ -534,9 +544,14 @@ static void handle_get(uint32_t id, char *payload, uint32_t len)
 		r = -errno;
 	} else {
 		char tmp[65536];
-		ssize_t n;
-		while ((n = read(fd, tmp, sizeof(tmp))) > 0 && !b.truncated)
+		ssize_t n = 0;
+		while (b.len < want) {
+			size_t chunk = want - b.len < sizeof(tmp) ? want - b.len : sizeof(tmp);
+			n = pread(fd, tmp, chunk, offset + b.len);
+			if (n <= 0)
+				break;
 			buf_add(&b, tmp, n);
+		}
 		if (n < 0)
 			r = -errno;
 		close(fd);

@@ -1,10 +1,13 @@
-import { readFile, stat } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { mkdirPrivate } from '../../util/fs.ts';
 import { EnvironmentError } from '../../errors.ts';
 import { DEFAULT_PATH, type Environment, type ExecOptions, type ExecResult } from '../environment.ts';
 import { AgentChannel } from './agent-channel.ts';
 
 const BASE_ENV = { PATH: DEFAULT_PATH, HOME: '/root', LANG: 'C' };
 const IO_TIMEOUT_MS = 60_000;
+const CHUNK = 8 << 20;
 
 /**
  * A session in a booted VM over one cc-agent channel: what suites see of a
@@ -79,6 +82,35 @@ export class QemuEnvironment implements Environment {
     this.assertUp();
     const [data, st] = await Promise.all([readFile(hostPath), stat(hostPath)]);
     await this.channel.put(envPath, data, st.mode & 0o7777, IO_TIMEOUT_MS);
+  }
+
+  async copyOut(envPath: string, hostDir: string): Promise<string> {
+    this.assertUp();
+    const list = await this.exec(['find', envPath, '-mindepth', '1', '(', '-type', 'd', '-printf', 'd %P\\n', ')', '-o', '(', '-type', 'f', '-printf', 'f %P\\n', ')'], { timeoutMs: IO_TIMEOUT_MS });
+    if (list.exitCode !== 0) throw new EnvironmentError(`environment ${this.id}: cannot list ${envPath}: ${list.stderr.trim()}`);
+    await mkdirPrivate(hostDir);
+    for (const line of list.stdout.split('\n').filter(Boolean)) {
+      const rel = line.slice(2);
+      const dst = join(hostDir, rel);
+      if (!dst.startsWith(`${hostDir}/`)) continue;
+      if (line[0] === 'd') {
+        await mkdirPrivate(dst);
+        continue;
+      }
+      const fh = await open(dst, 'w', 0o600);
+      try {
+        for (let offset = 0; ; ) {
+          const chunk = await this.channel.get(`${envPath}/${rel}`, IO_TIMEOUT_MS, { offset, length: CHUNK });
+          if (!chunk?.length) break;
+          await fh.write(chunk);
+          offset += chunk.length;
+          if (chunk.length < CHUNK) break;
+        }
+      } finally {
+        await fh.close();
+      }
+    }
+    return hostDir;
   }
 
   async readFile(envPath: string): Promise<Buffer> {

@@ -1,0 +1,125 @@
+/**
+ * The qemu backend for real: a Debian kernel booted in QEMU with a node image
+ * as its root, suites run through the guest agent; a warm second run spends
+ * nothing on provisioning; guests that never come up become ERROR cells with
+ * the console tail while the other pools go on; Ctrl-C leaves no VM behind.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { defaultCacheDir } from '../../src/images/node-image.ts';
+import { resolveKernel } from '../../src/kernels/kernel.ts';
+import { RunResults } from '../../src/results/schema.ts';
+import { cli, harnessProcesses, waitFor, workDirsOf } from './harness.ts';
+
+function writeConfig(lines: string[]): string {
+  const dir = mkdtempSync(join(tmpdir(), 'criu-compat-cfg-'));
+  const file = join(dir, 'pools.yaml');
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  return file;
+}
+
+function readResults(out: string): RunResults {
+  const runs = readdirSync(out).sort();
+  return RunResults.parse(JSON.parse(readFileSync(join(out, runs[runs.length - 1]!, 'results.json'), 'utf8')));
+}
+
+const vmsRunning = () => harnessProcesses().filter((p) => /qemu-system/.test(p));
+
+describe('qemu backend', () => {
+  test('a Debian 6.12 kernel in a VM: a real round trip PASSes, inventory names the accelerator; warm rerun provisions nothing; artifacts kept root-only', async () => {
+    const cfg = writeConfig([
+      'pools:',
+      '  - name: vm-trixie',
+      '    kernel: debian/trixie',
+      '    image: debian-trixie',
+      '    vm: {memoryMiB: 1024}',
+      'settings:',
+      '  workloads: [counter]',
+      '  suites: [round-trip]',
+    ]);
+    const out = mkdtempSync(join(tmpdir(), 'criu-compat-e2e-'));
+    const first = await cli(['run', '--config', cfg, '--out', out, '--no-progress']);
+    expect(first.exitCode, first.all).toBe(0);
+    const second = await cli(['run', '--config', cfg, '--out', out, '--no-progress', '--keep-artifacts']);
+    expect(second.exitCode, second.all).toBe(0);
+    const res = readResults(out);
+    const pool = res.pools[0]!;
+    expect(pool.backend).toBe('qemu');
+    expect(pool.kernel).toBe('debian/trixie');
+    expect(pool.inventory!.kernelRelease).toMatch(/^6\.12\./);
+    expect(pool.inventory!.kernelConfig!.CONFIG_MEM_SOFT_DIRTY).toBe('y');
+    expect(['kvm', 'tcg']).toContain(pool.inventory!.vm!.accelerator);
+    expect(pool.inventory!.vm!.acceleratorReason).toMatch(/^(kvm|tcg): /);
+    // Warm cache: the kernel, node image and guest root come from the cache.
+    expect(pool.image!.builtThisRun).toBe(false);
+    expect(pool.phases!.provisionMs).toBeLessThan(5000);
+    expect(pool.phases!.bootMs).toBeGreaterThan(0);
+    const counter = res.cells.find((c) => c.check === 'counter')!;
+    expect(counter.status, counter.reason).toBe('PASS');
+    expect(counter.metrics.criuDump!.frozenTimeUs).toBeGreaterThan(0);
+    // --keep-artifacts copied the images out of the guest: 0700 directories, 0600 files.
+    expect(statSync(counter.artifacts!).mode & 0o777).toBe(0o700);
+    const img = join(counter.artifacts!, 'img');
+    const pages = readdirSync(img).filter((f) => f.startsWith('pages-'));
+    expect(pages.length).toBeGreaterThan(0);
+    for (const f of pages) expect(statSync(join(img, f)).mode & 0o777).toBe(0o600);
+    expect(vmsRunning()).toEqual([]);
+  }, 600_000);
+
+  test('guests that never come up are ERROR with their console tail; the other pools go on', async () => {
+    const cacheDir = defaultCacheDir();
+    const k = await resolveKernel('debian/bookworm', { cacheDir, timeoutMs: 600_000 });
+    // Its modules directory without any module: on 6.1 virtio_console is a module, so the agent finds no channel.
+    const base = mkdtempSync(join(tmpdir(), 'criu-compat-kernel-'));
+    const mods = join(base, k.release);
+    mkdirSync(mods);
+    writeFileSync(join(mods, 'modules.dep'), '');
+    const garbage = join(base, 'vmlinuz-garbage');
+    writeFileSync(garbage, 'this is not a kernel\n');
+    const cfg = writeConfig([
+      'pools:',
+      '  - name: no-channel',
+      '    kernel: {vmlinuz: ' + k.vmlinuz + ', modules: ' + mods + '}',
+      '    image: debian-trixie',
+      '    vm: {memoryMiB: 1024}',
+      '  - name: not-a-kernel',
+      '    kernel: {vmlinuz: ' + garbage + ', modules: ' + mods + '}',
+      '    image: debian-trixie',
+      '    vm: {memoryMiB: 1024}',
+      '  - name: host-ok',
+      '    kernel: host',
+      '    image: debian-trixie',
+      '    criu: {env: {CRIU_FAULT: "130"}}',
+      'settings:',
+      '  workloads: [counter]',
+      '  suites: [round-trip]',
+    ]);
+    const out = mkdtempSync(join(tmpdir(), 'criu-compat-e2e-'));
+    const r = await cli(['run', '--config', cfg, '--out', out, '--no-progress']);
+    expect(r.exitCode, r.all).toBe(2);
+    const res = readResults(out);
+    const cell = (pool: string) => res.cells.find((c) => c.pool === pool)!;
+    expect(cell('host-ok').status).toBe('PASS');
+    expect(cell('no-channel')).toMatchObject({ status: 'ERROR', check: 'setup' });
+    expect(cell('no-channel').reason).toMatch(/BootError: no-channel: QEMU exited during boot/);
+    expect(cell('no-channel').logExcerpt.join('\n')).toMatch(/no virtio-serial port named cc\./);
+    expect(cell('not-a-kernel')).toMatchObject({ status: 'ERROR', check: 'setup' });
+    expect(cell('not-a-kernel').reason).toMatch(/QEMU exited during boot/);
+    expect(vmsRunning()).toEqual([]);
+  }, 600_000);
+
+  test('Ctrl-C while a VM runs: exit 130, QEMU gone, its directory gone', async () => {
+    const cfg = writeConfig(['pools:', '  - name: vm-bookworm', '    kernel: debian/bookworm', '    image: debian-bookworm', '    vm: {memoryMiB: 1024}', 'settings:', '  suites: [criu-check]']);
+    const out = mkdtempSync(join(tmpdir(), 'criu-compat-e2e-'));
+    const child = cli(['run', '--config', cfg, '--out', out, '--no-progress']);
+    expect(await waitFor(() => vmsRunning().length > 0, 120_000)).toBe(true);
+    await new Promise((r) => setTimeout(r, 3000));
+    child.kill('SIGINT');
+    const r = await child;
+    expect(r.exitCode, r.all).toBe(130);
+    expect(vmsRunning()).toEqual([]);
+    expect(workDirsOf(child.pid!)).toEqual([]);
+  }, 300_000);
+});
