@@ -120,11 +120,11 @@ export class QemuMachine {
     proc.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
     const exited = new Promise<void>((res) => proc.once('exit', () => res()));
     const fail = async (why: string) => new BootError(`${spec.id}: ${why}`, await consoleTail(spec.dir));
+    const exitWhy = () =>
+      `QEMU exited during boot (${proc.signalCode ?? `exit ${proc.exitCode}`})${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : ' (guest panic or power-off; see the console tail)'}`;
     const gone = new Promise<never>((_, rej) => {
       proc.once('error', (e) => rej(new EnvironmentError(`${spec.id}: cannot start ${QEMU}: ${e.message}${(e as NodeJS.ErrnoException).code === 'ENOENT' ? ' (apt-get install qemu-system-x86)' : ''}`)));
-      proc.once('exit', (code, sig) => {
-        void fail(`QEMU exited during boot (${sig ?? `exit ${code}`})${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : ' (guest panic or power-off; see the console tail)'}`).then(rej);
-      });
+      proc.once('exit', () => void fail(exitWhy()).then(rej));
     });
     gone.catch(() => undefined);
     let channel: AgentChannel | undefined;
@@ -139,6 +139,9 @@ export class QemuMachine {
       const left = Math.max(1, deadline - performance.now());
       await Promise.race([
         channel.ping(left).catch(async (e: Error) => {
+          // The channel breaks when QEMU goes: let its exit tell why.
+          await Promise.race([exited, new Promise((r) => setTimeout(r, 1000))]);
+          if (proc.exitCode !== null || proc.signalCode !== null) throw await fail(exitWhy());
           throw await fail(`the guest did not answer within ${spec.bootTimeoutMs} ms (${spec.accel}; ${e.message})`);
         }),
         gone,
@@ -149,6 +152,7 @@ export class QemuMachine {
       channel?.close();
       proc.kill('SIGKILL');
       await exited;
+      await removeTree(spec.dir);
       throw e;
     }
   }
