@@ -1,7 +1,7 @@
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KernelError } from '../errors.ts';
-import { withLock } from '../util/fs.ts';
+import { withLock, writeFileAtomic } from '../util/fs.ts';
 import { run } from '../util/process.ts';
 
 export const KERNEL_SUITES = ['bullseye', 'bookworm', 'bookworm-backports', 'trixie'] as const;
@@ -70,8 +70,23 @@ export class PrivateApt {
     });
   }
 
-  /** The stanza of NAME in SUITE (or of NAME=VERSION). */
+  /**
+   * The stanza of NAME in SUITE, remembered for as long as the package lists
+   * are unchanged: a warm run resolves its kernels without running apt.
+   */
   async show(name: string, suite: string | undefined, timeoutMs: number): Promise<AptPackage> {
+    const stamp = (await stat(join(this.dir, 'updated')).catch(() => undefined))?.mtimeMs ?? 0;
+    const memoFile = join(this.dir, 'resolved.json');
+    const memo = JSON.parse(await readFile(memoFile, 'utf8').catch(() => '{}')) as { stamp?: number; pkgs?: Record<string, AptPackage> };
+    const key = `${name}/${suite ?? ''}`;
+    if (memo.stamp === stamp && memo.pkgs?.[key]) return memo.pkgs[key];
+    const pkg = await this.showUncached(name, suite, timeoutMs);
+    const pkgs = memo.stamp === stamp ? { ...memo.pkgs, [key]: pkg } : { [key]: pkg };
+    await writeFileAtomic(memoFile, JSON.stringify({ stamp, pkgs }, null, 2));
+    return pkg;
+  }
+
+  private async showUncached(name: string, suite: string | undefined, timeoutMs: number): Promise<AptPackage> {
     const r = await run(['apt-cache', ...this.options(), 'show', suite ? `${name}/${suite}` : name], { timeoutMs, env: aptEnv() });
     const stanza = r.stdout.split(/\n\n/)[0] ?? '';
     const field = (f: string) => new RegExp(`^${f}: (.*)$`, 'm').exec(stanza)?.[1]?.trim() ?? '';
