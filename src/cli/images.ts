@@ -5,13 +5,20 @@ import { loadConfig } from '../config/load.ts';
 import { UsageError } from '../errors.ts';
 import { defaultCacheDir, resolveImage } from '../images/node-image.ts';
 import { removeTree } from '../util/fs.ts';
+import type { KernelSpec } from '../config/schema.ts';
+import { buildGuestRoot } from '../images/guest-root.ts';
+import { resolveKernel } from '../kernels/kernel.ts';
+import { buildNatives } from '../runner/provision.ts';
 
 const HELP = `Usage: criu-compat images <list|build|prune> [options]
 
-  list                  cached node images (name, key, build date, CRIU version)
+  list                  cached node images (name, key, build date, CRIU version),
+                        kernels and VM guest roots
   build [NAME]...       build (or find in the cache) these images; default: every
-                        image the config's pools use
-  prune                 remove every cached node image and compiled fixture
+                        image the config's pools use, and for VM pools their
+                        kernels and guest roots too
+  prune                 remove every cached node image, kernel, guest root and
+                        compiled fixture
 
 Options:
   -c, --config FILE     node-pools file (default: embedded default)
@@ -46,6 +53,14 @@ export async function imagesCommand(args: string[]): Promise<number> {
       const criu = /Package: criu\n(?:.*\n)*?Version: (.+)/.exec(status)?.[1] ?? '?';
       console.log(`${e.padEnd(36)} built ${m.builtAt ?? 'incomplete'}  criu ${criu}`);
     }
+    for (const [sub, what] of [
+      ['kernels', 'kernel'],
+      ['guest-roots', 'guest root'],
+    ] as const) {
+      const d = join(cacheDir, sub);
+      for (const e of (await readdir(d).catch(() => [] as string[])).filter((x) => !/\.(lock|build-\d+)$/.test(x)).sort())
+        console.log(`${what.padEnd(11)} ${e}`);
+    }
     return 0;
   }
   if (sub === 'build') {
@@ -61,12 +76,22 @@ export async function imagesCommand(args: string[]): Promise<number> {
       });
       console.log(`${n}: ${img.built ? `built in ${(img.buildMs / 1000).toFixed(0)} s` : 'cached'} at ${img.rootfs} (criu ${img.packages.criu ?? 'none'})`);
     }
+    if (!names.length) {
+      // VM pools: their kernels and guest roots as well, so a CI cache step can warm everything.
+      const natives = await buildNatives(cacheDir, []);
+      for (const pool of loaded.config.pools.filter((p) => p.backend === 'qemu')) {
+        const opts = { cacheDir, timeoutMs: loaded.config.settings.timeouts.imageBuildMs, onProgress: (w: string) => console.error(`${pool.name}: ${w}`) };
+        const kernel = await resolveKernel(pool.kernel as Exclude<KernelSpec, 'host'>, { ...opts, mirror: values.mirror });
+        const image = await resolveImage(pool.image, loaded.images[pool.image]!, { cacheDir, buildTimeoutMs: opts.timeoutMs });
+        const root = await buildGuestRoot(kernel, image, natives.agent, pool.vm.modules, opts);
+        console.log(`${pool.name}: kernel ${kernel.release} (${kernel.origin}), guest root ${Math.round(root.sizeBytes / 1e6)} MB ${root.built ? 'built' : 'cached'}`);
+      }
+    }
     return 0;
   }
   if (sub === 'prune') {
-    await removeTree(join(cacheDir, 'images'));
-    await removeTree(join(cacheDir, 'native'));
-    console.log(`removed cached images and fixtures under ${cacheDir}`);
+    for (const sub of ['images', 'native', 'kernels', 'guest-roots', 'apt']) await removeTree(join(cacheDir, sub));
+    console.log(`removed cached images, kernels, guest roots and fixtures under ${cacheDir}`);
     return 0;
   }
   throw new UsageError(`unknown images subcommand "${sub}"; use list, build or prune`);

@@ -1,4 +1,4 @@
-import { copyFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ImageError } from '../errors.ts';
 import type { Kernel } from '../kernels/kernel.ts';
@@ -96,6 +96,7 @@ export async function buildGuestRoot(
     const sizeBytes = (await stat(initrd)).size;
     return { key, kernel: kernel.origin, image: image.key, sizeBytes, modules: { loaded: sel.load.length, notModules: sel.notModules } };
   });
+  if (entry.built) await evictSiblings(dir);
   return {
     initrd: join(dir, 'initrd.cpio'),
     key,
@@ -104,4 +105,12 @@ export async function buildGuestRoot(
     built: entry.built,
     buildMs: entry.buildMs,
   };
+}
+
+/** A new guest root for (image, kernel) replaces the older ones (another agent or module set): they are 100+ MB each. */
+async function evictSiblings(dir: string): Promise<void> {
+  const base = basename(dir);
+  const prefix = base.replace(/-[0-9a-f]{16}$/, '-');
+  for (const e of await readdir(dirname(dir)).catch(() => [] as string[]))
+    if (e !== base && e.startsWith(prefix) && /^[0-9a-f]{16}$/.test(e.slice(prefix.length))) await removeTree(join(dirname(dir), e));
 }
