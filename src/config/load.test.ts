@@ -13,10 +13,14 @@ function errorOf(text: string): ConfigError {
 }
 
 describe('config loading', () => {
-  test('the embedded default is valid and names three pools', async () => {
+  test('the embedded default is valid: three host pools, then 3 Debian kernels x 2 node images in VMs', async () => {
     const { config, file } = await loadConfig();
     expect(file).toBe('(embedded default)');
-    expect(config.pools.map((p) => p.name)).toEqual(['host-bookworm', 'host-trixie', 'host-trixie-nobp']);
+    expect(config.pools.filter((p) => p.backend === 'namespace').map((p) => p.name)).toEqual(['host-bookworm', 'host-trixie', 'host-trixie-nobp']);
+    const vms = config.pools.filter((p) => p.backend === 'qemu');
+    expect(new Set(vms.map((p) => p.kernel))).toEqual(new Set(['debian/bullseye', 'debian/bookworm', 'debian/trixie']));
+    expect(new Set(vms.map((p) => p.image))).toEqual(new Set(['debian-bookworm', 'debian-trixie']));
+    expect(vms).toHaveLength(6);
     expect(config.pools[2]!.criu.env).toEqual({ CRIU_FAULT: '130' });
     expect(config.settings.workloads).toContain('process-tree');
   });
@@ -25,6 +29,27 @@ describe('config loading', () => {
     const { config } = parseConfig('pools:\n  - {name: a, kernel: host, image: debian-trixie}\n', 'f.yaml');
     expect(config.pools[0]).toMatchObject({ backend: 'namespace', criu: { env: {} } });
     expect(config.settings.timeouts.criuMs).toBe(20_000);
+  });
+
+  test('a kernel other than host means a VM: backend defaults to qemu, vm settings get defaults', () => {
+    const { config } = parseConfig('pools:\n  - {name: a, kernel: debian/bookworm, image: debian-trixie}\n  - {name: b, kernel: {debian: trixie}, image: debian-trixie, vm: {memoryMiB: 1024}}\n', 'f.yaml');
+    expect(config.pools[0]).toMatchObject({ backend: 'qemu', vm: { memoryMiB: 3072, cpus: 2, modules: [] } });
+    expect(config.pools[1]).toMatchObject({ backend: 'qemu', vm: { memoryMiB: 1024 } });
+    expect(config.settings.accel).toBe('auto');
+  });
+
+  test('kernel and backend must agree; a bad kernel names the accepted forms', () => {
+    expect(errorOf('pools:\n  - {name: a, kernel: debian/bookworm, image: debian-trixie, backend: namespace}\n')).toMatchObject({
+      path: 'pools[0].backend',
+      expected: expect.stringMatching(/backend "qemu" for a kernel other than "host"/),
+    });
+    expect(errorOf('pools:\n  - {name: a, kernel: host, image: debian-trixie, backend: qemu}\n')).toMatchObject({ path: 'pools[0].kernel' });
+    expect(errorOf('pools:\n  - {name: a, kernel: linux-6.1, image: debian-trixie}\n')).toMatchObject({
+      path: 'pools[0].kernel',
+      expected: expect.stringMatching(/^a kernel: "host".*"debian\/SUITE"/),
+    });
+    expect(errorOf('pools:\n  - {name: a, kernel: debian/bookworm, image: debian-trixie, vm: {memoryMiB: 64}}\n').path).toBe('pools[0].vm.memoryMiB');
+    expect(errorOf('settings: {accel: hvf}\npools:\n  - {name: a, kernel: host, image: debian-trixie}\n').path).toBe('settings.accel');
   });
 
   test('JSON works too, and user images can be defined', () => {

@@ -30,18 +30,17 @@ export const ImageSpec = z.union([DebootstrapImage, RootfsImage, TarballImage], 
 export type ImageSpec = z.infer<typeof ImageSpec>;
 
 const Suite = z.string().regex(/^[a-z][a-z0-9-]+$/, 'a Debian suite name such as "bookworm" or "trixie"');
+const KERNEL_FORMS =
+  'a kernel: "host" (this machine\'s own), "debian/SUITE" (e.g. debian/bookworm: linux-image-amd64 of that suite), {debian: SUITE, package: NAME}, {deb: FILE} (a linux-image .deb) or {vmlinuz: FILE, modules: DIR}';
 export const KernelSpec = z.union(
   [
     z.literal('host'),
-    z.string().regex(/^debian\/[a-z][a-z0-9-]+$/),
+    z.string().regex(/^debian\/[a-z][a-z0-9-]+$/, KERNEL_FORMS),
     z.strictObject({ debian: Suite, package: z.string().regex(/^linux-image-[a-z0-9.+~-]+$/, 'a linux-image-* package name').optional() }),
     z.strictObject({ deb: z.string().min(1) }),
     z.strictObject({ vmlinuz: z.string().min(1), modules: z.string().min(1) }),
   ],
-  {
-    error:
-      'a kernel: "host" (this machine\'s own), "debian/SUITE" (e.g. debian/bookworm: linux-image-amd64 of that suite), {debian: SUITE, package: NAME}, {deb: FILE} (a linux-image .deb) or {vmlinuz: FILE, modules: DIR}',
-  },
+  { error: KERNEL_FORMS },
 );
 export type KernelSpec = z.infer<typeof KernelSpec>;
 
