@@ -47,7 +47,7 @@ describe('text matrix', () => {
       ]),
     );
     const lines = text.split('\n');
-    expect(lines[0]).toMatch(/^pool\s+kernel\s+criu\s+round-trip\s+criu-check$/);
+    expect(lines[0]).toMatch(/^pool\s+kernel\s+backend\s+criu\s+round-trip\s+criu-check$/);
     expect(lines[2]).toMatch(/^a .*FAIL  1\/2 pass, 1 fail\s+-$/);
     expect(lines[3]).toMatch(/^b .*PASS  1\/1 pass\s+PASS  1\/2 pass, 1 skip$/);
     expect(text).toContain('FAIL   a › round-trip › threads\n       restored workload: thread 2 no longer runs');

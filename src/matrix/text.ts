@@ -45,10 +45,11 @@ function summarizeCell(m: MatrixCell): string {
 /** The final text a person reads in a terminal: the matrix, then every non-PASS cell with its cause. */
 export function renderText(results: RunResults, opts: { showSkips?: boolean } = {}): string {
   const m = pivot(results);
-  const header = ['pool', 'kernel', 'criu', ...m.suites];
+  const header = ['pool', 'kernel', 'backend', 'criu', ...m.suites];
   const rows = results.pools.map((p) => [
     p.name,
     p.inventory?.kernelRelease ?? p.kernel,
+    p.inventory?.vm ? `${p.backend} (${p.inventory.vm.accelerator})` : p.backend,
     p.inventory?.criuVersion ?? '?',
     ...m.suites.map((s) => (p.error ? 'ERROR pool not provisioned' : summarizeCell(m.get(p.name, s)))),
   ]);

@@ -41,7 +41,7 @@ beforeAll(async () => {
 
 describe('criu-compat run (embedded default) on this machine', () => {
   test('exits 1 (a tuple failed), prints the matrix and where results went', () => {
-    expect(output).toMatch(/^pool\s+kernel\s+criu\s+criu-check\s+round-trip$/m);
+    expect(output).toMatch(/^pool\s+kernel\s+backend\s+criu\s+criu-check\s+round-trip$/m);
     expect(output).toMatch(/results: .*results\.json/);
     expect(exitCode).toBe(1);
     expect(results.exitCode).toBe(1);
