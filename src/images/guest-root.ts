@@ -2,14 +2,14 @@ import { copyFile, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/pro
 import { basename, dirname, join } from 'node:path';
 import { ImageError } from '../errors.ts';
 import type { Kernel } from '../kernels/kernel.ts';
-import { CRIU_GUEST_MODULES, parseModulesDep, selectModules } from '../kernels/modules.ts';
+import { CRIU_GUEST_MODULES, moduleName, parseModulesDep, selectModules } from '../kernels/modules.ts';
 import { cacheEntry } from '../util/cache-entry.ts';
 import { removeTree } from '../util/fs.ts';
 import { contentHash } from '../util/hash.ts';
 import { run } from '../util/process.ts';
 import type { NodeImage } from './node-image.ts';
 
-const RECIPE_VERSION = 1;
+const RECIPE_VERSION = 2;
 
 /** What never belongs in a guest's RAM: docs, manuals, translations, package caches, device nodes. */
 const PRUNE = ['./usr/share/doc/*', './usr/share/man/*', './usr/share/info/*', './usr/share/locale/*', './var/cache/*', './var/lib/apt/lists/*', './proc/*', './sys/*', './dev/*', './run/*', './tmp/*'];
@@ -36,7 +36,8 @@ interface GuestRootManifest {
  * Turns a node image into a bootable guest root for one kernel: an
  * uncompressed initramfs (newc cpio) of the image's rootfs, followed by a
  * second archive with /cc/init (the agent), the kernel modules CRIU needs
- * (decompressed, with their dependencies) and /cc/modules.load. Built once per
+ * (decompressed, with their dependencies) under /cc/lib/modules/RELEASE with
+ * their modules.dep, and /cc/modules.load (the agent's load order). Built once per
  * (kernel, image, agent, modules) and cached.
  *
  * Why an initramfs rather than a disk image: it needs no block or file-system
@@ -54,7 +55,9 @@ export async function buildGuestRoot(
 ): Promise<GuestRoot> {
   const wanted = [...new Set([...CRIU_GUEST_MODULES, ...extraModules])];
   const key = contentHash({ v: RECIPE_VERSION, kernel: kernel.key, image: image.key, agent: basename(agent), wanted, prune: PRUNE });
-  const dir = join(opts.cacheDir, 'guest-roots', `${image.name}-${kernel.release}-${key}`);
+  // NAME-RELEASE-PAIR-KEY: PAIR names the (kernel, image) pair, so a rebuild for it can retire its older entries.
+  const pair = contentHash({ kernel: kernel.key, image: image.key }).slice(0, 8);
+  const dir = join(opts.cacheDir, 'guest-roots', `${image.name}-${kernel.release}-${pair}-${key}`);
   const entry = await cacheEntry<GuestRootManifest>(dir, opts.timeoutMs * 2, async (scratch) => {
     opts.onProgress?.(`guest root ${image.name} for ${kernel.release}: packing`);
     const depText = await readFile(join(kernel.modulesDir, 'modules.dep'), 'utf8').catch(() => {
@@ -62,17 +65,19 @@ export async function buildGuestRoot(
     });
     const sel = selectModules(parseModulesDep(depText), wanted);
     const cc = join(scratch, 'overlay', 'cc');
-    await mkdir(join(cc, 'modules'), { recursive: true });
+    // /cc/lib/modules/RELEASE with its own modules.dep, so `modprobe -d /cc` works in the guest too.
+    const modRoot = `lib/modules/${kernel.release}`;
+    await mkdir(join(cc, modRoot), { recursive: true });
     await copyFile(agent, join(cc, 'init'));
     const byTool: Record<string, string[]> = { xz: [], zstd: [], gzip: [] };
     const guestPaths: string[] = [];
     for (const rel of sel.load) {
-      const dst = join(cc, 'modules', rel);
+      const dst = join(cc, modRoot, rel);
       await mkdir(dirname(dst), { recursive: true });
       await copyFile(join(kernel.modulesDir, rel), dst);
       const ext = /\.(xz|zst|gz)$/.exec(rel)?.[1];
       if (ext) byTool[ext === 'zst' ? 'zstd' : ext === 'gz' ? 'gzip' : 'xz']!.push(dst);
-      guestPaths.push(`/cc/modules/${rel.replace(/\.(xz|zst|gz)$/, '')}`);
+      guestPaths.push(`/cc/${modRoot}/${rel.replace(/\.(xz|zst|gz)$/, '')}`);
     }
     // Decompressed on the host: older kernels cannot load compressed modules themselves.
     for (const [tool, files] of Object.entries(byTool)) {
@@ -81,6 +86,12 @@ export async function buildGuestRoot(
       if (r.exitCode !== 0) throw new ImageError(`guest root: ${tool} -d failed on ${kernel.label}'s modules: ${r.stderr.trim().split('\n').slice(-2).join(' | ')}${r.exitCode === 127 ? ` (apt-get install ${tool === 'xz' ? 'xz-utils' : tool})` : ''}`);
     }
     await writeFile(join(cc, 'modules.load'), guestPaths.map((p) => `${p}\n`).join(''));
+    const plain = (x: string) => x.replace(/\.(xz|zst|gz)$/, '');
+    const dep = parseModulesDep(depText);
+    await writeFile(
+      join(cc, modRoot, 'modules.dep'),
+      sel.load.map((rel) => `${plain(rel)}: ${(dep.get(moduleName(rel))?.deps ?? []).map(plain).join(' ')}`.trimEnd() + '\n').join(''),
+    );
     const initrd = join(scratch, 'initrd.cpio');
     const prune = PRUNE.map((p) => `-path '${p}'`).join(' -o ');
     const script = [
@@ -107,7 +118,7 @@ export async function buildGuestRoot(
   };
 }
 
-/** A new guest root for (image, kernel) replaces the older ones (another agent or module set): they are 100+ MB each. */
+/** A new guest root for a (kernel, image) pair replaces that pair's older ones (another agent or module set): they are 100+ MB each. */
 async function evictSiblings(dir: string): Promise<void> {
   const base = basename(dir);
   const prefix = base.replace(/-[0-9a-f]{16}$/, '-');

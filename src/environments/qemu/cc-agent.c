@@ -5,7 +5,7 @@
  * node image's rootfs plus /cc). It mounts /proc, /sys, /dev (devtmpfs),
  * /dev/pts (with its own ptmx), /dev/shm, /tmp, /run and the cgroup2
  * hierarchy, loads the kernel modules listed in /cc/modules.load (one path
- * per line, dependencies first), brings loopback up, raises pid_max, and
+ * per line, dependencies first; they live in /cc/lib/modules/RELEASE), brings loopback up, raises pid_max, and
  * then serves every virtio-serial port whose name starts with "cc." with
  * one server process each. After that it only reaps orphans.
  *

@@ -127,6 +127,10 @@ export class QemuMachine {
       proc.once('exit', () => void fail(exitWhy()).then(rej));
     });
     gone.catch(() => undefined);
+    // Stops the connect loop as soon as QEMU is gone (or the run is cancelled), so nothing outlives a failed boot.
+    const stopConnecting = new AbortController();
+    proc.once('exit', () => stopConnecting.abort());
+    spec.signal?.addEventListener('abort', () => stopConnecting.abort(), { once: true });
     let channel: AgentChannel | undefined;
     try {
       const deadline = started + spec.bootTimeoutMs;
@@ -135,7 +139,9 @@ export class QemuMachine {
         spec.signal?.addEventListener('abort', () => rej(new EnvironmentError(`${spec.id}: cancelled`)), { once: true });
       });
       aborted.catch(() => undefined);
-      channel = await Promise.race([AgentChannel.connect(channelSocket(spec.dir, 0), `${spec.id}/cc.0`, spec.bootTimeoutMs, spec.signal), gone, aborted]);
+      const connecting = AgentChannel.connect(channelSocket(spec.dir, 0), `${spec.id}/cc.0`, spec.bootTimeoutMs, stopConnecting.signal);
+      connecting.then((c) => (proc.exitCode !== null || proc.signalCode !== null ? c.close() : undefined)).catch(() => undefined);
+      channel = await Promise.race([connecting, gone, aborted]);
       const left = Math.max(1, deadline - performance.now());
       await Promise.race([
         channel.ping(left).catch(async (e: Error) => {
