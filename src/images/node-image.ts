@@ -78,7 +78,7 @@ async function fromDebootstrap(name: string, recipe: { suite: string; include: s
   const key = contentHash({ v: RECIPE_VERSION, kind: 'debootstrap', suite: recipe.suite, include, variant: 'minbase', arch: process.arch });
   const dir = join(opts.cacheDir, 'images', `${name}-${key}`);
   return cached(name, dir, 'debootstrap', key, opts, async (rootfs, workDir) => {
-    const mirror = recipe.mirror ?? opts.mirror ?? pickDebianMirror(await readAptSources());
+    const mirror = recipe.mirror ?? opts.mirror ?? (process.env.CRIU_COMPAT_MIRROR || pickDebianMirror(await readAptSources()));
     if (!mirror) throw new ImageError(`node image ${name}: no Debian mirror found in /etc/apt/sources.list{,.d}; pass --mirror URL or set images.${name}.debootstrap.mirror`);
     opts.onProgress?.(`debootstrap ${recipe.suite} from ${mirror}`);
     const argv = ['debootstrap', '--variant=minbase', ...(include.length ? [`--include=${include.join(',')}`] : []), recipe.suite, rootfs, mirror];

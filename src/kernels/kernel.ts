@@ -53,7 +53,7 @@ export async function resolveKernel(spec: Exclude<KernelSpec, 'host'>, opts: Ker
     const suite = typeof spec === 'string' ? spec.slice('debian/'.length) : spec.debian;
     const wanted = typeof spec === 'string' ? undefined : spec.package;
     const label = typeof spec === 'string' ? spec : `debian/${suite}`;
-    const mirror = opts.mirror ?? pickDebianMirror(await readAptSources());
+    const mirror = opts.mirror ?? (process.env.CRIU_COMPAT_MIRROR || pickDebianMirror(await readAptSources()));
     if (!mirror) throw new KernelError(`kernel ${label}: no Debian mirror found in /etc/apt/sources.list{,.d}; pass --mirror URL`);
     const apt = new PrivateApt(opts.cacheDir, mirror);
     opts.onProgress?.(`kernel ${label}: reading package lists`);
