@@ -1,0 +1,65 @@
+import { pivot } from '../matrix/text.ts';
+import type { Cell, RunResults } from '../results/schema.ts';
+
+const ICON = { PASS: '✅', FAIL: '❌', ERROR: '⚠️', SKIP: '⏭️' } as const;
+
+/** Escapes text for a Markdown table cell. */
+function md(s: string): string {
+  return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+
+/** Groups cells that failed for the same cause in the same pool and suite. */
+export function failureGroups(results: RunResults): { pool: string; suite: string; status: Cell['status']; checks: string[]; first: Cell }[] {
+  const groups = new Map<string, { pool: string; suite: string; status: Cell['status']; checks: string[]; first: Cell }>();
+  for (const c of results.cells) {
+    if (c.status !== 'FAIL' && c.status !== 'ERROR') continue;
+    const key = `${c.pool}\0${c.suite}\0${c.status}\0${c.diagnoses.find((d) => d.blame !== 'note')?.id ?? c.reason}`;
+    const g = groups.get(key);
+    if (g) g.checks.push(c.check);
+    else groups.set(key, { pool: c.pool, suite: c.suite, status: c.status, checks: [c.check], first: c });
+  }
+  return [...groups.values()];
+}
+
+/**
+ * The compact summary for a CI step: headline, the pools × suites matrix, then
+ * each failure once per cause with its remediation. `regressions` (from the
+ * gate) come first when given.
+ */
+export function renderMarkdown(results: RunResults, opts: { regressions?: string[] } = {}): string {
+  const m = pivot(results);
+  const s = results.summary;
+  const out: string[] = [];
+  const verdict = results.exitCode === 0 ? 'all cells passed or skipped' : results.exitCode === 1 ? 'some tuples FAIL' : 'the harness or an environment broke (ERROR)';
+  out.push(`## criu-compat: ${verdict}`, '');
+  out.push(`Run \`${results.runId}\` · ${s.PASS} passed · ${s.FAIL} failed · ${s.ERROR} errors · ${s.SKIP} skipped${results.interrupted ? ' · **interrupted**' : ''}`, '');
+  if (opts.regressions?.length) {
+    out.push('### Regressions', '', ...opts.regressions.map((r) => `- ${r}`), '');
+  }
+  out.push(`| pool | kernel | backend | CRIU | ${m.suites.join(' | ')} |`, `|---|---|---|---|${m.suites.map(() => '---').join('|')}|`);
+  for (const p of results.pools) {
+    const cols = m.suites.map((suite) => {
+      if (p.error) return `${ICON.ERROR} ERROR`;
+      const c = m.get(p.name, suite);
+      if (!c.status) return '–';
+      const total = c.counts.PASS + c.counts.FAIL + c.counts.ERROR + c.counts.SKIP;
+      return `${ICON[c.status]} ${c.status} ${c.counts.PASS}/${total}`;
+    });
+    const backend = p.inventory?.vm ? `${p.backend} (${p.inventory.vm.accelerator})` : p.backend;
+    out.push(`| ${md(p.name)} | ${md(p.inventory?.kernelRelease ?? p.kernel)} | ${backend} | ${p.inventory?.criuVersion ?? '?'} | ${cols.join(' | ')} |`);
+  }
+  out.push('');
+  const groups = failureGroups(results);
+  const poolErrors = results.pools.filter((p) => p.error);
+  if (groups.length || poolErrors.length) {
+    out.push('### Failures', '');
+    for (const g of groups) {
+      const d = g.first.diagnoses.find((x) => x.blame !== 'note');
+      const checks = g.checks.length > 4 ? `${g.checks.slice(0, 3).join(', ')} and ${g.checks.length - 3} more` : g.checks.join(', ');
+      out.push(`- ${ICON[g.status]} **${md(g.pool)}** › ${g.suite} › ${md(checks)}: ${md(g.first.reason)}`);
+      if (d) out.push(`  - cause: ${md(d.cause)}`, `  - fix: ${md(d.remediation)}`);
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}
