@@ -5,6 +5,7 @@ import { relative } from 'node:path';
 import { ConfigError, PrerequisiteError, UsageError } from '../errors.ts';
 import { defaultCacheDir } from '../images/node-image.ts';
 import { imagesCommand } from './images.ts';
+import { REPORT_HELP, reportCommand } from './report.ts';
 
 const MAIN_HELP = `criu-compat — does checkpoint/restore really work on this node pool?
 
@@ -13,6 +14,7 @@ Usage: criu-compat <command> [options]
 Commands:
   run       run the conformance suites over the node pools and write a report
   images    list, build or remove cached node images
+  report    render runs into HTML, Markdown, JUnit (and print the results JSON Schema)
   help      show help for a command (criu-compat help run)
 
 Run 'criu-compat <command> --help' for a command's options.
@@ -53,12 +55,14 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'help') {
     if (rest[0] === 'run') console.log(RUN_HELP);
     else if (rest[0] === 'images') return imagesCommand(['--help']);
+    else if (rest[0] === 'report') console.log(REPORT_HELP);
     else console.log(MAIN_HELP);
     return 0;
   }
   if (cmd === 'run') return runCommand(rest);
   if (cmd === 'images') return imagesCommand(rest);
-  throw new UsageError(`unknown command "${cmd}"; commands: run, images, help`);
+  if (cmd === 'report') return reportCommand(rest);
+  throw new UsageError(`unknown command "${cmd}"; commands: run, images, report, help`);
 }
 
 async function runCommand(args: string[]): Promise<number> {

@@ -99,7 +99,7 @@ function scaleChart(results: RunResults): string | null {
   const B = 40;
   const maxX = Math.max(...series.flatMap((s) => s.points.map((p) => p.mib)));
   const maxY = Math.max(...series.flatMap((s) => s.points.map((p) => p.ms)));
-  const x = (v: number) => L + (v / maxX) * (W - L - 20);
+  const x = (v: number) => L + (v / maxX) * (W - L - 50);
   const y = (v: number) => H - B - (v / maxY) * (H - B - 20);
   const colors = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2', '#17becf', '#7f7f7f'];
   const esc = Handlebars.escapeExpression;

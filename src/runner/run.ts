@@ -9,6 +9,7 @@ import { PrerequisiteError, UsageError } from '../errors.ts';
 import { RunResults, exitCodeFor, summarize, type Cell, type PoolResult } from '../results/schema.ts';
 import { isAlive, mkdirPrivate, removeTree, writeFileAtomic } from '../util/fs.ts';
 import { CellCollector } from './collector.ts';
+import { writeReports } from '../report/write.ts';
 import type { RunPlan } from './plan.ts';
 import { Progress } from './progress.ts';
 import { PROJECT_ROOT, VM_DIR_PREFIX, bootWave, buildNatives, provisionPools, type ProvisionedPool } from './provision.ts';
@@ -155,6 +156,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
       exitCode: exitCodeFor(cells),
     });
     await writeFileAtomic(join(runDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+    await writeReports(results, runDir);
     return { results, runDir };
   } finally {
     progress.done();

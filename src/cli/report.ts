@@ -1,0 +1,44 @@
+import { parseArgs } from 'node:util';
+import { join, resolve } from 'node:path';
+import { UsageError } from '../errors.ts';
+import { resultsJsonSchema } from '../report/json-schema.ts';
+import { readRun, writeReports } from '../report/write.ts';
+
+export const REPORT_HELP = `Usage: criu-compat report RUN... [--out DIR]
+       criu-compat report --schema
+
+Renders each run (a run directory or its results.json) into report.html
+(self-contained), summary.md (for CI step summaries), junit.xml and
+results.schema.json. \`run\` writes these itself at the end of every run.
+
+Options:
+  -o, --out DIR     write into DIR/RUN-ID/ (default: beside each results.json)
+      --schema      print the JSON Schema of results.json and exit
+  -h, --help        this help
+
+Exit: 0 written; 2 a RUN is missing or not a valid results.json.`;
+
+export async function reportCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { out: { type: 'string', short: 'o' }, schema: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+  });
+  if (values.help) {
+    console.log(REPORT_HELP);
+    return 0;
+  }
+  if (values.schema) {
+    process.stdout.write(`${JSON.stringify(resultsJsonSchema(), null, 2)}\n`);
+    return 0;
+  }
+  if (!positionals.length) throw new UsageError('report needs at least one RUN (a run directory or results.json); see criu-compat report --help');
+  // Every input is validated before anything is written.
+  const runs = await Promise.all(positionals.map(async (p) => ({ path: resolve(p), results: await readRun(p) })));
+  for (const r of runs) {
+    const dir = values.out ? join(resolve(values.out), r.results.runId) : r.path.endsWith('.json') ? resolve(r.path, '..') : r.path;
+    const files = await writeReports(r.results, dir);
+    console.log(`${r.results.runId}: ${files.html}`);
+  }
+  return 0;
+}

@@ -1,0 +1,58 @@
+/**
+ * The HTML report in a real browser (Debian's Chromium, driven by
+ * playwright-core): rendered by the CLI from a recorded real run, opened from
+ * disk with the network closed, checked and photographed.
+ */
+import { mkdtempSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { describe, expect, test } from 'vitest';
+import { ROOT, cli } from './harness.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+
+describe('HTML report in Chromium', () => {
+  test('matrix, a failing cell opens its details, capabilities and chart present, no console errors, nothing fetched', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'criu-compat-report-'));
+    const r = await cli(['report', join(ROOT, 'fixtures/recorded/results/default-matrix.json'), '--out', out]);
+    expect(r.exitCode, r.all).toBe(0);
+    const html = join(out, '2026-11-25T07-56-25Z-79aa', 'report.html');
+    expect(existsSync(html)).toBe(true);
+
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
+      const problems: string[] = [];
+      const fetched: string[] = [];
+      page.on('console', (m) => (m.type() === 'error' || m.type() === 'warning') && problems.push(m.text()));
+      page.on('pageerror', (e) => problems.push(e.message));
+      page.on('request', (q) => !q.url().startsWith('file://') && fetched.push(q.url()));
+      await page.goto(`file://${html}`);
+
+      expect(await page.locator('#matrix tbody tr').count()).toBe(9);
+      expect(await page.locator('#verdict').textContent()).toBe('FAIL');
+      // host-bookworm's "check" cell is FAIL: clicking it opens its details with the vDSO diagnosis.
+      const cell = page.locator('tr[data-pool="host-bookworm"] td.cell.FAIL a').first();
+      const id = (await cell.getAttribute('data-cell'))!;
+      expect(await page.locator(`details#${id}`).getAttribute('open')).toBeNull();
+      await cell.click();
+      await page.waitForFunction((i) => (document.getElementById(i) as HTMLDetailsElement).open, id);
+      const detail = page.locator(`details#${id}`);
+      expect(await detail.textContent()).toMatch(/vvar clock pages/);
+      expect(await detail.locator('.diag').first().isVisible()).toBe(true);
+      // Failures are listed first.
+      expect(await page.locator('#details details').first().getAttribute('data-status')).toMatch(/FAIL|ERROR/);
+      expect(await page.locator('#capabilities tr').count()).toBeGreaterThan(40);
+      expect(await page.locator('#scale svg polyline').count()).toBe(5);
+      await page.screenshot({ path: join(out, 'report.png'), fullPage: false });
+      expect(problems).toEqual([]);
+      expect(fetched).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  }, 120_000);
+});
