@@ -6,6 +6,7 @@ import { ConfigError, PrerequisiteError, UsageError } from '../errors.ts';
 import { defaultCacheDir } from '../images/node-image.ts';
 import { imagesCommand } from './images.ts';
 import { REPORT_HELP, reportCommand } from './report.ts';
+import { BASELINE_HELP, GATE_HELP, baselineCommand, gateCommand } from './gate.ts';
 
 const MAIN_HELP = `criu-compat — does checkpoint/restore really work on this node pool?
 
@@ -15,6 +16,8 @@ Commands:
   run       run the conformance suites over the node pools and write a report
   images    list, build or remove cached node images
   report    render runs into HTML, Markdown, JUnit (and print the results JSON Schema)
+  gate      compare a run with a baseline; exit 1 on a regression
+  baseline  accept a run as the baseline
   help      show help for a command (criu-compat help run)
 
 Run 'criu-compat <command> --help' for a command's options.
@@ -56,13 +59,17 @@ async function main(argv: string[]): Promise<number> {
     if (rest[0] === 'run') console.log(RUN_HELP);
     else if (rest[0] === 'images') return imagesCommand(['--help']);
     else if (rest[0] === 'report') console.log(REPORT_HELP);
+    else if (rest[0] === 'gate') console.log(GATE_HELP);
+    else if (rest[0] === 'baseline') console.log(BASELINE_HELP);
     else console.log(MAIN_HELP);
     return 0;
   }
   if (cmd === 'run') return runCommand(rest);
   if (cmd === 'images') return imagesCommand(rest);
   if (cmd === 'report') return reportCommand(rest);
-  throw new UsageError(`unknown command "${cmd}"; commands: run, images, report, help`);
+  if (cmd === 'gate') return gateCommand(rest);
+  if (cmd === 'baseline') return baselineCommand(rest);
+  throw new UsageError(`unknown command "${cmd}"; commands: run, images, report, gate, baseline, help`);
 }
 
 async function runCommand(args: string[]): Promise<number> {

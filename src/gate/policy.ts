@@ -1,0 +1,87 @@
+import { readFile } from 'node:fs/promises';
+import semver from 'semver';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { ConfigError } from '../errors.ts';
+
+const Glob = z.string().min(1);
+const Range = z.string().refine((r) => semver.validRange(r) !== null, 'a semver range such as ">=4.1" or "<6.13"');
+
+export const Policy = z.strictObject({
+  /** Metric thresholds: the current value (p50 when repeated) may grow at most maxIncrease (0.5 = +50%) over the baseline's. */
+  metrics: z
+    .array(
+      z.strictObject({
+        /** durations.dumpMs, durations.restoreMs, criuDump.frozenTimeUs, criuRestore.restoreTimeUs, imageBytes, … */
+        metric: z.string().regex(/^(durations|criuDump|criuRestore)\.[A-Za-z]+$|^(imageBytes|observedStallUs|dumpMsPerGiB)$/, 'a metric path such as criuDump.frozenTimeUs or durations.dumpMs'),
+        maxIncrease: z.number().positive(),
+        /** Below this baseline value the metric is noise and not compared. */
+        minBaseline: z.number().nonnegative().default(0),
+      }),
+    )
+    .default([
+      { metric: 'criuDump.frozenTimeUs', maxIncrease: 0.5, minBaseline: 5000 },
+      { metric: 'durations.restoreMs', maxIncrease: 1.0, minBaseline: 50 },
+    ]),
+  /** A repeated cell below this success rate is a regression. */
+  minSuccessRate: z.number().min(0).max(1).default(0.99),
+  /** Does an unstable cell (repetitions disagree, or it flips between recent runs) fail the gate? */
+  unstable: z.enum(['fail', 'report']).default('report'),
+  /** Known failures: expected until they expire; an expired entry fails the gate. */
+  knownIssues: z
+    .array(
+      z.strictObject({
+        pool: Glob,
+        /** SUITE/CHECK glob, e.g. "round-trip/*" or "criu-check/feature:*". */
+        check: Glob,
+        reason: z.string().min(1),
+        expires: z.iso.date({ error: 'a date YYYY-MM-DD' }),
+      }),
+    )
+    .default([]),
+  /** Version rules: where the pool's CRIU and kernel match, these cells must have this status. */
+  rules: z
+    .array(
+      z.strictObject({
+        name: z.string().optional(),
+        when: z.strictObject({ criu: Range.optional(), kernel: Range.optional(), pool: Glob.optional() }),
+        check: Glob,
+        must: z.enum(['PASS', 'PASS_OR_SKIP']),
+      }),
+    )
+    .default([]),
+});
+export type Policy = z.infer<typeof Policy>;
+
+export const DEFAULT_POLICY: Policy = Policy.parse({});
+
+export async function loadPolicy(file?: string): Promise<Policy> {
+  if (!file) return DEFAULT_POLICY;
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(file, '', `a readable policy file (${(e as NodeJS.ErrnoException).code ?? e})`);
+  }
+  const doc = parseDocument(text, { uniqueKeys: true });
+  if (doc.errors[0]) throw new ConfigError(file, `line ${doc.errors[0].linePos?.[0]?.line ?? '?'}`, `valid YAML or JSON (${doc.errors[0].message.split('\n')[0]})`);
+  const r = Policy.safeParse(doc.toJS() ?? {});
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const path = [...issue.path, ...(issue.code === 'unrecognized_keys' ? [issue.keys[0]!] : [])];
+    const where = path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
+    throw new ConfigError(file, where, issue.code === 'unrecognized_keys' ? `no such key (${issue.keys.join(', ')})` : issue.message);
+  }
+  return r.data;
+}
+
+/** Shell-style glob (only * and ?) to a whole-string match. */
+export function globMatch(glob: string, s: string): boolean {
+  const re = new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  return re.test(s);
+}
+
+/** Versions as operators write them: "6.1.0-56-amd64", "6.18.44-fc-v782", "6.12.117+deb13-amd64", "4.1.1". */
+export function looseVersion(v: string | null | undefined): semver.SemVer | null {
+  return v ? semver.coerce(v) : null;
+}
