@@ -2,9 +2,11 @@ import { parseArgs } from 'node:util';
 import { join, resolve } from 'node:path';
 import { UsageError } from '../errors.ts';
 import { resultsJsonSchema } from '../report/json-schema.ts';
+import { writeHistory } from '../report/history.ts';
 import { readRun, writeReports } from '../report/write.ts';
 
 export const REPORT_HELP = `Usage: criu-compat report RUN... [--out DIR]
+       criu-compat report --history DIR
        criu-compat report --schema
 
 Renders each run (a run directory or its results.json) into report.html
@@ -13,6 +15,8 @@ results.schema.json. \`run\` writes these itself at the end of every run.
 
 Options:
   -o, --out DIR     write into DIR/RUN-ID/ (default: beside each results.json)
+      --history DIR every run under DIR (DIR/*/results.json): their reports plus
+                    DIR/index.html, each pool's status per run (a static site)
       --schema      print the JSON Schema of results.json and exit
   -h, --help        this help
 
@@ -22,7 +26,7 @@ export async function reportCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { out: { type: 'string', short: 'o' }, schema: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+    options: { out: { type: 'string', short: 'o' }, history: { type: 'string' }, schema: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
   });
   if (values.help) {
     console.log(REPORT_HELP);
@@ -30,6 +34,12 @@ export async function reportCommand(args: string[]): Promise<number> {
   }
   if (values.schema) {
     process.stdout.write(`${JSON.stringify(resultsJsonSchema(), null, 2)}\n`);
+    return 0;
+  }
+  if (values.history) {
+    const h = await writeHistory(resolve(values.history));
+    if (!h.runs) throw new UsageError(`no runs under ${values.history} (expected DIR/RUN-ID/results.json)`);
+    console.log(`${h.runs} runs: ${h.index}`);
     return 0;
   }
   if (!positionals.length) throw new UsageError('report needs at least one RUN (a run directory or results.json); see criu-compat report --help');

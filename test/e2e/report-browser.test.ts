@@ -51,6 +51,16 @@ describe('HTML report in Chromium', () => {
       await page.screenshot({ path: join(out, 'report.png'), fullPage: false });
       expect(problems).toEqual([]);
       expect(fetched).toEqual([]);
+
+      // report --history: the run directory as a one-run site; its index links to the report.
+      const h = await cli(['report', '--history', out]);
+      expect(h.exitCode, h.all).toBe(0);
+      await page.goto(`file://${join(out, 'index.html')}`);
+      expect(await page.locator('#trend tr[data-pool]').count()).toBe(9);
+      expect(await page.locator('#trend tr[data-pool="k5.10-trixie"] td.s').textContent()).toBe('FAIL');
+      await page.locator('#runs a').first().click();
+      expect(await page.locator('#matrix tbody tr').count()).toBe(9);
+      expect(problems).toEqual([]);
     } finally {
       await browser.close();
     }
