@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { UsageError } from '../errors.ts';
 import { resultsJsonSchema } from '../report/json-schema.ts';
 import { writeHistory } from '../report/history.ts';
+import { writeFileAtomic } from '../util/fs.ts';
 import { readRun, writeReports } from '../report/write.ts';
 
 export const REPORT_HELP = `Usage: criu-compat report RUN... [--out DIR]
@@ -14,7 +15,8 @@ Renders each run (a run directory or its results.json) into report.html
 results.schema.json. \`run\` writes these itself at the end of every run.
 
 Options:
-  -o, --out DIR     write into DIR/RUN-ID/ (default: beside each results.json)
+  -o, --out DIR     write into DIR/RUN-ID/, with a copy of results.json (default:
+                    beside each results.json)
       --history DIR every run under DIR (DIR/*/results.json): their reports plus
                     DIR/index.html, each pool's status per run (a static site)
       --schema      print the JSON Schema of results.json and exit
@@ -47,6 +49,8 @@ export async function reportCommand(args: string[]): Promise<number> {
   const runs = await Promise.all(positionals.map(async (p) => ({ path: resolve(p), results: await readRun(p) })));
   for (const r of runs) {
     const dir = values.out ? join(resolve(values.out), r.results.runId) : r.path.endsWith('.json') ? resolve(r.path, '..') : r.path;
+    // A report elsewhere carries its results.json too: a publishable, self-describing directory.
+    if (values.out) await writeFileAtomic(join(dir, 'results.json'), `${JSON.stringify(r.results, null, 2)}\n`);
     const files = await writeReports(r.results, dir);
     console.log(`${r.results.runId}: ${files.html}`);
   }
