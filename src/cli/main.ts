@@ -5,7 +5,7 @@ import { relative } from 'node:path';
 import { ConfigError, PrerequisiteError, UsageError } from '../errors.ts';
 import { defaultCacheDir } from '../images/node-image.ts';
 import { imagesCommand } from './images.ts';
-import { REPORT_HELP, reportCommand } from './report.ts';
+import { MERGE_HELP, REPORT_HELP, mergeCommand, reportCommand } from './report.ts';
 import { BASELINE_HELP, GATE_HELP, baselineCommand, gateCommand } from './gate.ts';
 
 const MAIN_HELP = `criu-compat — does checkpoint/restore really work on this node pool?
@@ -16,6 +16,7 @@ Commands:
   run       run the conformance suites over the node pools and write a report
   images    list, build or remove cached node images
   report    render runs into HTML, Markdown, JUnit (and print the results JSON Schema)
+  merge     join the shards of a matrix (run --shard I/N) into one run
   gate      compare a run with a baseline; exit 1 on a regression
   baseline  accept a run as the baseline
   help      show help for a command (criu-compat help run)
@@ -41,6 +42,8 @@ Options:
                         of every figure per cell (default: settings.repeat, 1)
   -j, --jobs N          pools run in parallel up to N (default: number of CPUs);
                         VMs also only as many as fit in 75% of the memory
+      --shard I/N       only pools I, I+N, I+2N… (1-based) of the config: one CI
+                        matrix job per shard; join the results with 'merge'
       --accel MODE      VM accelerator: kvm, tcg or auto (default: settings.accel,
                         auto: a short probe boot decides; KVM where it works)
       --no-progress     no live progress lines
@@ -60,6 +63,7 @@ async function main(argv: string[]): Promise<number> {
     else if (rest[0] === 'images') return imagesCommand(['--help']);
     else if (rest[0] === 'report') console.log(REPORT_HELP);
     else if (rest[0] === 'gate') console.log(GATE_HELP);
+    else if (rest[0] === 'merge') console.log(MERGE_HELP);
     else if (rest[0] === 'baseline') console.log(BASELINE_HELP);
     else console.log(MAIN_HELP);
     return 0;
@@ -68,8 +72,9 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'images') return imagesCommand(rest);
   if (cmd === 'report') return reportCommand(rest);
   if (cmd === 'gate') return gateCommand(rest);
+  if (cmd === 'merge') return mergeCommand(rest);
   if (cmd === 'baseline') return baselineCommand(rest);
-  throw new UsageError(`unknown command "${cmd}"; commands: run, images, report, gate, baseline, help`);
+  throw new UsageError(`unknown command "${cmd}"; commands: run, images, report, merge, gate, baseline, help`);
 }
 
 async function runCommand(args: string[]): Promise<number> {
@@ -86,6 +91,7 @@ async function runCommand(args: string[]): Promise<number> {
       'keep-artifacts': { type: 'boolean', default: false },
       jobs: { type: 'string', short: 'j' },
       accel: { type: 'string' },
+      shard: { type: 'string' },
       repeat: { type: 'string', short: 'r' },
       'no-progress': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
@@ -99,6 +105,12 @@ async function runCommand(args: string[]): Promise<number> {
   const jobs = values.jobs === undefined ? availableParallelism() : Number(values.jobs);
   if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs takes a whole number >= 1 (got "${values.jobs}")`);
   if (values.accel !== undefined && !['kvm', 'tcg', 'auto'].includes(values.accel)) throw new UsageError(`--accel takes kvm, tcg or auto (got "${values.accel}")`);
+  let shard: { index: number; count: number } | undefined;
+  if (values.shard !== undefined) {
+    const m = /^(\d+)\/(\d+)$/.exec(values.shard);
+    if (!m || Number(m[1]) < 1 || Number(m[1]) > Number(m[2])) throw new UsageError(`--shard takes I/N with 1 <= I <= N, e.g. 2/4 (got "${values.shard}")`);
+    shard = { index: Number(m[1]), count: Number(m[2]) };
+  }
   const repeat = values.repeat === undefined ? undefined : Number(values.repeat);
   if (repeat !== undefined && (!Number.isInteger(repeat) || repeat < 1 || repeat > 1000)) throw new UsageError(`--repeat takes a whole number from 1 to 1000 (got "${values.repeat}")`);
 
@@ -124,6 +136,7 @@ async function runCommand(args: string[]): Promise<number> {
     keepArtifacts: values['keep-artifacts'],
     ...(repeat ? { repeat } : {}),
     jobs,
+    ...(shard ? { shard } : {}),
     ...(values.accel ? { accel: values.accel as 'kvm' | 'tcg' | 'auto' } : {}),
     progress: !values['no-progress'] && !values.json,
     signal: abort.signal,

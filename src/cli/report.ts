@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { UsageError } from '../errors.ts';
 import { resultsJsonSchema } from '../report/json-schema.ts';
 import { writeHistory } from '../report/history.ts';
+import { mergeRuns } from '../report/merge.ts';
 import { writeFileAtomic } from '../util/fs.ts';
 import { readRun, writeReports } from '../report/write.ts';
 
@@ -55,4 +56,33 @@ export async function reportCommand(args: string[]): Promise<number> {
     console.log(`${r.results.runId}: ${files.html}`);
   }
   return 0;
+}
+
+export const MERGE_HELP = `Usage: criu-compat merge RUN... [--out DIR]
+
+Joins the shards of one matrix (each made by 'run --shard I/N', e.g. on
+several CI runners) into one run: DIR/RUN-ID/results.json and its reports.
+Every RUN is validated first; a pool present in two shards is an error.
+
+Options:
+  -o, --out DIR   where the merged run directory goes (default: reports)
+  -h, --help      this help
+
+Exit: the merged run's verdict (0 pass, 1 a tuple failed, 2 an ERROR cell); 2 on bad input.`;
+
+export async function mergeCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { out: { type: 'string', short: 'o', default: 'reports' }, help: { type: 'boolean', short: 'h', default: false } } });
+  if (values.help) {
+    console.log(MERGE_HELP);
+    return 0;
+  }
+  if (!positionals.length) throw new UsageError('merge needs the shard runs to join; see criu-compat merge --help');
+  const runs = await Promise.all(positionals.map(async (p) => ({ file: resolve(p), results: await readRun(p) })));
+  const { newRunId } = await import('../runner/run.ts');
+  const merged = mergeRuns(runs, newRunId());
+  const dir = join(resolve(values.out), merged.runId);
+  await writeFileAtomic(join(dir, 'results.json'), `${JSON.stringify(merged, null, 2)}\n`);
+  const files = await writeReports(merged, dir);
+  console.log(`merged ${runs.length} runs (${merged.pools.length} pools, ${merged.cells.length} cells): ${join(dir, 'results.json')}\n${files.html}`);
+  return merged.exitCode;
 }

@@ -138,6 +138,12 @@ export const RunResults = z.strictObject({
   summary: z.strictObject({ PASS: z.number().int(), FAIL: z.number().int(), ERROR: z.number().int(), SKIP: z.number().int() }),
   /** The run was stopped (Ctrl-C, SIGTERM): cells that did not finish are missing. */
   interrupted: z.boolean(),
+  /** This run is one shard of a larger matrix (run --shard INDEX/COUNT). */
+  shard: z.strictObject({ index: z.number().int().positive(), count: z.number().int().positive() }).optional(),
+  /** A merged run: the shard runs it was made from, with the host each ran on. */
+  mergedFrom: z
+    .array(z.strictObject({ runId: z.string(), host: z.string(), shard: z.string().optional(), pools: z.array(z.string()) }))
+    .optional(),
   exitCode: z.union([z.literal(0), z.literal(1), z.literal(2)]),
 });
 export type RunResults = z.infer<typeof RunResults>;

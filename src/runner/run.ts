@@ -26,6 +26,8 @@ export interface RunOptions {
   /** Overrides settings.repeat. */
   repeat?: number;
   jobs: number;
+  /** Run only every count-th pool, starting at index (1-based): CI matrix jobs; join them with `merge`. */
+  shard?: { index: number; count: number };
   /** Overrides settings.accel. */
   accel?: 'kvm' | 'tcg' | 'auto';
   progress: boolean;
@@ -49,6 +51,11 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
     const unknown = opts.pools.filter((n) => !pools.some((p) => p.name === n));
     if (unknown.length) throw new UsageError(`no pool named ${unknown.join(', ')} in ${loaded.file}; pools are: ${pools.map((p) => p.name).join(', ')}`);
     pools = pools.filter((p) => opts.pools!.includes(p.name));
+  }
+  if (opts.shard) {
+    const { index, count } = opts.shard;
+    pools = pools.filter((_, i) => i % count === index - 1);
+    if (!pools.length) throw new UsageError(`shard ${index}/${count} of ${loaded.file} has no pool (there are fewer pools than shards)`);
   }
   if (process.getuid?.() !== 0) throw new PrerequisiteError('criu-compat run needs root (CRIU and the namespace backend need CAP_SYS_ADMIN): run it with sudo');
 
@@ -153,6 +160,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
       cells,
       summary: summarize(cells),
       interrupted: opts.signal?.aborted ?? false,
+      ...(opts.shard ? { shard: opts.shard } : {}),
       exitCode: exitCodeFor(cells),
     });
     await writeFileAtomic(join(runDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
