@@ -4,11 +4,10 @@
  * CRIU build names, probed on its own (`--all` hides which one is missing).
  * A missing feature is a SKIP naming it, never a PASS.
  */
-import { afterAll, beforeAll, describe, inject, test } from 'vitest';
-import { Criu, describeFailure, probeBroken } from '../src/criu/driver.ts';
-import type { Environment } from '../src/environments/environment.ts';
+import { describe, inject, test } from 'vitest';
+import { describeFailure, probeBroken } from '../src/criu/driver.ts';
 import { failureStatus, settle } from '../src/runner/cell.ts';
-import { openEnvironment } from '../src/runner/environments.ts';
+import { poolSession } from '../src/runner/pool-session.ts';
 
 const SUITE = 'criu-check';
 const plan = inject('plan');
@@ -17,22 +16,14 @@ const t = plan.settings.timeouts;
 
 // Pools run side by side (up to maxConcurrency); the checks of one pool run in order.
 describe.concurrent.each(pools)('$name', (pool) => {
-  let env: Environment;
-  let criu: Criu;
-  beforeAll(async () => {
-    env = await openEnvironment(plan, pool, SUITE);
-    criu = new Criu(env, pool.criuEnv, t.commandMs);
-  }, t.environmentMs + 30_000);
-  afterAll(async () => {
-    await env?.dispose();
-  });
+  const session = poolSession(plan, pool, SUITE, t.commandMs);
   describe(SUITE, { concurrent: false }, () => {
     const id = (check: string) => ({ pool: pool.name, suite: SUITE, check });
 
     test('version', async (ctx) => {
-      criu.signal = ctx.signal;
+      session.criu.signal = ctx.signal;
       const started = new Date();
-      const { version, run } = await criu.version();
+      const { version, run } = await session.criu.version();
       settle(ctx, id('version'), started, {
         status: version ? 'PASS' : 'FAIL',
         reason: version ? `criu ${version}` : run.result.exitCode === 127 ? 'no criu in this node image' : describeFailure('criu --version', run, t.commandMs),
@@ -48,10 +39,10 @@ describe.concurrent.each(pools)('$name', (pool) => {
       ['check --all', ['check', '--all']],
     ] as const) {
       test(check, async (ctx) => {
-        criu.signal = ctx.signal;
+        session.criu.signal = ctx.signal;
         const started = new Date();
-        await criu.clearKdatCache();
-        const run = await criu.run([...args]);
+        await session.criu.clearKdatCache();
+        const run = await session.criu.run([...args]);
         const out = run.text;
         // "--all" exits 1 when only optional features are missing; that names capabilities, it is not a breakage.
         const onlyOptionalMissing = check === 'check --all' && /Looks good but some kernel features are missing/.test(out);
@@ -75,9 +66,9 @@ describe.concurrent.each(pools)('$name', (pool) => {
     }
 
     test.for(pool.features)('feature:%s', async (feature, ctx) => {
-      criu.signal = ctx.signal;
+      session.criu.signal = ctx.signal;
       const started = new Date();
-      const run = await criu.run(['check', '--feature', feature]);
+      const run = await session.criu.run(['check', '--feature', feature]);
       const broken = probeBroken(run);
       const said = run.excerpt.filter((l) => !/RLIMIT_NOFILE/.test(l)).map((l) => l.replace(/^(Warn|Error)\s*\([^)]*\):\s*/, '').trim());
       settle(ctx, id(`feature:${feature}`), started, {

@@ -6,11 +6,10 @@
  * sizes. With settings.repeat = N each cell runs N times (success rate,
  * p50/p95/max). The steps live in src/runner/round-trip.ts.
  */
-import { afterAll, beforeAll, describe, inject, test } from 'vitest';
-import { Criu } from '../src/criu/driver.ts';
-import type { Environment } from '../src/environments/environment.ts';
+import { describe, inject, test } from 'vitest';
 import { settle } from '../src/runner/cell.ts';
-import { binaryPath, openEnvironment } from '../src/runner/environments.ts';
+import { binaryPath } from '../src/runner/environments.ts';
+import { poolSession } from '../src/runner/pool-session.ts';
 import { aggregate, attemptRoundTrip, planCases, type Attempt } from '../src/runner/round-trip.ts';
 
 const SUITE = 'round-trip';
@@ -20,31 +19,23 @@ const t = plan.settings.timeouts;
 
 // Pools run side by side (up to maxConcurrency); the cells of one pool run in order.
 describe.concurrent.each(pools)('$name', (pool) => {
-  let env: Environment;
-  let criu: Criu;
-  beforeAll(async () => {
-    env = await openEnvironment(plan, pool, SUITE);
-    criu = new Criu(env, pool.criuEnv, t.criuMs);
-  }, t.environmentMs + 30_000);
-  afterAll(async () => {
-    await env?.dispose();
-  });
+  const session = poolSession(plan, pool, SUITE, t.criuMs);
 
   const cases = planCases({ ...plan.settings, bigMemMiB: pool.bigMemMiB ?? plan.settings.bigMemMiB });
   describe(SUITE, { concurrent: false }, () => {
     test.for(cases)('$check', async (c, ctx) => {
       const started = new Date();
-      const cellDir = `${env.workDir}/cells/${c.check.replace(/\//g, '_')}`;
+      const cellDir = `${session.env.workDir}/cells/${c.check.replace(/\//g, '_')}`;
       const attempts: Attempt[] = [];
       for (let i = 1; i <= plan.settings.repeat; i++) {
         const dir = plan.settings.repeat > 1 ? `${cellDir}/${i}` : cellDir;
-        const a = await attemptRoundTrip(c, { env, criu, binary: binaryPath(env, plan.natives.workloads[c.workload]!), dir, timeouts: t, signal: ctx.signal });
+        const a = await attemptRoundTrip(c, { env: session.env, criu: session.criu, binary: binaryPath(session.env, plan.natives.workloads[c.workload]!), dir, timeouts: t, signal: ctx.signal });
         attempts.push(a);
-        if (!plan.keepArtifacts) await env.remove(dir);
+        if (!plan.keepArtifacts) await session.env.remove(dir);
         if (a.status === 'SKIP' || a.status === 'ERROR') break; // a missing capability or a broken harness will not change
       }
       const draft = aggregate(attempts);
-      if (plan.keepArtifacts) draft.artifacts = await env.copyOut(cellDir, `${pool.hostWorkDir}/${SUITE}/cells/${c.check.replace(/\//g, '_')}`);
+      if (plan.keepArtifacts) draft.artifacts = await session.env.copyOut(cellDir, `${pool.hostWorkDir}/${SUITE}/cells/${c.check.replace(/\//g, '_')}`);
       settle(ctx, { pool: pool.name, suite: SUITE, check: c.check }, started, draft);
     });
   });
