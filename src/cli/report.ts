@@ -4,6 +4,7 @@ import { UsageError } from '../errors.ts';
 import { resultsJsonSchema } from '../report/json-schema.ts';
 import { writeHistory } from '../report/history.ts';
 import { mergeRuns } from '../report/merge.ts';
+import { newRunId } from '../runner/run-id.ts';
 import { writeFileAtomic } from '../util/fs.ts';
 import { readRun, writeReports } from '../report/write.ts';
 
@@ -78,7 +79,6 @@ export async function mergeCommand(args: string[]): Promise<number> {
   }
   if (!positionals.length) throw new UsageError('merge needs the shard runs to join; see criu-compat merge --help');
   const runs = await Promise.all(positionals.map(async (p) => ({ file: resolve(p), results: await readRun(p) })));
-  const { newRunId } = await import('../runner/run.ts');
   const merged = mergeRuns(runs, newRunId());
   const dir = join(resolve(values.out), merged.runId);
   await writeFileAtomic(join(dir, 'results.json'), `${JSON.stringify(merged, null, 2)}\n`);

@@ -1,7 +1,6 @@
 import { mkdtemp, readdir } from 'node:fs/promises';
 import { hostname, tmpdir, cpus, totalmem, release, arch } from 'node:os';
 import { join, resolve } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { createVitest } from 'vitest/node';
 import { loadConfig } from '../config/load.ts';
@@ -9,6 +8,7 @@ import { PrerequisiteError, UsageError } from '../errors.ts';
 import { RunResults, exitCodeFor, summarize, type Cell, type PoolResult } from '../results/schema.ts';
 import { isAlive, mkdirPrivate, removeTree, writeFileAtomic } from '../util/fs.ts';
 import { CellCollector } from './collector.ts';
+import { newRunId } from './run-id.ts';
 import { writeReports } from '../report/write.ts';
 import type { RunPlan } from './plan.ts';
 import { Progress } from './progress.ts';
@@ -37,10 +37,6 @@ export interface RunOptions {
 
 const TOOL_VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 const WORK_PREFIX = 'criu-compat-run-';
-
-export function newRunId(now = new Date()): string {
-  return `${now.toISOString().replace(/[:.]/g, '-').replace(/-\d{3}Z$/, 'Z')}-${randomBytes(2).toString('hex')}`;
-}
 
 /** Runs the matrix end to end and writes OUT/RUN-ID/results.json. Returns the results and their directory. */
 export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults; runDir: string }> {
