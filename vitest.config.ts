@@ -20,6 +20,7 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
+          setupFiles: ['test/e2e/setup.ts'],
           pool: 'forks',
           // One CLI run at a time: they share the machine's two cores and the image cache.
           fileParallelism: false,

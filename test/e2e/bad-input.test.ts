@@ -1,12 +1,11 @@
 /** Bad input: one message naming file, path and expectation; exit 2; nothing written. */
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { cli } from './harness.ts';
+import { cli, tempDir } from './harness.ts';
 
 function file(text: string): string {
-  const f = join(mkdtempSync(join(tmpdir(), 'criu-compat-bad-')), 'pools.yaml');
+  const f = join(tempDir('criu-compat-bad-'), 'pools.yaml');
   writeFileSync(f, text);
   return f;
 }
@@ -19,7 +18,7 @@ describe('bad input', () => {
     ['malformed YAML', 'pools: [\n', /at line \d+, column \d+: valid YAML or JSON/],
   ] as const)('%s → exit 2, one line naming the file and path, no output directory', async ([, text, re]) => {
     const f = file(text);
-    const out = join(mkdtempSync(join(tmpdir(), 'criu-compat-out-')), 'reports');
+    const out = join(tempDir('criu-compat-out-'), 'reports');
     const r = await cli(['run', '--config', f, '--out', out]);
     expect(r.exitCode).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);

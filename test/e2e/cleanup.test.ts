@@ -2,15 +2,15 @@
  * Leaving nothing behind, for real: a workload that hangs, Ctrl-C in the
  * middle of a run, kill -9 of the harness, and --keep-artifacts permissions.
  */
-import { mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { RunResults } from '../../src/results/schema.ts';
-import { cli, harnessProcesses, strayMounts, waitFor, workDirsOf } from './harness.ts';
+import { cli, harnessProcesses, strayMounts, waitFor, workDirsOf, tempDir } from './harness.ts';
 
 function config(verifyMs: number, workloads: string[], suites = ['round-trip']): string {
-  const dir = mkdtempSync(join(tmpdir(), 'criu-compat-cfg-'));
+  const dir = tempDir('criu-compat-cfg-');
   const file = join(dir, 'pools.yaml');
   writeFileSync(
     file,
@@ -34,7 +34,7 @@ const hangRunning = () => harnessProcesses().some((p) => /\/run\/criu-compat\/bi
 
 describe('cleanup', () => {
   test('a workload that never answers: FAIL after the verify timeout, killed; --keep-artifacts keeps root-only images', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'criu-compat-e2e-'));
+    const out = tempDir('criu-compat-e2e-');
     const r = await cli(['run', '--config', config(2000, ['hang', 'counter']), '--out', out, '--keep-artifacts', '--no-progress']);
     expect(r.exitCode, r.all).toBe(1);
     const runDir = join(out, readdirSync(out)[0]!);
@@ -53,7 +53,7 @@ describe('cleanup', () => {
   });
 
   test('Ctrl-C in the middle of a round trip: exit 130, environments and work directory gone', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'criu-compat-e2e-'));
+    const out = tempDir('criu-compat-e2e-');
     const p = cli(['run', '--config', config(120_000, ['hang']), '--out', out, '--no-progress']);
     expect(await waitFor(hangRunning, 120_000)).toBe(true);
     await new Promise((r) => setTimeout(r, 1500)); // let it get into dump/restore/verify
@@ -68,7 +68,7 @@ describe('cleanup', () => {
   });
 
   test('kill -9 of the harness: environments die with it; the next run sweeps the stale work directory', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'criu-compat-e2e-'));
+    const out = tempDir('criu-compat-e2e-');
     const p = cli(['run', '--config', config(120_000, ['hang']), '--out', out, '--no-progress']);
     expect(await waitFor(hangRunning, 120_000)).toBe(true);
     p.kill('SIGKILL');

@@ -5,15 +5,14 @@
  * What must be true on this machine kind (FIELD-NOTES) is asserted; what
  * depends on the hypervisor is checked against an independent probe.
  */
-import { mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import semver from 'semver';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { RunResults, type Cell } from '../../src/results/schema.ts';
-import { cli, harnessProcesses, namespaceSet, strayMounts, workDirsOf } from './harness.ts';
+import { cli, harnessProcesses, namespaceSet, strayMounts, workDirsOf, tempDir } from './harness.ts';
 
-const out = mkdtempSync(join(tmpdir(), 'criu-compat-e2e-'));
+const out = tempDir('criu-compat-e2e-');
 let results: RunResults;
 let exitCode: number | undefined;
 let output = '';

@@ -1,15 +1,14 @@
 /** The gate and baseline commands as CI calls them, on a recorded real run. */
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { ROOT, cli } from './harness.ts';
+import { ROOT, cli, tempDir } from './harness.ts';
 
 const RUN = join(ROOT, 'fixtures/recorded/results/default-matrix.json');
 
 describe('gate and baseline', () => {
   test('baseline accept, then gate: 0 without regressions, 1 when a version rule breaks, with a Markdown summary', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'criu-compat-gate-'));
+    const dir = tempDir('criu-compat-gate-');
     const baseline = join(dir, 'baseline.json');
     const a = await cli(['baseline', 'accept', RUN, '--to', baseline]);
     expect(a.exitCode, a.all).toBe(0);
@@ -32,7 +31,7 @@ describe('gate and baseline', () => {
   });
 
   test('a malformed baseline or policy: exit 2, one line naming the file, the path and what was expected; nothing written', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'criu-compat-gate-'));
+    const dir = tempDir('criu-compat-gate-');
     const base = join(dir, 'b.json');
     writeFileSync(base, JSON.stringify({ ...JSON.parse(readFileSync(RUN, 'utf8')), exitCode: 7 }));
     const summary = join(dir, 'summary.md');

@@ -1,5 +1,5 @@
 import { execa, type ResultPromise } from 'execa';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -66,4 +66,17 @@ export async function waitFor(cond: () => boolean, timeoutMs: number): Promise<b
     await new Promise((r) => setTimeout(r, 100));
   }
   return cond();
+}
+
+const created: string[] = [];
+
+/** A scratch directory under the system's temp dir, removed after the test file (see setup.ts). */
+export function tempDir(prefix: string): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  created.push(d);
+  return d;
+}
+
+export function removeTempDirs(): void {
+  for (const d of created.splice(0)) rmSync(d, { recursive: true, force: true });
 }

@@ -3,19 +3,18 @@
  * rate and p50/p95/max, the fidelity of CRIU's frozen time against what the
  * workload itself saw, and the big-mem scale curve.
  */
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { RunResults, type Cell } from '../../src/results/schema.ts';
-import { cli } from './harness.ts';
+import { cli, tempDir } from './harness.ts';
 
 let results: RunResults;
 let output = '';
 const cell = (check: string): Cell => results.cells.find((c) => c.check === check)!;
 
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'criu-compat-metrics-'));
+  const dir = tempDir('criu-compat-metrics-');
   const cfg = join(dir, 'pools.yaml');
   writeFileSync(
     cfg,

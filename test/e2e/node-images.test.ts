@@ -1,14 +1,13 @@
 /** Node images: cached builds are reused; a user's own rootfs directory or tarball works as a pool's image. */
 import { execa } from 'execa';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { RunResults } from '../../src/results/schema.ts';
-import { cli } from './harness.ts';
+import { cli, tempDir } from './harness.ts';
 
 let trixieRootfs = '';
-const scratch = mkdtempSync(join(tmpdir(), 'criu-compat-img-'));
+const scratch = tempDir('criu-compat-img-');
 
 beforeAll(async () => {
   const r = await cli(['images', 'build', 'debian-trixie']);

@@ -3,18 +3,17 @@
  * playwright-core): rendered by the CLI from a recorded real run, opened from
  * disk with the network closed, checked and photographed.
  */
-import { mkdtempSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { describe, expect, test } from 'vitest';
-import { ROOT, cli } from './harness.ts';
+import { ROOT, cli, tempDir } from './harness.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 
 describe('HTML report in Chromium', () => {
   test('matrix, a failing cell opens its details, capabilities and chart present, no console errors, nothing fetched', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'criu-compat-report-'));
+    const out = tempDir('criu-compat-report-');
     const r = await cli(['report', join(ROOT, 'fixtures/recorded/results/default-matrix.json'), '--out', out]);
     expect(r.exitCode, r.all).toBe(0);
     const html = join(out, '2026-11-25T07-56-25Z-79aa', 'report.html');

@@ -1,14 +1,13 @@
 /** Sharding for large pools: two real shard runs (as two CI matrix jobs would), joined with merge. */
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { RunResults } from '../../src/results/schema.ts';
-import { cli } from './harness.ts';
+import { cli, tempDir } from './harness.ts';
 
 describe('run --shard and merge', () => {
   test('shards split the pools; merge joins them into one run with reports; a pool in two shards is refused', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'criu-compat-shard-'));
+    const dir = tempDir('criu-compat-shard-');
     const cfg = join(dir, 'pools.yaml');
     writeFileSync(
       cfg,

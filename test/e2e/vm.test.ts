@@ -4,17 +4,16 @@
  * nothing on provisioning; guests that never come up become ERROR cells with
  * the console tail while the other pools go on; Ctrl-C leaves no VM behind.
  */
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { defaultCacheDir } from '../../src/images/node-image.ts';
 import { resolveKernel } from '../../src/kernels/kernel.ts';
 import { RunResults } from '../../src/results/schema.ts';
-import { cli, harnessProcesses, waitFor, workDirsOf } from './harness.ts';
+import { cli, harnessProcesses, waitFor, workDirsOf, tempDir } from './harness.ts';
 
 function writeConfig(lines: string[]): string {
-  const dir = mkdtempSync(join(tmpdir(), 'criu-compat-cfg-'));
+  const dir = tempDir('criu-compat-cfg-');
   const file = join(dir, 'pools.yaml');
   writeFileSync(file, `${lines.join('\n')}\n`);
   return file;
@@ -39,7 +38,7 @@ describe('qemu backend', () => {
       '  workloads: [counter]',
       '  suites: [round-trip]',
     ]);
-    const out = mkdtempSync(join(tmpdir(), 'criu-compat-e2e-'));
+    const out = tempDir('criu-compat-e2e-');
     const first = await cli(['run', '--config', cfg, '--out', out, '--no-progress']);
     expect(first.exitCode, first.all).toBe(0);
     const second = await cli(['run', '--config', cfg, '--out', out, '--no-progress', '--keep-artifacts']);
@@ -72,7 +71,7 @@ describe('qemu backend', () => {
     const cacheDir = defaultCacheDir();
     const k = await resolveKernel('debian/bookworm', { cacheDir, timeoutMs: 600_000 });
     // Its modules directory without any module: on 6.1 virtio_console is a module, so the agent finds no channel.
-    const base = mkdtempSync(join(tmpdir(), 'criu-compat-kernel-'));
+    const base = tempDir('criu-compat-kernel-');
     const mods = join(base, k.release);
     mkdirSync(mods);
     writeFileSync(join(mods, 'modules.dep'), '');
@@ -96,7 +95,7 @@ describe('qemu backend', () => {
       '  workloads: [counter]',
       '  suites: [round-trip]',
     ]);
-    const out = mkdtempSync(join(tmpdir(), 'criu-compat-e2e-'));
+    const out = tempDir('criu-compat-e2e-');
     const r = await cli(['run', '--config', cfg, '--out', out, '--no-progress']);
     expect(r.exitCode, r.all).toBe(2);
     const res = readResults(out);
@@ -112,7 +111,7 @@ describe('qemu backend', () => {
 
   test('Ctrl-C while a VM runs: exit 130, QEMU gone, its directory gone', async () => {
     const cfg = writeConfig(['pools:', '  - name: vm-bookworm', '    kernel: debian/bookworm', '    image: debian-bookworm', '    vm: {memoryMiB: 1024}', 'settings:', '  suites: [criu-check]']);
-    const out = mkdtempSync(join(tmpdir(), 'criu-compat-e2e-'));
+    const out = tempDir('criu-compat-e2e-');
     const child = cli(['run', '--config', cfg, '--out', out, '--no-progress']);
     expect(await waitFor(() => vmsRunning().length > 0, 120_000)).toBe(true);
     await new Promise((r) => setTimeout(r, 3000));
