@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
-import type { z } from 'zod';
 import { ConfigError } from '../errors.ts';
+import { issueToError } from './issue-error.ts';
 import { BUILTIN_IMAGES } from './builtin.ts';
 import { Config, type ImageSpec } from './schema.ts';
 import { DEFAULT_CONFIG_NAME, DEFAULT_CONFIG_TEXT } from './default.ts';
@@ -47,14 +47,3 @@ export function parseConfig(text: string, file: string): LoadedConfig {
   return { file, config, images };
 }
 
-function formatPath(path: readonly PropertyKey[]): string {
-  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
-}
-
-function issueToError(file: string, issue: z.core.$ZodIssue): ConfigError {
-  if (issue.code === 'unrecognized_keys') {
-    const keys = issue.keys.map((k) => `"${k}"`).join(', ');
-    return new ConfigError(file, formatPath([...issue.path, issue.keys[0]!]), `no such key (unknown: ${keys}); check the spelling against the README's config reference`);
-  }
-  return new ConfigError(file, formatPath(issue.path), issue.message);
-}

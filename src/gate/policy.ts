@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import semver from 'semver';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { issueToError } from '../config/issue-error.ts';
 import { ConfigError } from '../errors.ts';
 
 const Glob = z.string().min(1);
@@ -66,12 +67,7 @@ export async function loadPolicy(file?: string): Promise<Policy> {
   const doc = parseDocument(text, { uniqueKeys: true });
   if (doc.errors[0]) throw new ConfigError(file, `line ${doc.errors[0].linePos?.[0]?.line ?? '?'}`, `valid YAML or JSON (${doc.errors[0].message.split('\n')[0]})`);
   const r = Policy.safeParse(doc.toJS() ?? {});
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    const path = [...issue.path, ...(issue.code === 'unrecognized_keys' ? [issue.keys[0]!] : [])];
-    const where = path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
-    throw new ConfigError(file, where, issue.code === 'unrecognized_keys' ? `no such key (${issue.keys.join(', ')})` : issue.message);
-  }
+  if (!r.success) throw issueToError(file, r.error.issues[0]!);
   return r.data;
 }
 

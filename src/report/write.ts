@@ -1,5 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { issueToError } from '../config/issue-error.ts';
 import { ConfigError } from '../errors.ts';
 import { RunResults } from '../results/schema.ts';
 import { writeFileAtomic } from '../util/fs.ts';
@@ -30,10 +31,6 @@ export async function readRun(path: string): Promise<RunResults> {
     throw new ConfigError(file, '', (e as NodeJS.ErrnoException).code ? `a readable results.json (${(e as NodeJS.ErrnoException).code})` : `valid JSON (${(e as Error).message})`);
   }
   const r = RunResults.safeParse(raw);
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    const where = issue.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
-    throw new ConfigError(file, where, `criu-compat results (schemaVersion 1): ${issue.message}`);
-  }
+  if (!r.success) throw issueToError(file, r.error.issues[0]!, 'criu-compat results (schemaVersion 1)');
   return r.data;
 }
