@@ -1,4 +1,5 @@
 import semver from 'semver';
+import { listNames } from '../matrix/text.ts';
 import type { Cell, RunResults, Status } from '../results/schema.ts';
 import { globMatch, looseVersion, type Policy } from './policy.ts';
 
@@ -147,7 +148,7 @@ export function renderGate(r: GateResult, policy: Policy): string {
     }
     return [...groups.values()].map((g) => {
       const f = g[0]!;
-      const whats = g.length > 4 ? `${g.slice(0, 3).map((x) => x.what).join(', ')} and ${g.length - 3} more` : g.map((x) => x.what).join(', ');
+      const whats = listNames(g.map((x) => x.what));
       return `  ${f.pool} › ${whats}: ${f.before} → ${f.after}\n      ${f.detail}`;
     });
   };

@@ -2,6 +2,39 @@ import type { Cell, RunResults, Status } from '../results/schema.ts';
 
 const RANK: Record<Status, number> = { ERROR: 3, FAIL: 2, PASS: 1, SKIP: 0 };
 
+/** The worst of some statuses (ERROR > FAIL > PASS > SKIP), null for none. */
+export function worstStatus(statuses: Iterable<Status>): Status | null {
+  let w: Status | null = null;
+  for (const s of statuses) if (w === null || RANK[s] > RANK[w]) w = s;
+  return w;
+}
+
+export interface FailureGroup {
+  pool: string;
+  suite: string;
+  status: Status;
+  checks: string[];
+  first: Cell;
+}
+
+/** Cells of these statuses grouped by pool, suite and cause, so one broken CRIU is told once, not fifty times. */
+export function failureGroups(results: RunResults, statuses: readonly Status[] = ['FAIL', 'ERROR']): FailureGroup[] {
+  const groups = new Map<string, FailureGroup>();
+  for (const c of results.cells) {
+    if (!statuses.includes(c.status)) continue;
+    const key = `${c.pool}\0${c.suite}\0${c.status}\0${c.diagnoses.find((d) => d.blame !== 'note')?.id ?? c.reason}`;
+    const g = groups.get(key);
+    if (g) g.checks.push(c.check);
+    else groups.set(key, { pool: c.pool, suite: c.suite, status: c.status, checks: [c.check], first: c });
+  }
+  return [...groups.values()];
+}
+
+/** "a, b, c and 7 more" beyond four names. */
+export function listNames(names: readonly string[]): string {
+  return names.length > 4 ? `${names.slice(0, 3).join(', ')} and ${names.length - 3} more` : names.join(', ');
+}
+
 export interface MatrixCell {
   status: Status | null;
   counts: Record<Status, number>;
@@ -22,12 +55,8 @@ export function pivot(results: RunResults): { pools: string[]; suites: string[];
     get: (pool, suite) => {
       const cells = index.get(`${pool}\0${suite}`) ?? [];
       const counts = { PASS: 0, FAIL: 0, ERROR: 0, SKIP: 0 };
-      let status: Status | null = null;
-      for (const c of cells) {
-        counts[c.status]++;
-        if (status === null || RANK[c.status] > RANK[status]) status = c.status;
-      }
-      return { status, counts };
+      for (const c of cells) counts[c.status]++;
+      return { status: worstStatus(cells.map((c) => c.status)), counts };
     },
   };
 }
@@ -58,17 +87,9 @@ export function renderText(results: RunResults, opts: { showSkips?: boolean } = 
   const out = [fmt(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(fmt), ''];
 
   for (const p of results.pools.filter((p) => p.error)) out.push(`ERROR  ${p.name}: ${p.error}`);
-  const shown = results.cells.filter((c) => c.status === 'FAIL' || c.status === 'ERROR' || (opts.showSkips && c.status === 'SKIP'));
-  // Group identical causes so a broken CRIU does not print fifty times.
-  const groups = new Map<string, Cell[]>();
-  for (const c of shown) {
-    const key = `${c.pool}\0${c.suite}\0${c.status}\0${c.diagnoses.find((d) => d.blame !== 'note')?.id ?? c.reason}`;
-    groups.set(key, [...(groups.get(key) ?? []), c]);
-  }
-  for (const cells of groups.values()) {
-    const c = cells[0]!;
-    const checks = cells.length > 4 ? `${cells.slice(0, 3).map((x) => x.check).join(', ')} and ${cells.length - 3} more` : cells.map((x) => x.check).join(', ');
-    out.push(`${c.status.padEnd(5)}  ${c.pool} › ${c.suite} › ${checks}`);
+  for (const g of failureGroups(results, opts.showSkips ? ['FAIL', 'ERROR', 'SKIP'] : ['FAIL', 'ERROR'])) {
+    const c = g.first;
+    out.push(`${c.status.padEnd(5)}  ${c.pool} › ${c.suite} › ${listNames(g.checks)}`);
     out.push(`       ${c.reason}`);
     const d = c.diagnoses.find((x) => x.blame !== 'note');
     if (d) {

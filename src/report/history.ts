@@ -1,12 +1,10 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import Handlebars from 'handlebars';
-import { pivot } from '../matrix/text.ts';
+import { worstStatus } from '../matrix/text.ts';
 import type { RunResults, Status } from '../results/schema.ts';
 import { writeFileAtomic } from '../util/fs.ts';
 import { readRun, writeReports } from './write.ts';
-
-const RANK: Record<Status, number> = { ERROR: 3, FAIL: 2, PASS: 1, SKIP: 0 };
 
 /** Every run under DIR (each DIR/<run>/results.json), oldest first. Unreadable runs are errors, not silently skipped. */
 export async function findRuns(dir: string): Promise<{ dir: string; results: RunResults }[]> {
@@ -53,13 +51,7 @@ export async function writeHistory(dir: string): Promise<{ index: string; runs: 
     const p = r.pools.find((x) => x.name === pool);
     if (!p) return 'NONE';
     if (p.error) return 'ERROR';
-    const m = pivot(r);
-    let w: Status | null = null;
-    for (const s of m.suites) {
-      const c = m.get(pool, s).status;
-      if (c && (w === null || RANK[c] > RANK[w])) w = c;
-    }
-    return w ?? 'NONE';
+    return worstStatus(r.cells.filter((c) => c.pool === pool).map((c) => c.status)) ?? 'NONE';
   };
   const html = Handlebars.compile(TEMPLATE)({
     runs: runs.map((r) => ({

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Handlebars from 'handlebars';
+import { worstStatus } from '../matrix/text.ts';
 import type { Cell, PoolResult, RunResults, Status } from '../results/schema.ts';
 
 /**
@@ -11,7 +12,6 @@ import type { Cell, PoolResult, RunResults, Status } from '../results/schema.ts'
  * never memory contents (results.json never holds any).
  */
 
-const RANK: Record<Status, number> = { ERROR: 3, FAIL: 2, PASS: 1, SKIP: 0 };
 const FEATURES_COLUMN = 'features';
 
 interface CellView {
@@ -75,12 +75,6 @@ function columnsOf(results: RunResults): { suite: string; check: string }[] {
   return [...bySuite].flatMap(([suite, checks]) => checks.map((check) => ({ suite, check })));
 }
 
-function worst(cells: Cell[]): Status | null {
-  let s: Status | null = null;
-  for (const c of cells) if (s === null || RANK[c.status] > RANK[s]) s = c.status;
-  return s;
-}
-
 /** Line chart of dump time against big-mem size, one line per pool (inline SVG). */
 function scaleChart(results: RunResults): string | null {
   const series = results.pools
@@ -130,7 +124,7 @@ export function reportModel(results: RunResults) {
     const cells: CellView[] = cols.map((col) => {
       if (col.check === FEATURES_COLUMN) {
         const fs = results.cells.filter((c) => c.pool === p.name && c.suite === col.suite && c.check.startsWith('feature:'));
-        const s = worst(fs.filter((c) => c.status !== 'SKIP')) ?? (fs.length ? 'SKIP' : null);
+        const s = worstStatus(fs.filter((c) => c.status !== 'SKIP').map((c) => c.status)) ?? (fs.length ? 'SKIP' : null);
         const ok = fs.filter((c) => c.status === 'PASS').length;
         const broken = fs.find((c) => c.status === 'FAIL' || c.status === 'ERROR');
         return { id: broken ? ids.get(broken)! : '', status: s ?? 'NONE', label: fs.length ? `${ok}/${fs.length}` : '–', title: `${ok} of ${fs.length} features present` };

@@ -1,24 +1,11 @@
-import { pivot } from '../matrix/text.ts';
-import type { Cell, RunResults } from '../results/schema.ts';
+import { failureGroups, listNames, pivot } from '../matrix/text.ts';
+import type { RunResults } from '../results/schema.ts';
 
 const ICON = { PASS: '✅', FAIL: '❌', ERROR: '⚠️', SKIP: '⏭️' } as const;
 
 /** Escapes text for a Markdown table cell. */
 function md(s: string): string {
   return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-}
-
-/** Groups cells that failed for the same cause in the same pool and suite. */
-export function failureGroups(results: RunResults): { pool: string; suite: string; status: Cell['status']; checks: string[]; first: Cell }[] {
-  const groups = new Map<string, { pool: string; suite: string; status: Cell['status']; checks: string[]; first: Cell }>();
-  for (const c of results.cells) {
-    if (c.status !== 'FAIL' && c.status !== 'ERROR') continue;
-    const key = `${c.pool}\0${c.suite}\0${c.status}\0${c.diagnoses.find((d) => d.blame !== 'note')?.id ?? c.reason}`;
-    const g = groups.get(key);
-    if (g) g.checks.push(c.check);
-    else groups.set(key, { pool: c.pool, suite: c.suite, status: c.status, checks: [c.check], first: c });
-  }
-  return [...groups.values()];
 }
 
 /**
@@ -55,7 +42,7 @@ export function renderMarkdown(results: RunResults, opts: { regressions?: string
     out.push('### Failures', '');
     for (const g of groups) {
       const d = g.first.diagnoses.find((x) => x.blame !== 'note');
-      const checks = g.checks.length > 4 ? `${g.checks.slice(0, 3).join(', ')} and ${g.checks.length - 3} more` : g.checks.join(', ');
+      const checks = listNames(g.checks);
       out.push(`- ${ICON[g.status]} **${md(g.pool)}** › ${g.suite} › ${md(checks)}: ${md(g.first.reason)}`);
       if (d) out.push(`  - cause: ${md(d.cause)}`, `  - fix: ${md(d.remediation)}`);
     }
