@@ -48,3 +48,6 @@ export interface Environment {
 }
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** What every command inside an environment starts from; ExecOptions.env adds to it. */
+export const BASE_ENV: Readonly<Record<string, string>> = { PATH: DEFAULT_PATH, HOME: '/root', LANG: 'C' };

@@ -93,16 +93,7 @@ export async function buildGuestRoot(
       sel.load.map((rel) => `${plain(rel)}: ${(dep.get(moduleName(rel))?.deps ?? []).map(plain).join(' ')}`.trimEnd() + '\n').join(''),
     );
     const initrd = join(scratch, 'initrd.cpio');
-    const prune = PRUNE.map((p) => `-path '${p}'`).join(' -o ');
-    const script = [
-      'set -eu',
-      `cd "$1"`,
-      `find . \\( ${prune} \\) -prune -o -print0 | cpio --null -o -H newc --quiet > "$3"`,
-      `cd "$2"`,
-      `find . -print0 | cpio --null -o -H newc --quiet >> "$3"`,
-    ].join('\n');
-    const r = await run(['sh', '-c', script, 'pack', image.rootfs, join(scratch, 'overlay'), initrd], { timeoutMs: opts.timeoutMs });
-    if (r.exitCode !== 0) throw new ImageError(`guest root: packing ${image.name} failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}${/cpio: not found|cpio: command not found/.test(r.stderr) ? ' (apt-get install cpio)' : ''}`);
+    await packCpio([{ dir: image.rootfs, prune: PRUNE }, { dir: join(scratch, 'overlay') }], initrd, `guest root ${image.name}`, opts.timeoutMs);
     await removeTree(join(scratch, 'overlay'));
     const sizeBytes = (await stat(initrd)).size;
     return { key, kernel: kernel.origin, image: image.key, sizeBytes, modules: { loaded: sel.load.length, notModules: sel.notModules } };
@@ -124,4 +115,32 @@ async function evictSiblings(dir: string): Promise<void> {
   const prefix = base.replace(/-[0-9a-f]{16}$/, '-');
   for (const e of await readdir(dirname(dir)).catch(() => [] as string[]))
     if (e !== base && e.startsWith(prefix) && /^[0-9a-f]{16}$/.test(e.slice(prefix.length))) await removeTree(join(dirname(dir), e));
+}
+
+/**
+ * Writes the trees as concatenated newc cpio archives (the kernel unpacks
+ * them in order, later ones over earlier ones), leaving out pruned paths.
+ */
+async function packCpio(trees: { dir: string; prune?: readonly string[] }[], out: string, what: string, timeoutMs: number): Promise<void> {
+  const script = ['set -eu', ': > "$OUT"'];
+  trees.forEach((t, i) => {
+    const prune = t.prune?.length ? `\\( ${t.prune.map((p) => `-path '${p}'`).join(' -o ')} \\) -prune -o ` : '';
+    script.push(`(cd "$${i + 1}" && find . ${prune}-print0 | cpio --null -o -H newc --quiet) >> "$OUT"`);
+  });
+  const r = await run(['sh', '-c', script.join('\n'), 'pack', ...trees.map((t) => t.dir)], { timeoutMs, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', OUT: out } });
+  if (r.exitCode !== 0)
+    throw new ImageError(`${what}: packing failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}${/cpio: not found|cpio: command not found/.test(r.stderr) ? ' (apt-get install cpio)' : ''}`);
+}
+
+/** A minimal initramfs: only /cc/init (the agent), for probe boots (accelerator probe, bare-boot benchmark). */
+export async function probeInitrd(agent: string, cacheDir: string): Promise<string> {
+  const dir = join(cacheDir, 'guest-roots', `probe-${basename(agent)}`);
+  await cacheEntry(dir, 60_000, async (scratch) => {
+    await mkdir(join(scratch, 'root/cc'), { recursive: true });
+    await copyFile(agent, join(scratch, 'root/cc/init'));
+    await packCpio([{ dir: join(scratch, 'root') }], join(scratch, 'initrd.cpio'), 'probe initramfs', 60_000);
+    await removeTree(join(scratch, 'root'));
+    return { agent: basename(agent) };
+  });
+  return join(dir, 'initrd.cpio');
 }

@@ -4,10 +4,9 @@ import { join, relative, resolve } from 'node:path';
 import { EnvironmentError } from '../../errors.ts';
 import { mkdirPrivate } from '../../util/fs.ts';
 import { run } from '../../util/process.ts';
-import { DEFAULT_PATH, type Environment, type ExecOptions, type ExecResult } from '../environment.ts';
+import { BASE_ENV, type Environment, type ExecOptions, type ExecResult } from '../environment.ts';
 
 const WORKDIR_INSIDE = '/run/criu-compat';
-const BASE_ENV = { PATH: DEFAULT_PATH, HOME: '/root', LANG: 'C' };
 
 export interface NamespaceStartOptions {
   id: string;

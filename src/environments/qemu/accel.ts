@@ -1,8 +1,7 @@
 import { spawn } from 'node:child_process';
-import { access, constants, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
-import { run } from '../../util/process.ts';
-import { cacheEntry } from '../../util/cache-entry.ts';
+import { access, constants, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { probeInitrd } from '../../images/guest-root.ts';
 import { mkdirPrivate, removeTree } from '../../util/fs.ts';
 import { type Accel, consoleTail, qemuArgv } from './qemu-machine.ts';
 
@@ -10,20 +9,6 @@ export interface AccelChoice {
   accel: Accel;
   /** Why: "kvm: probe booted in 1.2 s", "tcg: /dev/kvm missing", "tcg: KVM probe did not boot within 10 s", "tcg: asked for". */
   why: string;
-}
-
-/** A minimal initramfs: only /cc/init (the agent), for probe boots. */
-export async function probeInitrd(agent: string, cacheDir: string): Promise<string> {
-  const dir = join(cacheDir, 'guest-roots', `probe-${basename(agent)}`);
-  await cacheEntry(dir, 60_000, async (scratch) => {
-    await mkdir(join(scratch, 'root/cc'), { recursive: true });
-    await writeFile(join(scratch, 'root/cc/init'), await readFile(agent), { mode: 0o755 });
-    const r = await run(['sh', '-c', 'cd "$1" && find . -print0 | cpio --null -o -H newc --quiet > "$2"', 'pack', join(scratch, 'root'), join(scratch, 'initrd.cpio')], { timeoutMs: 60_000 });
-    if (r.exitCode !== 0) throw new Error(`cannot pack the probe initramfs: ${r.stderr.trim()}`);
-    await removeTree(join(scratch, 'root'));
-    return { agent: basename(agent) };
-  });
-  return join(dir, 'initrd.cpio');
 }
 
 /**

@@ -2,10 +2,9 @@ import { open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { mkdirPrivate } from '../../util/fs.ts';
 import { EnvironmentError } from '../../errors.ts';
-import { DEFAULT_PATH, type Environment, type ExecOptions, type ExecResult } from '../environment.ts';
+import { BASE_ENV, type Environment, type ExecOptions, type ExecResult } from '../environment.ts';
 import { AgentChannel } from './agent-channel.ts';
 
-const BASE_ENV = { PATH: DEFAULT_PATH, HOME: '/root', LANG: 'C' };
 const IO_TIMEOUT_MS = 60_000;
 const CHUNK = 8 << 20;
 
