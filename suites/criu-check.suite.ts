@@ -16,7 +16,7 @@ const t = plan.settings.timeouts;
 
 // Pools run side by side (up to maxConcurrency); the checks of one pool run in order.
 describe.concurrent.each(pools)('$name', (pool) => {
-  const session = poolSession(plan, pool, SUITE, t.commandMs);
+  const session = poolSession(plan, pool, SUITE, { criuTimeoutMs: t.commandMs, workloads: false });
   describe(SUITE, { concurrent: false }, () => {
     const id = (check: string) => ({ pool: pool.name, suite: SUITE, check });
 

@@ -19,7 +19,7 @@ const t = plan.settings.timeouts;
 
 // Pools run side by side (up to maxConcurrency); the cells of one pool run in order.
 describe.concurrent.each(pools)('$name', (pool) => {
-  const session = poolSession(plan, pool, SUITE, t.criuMs);
+  const session = poolSession(plan, pool, SUITE, { criuTimeoutMs: t.criuMs, workloads: true });
 
   const cases = planCases({ ...plan.settings, bigMemMiB: pool.bigMemMiB ?? plan.settings.bigMemMiB });
   describe(SUITE, { concurrent: false }, () => {

@@ -8,9 +8,11 @@ import type { PlannedPool, RunPlan } from './plan.ts';
 
 /**
  * Brings a pool's environment up for one suite, with the workload binaries
- * copied into WORKDIR/bin. Backends plug in here; suites never know which.
+ * copied into WORKDIR/bin when the suite runs workloads (into a VM they
+ * travel over the agent's channel: not for suites that never start one).
+ * Backends plug in here; suites never know which.
  */
-export async function openEnvironment(plan: RunPlan, pool: PlannedPool, suite: string): Promise<Environment> {
+export async function openEnvironment(plan: RunPlan, pool: PlannedPool, suite: string, opts: { workloads: boolean }): Promise<Environment> {
   let env: Environment;
   if (pool.backend === 'qemu') {
     const socket = pool.vm?.sockets[suite];
@@ -27,6 +29,7 @@ export async function openEnvironment(plan: RunPlan, pool: PlannedPool, suite: s
       timeoutMs: plan.settings.timeouts.environmentMs,
     });
   }
+  if (!opts.workloads) return env;
   try {
     await env.makeDir(`${env.workDir}/bin`);
     for (const bin of Object.values(plan.natives.workloads)) await env.copyIn(bin, binaryPath(env, bin));

@@ -14,11 +14,11 @@ export interface PoolSession {
  * pool's environment for this suite (and its CRIU driver) before the checks
  * and dispose of it after them. The returned object is filled by then.
  */
-export function poolSession(plan: RunPlan, pool: PlannedPool, suite: string, criuTimeoutMs: number): PoolSession {
+export function poolSession(plan: RunPlan, pool: PlannedPool, suite: string, opts: { criuTimeoutMs: number; workloads: boolean }): PoolSession {
   const s = {} as PoolSession;
   beforeAll(async () => {
-    s.env = await openEnvironment(plan, pool, suite);
-    s.criu = new Criu(s.env, pool.criuEnv, criuTimeoutMs);
+    s.env = await openEnvironment(plan, pool, suite, { workloads: opts.workloads });
+    s.criu = new Criu(s.env, pool.criuEnv, opts.criuTimeoutMs);
   }, plan.settings.timeouts.environmentMs + 30_000);
   afterAll(async () => {
     await s.env?.dispose();

@@ -62,51 +62,39 @@ export async function provisionPools(loaded: LoadedConfig, pools: readonly Pool[
   const images = new Map<string, Promise<NodeImage>>();
   const kernels = new Map<string, Promise<Kernel>>();
   const roots = new Map<string, Promise<GuestRoot>>();
-  const imageFor = (pool: Pool) => {
-    let p = images.get(pool.image);
-    if (!p) {
-      p = resolveImage(pool.image, loaded.images[pool.image]!, {
+  // Pools that share an image, a kernel or a guest root share one resolution of it.
+  const imageFor = (pool: Pool) =>
+    shared(images, pool.image, () =>
+      resolveImage(pool.image, loaded.images[pool.image]!, {
         cacheDir: opts.cacheDir,
         buildTimeoutMs: settings.timeouts.imageBuildMs,
         ...(opts.mirror ? { mirror: opts.mirror } : {}),
         onProgress: (what) => {
           for (const q of pools) if (q.image === pool.image) opts.progress.update(q.name, `image ${pool.image}: ${what}…`);
         },
-      });
-      images.set(pool.image, p);
-    }
-    return p;
-  };
+      }),
+    );
   const kernelFor = (pool: Pool) => {
-    const spec = pool.kernel as Exclude<KernelSpec, 'host'>;
-    const key = JSON.stringify(spec);
-    let p = kernels.get(key);
-    if (!p) {
-      p = resolveKernel(spec, {
+    const key = JSON.stringify(pool.kernel);
+    return shared(kernels, key, () =>
+      resolveKernel(pool.kernel as Exclude<KernelSpec, 'host'>, {
         cacheDir: opts.cacheDir,
         mirror: opts.mirror,
         timeoutMs: settings.timeouts.imageBuildMs,
         onProgress: (what) => {
           for (const q of pools) if (JSON.stringify(q.kernel) === key) opts.progress.update(q.name, `${what}…`);
         },
-      });
-      kernels.set(key, p);
-    }
-    return p;
+      }),
+    );
   };
-  const rootFor = (pool: Pool, kernel: Kernel, image: NodeImage) => {
-    const key = `${kernel.key}/${image.key}/${pool.vm.modules.join(',')}`;
-    let p = roots.get(key);
-    if (!p) {
-      p = buildGuestRoot(kernel, image, opts.natives.agent, pool.vm.modules, {
+  const rootFor = (pool: Pool, kernel: Kernel, image: NodeImage) =>
+    shared(roots, `${kernel.key}/${image.key}/${pool.vm.modules.join(',')}`, () =>
+      buildGuestRoot(kernel, image, opts.natives.agent, pool.vm.modules, {
         cacheDir: opts.cacheDir,
         timeoutMs: settings.timeouts.imageBuildMs,
         onProgress: (what) => opts.progress.update(pool.name, `${what}…`),
-      });
-      roots.set(key, p);
-    }
-    return p;
-  };
+      }),
+    );
   return Promise.all(
     pools.map(async (pool): Promise<ProvisionedPool> => {
       const started = performance.now();
@@ -152,6 +140,13 @@ export async function provisionPools(loaded: LoadedConfig, pools: readonly Pool[
       }
     }),
   );
+}
+
+/** The promise already in MAP under KEY, or the one MAKE starts (and MAP keeps). */
+function shared<T>(map: Map<string, Promise<T>>, key: string, make: () => Promise<T>): Promise<T> {
+  let p = map.get(key);
+  if (!p) map.set(key, (p = make()));
+  return p;
 }
 
 export interface WaveOptions {
