@@ -50,7 +50,8 @@ export class CellCollector implements Reporter {
       this.progress?.update(where.pool, `${where.suite}: ${where.check} ${meta.cell.status} (${n} done)`, meta.cell.status === 'PASS');
       return;
     }
-    const errors = result.state === 'failed' ? result.errors : [];
+    // A test skipped because its suite's beforeAll failed: the hook's error is on the enclosing suite.
+    const errors = result.state === 'failed' ? result.errors : suiteErrors(tc);
     const message = this.interrupted
       ? 'interrupted before it finished'
       : errors.map((e) => `${e.name ?? 'Error'}: ${e.message}`).join('; ') || (result.state === 'skipped' ? 'not run (a setup step failed)' : 'no result recorded');
@@ -77,4 +78,12 @@ export class CellCollector implements Reporter {
 /** Cells are keyed by what they are, not by vitest's test id, which repeats across the run's waves. */
 function cellKey(w: { pool: string; suite: string; check: string }): string {
   return `${w.pool}\0${w.suite}\0${w.check}`;
+}
+
+function suiteErrors(tc: TestCase): ReadonlyArray<{ name?: string; message: string; stack?: string }> {
+  for (let p: TestCase['parent'] | TestModule = tc.parent; ; p = p.parent) {
+    const errs = p.errors();
+    if (errs.length) return errs;
+    if (p.type === 'module') return [];
+  }
 }
