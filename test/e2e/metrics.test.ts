@@ -46,12 +46,15 @@ describe('metrics', () => {
     expect(cell('counter/pre-dump').repetitions).toBeUndefined();
   });
 
-  test("fidelity: the stall counter saw across a --leave-running dump agrees with CRIU's frozen time within 20%", () => {
+  test("fidelity: the stall counter saw across a --leave-running dump agrees with CRIU's frozen time within 20% (+2 ms)", () => {
     const d = cell('counter/leave-running').distribution!;
     const frozen = d['criuDump.frozenTimeUs']!.p50;
     const seen = d['observedStallUs']!.p50;
     expect(frozen).toBeGreaterThan(0);
-    expect(Math.abs(seen - frozen) / frozen, `workload saw ${seen} µs, CRIU says frozen ${frozen} µs`).toBeLessThanOrEqual(0.2);
+    // The workload's stall also holds what CRIU's frozen_time does not count: stopping the task before
+    // the clock starts and being scheduled again after it stops, a fixed 1-3 ms here (seen: 18.6 ms
+    // observed vs 15.4 ms frozen under load, 23.5 vs 22.0 idle). So 20% of the frozen time plus 2 ms.
+    expect(Math.abs(seen - frozen), `workload saw ${seen} µs, CRIU says frozen ${frozen} µs`).toBeLessThanOrEqual(0.2 * frozen + 2000);
   });
 
   test('restore figures come from stats-restore', () => {
