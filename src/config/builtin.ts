@@ -3,6 +3,13 @@ import type { ImageSpec } from './schema.ts';
 /** The packages every built-in Debian node image carries. */
 export const NODE_IMAGE_PACKAGES = ['criu', 'iptables', 'iproute2', 'procps'];
 
+/**
+ * What a node that runs containers adds: Debian's runtimes, podman with its
+ * monitor, network stack (debootstrap does not pick a provider for the virtual
+ * container-network-stack by itself) and init, and tar for checkpoint archives.
+ */
+export const CONTAINER_PACKAGES = ['runc', 'crun', 'podman', 'conmon', 'netavark', 'catatonit', 'tar'];
+
 /** Node images any config may name without defining them. */
 export const BUILTIN_IMAGES: Record<string, ImageSpec> = {
   'debian-bullseye': {
@@ -16,5 +23,13 @@ export const BUILTIN_IMAGES: Record<string, ImageSpec> = {
   'debian-trixie': {
     debootstrap: { suite: 'trixie', include: NODE_IMAGE_PACKAGES },
     description: 'Debian 13: CRIU 4.1.1, glibc 2.41',
+  },
+  'debian-bookworm-containers': {
+    debootstrap: { suite: 'bookworm', include: [...NODE_IMAGE_PACKAGES, ...CONTAINER_PACKAGES] },
+    description: 'Debian 12 with its container runtimes: CRIU 3.17.1, runc 1.1.5, crun 1.8.1, podman 4.3.1',
+  },
+  'debian-trixie-containers': {
+    debootstrap: { suite: 'trixie', include: [...NODE_IMAGE_PACKAGES, ...CONTAINER_PACKAGES, 'libcriu2'] },
+    description: 'Debian 13 with its container runtimes: CRIU 4.1.1, runc 1.1.15, crun 1.21, podman 5.4',
   },
 };

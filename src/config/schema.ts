@@ -6,7 +6,11 @@ const Name = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'a name of lowercas
 export const WORKLOADS = ['counter', 'open-file', 'pipe-pair', 'process-tree', 'threads', 'big-mem'] as const;
 /** Fixtures that exist for the harness's own tests, never in the default set. */
 export const SELFTEST_WORKLOADS = ['hang'] as const;
-export const WorkloadName = z.enum([...WORKLOADS, ...SELFTEST_WORKLOADS]);
+/** What the runtime suite checkpoints inside containers: state, a tree, a TCP connection with its peer, file locks. */
+export const CONTAINER_WORKLOADS = ['counter', 'process-tree', 'tcp-established', 'file-lock'] as const;
+export const WorkloadName = z.enum([...new Set([...WORKLOADS, ...CONTAINER_WORKLOADS, ...SELFTEST_WORKLOADS])] as [string, ...string[]]);
+export const RUNTIME_NAMES = ['runc', 'crun', 'podman'] as const;
+export const SUITES = ['criu-check', 'round-trip', 'runtime'] as const;
 
 export const DebootstrapImage = z.strictObject({
   debootstrap: z.strictObject({
@@ -100,7 +104,9 @@ export const Timeouts = z.strictObject({
 
 export const Settings = z.strictObject({
   workloads: z.array(WorkloadName).min(1).default([...WORKLOADS]),
-  suites: z.array(z.enum(['criu-check', 'round-trip'])).min(1).default(['criu-check', 'round-trip']),
+  suites: z.array(z.enum(SUITES)).min(1).default([...SUITES]),
+  /** The runtime suite: which container runtimes to drive where the node image has them. */
+  runtimes: z.array(z.enum(RUNTIME_NAMES)).min(1).default([...RUNTIME_NAMES]),
   /** Each round trip runs this many times; the cell reports the success rate and p50/p95/max. */
   repeat: z.number().int().min(1).max(1000).default(1),
   /** big-mem sizes (MiB): the scale curve of dump time and image size. */

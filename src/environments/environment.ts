@@ -35,6 +35,8 @@ export interface Environment {
   copyIn(hostPath: string, envPath: string): Promise<void>;
   /** Copies a directory out of the environment into hostDir (made root-only, files 0600); returns hostDir. */
   copyOut(envPath: string, hostDir: string): Promise<string>;
+  /** Writes a file inside the work directory (root-only unless mode says otherwise). */
+  writeFile(envPath: string, data: string | Buffer, mode?: number): Promise<void>;
   /** Reads a file from the environment. */
   readFile(envPath: string): Promise<Buffer>;
   /** Size in bytes of everything under a directory inside. */

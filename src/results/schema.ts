@@ -23,6 +23,8 @@ export const Cell = z.strictObject({
   diagnoses: z.array(Diagnosis),
   durations: z.strictObject({
     totalMs: z.number().nonnegative(),
+    /** Runtime suite: starting the container. */
+    startMs: z.number().nonnegative().optional(),
     dumpMs: z.number().nonnegative().optional(),
     restoreMs: z.number().nonnegative().optional(),
     preDumpMs: z.number().nonnegative().optional(),
@@ -44,6 +46,10 @@ export const Cell = z.strictObject({
        * criuDump.frozenTimeUs); across dump + restore, the downtime it lived through.
        */
       observedStallUs: z.number().nonnegative().optional(),
+      /** Runtime suite: what the runtime itself reported (podman --print-stats; µs), flattened. */
+      runtimeStats: z.record(z.string(), z.number()).optional(),
+      /** podman export: size of the checkpoint archive (bytes). */
+      archiveBytes: z.number().int().nonnegative().optional(),
       /** big-mem: dump time per GiB of image (the scale curve). */
       dumpMsPerGiB: z.number().nonnegative().optional(),
     })
@@ -74,6 +80,19 @@ export const Inventory = z.strictObject({
   /** Do x86 debug-register breakpoints reach a ptracer here? (CRIU < 4.2 hangs without them.) */
   hwBreakpoints: z.strictObject({ works: z.boolean().nullable(), detail: z.string() }),
   packages: z.record(z.string(), z.string()),
+  /** Container runtimes in the node image (absent: not probed). */
+  runtimes: z
+    .array(
+      z.strictObject({
+        name: z.enum(['runc', 'crun', 'podman']),
+        version: z.string().nullable(),
+        features: z.array(z.string()),
+        checkpoint: z.boolean(),
+        detail: z.string(),
+        ociRuntime: z.string().optional(),
+      }),
+    )
+    .optional(),
   /** Qemu pools: how the VM ran. */
   vm: z
     .strictObject({

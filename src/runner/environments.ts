@@ -40,6 +40,9 @@ export async function openEnvironment(plan: RunPlan, pool: PlannedPool, suite: s
   }
 }
 
+/** The session name of the runtime suite's second environment of a pool (another node for podman export/import). */
+export const PEER_SESSION = 'runtime-peer';
+
 /** Where a workload binary lives inside the environment (its cache name minus the hash). */
 export function binaryPath(env: Environment, hostBinary: string): string {
   return `${env.workDir}/bin/${basename(hostBinary).replace(/-[0-9a-f]{16}$/, '')}`;

@@ -2,6 +2,7 @@ import { gunzipSync } from 'node:zlib';
 import type { Environment } from '../environments/environment.ts';
 import type { Inventory } from '../results/schema.ts';
 import { parseCriuVersion, parseFeatureList } from '../criu/help.ts';
+import { detectRuntimes } from '../runtimes/detect.ts';
 
 export const KERNEL_FLAGS = [
   'CONFIG_CHECKPOINT_RESTORE',
@@ -74,13 +75,14 @@ export async function takeInventory(
   kernelConfigText?: string,
 ): Promise<InventoryProbe> {
   const sh = (cmd: string) => env.exec(['sh', '-c', cmd], { timeoutMs, env: criuEnv });
-  const [uname, version, help, libc, mountinfo, hwbp] = await Promise.all([
+  const [uname, version, help, libc, mountinfo, hwbp, runtimes] = await Promise.all([
     sh('uname -r'),
     sh('criu --version'),
     sh('criu --help'),
     sh('getconf GNU_LIBC_VERSION 2>/dev/null || ldd --version 2>&1 | head -n 1'),
     sh('cat /proc/self/mountinfo'),
     env.exec([hwBreakpointsProbe], { timeoutMs }),
+    detectRuntimes(env, timeoutMs),
   ]);
   let kernelConfig: Record<string, string | null> | null = null;
   try {
@@ -97,6 +99,7 @@ export async function takeInventory(
       libc: libc.exitCode === 0 && libc.stdout.trim() ? libc.stdout.trim() : null,
       cgroupMode: cgroupModeOf(mountinfo.stdout),
       hwBreakpoints: parseHwBreakpoints(hwbp.stdout),
+      runtimes,
       packages: Object.fromEntries(wanted.filter((p) => packages[p]).map((p) => [p, packages[p]!])),
     },
     features: parseFeatureList(help.stdout + help.stderr),

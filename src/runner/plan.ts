@@ -15,6 +15,8 @@ export interface PlannedPool {
   hostWorkDir: string;
   /** Feature names this pool's CRIU knows (from criu --help), probed one by one. */
   features: string[];
+  /** Container runtimes found in the node image (from the inventory). */
+  runtimes: import('../runtimes/detect.ts').RuntimeInfo[];
   /** Set when the pool could not be provisioned; suites do not run for it. */
   error?: string;
   /** What explains the error (e.g. a VM's serial console tail). */

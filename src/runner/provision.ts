@@ -99,7 +99,7 @@ export async function provisionPools(loaded: LoadedConfig, pools: readonly Pool[
     pools.map(async (pool): Promise<ProvisionedPool> => {
       const started = performance.now();
       const hostWorkDir = join(opts.workRoot, pool.name);
-      const planned: PlannedPool = { name: pool.name, backend: pool.backend, rootfs: '', criuEnv: pool.criu.env, hostWorkDir, features: [], ...(pool.bigMemMiB ? { bigMemMiB: pool.bigMemMiB } : {}) };
+      const planned: PlannedPool = { name: pool.name, backend: pool.backend, rootfs: '', criuEnv: pool.criu.env, hostWorkDir, features: [], runtimes: [], ...(pool.bigMemMiB ? { bigMemMiB: pool.bigMemMiB } : {}) };
       const phases = { provisionMs: 0, bootMs: 0, suitesMs: 0, teardownMs: 0 };
       let image: NodeImage | null = null;
       try {
@@ -126,6 +126,7 @@ export async function provisionPools(loaded: LoadedConfig, pools: readonly Pool[
           await env.copyIn(opts.natives.probes.hwBreakpoints, `${env.workDir}/hw-breakpoints`);
           const probe = await takeInventory(env, image.packages, pool.criu.env, settings.timeouts.commandMs, `${env.workDir}/hw-breakpoints`);
           planned.features = probe.features;
+          planned.runtimes = probe.inventory.runtimes ?? [];
           opts.progress.update(pool.name, `ready: kernel ${probe.inventory.kernelRelease}, criu ${probe.inventory.criuVersion ?? 'not found'}`);
           return { planned, pool, image, inventory: probe.inventory, phases };
         } finally {
@@ -196,6 +197,7 @@ export async function bootWave(wave: readonly ProvisionedPool[], opts: WaveOptio
           const kernelConfig = vm.kernel.configFile ? await readFile(vm.kernel.configFile, 'utf8').catch(() => undefined) : undefined;
           const probe = await takeInventory(env, image.packages, pool.criu.env, opts.timeouts.commandMs, `${env.workDir}/hw-breakpoints`, kernelConfig);
           planned.features = probe.features;
+          planned.runtimes = probe.inventory.runtimes ?? [];
           p.inventory = {
             ...probe.inventory,
             vm: {

@@ -14,7 +14,8 @@ import type { RunPlan } from './plan.ts';
 import { Progress } from './progress.ts';
 import { PROJECT_ROOT, VM_DIR_PREFIX, bootWave, buildNatives, provisionPools, type ProvisionedPool } from './provision.ts';
 import { chooseAccel } from '../environments/qemu/accel.ts';
-import { kernelLabel } from '../config/schema.ts';
+import { CONTAINER_WORKLOADS, kernelLabel } from '../config/schema.ts';
+import { PEER_SESSION } from './environments.ts';
 
 export interface RunOptions {
   configFile?: string;
@@ -64,7 +65,8 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
   const progress = new Progress(process.stderr, opts.progress);
   try {
     for (const p of pools) progress.update(p.name, 'compiling helpers and workloads…');
-    const natives = await buildNatives(opts.cacheDir, loaded.config.settings.workloads);
+    const s = loaded.config.settings;
+    const natives = await buildNatives(opts.cacheDir, [...new Set([...s.workloads, ...(s.suites.includes('runtime') ? CONTAINER_WORKLOADS : [])])]);
     const provisioned = await provisionPools(loaded, pools, {
       cacheDir: opts.cacheDir,
       ...(opts.mirror ? { mirror: opts.mirror } : {}),
@@ -89,7 +91,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
       const accel = await chooseAccel(opts.accel ?? settings.accel, { vmlinuz: first.kernel.vmlinuz, agent: natives.agent, guard: natives.helper, cacheDir: opts.cacheDir, workDir: workRoot });
       for (const wave of packWaves(vmPools, opts.jobs, Math.floor((totalmem() / 2 ** 20) * 0.75))) {
         if (opts.signal?.aborted) break;
-        const machines = await bootWave(wave, { cacheDir: opts.cacheDir, natives, progress, accel, suites: settings.suites, timeouts: settings.timeouts, signal: opts.signal });
+        const machines = await bootWave(wave, { cacheDir: opts.cacheDir, natives, progress, accel, suites: vmSessions(settings.suites), timeouts: settings.timeouts, signal: opts.signal });
         try {
           await timed(wave.filter((p) => !p.planned.error));
         } finally {
@@ -247,4 +249,9 @@ async function sweepStaleWorkDirs(): Promise<void> {
     const m = new RegExp(`^(?:${WORK_PREFIX}|${VM_DIR_PREFIX})(\\d+)-`).exec(e);
     if (m && !isAlive(Number(m[1]))) await removeTree(join(base, e));
   }
+}
+
+/** The agent sessions a VM needs: one per suite, plus the runtime suite's second node (the destination of a podman export). */
+export function vmSessions(suites: readonly string[]): string[] {
+  return suites.includes('runtime') ? [...suites, PEER_SESSION] : [...suites];
 }

@@ -6,7 +6,7 @@ export type Verdict = { status: 'PASS' } | { status: 'FAIL'; message: string };
  * The harness side of the ready/verify protocol: start a workload detached,
  * wait for "ready", and after restore send SIGUSR1 and read its verdict.
  */
-export class Workload {
+export class Workload implements ProtocolPeer {
   readonly name: string;
   readonly outFile: string;
   pid = 0;
@@ -36,32 +36,16 @@ export class Workload {
   }
 
   /** Polls the output until a line matches, the process is gone, or time runs out. */
-  async waitFor(re: RegExp, timeoutMs: number): Promise<{ line?: string; alive: boolean }> {
-    const deadline = performance.now() + timeoutMs;
-    let checks = 0;
-    for (;;) {
-      this.abortSignal?.throwIfAborted();
-      const line = (await this.lines()).find((l) => re.test(l));
-      if (line) return { line, alive: true };
-      if (++checks % 5 === 0 && !(await this.alive())) {
-        const late = (await this.lines()).find((l) => re.test(l));
-        return late ? { line: late, alive: false } : { alive: false };
-      }
-      if (performance.now() > deadline) return { alive: await this.alive() };
-      await new Promise((r) => setTimeout(r, 10));
-    }
+  waitFor(re: RegExp, timeoutMs: number): Promise<{ line?: string; alive: boolean }> {
+    return waitForLine(this, re, timeoutMs);
   }
 
-  async waitReady(timeoutMs: number): Promise<{ ok: boolean; alive: boolean }> {
-    const r = await this.waitFor(/^ready$/, timeoutMs);
-    return { ok: r.line !== undefined, alive: r.alive };
+  waitReady(timeoutMs: number): Promise<{ ok: boolean; alive: boolean }> {
+    return waitReady(this, timeoutMs);
   }
 
-  async verdict(timeoutMs: number): Promise<Verdict | { status: 'NONE'; alive: boolean }> {
-    await this.signal('USR1');
-    const r = await this.waitFor(/^(PASS|FAIL)\b/, timeoutMs);
-    if (!r.line) return { status: 'NONE', alive: r.alive };
-    return r.line.startsWith('PASS') ? { status: 'PASS' } : { status: 'FAIL', message: r.line.replace(/^FAIL:?\s*/, '') };
+  verdict(timeoutMs: number): Promise<Verdict | { status: 'NONE'; alive: boolean }> {
+    return askVerdict(this, timeoutMs);
   }
 
   async signal(sig: string): Promise<boolean> {
@@ -87,4 +71,42 @@ export class Workload {
   async kill(): Promise<void> {
     await this.env.exec(['sh', '-c', `kill -9 -${this.pid} ${this.pid} 2>/dev/null; true`], { timeoutMs: 5000 }).catch(() => undefined);
   }
+}
+
+/** Anything that speaks the protocol: a process in an environment, or a container a runtime runs. */
+export interface ProtocolPeer {
+  abortSignal: AbortSignal | undefined;
+  lines(): Promise<string[]>;
+  alive(): Promise<boolean>;
+  signal(sig: string): Promise<boolean>;
+}
+
+/** Polls a peer's output until a line matches, the peer is gone, or time runs out. */
+export async function waitForLine(peer: ProtocolPeer, re: RegExp, timeoutMs: number, pollMs = 10): Promise<{ line?: string; alive: boolean }> {
+  const deadline = performance.now() + timeoutMs;
+  let checks = 0;
+  for (;;) {
+    peer.abortSignal?.throwIfAborted();
+    const line = (await peer.lines()).find((l) => re.test(l));
+    if (line) return { line, alive: true };
+    if (++checks % 5 === 0 && !(await peer.alive())) {
+      const late = (await peer.lines()).find((l) => re.test(l));
+      return late ? { line: late, alive: false } : { alive: false };
+    }
+    if (performance.now() > deadline) return { alive: await peer.alive() };
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
+
+export async function waitReady(peer: ProtocolPeer, timeoutMs: number, pollMs?: number): Promise<{ ok: boolean; alive: boolean }> {
+  const r = await waitForLine(peer, /^ready$/, timeoutMs, pollMs);
+  return { ok: r.line !== undefined, alive: r.alive };
+}
+
+/** Sends the verify signal and reads PASS or FAIL. */
+export async function askVerdict(peer: ProtocolPeer, timeoutMs: number, pollMs?: number): Promise<Verdict | { status: 'NONE'; alive: boolean }> {
+  await peer.signal('USR1');
+  const r = await waitForLine(peer, /^(PASS|FAIL)\b/, timeoutMs, pollMs);
+  if (!r.line) return { status: 'NONE', alive: r.alive };
+  return r.line.startsWith('PASS') ? { status: 'PASS' } : { status: 'FAIL', message: r.line.replace(/^FAIL:?\s*/, '') };
 }

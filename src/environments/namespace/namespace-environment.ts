@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFile, cp, lstat, mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { copyFile, cp, lstat, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { EnvironmentError } from '../../errors.ts';
 import { mkdirPrivate } from '../../util/fs.ts';
@@ -120,6 +120,11 @@ export class NamespaceEnvironment implements Environment {
   async copyIn(hostPath: string, envPath: string): Promise<void> {
     this.assertUp();
     await copyFile(hostPath, this.hostPath(envPath));
+  }
+
+  async writeFile(envPath: string, data: string | Buffer, mode = 0o600): Promise<void> {
+    this.assertUp();
+    await writeFile(this.hostPath(envPath), data, { mode });
   }
 
   async copyOut(envPath: string, hostDir: string): Promise<string> {

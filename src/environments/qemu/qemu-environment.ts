@@ -83,6 +83,11 @@ export class QemuEnvironment implements Environment {
     await this.channel.put(envPath, data, st.mode & 0o7777, IO_TIMEOUT_MS);
   }
 
+  async writeFile(envPath: string, data: string | Buffer, mode = 0o600): Promise<void> {
+    this.assertUp();
+    await this.channel.put(envPath, Buffer.from(data), mode, IO_TIMEOUT_MS);
+  }
+
   async copyOut(envPath: string, hostDir: string): Promise<string> {
     this.assertUp();
     const list = await this.exec(['find', envPath, '-mindepth', '1', '(', '-type', 'd', '-printf', 'd %P\\n', ')', '-o', '(', '-type', 'f', '-printf', 'f %P\\n', ')'], { timeoutMs: IO_TIMEOUT_MS });

@@ -1,0 +1,111 @@
+import { diagnose, logExcerpt, type Diagnosis } from '../criu/diagnose.ts';
+import type { Environment, ExecResult } from '../environments/environment.ts';
+import type { RuntimeName } from './detect.ts';
+
+/** One container made from the workload rootfs, running one workload. */
+export interface ContainerSpec {
+  /** Container name (unique inside the environment). */
+  id: string;
+  /** The workload's file name under /cc in the container rootfs. */
+  workload: string;
+  args: string[];
+}
+
+export interface CheckpointOptions {
+  /** Image directory inside the environment (runc/crun; podman keeps its own unless exporting). */
+  imageDir: string;
+  leaveRunning?: boolean;
+  tcpEstablished?: boolean;
+  fileLocks?: boolean;
+  /** A pre-dump (iterative migration's first pass): the container keeps running. */
+  preDump?: boolean;
+  /** The final dump after a pre-dump: the pre-dump's image directory. */
+  parentImageDir?: string;
+  /** podman: write the checkpoint to this archive (inside the environment). */
+  exportTo?: string;
+}
+
+export interface RestoreOptions {
+  imageDir: string;
+  tcpEstablished?: boolean;
+  fileLocks?: boolean;
+  /** podman: restore from this archive (made by a checkpoint with exportTo, maybe on another node). */
+  importFrom?: string;
+}
+
+/** A runtime command, with what CRIU and the runtime said about it. */
+export interface RuntimeRun {
+  argv: string[];
+  result: ExecResult;
+  /** The runtime's output followed by CRIU's log when there is one. */
+  text: string;
+  diagnoses: Diagnosis[];
+  excerpt: string[];
+  ok: boolean;
+  /** podman --print-stats: the JSON it printed, parsed. */
+  printedStats?: Record<string, number>;
+}
+
+export type ContainerState = 'running' | 'stopped' | 'gone';
+
+/**
+ * The harness side of a container runtime, driven through an Environment:
+ * the same calls for runc, crun and podman.
+ */
+export interface ContainerRuntime {
+  readonly name: RuntimeName;
+  /** Makes the workload rootfs usable by this runtime (bundle skeleton, podman image import). */
+  prepare(workloads: Record<string, string>): Promise<RuntimeRun>;
+  start(spec: ContainerSpec): Promise<RuntimeRun>;
+  /** The workload's protocol lines. */
+  lines(id: string): Promise<string[]>;
+  signal(id: string, sig: string): Promise<boolean>;
+  state(id: string): Promise<ContainerState>;
+  checkpoint(id: string, opts: CheckpointOptions): Promise<RuntimeRun>;
+  restore(id: string, opts: RestoreOptions): Promise<RuntimeRun>;
+  /** Removes the container and whatever the runtime keeps for it; never throws. */
+  remove(id: string): Promise<void>;
+  /** Removes everything this driver made in the environment (containers, storage, cgroups). */
+  dispose(): Promise<void>;
+}
+
+/** Builds a RuntimeRun from a finished command and the CRIU log that goes with it (if any). */
+export async function runtimeRun(env: Environment, argv: string[], result: ExecResult, criuLogs: string[] = []): Promise<RuntimeRun> {
+  const logs: string[] = [];
+  for (const f of criuLogs) {
+    const buf = await env.readFile(f).catch(() => undefined);
+    if (buf?.length) logs.push(buf.toString('utf8'));
+  }
+  const own = [result.stdout, result.stderr].filter(Boolean).join('\n');
+  const text = [own, ...logs].filter(Boolean).join('\n');
+  return {
+    argv,
+    result,
+    text,
+    diagnoses: diagnose({ text, timedOut: result.timedOut }),
+    // The runtime's own complaint first: it names the failing step; CRIU's log says why.
+    excerpt: [...new Set([...logExcerpt(own, 4, 2), ...logExcerpt(logs.join('\n'))])].slice(0, 16),
+    ok: result.exitCode === 0 && !result.timedOut,
+  };
+}
+
+/** Single-quotes a word for sh. */
+export function shq(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Describes a failed runtime command in one line: the known cause, else the runtime's first error line. */
+export function describeRuntimeFailure(what: string, r: RuntimeRun, timeoutMs: number): string {
+  const cause = r.diagnoses.find((d) => d.blame !== 'note');
+  const head = r.result.timedOut ? `${what} timed out after ${Math.round(timeoutMs / 1000)} s` : `${what} failed (exit ${r.result.exitCode})`;
+  if (cause) return `${head}: ${cause.title}`;
+  // CRIU's first real error says more than the runtime's summary of it ("container still running").
+  const criu = r.text.split('\n').find((l) => /^\(\d+\.\d+\) Error \(/.test(l) && !/RLIMIT_NOFILE/.test(l));
+  if (criu) return `${head}: ${criu.replace(/^\(\d+\.\d+\) Error \([^)]*\):\s*/, '').slice(0, 300)}`;
+  const said = [r.result.stderr, r.result.stdout, r.text]
+    .join('\n')
+    .split('\n')
+    .map((l) => l.trim())
+    .find((l) => /error|fail|cannot|can't|denied|not /i.test(l));
+  return said ? `${head}: ${said.replace(/^time="[^"]*"\s*level=\w+\s*msg=/, '').slice(0, 300)}` : head;
+}

@@ -1,0 +1,126 @@
+import type { Environment } from '../environments/environment.ts';
+import { ociConfig, CGROUP_PARENT } from './oci-bundle.ts';
+import { runtimeRun, shq, type CheckpointOptions, type ContainerRuntime, type ContainerSpec, type ContainerState, type RestoreOptions, type RuntimeRun } from './container-runtime.ts';
+
+export interface DriverOptions {
+  env: Environment;
+  /** Extra environment for the runtime (reaches the criu it runs, e.g. CRIU_FAULT). */
+  criuEnv: Record<string, string>;
+  /** Unique per driver instance: names its cgroups, so teardown removes exactly those. */
+  tag: string;
+  timeoutMs: number;
+  signal?: AbortSignal | undefined;
+}
+
+/** Removes the cgroups a driver's containers left (empty ones only; rmdir never removes a busy group). */
+export function cgroupSweep(tag: string): string {
+  return `for d in /sys/fs/cgroup/${CGROUP_PARENT}/${tag} /sys/fs/cgroup/*/${CGROUP_PARENT}/${tag}; do [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null; done; true`;
+}
+
+/**
+ * runc and crun: the OCI runtime CLI both implement. Each container gets an
+ * OCI bundle under the driver's directory (a copy of the workload rootfs and
+ * a config.json); runtime state lives in the driver's own --root, so
+ * teardown finds every container it made. The workload writes its protocol
+ * lines to /cc/out.txt in its rootfs (CC_OUT), which the harness reads from
+ * the bundle; the container's stdio is /dev/null.
+ */
+export class OciRuntime implements ContainerRuntime {
+  readonly name: 'runc' | 'crun';
+  private readonly o: DriverOptions;
+  private readonly base: string;
+
+  constructor(name: 'runc' | 'crun', o: DriverOptions) {
+    this.name = name;
+    this.o = o;
+    this.base = `${o.env.workDir}/${name}`;
+  }
+
+  private get global(): string[] {
+    return [this.name, '--root', `${this.base}/state`, ...(this.name === 'crun' ? ['--cgroup-manager', 'cgroupfs'] : [])];
+  }
+  bundle(id: string): string {
+    return `${this.base}/${id}`;
+  }
+
+  private async sh(script: string, timeoutMs = this.o.timeoutMs) {
+    const argv = ['sh', '-c', script];
+    const result = await this.o.env.exec(argv, { timeoutMs, env: this.o.criuEnv, signal: this.o.signal });
+    return { argv, result };
+  }
+
+  async prepare(workloads: Record<string, string>): Promise<RuntimeRun> {
+    const t = `${this.base}/template`;
+    const cmds = [`mkdir -p ${t}/cc ${t}/proc ${t}/dev ${t}/sys ${t}/tmp ${t}/etc ${this.base}/state`, `chmod 1777 ${t}/tmp`];
+    for (const [name, path] of Object.entries(workloads)) cmds.push(`cp ${shq(path)} ${t}/cc/${name}`);
+    const { argv, result } = await this.sh(cmds.join(' && '));
+    return runtimeRun(this.o.env, argv, result);
+  }
+
+  async start(spec: ContainerSpec): Promise<RuntimeRun> {
+    const b = this.bundle(spec.id);
+    await this.o.env.remove(`${b}/runtime.log`);
+    await this.o.env.makeDir(b);
+    const config = ociConfig({ args: [`/cc/${spec.workload}`, ...spec.args], env: { CC_OUT: '/cc/out.txt' }, cgroupsPath: `/${CGROUP_PARENT}/${this.o.tag}/${spec.id}` });
+    await this.o.env.writeFile(`${b}/config.json`, JSON.stringify(config, null, 1));
+    const run = [...this.global, '--log', `${b}/runtime.log`, 'run', '-d', '--bundle', b, '--pid-file', `${b}/pid`, spec.id];
+    // The container inherits the runtime's stdio: anything but /dev/null (a file or pipe of the harness's) is a
+    // descriptor CRIU cannot dump from inside the container. The runtime's errors go to its --log instead.
+    const { argv, result } = await this.sh(`cp -a ${this.base}/template ${b}/rootfs && cd ${b} && ${run.map(shq).join(' ')} </dev/null >/dev/null 2>&1`);
+    return runtimeRun(this.o.env, argv, result, [`${b}/runtime.log`]);
+  }
+
+  async lines(id: string): Promise<string[]> {
+    const buf = await this.o.env.readFile(`${this.bundle(id)}/rootfs/cc/out.txt`).catch(() => Buffer.alloc(0));
+    return buf.toString('utf8').split('\n').filter(Boolean);
+  }
+
+  async signal(id: string, sig: string): Promise<boolean> {
+    const r = await this.o.env.exec([...this.global, 'kill', id, sig], { timeoutMs: this.o.timeoutMs, env: this.o.criuEnv });
+    return r.exitCode === 0;
+  }
+
+  async state(id: string): Promise<ContainerState> {
+    const r = await this.o.env.exec([...this.global, 'state', id], { timeoutMs: this.o.timeoutMs, env: this.o.criuEnv });
+    if (r.exitCode !== 0) return 'gone';
+    const status = /"status":\s*"(\w+)"/.exec(r.stdout)?.[1];
+    return status === 'running' || status === 'paused' || status === 'created' ? 'running' : 'stopped';
+  }
+
+  async checkpoint(id: string, c: CheckpointOptions): Promise<RuntimeRun> {
+    const work = `${c.imageDir}.work`;
+    await this.o.env.makeDir(c.imageDir);
+    await this.o.env.makeDir(work);
+    const argv = [...this.global, 'checkpoint', '--image-path', c.imageDir, '--work-path', work];
+    if (c.leaveRunning) argv.push('--leave-running');
+    if (c.tcpEstablished) argv.push('--tcp-established');
+    if (c.fileLocks) argv.push('--file-locks');
+    if (c.preDump) argv.push('--pre-dump');
+    if (c.parentImageDir) argv.push('--parent-path', c.parentImageDir);
+    argv.push(id);
+    const result = await this.o.env.exec(argv, { timeoutMs: this.o.timeoutMs, env: this.o.criuEnv, signal: this.o.signal, cwd: this.bundle(id) });
+    return runtimeRun(this.o.env, argv, result, [`${work}/${c.preDump ? 'pre-dump' : 'dump'}.log`]);
+  }
+
+  async restore(id: string, r: RestoreOptions): Promise<RuntimeRun> {
+    const b = this.bundle(id);
+    const work = `${r.imageDir}.work`;
+    const opts = [...this.global, '--log', `${b}/runtime.log`, 'restore', '-d', '--bundle', b, '--image-path', r.imageDir, '--work-path', work, '--pid-file', `${b}/pid`];
+    if (r.tcpEstablished) opts.push('--tcp-established');
+    if (r.fileLocks) opts.push('--file-locks');
+    opts.push(id);
+    const { argv, result } = await this.sh(`cd ${b} && ${opts.map(shq).join(' ')} </dev/null >/dev/null 2>&1`);
+    return runtimeRun(this.o.env, argv, result, [`${b}/runtime.log`, `${work}/restore.log`]);
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.o.env.exec([...this.global, 'delete', '-f', id], { timeoutMs: this.o.timeoutMs, env: this.o.criuEnv }).catch(() => undefined);
+  }
+
+  async dispose(): Promise<void> {
+    const g = this.global.map(shq).join(' ');
+    await this.o.env
+      .exec(['sh', '-c', `for c in $(${g} list -q 2>/dev/null); do ${g} delete -f "$c" >/dev/null 2>&1; done; ${cgroupSweep(this.o.tag)}`], { timeoutMs: this.o.timeoutMs * 2, env: this.o.criuEnv })
+      .catch(() => undefined);
+  }
+}

@@ -1,0 +1,195 @@
+import { CGROUP_PARENT } from './oci-bundle.ts';
+import { cgroupSweep, type DriverOptions } from './oci-runtime.ts';
+import { runtimeRun, shq, type CheckpointOptions, type ContainerRuntime, type ContainerSpec, type ContainerState, type RestoreOptions, type RuntimeRun } from './container-runtime.ts';
+
+export const WORKLOAD_IMAGE = 'localhost/criu-compat-workloads:latest';
+
+/**
+ * podman, as a node's container engine: storage, run state, temporary files
+ * and network config all under the driver's directory (the node image's own
+ * root stays read-only and untouched), the vfs storage driver (no overlay on
+ * overlay), cgroupfs under the harness's cgroup parent, no network (each
+ * container gets its own loopback-only namespace), the node's own file limit
+ * (--ulimit host: without CAP_SYS_RESOURCE podman's default raise fails),
+ * and the OCI runtime the detection chose. The workload image is the
+ * workload rootfs imported from a tarball: no registry anywhere.
+ */
+export class PodmanRuntime implements ContainerRuntime {
+  readonly name = 'podman';
+  readonly ociRuntime: string;
+  private readonly o: DriverOptions;
+  readonly base: string;
+  /** What podman is told to run: the OCI runtime, or a wrapper that hands it the pool's CRIU environment. */
+  runtimePath: string;
+
+  constructor(o: DriverOptions & { ociRuntime: string }) {
+    this.o = o;
+    this.ociRuntime = o.ociRuntime;
+    this.base = `${o.env.workDir}/podman`;
+    this.runtimePath = o.ociRuntime;
+  }
+
+  get global(): string[] {
+    const b = this.base;
+    return [
+      'podman',
+      '--root', `${b}/storage`,
+      '--runroot', `${b}/run`,
+      '--tmpdir', `${b}/tmp`,
+      '--storage-driver', 'vfs',
+      '--cgroup-manager', 'cgroupfs',
+      '--events-backend', 'file',
+      '--network-config-dir', `${b}/net`,
+      '--runtime', this.runtimePath,
+    ];
+  }
+
+  private env(): Record<string, string> {
+    return { ...this.o.criuEnv, TMPDIR: `${this.base}/tmp` };
+  }
+
+  private async podman(args: string[], timeoutMs = this.o.timeoutMs) {
+    const argv = [...this.global, ...args];
+    const result = await this.o.env.exec(argv, { timeoutMs, env: this.env(), signal: this.o.signal });
+    return { argv, result };
+  }
+
+  /**
+   * Without imageFrom the workload image is imported from the workload
+   * rootfs. With it (another node joining a migration) the image is loaded
+   * from a `podman save` archive of the source node's, so that it has the
+   * same ID there, as a registry pull would give: a checkpoint refers to its
+   * image by ID.
+   */
+  async prepare(workloads: Record<string, string>, imageFrom?: string): Promise<RuntimeRun> {
+    const t = `${this.base}/rootfs`;
+    const cmds = [`mkdir -p ${t}/cc ${t}/proc ${t}/dev ${t}/sys ${t}/tmp ${t}/etc ${this.base}/tmp ${this.base}/net`, `chmod 1777 ${t}/tmp`];
+    for (const [name, path] of Object.entries(workloads)) cmds.push(`cp ${shq(path)} ${t}/cc/${name}`);
+    // podman starts its OCI runtime with an environment of its own: the pool's
+    // CRIU settings (e.g. CRIU_FAULT) reach criu only through a wrapper.
+    if (Object.keys(this.o.criuEnv).length) {
+      const where = await this.o.env.exec(['sh', '-c', `command -v ${shq(this.ociRuntime)}`], { timeoutMs: this.o.timeoutMs });
+      const real = where.stdout.trim() || this.ociRuntime;
+      const wrapper = `${this.base}/oci-runtime`;
+      await this.o.env.makeDir(this.base);
+      const exports = Object.entries(this.o.criuEnv).map(([k, v]) => `export ${k}=${shq(v)}\n`);
+      await this.o.env.writeFile(wrapper, `#!/bin/sh\n${exports.join('')}exec ${shq(real)} "$@"\n`, 0o700);
+      this.runtimePath = wrapper;
+    }
+    const g = this.global.map(shq).join(' ');
+    if (imageFrom) cmds.push(`${g} load -q -i ${shq(imageFrom)}`);
+    else cmds.push(`tar -C ${t} -cf ${this.base}/rootfs.tar .`, `${g} import ${this.base}/rootfs.tar ${WORKLOAD_IMAGE}`);
+    const argv = ['sh', '-c', cmds.join(' && ')];
+    const result = await this.o.env.exec(argv, { timeoutMs: this.o.timeoutMs * 3, env: this.env(), signal: this.o.signal });
+    return runtimeRun(this.o.env, argv, result);
+  }
+
+  /** Saves the workload image to an archive (for another node's prepare). */
+  async saveImage(to: string): Promise<RuntimeRun> {
+    const { argv, result } = await this.podman(['save', '-q', '-o', to, WORKLOAD_IMAGE], this.o.timeoutMs * 3);
+    return runtimeRun(this.o.env, argv, result);
+  }
+
+  async start(spec: ContainerSpec): Promise<RuntimeRun> {
+    const { argv, result } = await this.podman([
+      'run', '-d', '--name', spec.id, '--network', 'none', '--ulimit', 'host', '--cgroup-parent', `/${CGROUP_PARENT}/${this.o.tag}`,
+      WORKLOAD_IMAGE, `/cc/${spec.workload}`, ...spec.args,
+    ]);
+    return runtimeRun(this.o.env, argv, result);
+  }
+
+  async lines(id: string): Promise<string[]> {
+    const r = await this.o.env.exec([...this.global, 'logs', id], { timeoutMs: this.o.timeoutMs, env: this.env() });
+    return r.exitCode === 0 ? r.stdout.split('\n').filter(Boolean) : [];
+  }
+
+  async signal(id: string, sig: string): Promise<boolean> {
+    const r = await this.o.env.exec([...this.global, 'kill', '--signal', sig, id], { timeoutMs: this.o.timeoutMs, env: this.env() });
+    return r.exitCode === 0;
+  }
+
+  async state(id: string): Promise<ContainerState> {
+    const r = await this.o.env.exec([...this.global, 'inspect', '--format', '{{.State.Status}}', id], { timeoutMs: this.o.timeoutMs, env: this.env() });
+    if (r.exitCode !== 0) return 'gone';
+    return r.stdout.trim() === 'running' ? 'running' : 'stopped';
+  }
+
+  /** Where podman keeps a container's checkpoint, CRIU logs and stats (its "userdata" directory). */
+  async staticDir(id: string): Promise<string | undefined> {
+    const r = await this.o.env.exec([...this.global, 'inspect', '--format', '{{.StaticDir}}', id], { timeoutMs: this.o.timeoutMs, env: this.env() });
+    return r.exitCode === 0 && r.stdout.trim() ? r.stdout.trim() : undefined;
+  }
+
+  async checkpoint(id: string, c: CheckpointOptions): Promise<RuntimeRun> {
+    const args = ['container', 'checkpoint', '--print-stats'];
+    if (c.leaveRunning) args.push('--leave-running');
+    if (c.tcpEstablished) args.push('--tcp-established');
+    if (c.fileLocks) args.push('--file-locks');
+    if (c.preDump) args.push('--pre-checkpoint');
+    if (c.parentImageDir) args.push('--with-previous');
+    if (c.exportTo) args.push('--export', c.exportTo, '--compress', 'gzip');
+    args.push(id);
+    const dir = await this.staticDir(id);
+    const { argv, result } = await this.podman(args);
+    const run = await runtimeRun(this.o.env, argv, result, dir && !(result.exitCode === 0) ? [`${dir}/${c.preDump ? 'pre-dump' : 'dump'}.log`] : []);
+    return withPrintedStats(run);
+  }
+
+  async restore(id: string, r: RestoreOptions): Promise<RuntimeRun> {
+    const args = ['container', 'restore', '--print-stats'];
+    if (r.tcpEstablished) args.push('--tcp-established');
+    if (r.fileLocks) args.push('--file-locks');
+    if (r.importFrom) args.push('--import', r.importFrom, '--name', id);
+    else args.push(id);
+    const { argv, result } = await this.podman(args);
+    const dir = result.exitCode === 0 ? undefined : await this.staticDir(id);
+    return withPrintedStats(await runtimeRun(this.o.env, argv, result, dir ? [`${dir}/restore.log`] : []));
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.o.env.exec([...this.global, 'rm', '-f', '-t', '0', id], { timeoutMs: this.o.timeoutMs, env: this.env() }).catch(() => undefined);
+  }
+
+  async dispose(): Promise<void> {
+    const g = this.global.map(shq).join(' ');
+    await this.o.env
+      .exec(['sh', '-c', `${g} rm -a -f -t 0 >/dev/null 2>&1; ${g} system reset -f >/dev/null 2>&1; ${cgroupSweep(this.o.tag)}`], { timeoutMs: this.o.timeoutMs * 3, env: this.env() })
+      .catch(() => undefined);
+  }
+}
+
+/**
+ * podman --print-stats prints one JSON object: podman's own and the OCI
+ * runtime's durations and CRIU's figures, all in microseconds. Flattened:
+ * podman_checkpoint_duration → podmanCheckpointDurationUs,
+ * criu_statistics.frozen_time → criu.frozenTimeUs (per container, first one).
+ */
+export function parsePrintStats(stdout: string): Record<string, number> | undefined {
+  const start = stdout.indexOf('{');
+  const end = stdout.lastIndexOf('}');
+  if (start < 0 || end < start) return undefined;
+  let data: unknown;
+  try {
+    data = JSON.parse(stdout.slice(start, end + 1));
+  } catch {
+    return undefined;
+  }
+  const out: Record<string, number> = {};
+  const camel = (s: string) => s.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+  const unit = (k: string) => (/(duration|time)$/i.test(k) ? `${k}Us` : k);
+  const walk = (o: unknown, prefix: string) => {
+    if (!o || typeof o !== 'object') return;
+    for (const [k, v] of Object.entries(o as Record<string, unknown>)) {
+      if (typeof v === 'number') out[`${prefix}${unit(camel(k))}`] = v;
+      else if (Array.isArray(v)) walk(v[0], prefix);
+      else if (v && typeof v === 'object') walk(v, k === 'criu_statistics' ? 'criu.' : prefix);
+    }
+  };
+  walk(data, '');
+  return Object.keys(out).length ? out : undefined;
+}
+
+function withPrintedStats(run: RuntimeRun): RuntimeRun {
+  const stats = run.result.exitCode === 0 ? parsePrintStats(run.result.stdout) : undefined;
+  return stats ? { ...run, printedStats: stats } : run;
+}

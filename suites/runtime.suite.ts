@@ -1,0 +1,138 @@
+/**
+ * runtime: checkpoint/restore of containers, the way operators do it, with
+ * the runtimes the node image ships (runc, crun, podman; found by the
+ * inventory). Per runtime: can it run the workload container at all; round
+ * trips of a counter, a process tree, an established TCP connection with
+ * its peer (--tcp-established) and file locks (--file-locks); a checkpoint
+ * with --leave-running; pre-dump then dump; and for podman a checkpoint
+ * exported to an archive and restored with --import on another node (a
+ * second environment of the pool with its own storage). A runtime that
+ * cannot checkpoint here SKIPs naming why. The steps live in
+ * src/runner/container-round-trip.ts.
+ */
+import { afterAll, describe, inject, test } from 'vitest';
+import { settle } from '../src/runner/cell.ts';
+import { attemptContainerRoundTrip, containerCases } from '../src/runner/container-round-trip.ts';
+import { binaryPath, openEnvironment, PEER_SESSION } from '../src/runner/environments.ts';
+import { poolSession } from '../src/runner/pool-session.ts';
+import { aggregate, type Attempt } from '../src/runner/round-trip.ts';
+import { CONTAINER_WORKLOADS } from '../src/config/schema.ts';
+import type { Environment } from '../src/environments/environment.ts';
+import type { ContainerRuntime } from '../src/runtimes/container-runtime.ts';
+import type { RuntimeInfo } from '../src/runtimes/detect.ts';
+import { OciRuntime } from '../src/runtimes/oci-runtime.ts';
+import { PodmanRuntime } from '../src/runtimes/podman.ts';
+import type { PlannedPool, RunPlan } from '../src/runner/plan.ts';
+
+const SUITE = 'runtime';
+const plan = inject('plan');
+const pools = plan.settings.suites.includes(SUITE) ? plan.pools.filter((p) => !p.error) : [];
+const t = plan.settings.timeouts;
+
+function driver(info: RuntimeInfo, env: Environment, pool: PlannedPool, tag: string): ContainerRuntime {
+  const o = { env, criuEnv: pool.criuEnv, tag, timeoutMs: t.criuMs };
+  return info.name === 'podman' ? new PodmanRuntime({ ...o, ociRuntime: info.ociRuntime ?? 'runc' }) : new OciRuntime(info.name, o);
+}
+
+function workloadBinaries(p: RunPlan, env: Environment): Record<string, string> {
+  return Object.fromEntries(CONTAINER_WORKLOADS.map((w) => [w, binaryPath(env, p.natives.workloads[w]!)]));
+}
+
+// Pools run side by side (up to maxConcurrency); the cells of one pool run in order.
+describe.concurrent.each(pools)('$name', (pool) => {
+  const session = poolSession(plan, pool, SUITE, { criuTimeoutMs: t.criuMs, workloads: true });
+  const wanted = pool.runtimes.filter((r) => r.version !== null && plan.settings.runtimes.includes(r.name));
+  const tag = `${plan.runId}-${pool.name}`.replace(/[^A-Za-z0-9_.-]/g, '_');
+
+  describe(SUITE, { concurrent: false }, () => {
+    if (!wanted.length) {
+      test('runtimes', (ctx) => {
+        settle(ctx, { pool: pool.name, suite: SUITE, check: 'runtimes' }, new Date(), {
+          status: 'SKIP',
+          reason: `capability missing: no container runtime (${plan.settings.runtimes.join(', ')}) in this node image`,
+          durations: { totalMs: 0 },
+        });
+      });
+      return;
+    }
+    for (const info of wanted) {
+      describe(info.name, () => {
+        let rt: ContainerRuntime;
+        let prepared: { ok: boolean; why: string; excerpt: string[] } | undefined;
+        let peer: { env: Environment; runtime: ContainerRuntime } | undefined;
+        let peerError: string | undefined;
+        let tracking: boolean | undefined;
+
+        const prepare = async () => {
+          if (prepared) return prepared;
+          rt = driver(info, session.env, pool, `${tag}-${info.name}`);
+          const r = await rt.prepare(workloadBinaries(plan, session.env));
+          prepared = { ok: r.ok, why: r.ok ? '' : `preparing ${info.name} failed (exit ${r.result.exitCode}): ${(r.result.stderr || r.result.stdout).trim().split('\n').slice(-2).join(' | ')}`, excerpt: r.excerpt };
+          if (tracking === undefined) {
+            const probe = await session.criu.run(['check', '--feature', 'mem_dirty_track'], { timeoutMs: t.commandMs });
+            tracking = probe.ok;
+          }
+          return prepared;
+        };
+        afterAll(async () => {
+          await rt?.dispose();
+          if (peer) {
+            await peer.runtime.dispose();
+            await peer.env.dispose();
+          }
+        });
+
+        test.for(containerCases(info.name))('$check', async (c, ctx) => {
+          const started = new Date();
+          const id = { pool: pool.name, suite: SUITE, check: c.check };
+          const p = await prepare();
+          if (!p.ok) return settle(ctx, id, started, { status: 'ERROR', reason: p.why, durations: { totalMs: 0 }, logExcerpt: p.excerpt });
+          if (c.mode === 'migrate' && info.checkpoint && !peer && !peerError) {
+            try {
+              const env = await openEnvironment(plan, pool, PEER_SESSION, { workloads: true });
+              const runtime = driver(info, env, pool, `${tag}-${info.name}-peer`);
+              peer = { env, runtime };
+              // The second node gets the source's image as a registry would give it: same content, same ID.
+              const image = `${session.env.workDir}/podman/image.tar`;
+              const saved = await (rt as PodmanRuntime).saveImage(image);
+              if (!saved.ok) throw new Error(`podman save: ${saved.result.stderr.trim()}`);
+              await env.makeDir(`${env.workDir}/podman`);
+              await env.writeFile(image, await session.env.readFile(image));
+              const r = await (runtime as PodmanRuntime).prepare(workloadBinaries(plan, env), image);
+              if (!r.ok) peerError = `preparing ${info.name} on the second node failed: ${r.result.stderr.trim().split('\n').slice(-1)[0] ?? ''}`;
+            } catch (e) {
+              peerError = `the second node could not be brought up: ${(e as Error).message}`;
+            }
+          }
+          if (c.mode === 'migrate' && peerError) return settle(ctx, id, started, { status: 'ERROR', reason: peerError, durations: { totalMs: 0 } });
+          const cellDir = `${session.env.workDir}/cells/${c.check.replace(/\//g, '_')}`;
+          const attempts: Attempt[] = [];
+          for (let i = 1; i <= plan.settings.repeat; i++) {
+            const dir = plan.settings.repeat > 1 ? `${cellDir}/${i}` : cellDir;
+            await session.env.makeDir(dir);
+            const a = await attemptContainerRoundTrip(c, {
+              env: session.env,
+              runtime: rt,
+              info,
+              dir,
+              id: `cc-${c.check.replace(/[^A-Za-z0-9]+/g, '-')}-${i}`,
+              timeouts: t,
+              dirtyTracking: tracking,
+              peer,
+              signal: ctx.signal,
+            });
+            attempts.push(a);
+            if (!plan.keepArtifacts) {
+              await session.env.remove(dir);
+              if (peer && c.mode === 'migrate') await peer.env.remove(dir);
+            }
+            if (a.status === 'SKIP' || a.status === 'ERROR') break;
+          }
+          const draft = aggregate(attempts);
+          if (plan.keepArtifacts) draft.artifacts = await session.env.copyOut(cellDir, `${pool.hostWorkDir}/${SUITE}/cells/${c.check.replace(/\//g, '_')}`);
+          settle(ctx, id, started, draft);
+        });
+      });
+    }
+  });
+});
