@@ -3,7 +3,9 @@
  * given. Two node images on the host kernel, plus the trixie image with a
  * documented CRIU workaround, so that a host whose hypervisor does not
  * virtualize debug registers shows both the failure and whether the
- * workaround holds. Then the same two node images on Debian's 5.10, 6.1 and
+ * workaround holds; a trixie node with runc, crun and podman for the
+ * runtime suite (the other images carry no runtime: their runtime cell
+ * says so). Then the same two node images on Debian's 5.10, 6.1 and
  * 6.12 kernels in VMs (the big-mem curve only at 64 MiB there: under TCG
  * emulation larger dumps cost minutes and say nothing new).
  */
@@ -23,6 +25,16 @@ pools:
       (CRIU_FAULT=130), the stopgap for hypervisors without debug registers
     kernel: host
     image: debian-trixie
+    criu:
+      env:
+        CRIU_FAULT: "130"
+  - name: host-trixie-containers
+    description: >-
+      Debian 13 node with its container runtimes (runc 1.1.15, crun 1.21,
+      podman 5.4) on this machine's kernel, CRIU told not to use hardware
+      breakpoints as in host-trixie-nobp
+    kernel: host
+    image: debian-trixie-containers
     criu:
       env:
         CRIU_FAULT: "130"

@@ -95,7 +95,8 @@ export async function attemptContainerRoundTrip(c: ContainerCase, x: ContainerAt
     if (c.mode !== 'run' && c.mode !== 'migrate') {
       const imageBytes = await env.du(`${dir}/img`).catch(() => 0);
       if (imageBytes) metrics = { ...metrics, imageBytes };
-      if (runtime.name !== 'podman') metrics = { ...metrics, ...(await readCriuStats(env, `${dir}/img`)) };
+      // runc and crun have CRIU write its stats into the work directory, beside its logs.
+      if (runtime.name !== 'podman') metrics = { ...metrics, ...(await readCriuStats(env, `${dir}/img.work`)) };
     }
     await runtime.remove(id);
     if (x.peer) await x.peer.runtime.remove(id);

@@ -16,6 +16,7 @@ import { PROJECT_ROOT, VM_DIR_PREFIX, bootWave, buildNatives, provisionPools, ty
 import { chooseAccel } from '../environments/qemu/accel.ts';
 import { CONTAINER_WORKLOADS, kernelLabel } from '../config/schema.ts';
 import { PEER_SESSION } from './environments.ts';
+import { sweepHostCgroups } from '../runtimes/cgroup-sweep.ts';
 
 export interface RunOptions {
   configFile?: string;
@@ -60,6 +61,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
   const runId = newRunId(startedAt);
   const runDir = resolve(opts.outDir, runId);
   await sweepStaleWorkDirs();
+  await sweepHostCgroups();
   const workRoot = opts.keepArtifacts ? join(runDir, 'artifacts') : await mkdtemp(join(tmpdir(), `${WORK_PREFIX}${process.pid}-`));
   await mkdirPrivate(workRoot);
   const progress = new Progress(process.stderr, opts.progress);
@@ -167,6 +169,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
   } finally {
     progress.done();
     if (!opts.keepArtifacts) await removeTree(workRoot);
+    await sweepHostCgroups();
   }
 }
 

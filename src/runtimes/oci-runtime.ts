@@ -14,7 +14,7 @@ export interface DriverOptions {
 
 /** Removes the cgroups a driver's containers left (empty ones only; rmdir never removes a busy group). */
 export function cgroupSweep(tag: string): string {
-  return `for d in /sys/fs/cgroup/${CGROUP_PARENT}/${tag} /sys/fs/cgroup/*/${CGROUP_PARENT}/${tag}; do [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null; done; true`;
+  return `for d in /sys/fs/cgroup/${CGROUP_PARENT}/${tag} /sys/fs/cgroup/*/${CGROUP_PARENT}/${tag}; do [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null; done; rmdir /sys/fs/cgroup/${CGROUP_PARENT} /sys/fs/cgroup/*/${CGROUP_PARENT} 2>/dev/null; true`;
 }
 
 /**

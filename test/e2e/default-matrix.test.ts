@@ -40,7 +40,7 @@ beforeAll(async () => {
 
 describe('criu-compat run (embedded default) on this machine', () => {
   test('exits 1 (a tuple failed), prints the matrix and where results went', () => {
-    expect(output).toMatch(/^pool\s+kernel\s+backend\s+criu\s+criu-check\s+round-trip$/m);
+    expect(output).toMatch(/^pool\s+kernel\s+backend\s+criu\s+criu-check\s+round-trip\s+runtime$/m);
     expect(output).toMatch(/results: .*results\.json/);
     expect(exitCode).toBe(1);
     expect(results.exitCode).toBe(1);
@@ -48,6 +48,7 @@ describe('criu-compat run (embedded default) on this machine', () => {
       'host-bookworm',
       'host-trixie',
       'host-trixie-nobp',
+      'host-trixie-containers',
       'k5.10-bookworm',
       'k5.10-trixie',
       'k6.1-bookworm',
@@ -170,6 +171,17 @@ describe('criu-compat run (embedded default) on this machine', () => {
           expect(c.workloadOutput).toContain('PASS');
         }
       }
+    }
+  });
+
+  test('runtime suite: the runtime node checkpoints containers with runc and podman; nodes without runtimes say so as one SKIP', () => {
+    for (const p of results.pools.filter((x) => x.name !== 'host-trixie-containers')) {
+      expect(cells(p.name, 'runtime').map((c) => [c.check, c.status]), p.name).toEqual([['runtimes', 'SKIP']]);
+      expect(p.inventory!.runtimes!.every((r) => r.version === null), p.name).toBe(true);
+    }
+    for (const check of ['runc/counter', 'podman/counter', 'podman/counter/export-import']) {
+      const c = find('host-trixie-containers', 'runtime', check);
+      expect(c.status, `${check}: ${c.reason}`).toBe('PASS');
     }
   });
 
