@@ -125,3 +125,10 @@ export function renderScale(results: RunResults): string[] {
   }
   return out;
 }
+
+/** "runc 1.1.15, crun 1.21 (+CRIU), podman 5.4.2 → runc"; "–" for a node without runtimes. */
+export function runtimesLabel(p: RunResults['pools'][number]): string {
+  const rts = (p.inventory?.runtimes ?? []).filter((r) => r.version !== null);
+  if (!rts.length) return '–';
+  return rts.map((r) => `${r.name} ${r.version!.replace(/\+ds\d+$/, '')}${r.name === 'crun' ? (r.checkpoint ? ' (+CRIU)' : ' (no CRIU)') : ''}${r.ociRuntime ? ` → ${r.ociRuntime}` : ''}`).join(', ');
+}

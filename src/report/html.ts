@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Handlebars from 'handlebars';
-import { worstStatus } from '../matrix/text.ts';
+import { runtimesLabel, worstStatus } from '../matrix/text.ts';
 import type { Cell, PoolResult, RunResults, Status } from '../results/schema.ts';
 
 /**
@@ -54,10 +54,12 @@ function metricsOf(c: Cell): { name: string; value: string }[] {
   for (const [group, rec] of [
     ['criu dump', m.criuDump],
     ['criu restore', m.criuRestore],
+    ['runtime reported', m.runtimeStats],
   ] as const)
     for (const [k, v] of Object.entries(rec ?? {})) out.push({ name: `${group}: ${k}`, value: fmtNumber(k, v) });
   if (m.observedStallUs !== undefined) out.push({ name: 'stall seen by the workload', value: fmtNumber('observedStallUs', m.observedStallUs) });
   if (m.dumpMsPerGiB !== undefined) out.push({ name: 'dump time per GiB', value: fmtNumber('dumpMsPerGiB', m.dumpMsPerGiB) });
+  if (m.archiveBytes !== undefined) out.push({ name: 'checkpoint archive', value: fmtNumber('archiveBytes', m.archiveBytes) });
   if (m.statsError) out.push({ name: 'stats', value: m.statsError });
   return out;
 }
@@ -144,6 +146,7 @@ export function reportModel(results: RunResults) {
       image: p.image?.name ?? '?',
       imageTitle: p.image ? `${p.image.osRelease}, ${inv?.libc ?? 'libc ?'}` : '',
       criu: inv?.criuVersion ?? '?',
+      runtimes: runtimesLabel(p),
       libc: inv?.libc ?? '?',
       error: p.error ?? '',
       cells,
@@ -190,6 +193,18 @@ export function reportModel(results: RunResults) {
     poolNames: results.pools.map((p) => p.name),
     frozen: { checks: workloadChecks, rows: results.pools.map((p) => ({ pool: p.name, values: workloadChecks.map((k) => fmtFrozen(p.name, k)) })) },
     scaleChart: scaleChart(results),
+    migrations: results.cells
+      .filter((c) => c.suite === 'runtime' && c.check.endsWith('/export-import'))
+      .map((c) => ({
+        id: ids.get(c)!,
+        source: `${c.pool}`,
+        destination: `${c.pool} (second node)`,
+        runtime: c.check.split('/')[0]!,
+        status: c.status,
+        reason: c.reason,
+        archive: c.metrics.archiveBytes !== undefined ? fmtNumber('Bytes', c.metrics.archiveBytes) : '–',
+        downtime: c.durations.dumpMs !== undefined && c.durations.restoreMs !== undefined ? fmtNumber('Ms', c.durations.dumpMs + c.durations.restoreMs) : '–',
+      })),
     inventories: results.pools.map((p) => ({
       name: p.name,
       rows: [
@@ -197,6 +212,7 @@ export function reportModel(results: RunResults) {
         ['backend', p.inventory?.vm ? `${p.backend}, ${p.inventory.vm.acceleratorReason}, ${p.inventory.vm.memoryMiB} MiB, ${p.inventory.vm.cpus} vCPU, QEMU ${p.inventory.vm.qemu}` : p.backend],
         ['node image', p.image ? `${p.image.name}: ${p.image.osRelease} (${p.image.source}, key ${p.image.key})` : '?'],
         ['CRIU', p.inventory?.criuVersion ?? '?'],
+        ['container runtimes', p.inventory?.runtimes ? p.inventory.runtimes.map((r) => `${r.name} ${r.version ?? 'not installed'}${r.version ? `: ${r.detail}` : ''}${r.features.length ? ` [${r.features.join(' ')}]` : ''}`).join('; ') : 'not probed'],
         ['libc', p.inventory?.libc ?? '?'],
         ['cgroup mode', p.inventory?.cgroupMode ?? '?'],
         ['debug-register breakpoints', p.inventory ? `${p.inventory.hwBreakpoints.works === null ? 'unknown' : p.inventory.hwBreakpoints.works ? 'work' : 'do not work'} (${p.inventory.hwBreakpoints.detail})` : '?'],
@@ -216,3 +232,4 @@ export function renderHtml(results: RunResults): string {
   const model = reportModel(results);
   return compiled({ ...model, scaleChart: model.scaleChart ? new Handlebars.SafeString(model.scaleChart) : null });
 }
+

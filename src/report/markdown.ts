@@ -1,4 +1,4 @@
-import { failureGroups, listNames, pivot } from '../matrix/text.ts';
+import { failureGroups, listNames, pivot, runtimesLabel } from '../matrix/text.ts';
 import type { RunResults } from '../results/schema.ts';
 
 const ICON = { PASS: '✅', FAIL: '❌', ERROR: '⚠️', SKIP: '⏭️' } as const;
@@ -23,7 +23,7 @@ export function renderMarkdown(results: RunResults, opts: { regressions?: string
   if (opts.regressions?.length) {
     out.push('### Regressions', '', ...opts.regressions.map((r) => `- ${r}`), '');
   }
-  out.push(`| pool | kernel | backend | CRIU | ${m.suites.join(' | ')} |`, `|---|---|---|---|${m.suites.map(() => '---').join('|')}|`);
+  out.push(`| pool | kernel | backend | CRIU | runtimes | ${m.suites.join(' | ')} |`, `|---|---|---|---|---|${m.suites.map(() => '---').join('|')}|`);
   for (const p of results.pools) {
     const cols = m.suites.map((suite) => {
       if (p.error) return `${ICON.ERROR} ERROR`;
@@ -33,7 +33,7 @@ export function renderMarkdown(results: RunResults, opts: { regressions?: string
       return `${ICON[c.status]} ${c.status} ${c.counts.PASS}/${total}`;
     });
     const backend = p.inventory?.vm ? `${p.backend} (${p.inventory.vm.accelerator})` : p.backend;
-    out.push(`| ${md(p.name)} | ${md(p.inventory?.kernelRelease ?? p.kernel)} | ${backend} | ${p.inventory?.criuVersion ?? '?'} | ${cols.join(' | ')} |`);
+    out.push(`| ${md(p.name)} | ${md(p.inventory?.kernelRelease ?? p.kernel)} | ${backend} | ${p.inventory?.criuVersion ?? '?'} | ${md(runtimesLabel(p))} | ${cols.join(' | ')} |`);
   }
   out.push('');
   const groups = failureGroups(results);
