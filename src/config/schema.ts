@@ -62,8 +62,12 @@ export const Pool = z
     description: z.string().optional(),
     kernel: KernelSpec,
     image: Name,
-    /** namespace: the node image on this machine's kernel; qemu: the node image on the pool's kernel in a VM. Default follows the kernel. */
-    backend: z.enum(['namespace', 'qemu'], { error: 'backend "namespace" (host kernel) or "qemu" (a VM)' }).optional(),
+    /**
+     * namespace: the node image on this machine's kernel; qemu: the node image on the pool's kernel in a VM;
+     * container: the node image as a privileged container through a Docker-API engine (testcontainers), on this machine's kernel.
+     * Default follows the kernel (host → namespace).
+     */
+    backend: z.enum(['namespace', 'qemu', 'container'], { error: 'backend "namespace" (host kernel), "qemu" (a VM) or "container" (a privileged container through a Docker API)' }).optional(),
     vm: VmSettings.optional(),
     /** This pool's big-mem sizes (MiB), instead of settings.bigMemMiB (e.g. smaller under TCG emulation). */
     bigMemMiB: z.array(z.number().int().min(1).max(65536)).min(1).optional(),
@@ -76,11 +80,11 @@ export const Pool = z
   })
   .superRefine((p, ctx) => {
     const backend = p.backend ?? (p.kernel === 'host' ? 'namespace' : 'qemu');
-    if (backend === 'namespace' && p.kernel !== 'host')
-      ctx.addIssue({ code: 'custom', path: ['backend'], message: 'backend "qemu" for a kernel other than "host" (the namespace backend runs on this machine\'s kernel)' });
+    if ((backend === 'namespace' || backend === 'container') && p.kernel !== 'host')
+      ctx.addIssue({ code: 'custom', path: ['backend'], message: `backend "qemu" for a kernel other than "host" (the ${backend} backend runs on this machine's kernel)` });
     if (backend === 'qemu' && p.kernel === 'host')
       ctx.addIssue({ code: 'custom', path: ['kernel'], message: 'a kernel to boot (e.g. debian/bookworm) for backend "qemu"; "host" is only for the namespace backend' });
-    if (backend === 'namespace' && p.vm) ctx.addIssue({ code: 'custom', path: ['vm'], message: 'no vm settings for the namespace backend' });
+    if (backend !== 'qemu' && p.vm) ctx.addIssue({ code: 'custom', path: ['vm'], message: `no vm settings for the ${backend} backend` });
   })
   .transform((p) => ({ ...p, backend: p.backend ?? (p.kernel === 'host' ? ('namespace' as const) : ('qemu' as const)), vm: VmSettings.parse(p.vm ?? {}) }));
 export type Pool = z.infer<typeof Pool>;

@@ -93,6 +93,8 @@ export const Inventory = z.strictObject({
       }),
     )
     .optional(),
+  /** Container pools: the engine and the node container. */
+  container: z.strictObject({ engine: z.string(), image: z.string(), containerId: z.string() }).optional(),
   /** Qemu pools: how the VM ran. */
   vm: z
     .strictObject({

@@ -14,7 +14,10 @@ import type { PlannedPool, RunPlan } from './plan.ts';
  */
 export async function openEnvironment(plan: RunPlan, pool: PlannedPool, suite: string, opts: { workloads: boolean }): Promise<Environment> {
   let env: Environment;
-  if (pool.backend === 'qemu') {
+  if (pool.backend === 'container') {
+    if (!pool.container) throw new EnvironmentError(`pool ${pool.name}: its node container is not running`);
+    env = await QemuEnvironment.open({ id: `${pool.name}/${suite}`, socket: pool.container.socket, session: suite, timeoutMs: plan.settings.timeouts.environmentMs, backend: 'container' });
+  } else if (pool.backend === 'qemu') {
     const socket = pool.vm?.sockets[suite];
     if (!socket) throw new EnvironmentError(`pool ${pool.name}: no VM channel for suite ${suite}`);
     env = await QemuEnvironment.open({ id: `${pool.name}/${suite}`, socket, session: suite, timeoutMs: plan.settings.timeouts.environmentMs });

@@ -3,11 +3,13 @@ import type { Settings } from '../config/schema.ts';
 /** What a suite worker needs to know about one pool (serialisable: it crosses into vitest workers). */
 export interface PlannedPool {
   name: string;
-  backend: 'namespace' | 'qemu';
+  backend: 'namespace' | 'qemu' | 'container';
   /** Namespace backend: the node image's rootfs on the host. */
   rootfs: string;
   /** Qemu backend: the booted VM's channel socket per suite. */
   vm?: { sockets: Record<string, string> };
+  /** Container backend: the node container's agent socket (one connection per suite). */
+  container?: { socket: string };
   criuEnv: Record<string, string>;
   /** The pool's own big-mem sizes, when it overrides settings.bigMemMiB. */
   bigMemMiB?: number[];

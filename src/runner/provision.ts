@@ -113,6 +113,11 @@ export async function provisionPools(loaded: LoadedConfig, pools: readonly Pool[
           opts.progress.update(pool.name, `kernel ${kernel.release}, guest root ${Math.round(guestRoot.sizeBytes / 1e6)} MB ${guestRoot.built ? 'built' : 'cached'}; waiting to boot…`);
           return { planned, pool, image, inventory: null, vm: { kernel, guestRoot }, phases };
         }
+        if (pool.backend === 'container') {
+          phases.provisionMs = performance.now() - started;
+          opts.progress.update(pool.name, `image ${pool.image}: ${image.built ? 'built' : 'cached'}; waiting for the container engine…`);
+          return { planned, pool, image, inventory: null, phases };
+        }
         opts.progress.update(pool.name, `image ${pool.image}: ${image.built ? `built in ${(image.buildMs / 1000).toFixed(0)} s` : 'cached'}; reading inventory…`);
         await mkdirPrivate(join(hostWorkDir, 'inventory'));
         const env = await NamespaceEnvironment.start({

@@ -17,6 +17,7 @@ import { chooseAccel } from '../environments/qemu/accel.ts';
 import { CONTAINER_WORKLOADS, kernelLabel } from '../config/schema.ts';
 import { PEER_SESSION } from './environments.ts';
 import { sweepHostCgroups } from '../runtimes/cgroup-sweep.ts';
+import { startContainerPools } from './container-pools.ts';
 
 export interface RunOptions {
   configFile?: string;
@@ -85,8 +86,16 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
       if (!opts.signal?.aborted && subset.length) await runSuites(planFor(subset), collector, opts);
       for (const p of subset) p.phases.suitesMs = performance.now() - t0;
     };
-    // Namespace pools first, together; then VMs in waves that fit the cores and the memory.
-    await timed(provisioned.filter((p) => p.pool.backend === 'namespace' && !p.planned.error));
+    // Pools on this machine's kernel first, together (node containers come up first); then VMs in waves that fit the cores and the memory.
+    const containerPools = provisioned.filter((p) => p.pool.backend === 'container' && !p.planned.error);
+    const stopContainers = await startContainerPools(containerPools, { loaded, cacheDir: opts.cacheDir, mirror: opts.mirror, workRoot, natives, progress, timeouts: settings.timeouts });
+    try {
+      await timed(provisioned.filter((p) => (p.pool.backend === 'namespace' || p.pool.backend === 'container') && !p.planned.error));
+    } finally {
+      const t0 = performance.now();
+      await stopContainers();
+      for (const p of containerPools) p.phases.teardownMs = performance.now() - t0;
+    }
     const vmPools = provisioned.filter((p) => p.vm && !p.planned.error);
     if (vmPools.length && !opts.signal?.aborted) {
       const first = vmPools[0]!.vm!;

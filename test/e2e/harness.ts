@@ -7,8 +7,8 @@ export const ROOT = join(import.meta.dirname, '..', '..');
 export const CLI = join(ROOT, 'src/cli/main.ts');
 
 /** Starts the real CLI (as a user would), on the Node that runs these tests. */
-export function cli(args: string[], opts: { cwd?: string } = {}): ResultPromise<{ reject: false; all: true; cwd: string; env: Record<string, string> }> {
-  return execa(process.execPath, [CLI, ...args], { reject: false, all: true, cwd: opts.cwd ?? ROOT, env: { NO_COLOR: '1' } });
+export function cli(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): ResultPromise<{ reject: false; all: true; cwd: string; env: Record<string, string> }> {
+  return execa(process.execPath, [CLI, ...args], { reject: false, all: true, cwd: opts.cwd ?? ROOT, env: { NO_COLOR: '1', ...opts.env } });
 }
 
 function readText(p: string): string {
@@ -30,7 +30,7 @@ export function harnessProcesses(): string[] {
     } catch {
       /* kernel thread or gone */
     }
-    if (/qemu-system-x86_64 -name criu-compat-/.test(cmd) || /\/cc-ns-[0-9a-f]{16}\b/.test(cmd) || /\/run\/criu-compat\//.test(cmd) || /\/run\/criu-compat\//.test(exe)) out.push(`${pid} ${cmd}`);
+    if (/qemu-system-x86_64 -name criu-compat-/.test(cmd) || /\/cc-ns-[0-9a-f]{16}\b/.test(cmd) || /\/run\/criu-compat\//.test(cmd) || /\/cc\/cc-agent --listen/.test(cmd) || /^(\S*\/)?conmon /.test(cmd) || /\/run\/criu-compat\//.test(exe)) out.push(`${pid} ${cmd}`);
   }
   return out;
 }

@@ -34,6 +34,9 @@
  *           -errno, then the bytes (at most 16 MiB a request)
  *
  * The agent trusts its channel: the host that started the VM owns it.
+ *
+ * "cc-agent --listen SOCKET" serves the same protocol in a container instead
+ * (see listen_mode).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -52,6 +55,7 @@
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -560,10 +564,11 @@ static void handle_get(uint32_t id, char *payload, uint32_t len)
 	free(b.p);
 }
 
+static void serve_fd(const char *dev, int index) __attribute__((noreturn));
+
 static void serve(const char *dev, int index) __attribute__((noreturn));
 static void serve(const char *dev, int index)
 {
-	snprintf(lock_path, sizeof(lock_path), "/run/cc-agent.%d.lock", index);
 	for (int tries = 0; (port_fd = open(dev, O_RDWR | O_CLOEXEC)) < 0; tries++) {
 		if (tries == 100) {
 			logmsg("open %s: %s", dev, strerror(errno));
@@ -571,12 +576,20 @@ static void serve(const char *dev, int index)
 		}
 		usleep(20000);
 	}
+	serve_fd(dev, index);
+}
+
+/* Serves the protocol on port_fd (a virtio-serial port or an accepted unix socket) until it closes. */
+static void serve_fd(const char *dev, int index)
+{
+	snprintf(lock_path, sizeof(lock_path), "/run/cc-agent.%d.lock", index);
 	signal(SIGPIPE, SIG_IGN);
 	uint64_t started = now_ms();
 	for (;;) {
 		unsigned char hdr[12];
 		if (read_full(port_fd, hdr, 12) < 0) {
-			logmsg("read %s: %s", dev, strerror(errno));
+			if (errno)
+				logmsg("read %s: %s", dev, strerror(errno));
 			_exit(1);
 		}
 		uint32_t len, id;
@@ -658,8 +671,64 @@ static int start_servers(void)
 	return started;
 }
 
-int main(void)
+/*
+ * Container mode (cc-agent --listen SOCKET): PID 1 of a privileged node-image
+ * container. The container runtime has set up /proc, /dev and the network
+ * already, so nothing is mounted and no module is loaded (and pid_max, which
+ * is not namespaced, is left alone). Every connection to SOCKET (in a
+ * directory bind-mounted from the host) gets its own server, as each
+ * virtio-serial port does in a VM; PID 1 reaps orphans.
+ */
+static int listen_mode(const char *path)
 {
+	int ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (ls < 0 || strlen(path) >= sizeof(sa.sun_path)) {
+		logmsg("socket %s: %s", path, ls < 0 ? strerror(errno) : "path too long");
+		return 1;
+	}
+	strcpy(sa.sun_path, path);
+	unlink(path);
+	if (bind(ls, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0600) < 0 || listen(ls, 64) < 0) {
+		logmsg("listen %s: %s", path, strerror(errno));
+		return 1;
+	}
+	mkdir("/run", 0755);
+	signal(SIGTERM, SIG_DFL);
+	pid_t acceptor = fork();
+	if (acceptor == 0) {
+		for (int index = 1;; index++) {
+			int c = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+			if (c < 0) {
+				if (errno == EINTR)
+					continue;
+				logmsg("accept: %s", strerror(errno));
+				_exit(1);
+			}
+			pid_t pid = fork();
+			if (pid == 0) {
+				close(ls);
+				port_fd = c;
+				serve_fd(path, index);
+			}
+			close(c);
+		}
+	}
+	close(ls);
+	logmsg("ready, listening on %s", path);
+	for (;;) {
+		pid_t pid = waitpid(-1, NULL, 0);
+		if (pid == acceptor)
+			return 1; /* no more connections possible: the container ends */
+		if (pid < 0 && errno == ECHILD)
+			pause();
+	}
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && strcmp(argv[1], "--listen") == 0)
+		return listen_mode(argv[2]);
 	if (getpid() != 1) {
 		fprintf(stderr, "cc-agent runs as a guest's init (rdinit=/cc/init)\n");
 		return 2;

@@ -9,28 +9,31 @@ const IO_TIMEOUT_MS = 60_000;
 const CHUNK = 8 << 20;
 
 /**
- * A session in a booted VM over one cc-agent channel: what suites see of a
- * qemu pool. Each suite gets its own channel and its own work directory in
- * the guest's memory (/run/criu-compat/SESSION); the VM itself belongs to
- * the run and outlives the session.
+ * A session over one cc-agent channel: what suites see of a qemu pool (a
+ * virtio-serial port of a booted VM) and of a container pool (a unix socket
+ * the agent serves as the container's PID 1). Each suite gets its own
+ * channel and its own work directory in the guest's or container's memory
+ * (/run/criu-compat/SESSION); the VM or container belongs to the run and
+ * outlives the session.
  */
 export class QemuEnvironment implements Environment {
-  readonly backend = 'qemu';
+  readonly backend: 'qemu' | 'container';
   readonly id: string;
   readonly workDir: string;
   private readonly channel: AgentChannel;
   private disposed = false;
 
-  private constructor(id: string, workDir: string, channel: AgentChannel) {
+  private constructor(id: string, workDir: string, channel: AgentChannel, backend: 'qemu' | 'container') {
+    this.backend = backend;
     this.id = id;
     this.workDir = workDir;
     this.channel = channel;
   }
 
   /** Opens a session on an existing channel socket (or an already connected channel). */
-  static async open(opts: { id: string; socket: string | AgentChannel; session: string; timeoutMs: number }): Promise<QemuEnvironment> {
+  static async open(opts: { id: string; socket: string | AgentChannel; session: string; timeoutMs: number; backend?: 'qemu' | 'container' }): Promise<QemuEnvironment> {
     const channel = typeof opts.socket === 'string' ? await AgentChannel.connect(opts.socket, opts.id, opts.timeoutMs) : opts.socket;
-    const env = new QemuEnvironment(opts.id, `/run/criu-compat/${opts.session}`, channel);
+    const env = new QemuEnvironment(opts.id, `/run/criu-compat/${opts.session}`, channel, opts.backend ?? 'qemu');
     try {
       await channel.ping(opts.timeoutMs);
       const r = await env.exec(['sh', '-c', 'rm -rf "$1" && mkdir -p -m 0700 "$1"', 'mkdir', env.workDir], { timeoutMs: opts.timeoutMs });
