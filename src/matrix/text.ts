@@ -1,4 +1,5 @@
 import type { Cell, RunResults, Status } from '../results/schema.ts';
+import { SUITES } from '../config/schema.ts';
 
 const RANK: Record<Status, number> = { ERROR: 3, FAIL: 2, PASS: 1, SKIP: 0 };
 
@@ -43,7 +44,9 @@ export interface MatrixCell {
 /** Pools × suites: the worst status of the suite's cells in that pool, with counts. */
 export function pivot(results: RunResults): { pools: string[]; suites: string[]; get: (pool: string, suite: string) => MatrixCell } {
   const pools = results.pools.map((p) => p.name);
-  const suites = [...new Set(results.cells.map((c) => c.suite))];
+  // Suites in their canonical order (the order cells finished in says nothing), then any other (e.g. "harness").
+  const seen = new Set(results.cells.map((c) => c.suite));
+  const suites = [...SUITES.filter((x) => seen.has(x)), ...[...seen].filter((x) => !(SUITES as readonly string[]).includes(x))];
   const index = new Map<string, Cell[]>();
   for (const c of results.cells) {
     const k = `${c.pool}\0${c.suite}`;

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Handlebars from 'handlebars';
 import { runtimesLabel, worstStatus } from '../matrix/text.ts';
+import { SUITES } from '../config/schema.ts';
 import type { Cell, PoolResult, RunResults, Status } from '../results/schema.ts';
 
 /**
@@ -66,7 +67,7 @@ function metricsOf(c: Cell): { name: string; value: string }[] {
 
 /** Matrix columns: criu-check's three checks plus one "features" column; every other suite's checks in order. */
 function columnsOf(results: RunResults): { suite: string; check: string }[] {
-  // Suites in order of first appearance, and within each its checks (suites run side by side, so cells interleave).
+  // Suites in their canonical order, and within each its checks in order of first appearance (suites run side by side, so cells interleave).
   const bySuite = new Map<string, string[]>();
   for (const c of results.cells) {
     const check = c.suite === 'criu-check' && c.check.startsWith('feature:') ? FEATURES_COLUMN : c.check;
@@ -74,7 +75,8 @@ function columnsOf(results: RunResults): { suite: string; check: string }[] {
     if (!list.includes(check)) list.push(check);
     bySuite.set(c.suite, list);
   }
-  return [...bySuite].flatMap(([suite, checks]) => checks.map((check) => ({ suite, check })));
+  const rank = (x: string) => ((SUITES as readonly string[]).includes(x) ? (SUITES as readonly string[]).indexOf(x) : SUITES.length);
+  return [...bySuite].sort(([a], [b]) => rank(a) - rank(b)).flatMap(([suite, checks]) => checks.map((check) => ({ suite, check })));
 }
 
 /** Line chart of dump time against big-mem size, one line per pool (inline SVG). */
