@@ -115,12 +115,12 @@ export const SIGNATURES: readonly Signature[] = [
     remediation: 'Configure podman to use runc (runtime = "runc" in containers.conf, or --runtime runc), or install a crun built with CRIU (crun --version shows +CRIU; Debian trixie\'s does with libcriu2).',
   },
   {
-    id: 'container-rlimit-nofile',
-    title: 'The runtime may not raise the container\'s open-file limit',
+    id: 'container-rlimit',
+    title: 'The runtime may not raise the container\'s resource limits',
     blame: 'environment',
-    match: line(/error setting rlimit type 7: operation not permitted|setrlimit `?RLIMIT_NOFILE`?: Operation not permitted/i),
-    cause: 'The container asks for a higher RLIMIT_NOFILE than the runtime\'s own, and the runtime lacks CAP_SYS_RESOURCE to raise it (podman asks for 1048576 by default; this machine withholds CAP_SYS_RESOURCE even from root).',
-    remediation: 'Run containers with the node\'s own limits (podman --ulimit host, or nofile no higher than `ulimit -Hn`), or grant CAP_SYS_RESOURCE to the runtime.',
+    match: line(/error setting rlimit type \d+: operation not permitted|setrlimit `?RLIMIT_[A-Z]+`?: Operation not permitted/i),
+    cause: 'The container asks for a higher RLIMIT_NOFILE (type 7) or RLIMIT_NPROC (type 6) than the runtime\'s own, and the runtime lacks CAP_SYS_RESOURCE to raise it (podman raises both by default; this machine withholds CAP_SYS_RESOURCE even from root).',
+    remediation: 'Run containers with the node\'s own limits (podman --ulimit host; Docker API: HostConfig.Ulimits no higher than `ulimit -Hn` / `ulimit -Hu`), or grant CAP_SYS_RESOURCE to the runtime.',
   },
   {
     id: 'pid-collision',

@@ -34,10 +34,11 @@ describe('runtime failure signatures on outputs recorded here', () => {
     expect(ids(rec('crun-1.21-run-cgroup-hybrid.txt'))).toEqual(['crun-cgroup-hybrid']);
   });
 
-  test('RLIMIT_NOFILE raise without CAP_SYS_RESOURCE blames the environment, not the tuple', () => {
+  test('RLIMIT_NOFILE / RLIMIT_NPROC raise without CAP_SYS_RESOURCE blames the environment, not the tuple', () => {
     const d = diagnose({ text: rec('podman-4.3.1-runc-1.1.5-ulimit-nofile-eperm.txt') });
-    expect(d).toMatchObject([{ id: 'container-rlimit-nofile', blame: 'environment' }]);
-    expect(ids('Error: OCI runtime error: crun: setrlimit `RLIMIT_NOFILE`: Operation not permitted')).toEqual(['container-rlimit-nofile']);
+    expect(d).toMatchObject([{ id: 'container-rlimit', blame: 'environment' }]);
+    expect(ids(rec('podman-4.3.1-compat-api-runc-1.1.5-rlimit-nproc-eperm.txt'))).toEqual(['container-rlimit']);
+    expect(ids('Error: OCI runtime error: crun: setrlimit `RLIMIT_NOFILE`: Operation not permitted')).toEqual(['container-rlimit']);
   });
 
   test('TCP dump on kernel >= 6.16 with CRIU 4.1.1: SO_PASSCRED', () => {

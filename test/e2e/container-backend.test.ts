@@ -4,15 +4,14 @@
  * suites run in it through the same Environment interface. Without
  * DOCKER_HOST the harness starts podman's Docker-compatible service itself
  * (and stops it); with DOCKER_HOST it uses the engine it is given — here a
- * podman service this test starts, standing in for Docker on a runner.
+ * podman service this test starts on the host, standing in for Docker on a runner.
  */
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startEngine, type ContainerEngine } from '../../src/environments/container/engine.ts';
+import { execa } from 'execa';
+import { api } from '../../src/environments/container/engine.ts';
 import { RunResults } from '../../src/results/schema.ts';
-import { defaultCacheDir } from '../../src/images/node-image.ts';
-import { buildNatives } from '../../src/runner/provision.ts';
 import { cli, harnessProcesses, strayMounts, tempDir } from './harness.ts';
 
 const scratch = tempDir('criu-compat-ctr-');
@@ -53,7 +52,7 @@ describe('container backend (testcontainers over a Docker API)', () => {
     const pool = results.pools[0]!;
     expect(pool.backend).toBe('container');
     expect(pool.inventory!.container!.engine).toMatch(/^podman \d+\.\d+\.\d+ \(Docker API, started by criu-compat\)$/);
-    expect(pool.inventory!.container!.image).toMatch(/^criu-compat-node\/debian-trixie:[0-9a-f]{16}$/);
+    expect(pool.inventory!.container!.image).toMatch(/^localhost\/criu-compat-node\/debian-trixie:[0-9a-f]{16}$/);
     expect(pool.inventory!.criuVersion).toBe('4.1.1');
     expect(results.cells.find((c) => c.check === 'check')!.status).toBe('PASS');
     for (const check of ['counter', 'process-tree', 'counter/leave-running']) {
@@ -66,20 +65,32 @@ describe('container backend (testcontainers over a Docker API)', () => {
   }, 600_000);
 
   describe('with DOCKER_HOST', () => {
-    let engine: ContainerEngine;
+    // Docker on a runner, played by the host's own podman service (installed by .ci/run), on a private socket and storage.
+    const dir = join(scratch, 'host-engine');
+    const socket = join(dir, 'engine.sock');
+    const podman = (args: string[]) => ['podman', '--root', join(dir, 'storage'), '--runroot', join(dir, 'run'), '--tmpdir', join(dir, 'tmp'), '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--runtime', 'runc', ...args];
+    let service: ReturnType<typeof execa> | undefined;
     beforeAll(async () => {
-      const built = await cli(['images', 'build', 'debian-trixie-containers']);
-      expect(built.exitCode, built.all).toBe(0);
-      const rootfs = /at (\S+) \(criu/.exec(built.stdout)![1]!;
-      const { helper } = await buildNatives(defaultCacheDir(), []);
-      engine = await startEngine({ hostDir: join(scratch, 'engine'), engineRootfs: rootfs, helper, timeoutMs: 30_000 });
-    }, 600_000);
-    afterAll(async () => engine?.dispose());
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const [cmd, ...args] = podman(['system', 'service', '--time', '0', `unix://${socket}`]);
+      service = execa(cmd!, args, { reject: false, env: { PODMAN_IGNORE_CGROUPSV1_WARNING: '1' } });
+      for (let i = 0; i < 100 && !(await api(socket, 'GET', '/_ping', 1000).then((r) => r.status === 200, () => false)); i++) await new Promise((r) => setTimeout(r, 100));
+      expect((await api(socket, 'GET', '/_ping', 1000)).status).toBe(200);
+    }, 60_000);
+    afterAll(async () => {
+      const [cmd, ...args] = podman(['rm', '-a', '-f', '-t', '0']);
+      await execa(cmd!, args, { reject: false });
+      service?.kill('SIGKILL');
+      await service;
+    });
 
     test('the given engine is used as it is, not a second one started', async () => {
-      const { code, results, all } = await runPools({ DOCKER_HOST: engine.dockerHost });
+      const { code, results, all } = await runPools({ DOCKER_HOST: `unix://${socket}` });
       expect(code, all).toBe(0);
       expect(results.pools[0]!.inventory!.container!.engine).toMatch(/^Podman Engine \d+\.\d+\.\d+ \(DOCKER_HOST\)$/);
+      // Its container is gone again; the engine itself is the caller's and stays.
+      const [cmd, ...args] = podman(['ps', '-a', '-q']);
+      expect((await execa(cmd!, args, { reject: false })).stdout.trim()).toBe('');
       expect(results.cells.filter((c) => c.status !== 'PASS' && c.status !== 'SKIP')).toEqual([]);
     }, 600_000);
 

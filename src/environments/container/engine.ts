@@ -122,7 +122,8 @@ export function api(socketPath: string, method: string, path: string, timeoutMs:
  * API), once per image key and engine. Returns the image name.
  */
 export async function ensureEngineImage(engine: ContainerEngine, name: string, key: string, rootfs: string, timeoutMs: number): Promise<string> {
-  const repo = `criu-compat-node/${name}`;
+  // Fully qualified ("localhost/"): Docker and every podman version then agree on the name, no short-name resolution.
+  const repo = `localhost/criu-compat-node/${name}`;
   const tag = key.replace(/[^A-Za-z0-9_.-]/g, '').slice(0, 64) || 'latest';
   const ref = `${repo}:${tag}`;
   const have = await api(engine.socketPath, 'GET', `/images/${encodeURIComponent(ref)}/json`, 10_000);
@@ -130,8 +131,14 @@ export async function ensureEngineImage(engine: ContainerEngine, name: string, k
   const tar = spawn('tar', ['-C', rootfs, '--numeric-owner', '-c', '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   tar.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const r = await api(engine.socketPath, 'POST', `/images/create?fromSrc=-&repo=${encodeURIComponent(repo)}&tag=${encodeURIComponent(tag)}`, timeoutMs, tar.stdout);
+  // The tag goes inside repo (the API allows it): podman 4 ignores a separate tag parameter on import.
+  const r = await api(engine.socketPath, 'POST', `/images/create?fromSrc=-&repo=${encodeURIComponent(ref)}`, timeoutMs, tar.stdout);
   const code = await new Promise<number | null>((res) => (tar.exitCode !== null ? res(tar.exitCode) : tar.once('exit', res)));
   if (r.status !== 200 || code !== 0 || /"error"/i.test(r.body)) throw new EnvironmentError(`importing node image ${name} into the container engine failed (HTTP ${r.status}, tar exit ${code}): ${(err + r.body).trim().slice(-300)}`);
+  if ((await api(engine.socketPath, 'GET', `/images/${encodeURIComponent(ref)}/json`, 10_000)).status !== 200) {
+    const id = /sha256:[0-9a-f]{64}/.exec(r.body)?.[0];
+    const t = id ? await api(engine.socketPath, 'POST', `/images/${id}/tag?repo=${encodeURIComponent(repo)}&tag=${encodeURIComponent(tag)}`, 10_000) : undefined;
+    if (!t || t.status >= 300) throw new EnvironmentError(`node image ${name} was imported but the engine does not know it as ${ref} (${r.body.trim().slice(-200)})`);
+  }
   return ref;
 }

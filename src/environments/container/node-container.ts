@@ -24,11 +24,27 @@ export interface NodeContainer {
   dispose(): Promise<void>;
 }
 
-/** The file-descriptor limit this process has: containers get exactly that (asking for more needs CAP_SYS_RESOURCE). */
-async function ownNofile(): Promise<{ soft: number; hard: number }> {
+/**
+ * The open-file and process limits this process has: the container gets
+ * exactly those. Engines otherwise raise them (podman to its defaults), and
+ * raising a limit needs CAP_SYS_RESOURCE, which this machine kind withholds.
+ */
+async function ownLimits(): Promise<Record<string, { soft: number; hard: number }>> {
   const limits = await readFile('/proc/self/limits', 'utf8').catch(() => '');
-  const m = /^Max open files\s+(\d+)\s+(\d+)/m.exec(limits);
-  return m ? { soft: Number(m[1]), hard: Number(m[2]) } : { soft: 1024, hard: 4096 };
+  const out: Record<string, { soft: number; hard: number }> = {};
+  for (const [key, label] of [
+    ['nofile', 'Max open files'],
+    ['nproc', 'Max processes'],
+  ] as const) {
+    const m = new RegExp(`^${label}\\s+(\\d+|unlimited)\\s+(\\d+|unlimited)`, 'm').exec(limits);
+    const n = (v: string) => (v === 'unlimited' ? -1 : Number(v));
+    if (m) out[key] = { soft: n(m[1]!), hard: n(m[2]!) };
+  }
+  // More processes than PIDs exist is meaningless, and engines cap their own limit there (podman 4 does): ask for no more.
+  const pidMax = Number((await readFile('/proc/sys/kernel/pid_max', 'utf8').catch(() => '')).trim());
+  const np = out.nproc;
+  if (np && pidMax > 0) out.nproc = { soft: np.soft < 0 ? pidMax : Math.min(np.soft, pidMax), hard: np.hard < 0 ? pidMax : Math.min(np.hard, pidMax) };
+  return out;
 }
 
 /**
@@ -53,7 +69,7 @@ export async function startNodeContainer(o: { engine: ContainerEngine; image: st
       .withLabels({ 'io.criu-compat.run': String(process.pid) })
       .withPrivilegedMode()
       .withNetworkMode('none')
-      .withUlimits({ nofile: await ownNofile() })
+      .withUlimits(await ownLimits())
       .withBindMounts([{ source: o.engine.enginePath(o.hostDir), target: '/cc', mode: 'rw' }])
       .withTmpFs({ '/run': 'rw,mode=0755', '/tmp': 'rw,mode=1777' })
       .withCommand(['/cc/cc-agent', '--listen', '/cc/agent.sock'])
