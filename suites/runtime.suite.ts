@@ -90,15 +90,16 @@ describe.concurrent.each(pools)('$name', (pool) => {
           if (c.mode === 'migrate' && info.checkpoint && !peer && !peerError) {
             try {
               const env = await openEnvironment(plan, pool, PEER_SESSION, { workloads: true });
-              const runtime = driver(info, env, pool, `${tag}-${info.name}-peer`);
+              // The other node sees podman's directory at the same path as this one does (its own storage behind it).
+              const runtime = new PodmanRuntime({ env, criuEnv: pool.criuEnv, tag: `${tag}-${info.name}-peer`, timeoutMs: t.criuMs, ociRuntime: info.ociRuntime ?? 'runc', nodePath: (rt as PodmanRuntime).node });
               peer = { env, runtime };
               // The second node gets the source's image as a registry would give it: same content, same ID.
-              const image = `${session.env.workDir}/podman/image.tar`;
+              const image = `${session.env.workDir}/workload-image.tar`;
               const saved = await (rt as PodmanRuntime).saveImage(image);
               if (!saved.ok) throw new Error(`podman save: ${saved.result.stderr.trim()}`);
-              await env.makeDir(`${env.workDir}/podman`);
-              await env.writeFile(image, await session.env.readFile(image));
-              const r = await (runtime as PodmanRuntime).prepare(workloadBinaries(plan, env), image);
+              const there = `${env.workDir}/workload-image.tar`;
+              await env.writeFile(there, await session.env.readFile(image));
+              const r = await runtime.prepare(workloadBinaries(plan, env), there);
               if (!r.ok) peerError = `preparing ${info.name} on the second node failed: ${r.result.stderr.trim().split('\n').slice(-1)[0] ?? ''}`;
             } catch (e) {
               peerError = `the second node could not be brought up: ${(e as Error).message}`;

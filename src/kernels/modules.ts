@@ -29,6 +29,9 @@ export const CRIU_GUEST_MODULES = [
   'nft_nat',
   'nft_reject_inet',
   'nf_conntrack',
+  // CRIU dumps a network namespace's conntrack entries over ctnetlink (podman's per-container netns);
+  // without it the kernel answers EINVAL ("-22 reported by netlink") and the dump fails
+  'nf_conntrack_netlink',
   'nf_nat',
   'x_tables',
   'xt_mark',

@@ -99,7 +99,7 @@ export async function attemptContainerRoundTrip(c: ContainerCase, x: ContainerAt
       if (runtime.name !== 'podman') metrics = { ...metrics, ...(await readCriuStats(env, `${dir}/img.work`)) };
     }
     await runtime.remove(id);
-    if (x.peer) await x.peer.runtime.remove(id);
+    if (c.mode === 'migrate' && x.peer) await x.peer.runtime.remove(id);
     return {
       status,
       reason,

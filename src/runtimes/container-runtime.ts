@@ -84,9 +84,16 @@ export async function runtimeRun(env: Environment, argv: string[], result: ExecR
     text,
     diagnoses: diagnose({ text, timedOut: result.timedOut }),
     // The runtime's own complaint first: it names the failing step; CRIU's log says why.
-    excerpt: [...new Set([...logExcerpt(own, 4, 2), ...logExcerpt(logs.join('\n'))])].slice(0, 16),
+    excerpt: [...new Set([...logExcerpt(own, 4, 2), ...leadUp(logs.join('\n')), ...logExcerpt(logs.join('\n'))])].slice(0, 20),
     ok: result.exitCode === 0 && !result.timedOut,
   };
+}
+
+/** The few CRIU log lines before its first real error: what it was doing when it failed. */
+export function leadUp(log: string, n = 4): string[] {
+  const lines = log.split('\n').filter((l) => l.trim() !== '');
+  const i = lines.findIndex((l) => /\bError \(/.test(l) && !/RLIMIT_NOFILE/.test(l));
+  return i > 0 ? lines.slice(Math.max(0, i - n), i).map((l) => (l.length > 400 ? `${l.slice(0, 400)}…` : l)) : [];
 }
 
 /** Single-quotes a word for sh. */

@@ -22,16 +22,28 @@ export class PodmanRuntime implements ContainerRuntime {
   /** What podman is told to run: the OCI runtime, or a wrapper that hands it the pool's CRIU environment. */
   runtimePath: string;
 
-  constructor(o: DriverOptions & { ociRuntime: string }) {
+  /** Where podman itself sees its directory: the same path on every node, as with a standard podman configuration. */
+  readonly node: string;
+
+  /**
+   * nodePath: the path podman's directory must have (another node's); when
+   * it differs from this environment's own (two sessions of one VM), every
+   * podman command runs in a private mount namespace with this driver's
+   * directory bound there — a checkpoint archive names paths of its node.
+   */
+  constructor(o: DriverOptions & { ociRuntime: string; nodePath?: string }) {
     this.o = o;
     this.ociRuntime = o.ociRuntime;
     this.base = `${o.env.workDir}/podman`;
+    this.node = o.nodePath ?? this.base;
     this.runtimePath = o.ociRuntime;
   }
 
   get global(): string[] {
-    const b = this.base;
+    const b = this.node;
+    const wrap = this.node === this.base ? [] : ['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', 'mkdir -p "$2" && mount --bind "$1" "$2" && shift 2 && exec "$@"', 'sh', this.base, this.node];
     return [
+      ...wrap,
       'podman',
       '--root', `${b}/storage`,
       '--runroot', `${b}/run`,
@@ -45,7 +57,7 @@ export class PodmanRuntime implements ContainerRuntime {
   }
 
   private env(): Record<string, string> {
-    return { ...this.o.criuEnv, TMPDIR: `${this.base}/tmp` };
+    return { ...this.o.criuEnv, TMPDIR: `${this.node}/tmp` };
   }
 
   private async podman(args: string[], timeoutMs = this.o.timeoutMs) {
@@ -74,7 +86,7 @@ export class PodmanRuntime implements ContainerRuntime {
       await this.o.env.makeDir(this.base);
       const exports = Object.entries(this.o.criuEnv).map(([k, v]) => `export ${k}=${shq(v)}\n`);
       await this.o.env.writeFile(wrapper, `#!/bin/sh\n${exports.join('')}exec ${shq(real)} "$@"\n`, 0o700);
-      this.runtimePath = wrapper;
+      this.runtimePath = `${this.node}/oci-runtime`;
     }
     const g = this.global.map(shq).join(' ');
     if (imageFrom) cmds.push(`${g} load -q -i ${shq(imageFrom)}`);

@@ -124,6 +124,25 @@ static void try_mount(const char *src, const char *dst, const char *type, unsign
 		logmsg("mount %s on %s: %s", type ? type : src, dst, strerror(errno));
 }
 
+/*
+ * The initramfs is the kernel's rootfs, which can never be pivoted away:
+ * pivot_root(2) fails with EINVAL while it is the root, and container
+ * runtimes (runc, crun) pivot into every container's root. A real node's
+ * root is a mount like any other, so make ours one: bind the rootfs onto a
+ * directory of itself, move that mount over / and chroot into it (the way
+ * switch_root ends, without copying anything).
+ */
+static void leave_rootfs(void)
+{
+	if (mkdir("/.cc-root", 0700) < 0 && errno != EEXIST)
+		goto fail;
+	if (mount("/", "/.cc-root", NULL, MS_BIND | MS_REC, NULL) < 0 || chdir("/.cc-root") < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 || chdir("/") < 0)
+		goto fail;
+	return;
+fail:
+	logmsg("cannot make the root a mount of its own (%s): container runtimes will fail to pivot_root", strerror(errno));
+}
+
 static void mount_basics(void)
 {
 	try_mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
@@ -733,6 +752,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cc-agent runs as a guest's init (rdinit=/cc/init)\n");
 		return 2;
 	}
+	leave_rootfs();
 	mount_basics();
 	if (cmdline_has("cc.probe")) {
 		static const char msg[] = "cc-probe: up\n";

@@ -122,9 +122,16 @@ export class QemuEnvironment implements Environment {
 
   async readFile(envPath: string): Promise<Buffer> {
     this.assertUp();
-    const data = await this.channel.get(envPath, IO_TIMEOUT_MS);
-    if (data === null) throw Object.assign(new Error(`ENOENT: no such file in the guest: ${envPath}`), { code: 'ENOENT' });
-    return data;
+    // The agent answers at most 16 MiB a request: read in ranges until a short one.
+    const parts: Buffer[] = [];
+    for (let offset = 0; ; ) {
+      const chunk = await this.channel.get(envPath, IO_TIMEOUT_MS, { offset, length: CHUNK });
+      if (chunk === null) throw Object.assign(new Error(`ENOENT: no such file in the guest: ${envPath}`), { code: 'ENOENT' });
+      parts.push(chunk);
+      offset += chunk.length;
+      if (chunk.length < CHUNK) break;
+    }
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   }
 
   async du(envPath: string): Promise<number> {
