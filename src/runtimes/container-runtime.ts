@@ -1,4 +1,5 @@
-import { diagnose, logExcerpt, type Diagnosis } from '../criu/diagnose.ts';
+import { diagnose, logExcerpt } from '../criu/diagnose.ts';
+import type { CriuRun } from '../criu/driver.ts';
 import type { Environment, ExecResult } from '../environments/environment.ts';
 import type { RuntimeName } from './detect.ts';
 
@@ -33,15 +34,8 @@ export interface RestoreOptions {
   importFrom?: string;
 }
 
-/** A runtime command, with what CRIU and the runtime said about it. */
-export interface RuntimeRun {
-  argv: string[];
-  result: ExecResult;
-  /** The runtime's output followed by CRIU's log when there is one. */
-  text: string;
-  diagnoses: Diagnosis[];
-  excerpt: string[];
-  ok: boolean;
+/** A runtime command, with what CRIU and the runtime said about it (the shape of a CRIU run, plus podman's printed figures). */
+export interface RuntimeRun extends Omit<CriuRun, 'hung'> {
   /** podman --print-stats: the JSON it printed, parsed. */
   printedStats?: Record<string, number>;
 }

@@ -5,6 +5,25 @@ import { runtimeRun, shq, type CheckpointOptions, type ContainerRuntime, type Co
 export const WORKLOAD_IMAGE = 'localhost/criu-compat-workloads:latest';
 
 /**
+ * podman with everything it keeps under DIR (storage, run state, temporary
+ * files, network config): the node image's own root stays untouched and
+ * read-only. cgroupfs (no systemd in a node image), events to a file.
+ */
+export function podmanCommand(dir: string, storageDriver: 'vfs' | 'overlay', runtime: string): string[] {
+  return [
+    'podman',
+    '--root', `${dir}/storage`,
+    '--runroot', `${dir}/run`,
+    '--tmpdir', `${dir}/tmp`,
+    '--storage-driver', storageDriver,
+    '--cgroup-manager', 'cgroupfs',
+    '--events-backend', 'file',
+    '--network-config-dir', `${dir}/net`,
+    '--runtime', runtime,
+  ];
+}
+
+/**
  * podman, as a node's container engine: storage, run state, temporary files
  * and network config all under the driver's directory (the node image's own
  * root stays read-only and untouched), the vfs storage driver (no overlay on
@@ -42,18 +61,7 @@ export class PodmanRuntime implements ContainerRuntime {
   get global(): string[] {
     const b = this.node;
     const wrap = this.node === this.base ? [] : ['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', 'mkdir -p "$2" && mount --bind "$1" "$2" && shift 2 && exec "$@"', 'sh', this.base, this.node];
-    return [
-      ...wrap,
-      'podman',
-      '--root', `${b}/storage`,
-      '--runroot', `${b}/run`,
-      '--tmpdir', `${b}/tmp`,
-      '--storage-driver', 'vfs',
-      '--cgroup-manager', 'cgroupfs',
-      '--events-backend', 'file',
-      '--network-config-dir', `${b}/net`,
-      '--runtime', this.runtimePath,
-    ];
+    return [...wrap, ...podmanCommand(b, 'vfs', this.runtimePath)];
   }
 
   private env(): Record<string, string> {

@@ -4,6 +4,7 @@ import { join, relative, resolve } from 'node:path';
 import { EnvironmentError } from '../../errors.ts';
 import { mkdirPrivate } from '../../util/fs.ts';
 import { NamespaceEnvironment } from '../namespace/namespace-environment.ts';
+import { podmanCommand } from '../../runtimes/podman.ts';
 
 /**
  * A Docker-API engine for the container backend. Where DOCKER_HOST names a
@@ -53,18 +54,7 @@ export async function startEngine(o: StartEngineOptions): Promise<ContainerEngin
   const env = await NamespaceEnvironment.start({ id: 'container-engine', rootfs: o.engineRootfs, hostWorkDir: o.hostDir, helper: o.helper, timeoutMs: o.timeoutMs });
   try {
     for (const d of ['tmp', 'net']) await env.makeDir(`${INSIDE}/${d}`);
-    const argv = [
-      'podman',
-      '--root', `${INSIDE}/storage`,
-      '--runroot', `${INSIDE}/run`,
-      '--tmpdir', `${INSIDE}/tmp`,
-      '--storage-driver', 'overlay',
-      '--cgroup-manager', 'cgroupfs',
-      '--events-backend', 'file',
-      '--network-config-dir', `${INSIDE}/net`,
-      '--runtime', 'runc',
-      'system', 'service', '--time', '0', `unix://${INSIDE}/engine.sock`,
-    ];
+    const argv = [...podmanCommand(INSIDE, 'overlay', 'runc'), 'system', 'service', '--time', '0', `unix://${INSIDE}/engine.sock`];
     const which = await env.exec(['sh', '-c', 'command -v podman && command -v runc'], { timeoutMs: o.timeoutMs });
     if (which.exitCode !== 0) throw new EnvironmentError(`the engine image has no podman and runc (${o.engineRootfs}); use debian-trixie-containers, or set DOCKER_HOST to a Docker API socket`);
     await env.spawnDetached(argv, { outFile: `${INSIDE}/service.log`, env: { TMPDIR: `${INSIDE}/tmp`, PODMAN_IGNORE_CGROUPSV1_WARNING: '1' } });
