@@ -171,10 +171,12 @@ export function reportModel(results: RunResults) {
     workload: c.workloadOutput ?? [],
   }));
   const features = [...new Set(results.pools.flatMap((p) => Object.keys(p.capabilities)))].sort();
-  const workloadChecks = [...new Set(results.cells.filter((c) => c.metrics.criuDump?.frozenTimeUs !== undefined).map((c) => c.check))];
+  // CRIU's frozen time: from its stats-dump, or as podman --print-stats reported it.
+  const frozenOf = (c: Cell) => c.distribution?.['criuDump.frozenTimeUs']?.p50 ?? c.metrics.criuDump?.frozenTimeUs ?? c.metrics.runtimeStats?.['checkpoint.criu.frozenTimeUs'];
+  const workloadChecks = [...new Set(results.cells.filter((c) => frozenOf(c) !== undefined).map((c) => c.check))];
   const fmtFrozen = (pool: string, check: string) => {
-    const c = results.cells.find((x) => x.pool === pool && x.check === check && x.metrics.criuDump?.frozenTimeUs !== undefined);
-    return c ? fmtNumber('frozenTimeUs', c.distribution?.['criuDump.frozenTimeUs']?.p50 ?? c.metrics.criuDump!.frozenTimeUs!) : '–';
+    const c = results.cells.find((x) => x.pool === pool && x.check === check && frozenOf(x) !== undefined);
+    return c ? fmtNumber('frozenTimeUs', frozenOf(c)!) : '–';
   };
   return {
     runId: results.runId,

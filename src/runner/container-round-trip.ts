@@ -113,7 +113,7 @@ export async function attemptContainerRoundTrip(c: ContainerCase, x: ContainerAt
   };
   const note = (r: RuntimeRun) => {
     commands.push(r.argv.join(' ').replaceAll(`${env.workDir}/`, ''));
-    if (r.printedStats) metrics = { ...metrics, runtimeStats: { ...(metrics.runtimeStats ?? {}), ...prefixed(r.printedStats, commands.length) } };
+    if (r.printedStats) metrics = { ...metrics, runtimeStats: { ...(metrics.runtimeStats ?? {}), ...prefixed(r.printedStats, r.argv) } };
     return r;
   };
   const failed = (what: string, r: RuntimeRun) => finish(failureStatus(r.diagnoses), describeRuntimeFailure(what, r, t.criuMs), r);
@@ -131,6 +131,13 @@ export async function attemptContainerRoundTrip(c: ContainerCase, x: ContainerAt
     const pre = note(await runtime.checkpoint(id, { imageDir: `${dir}/pre`, preDump: true }));
     durations.preDumpMs = pre.result.durationMs;
     if (!pre.ok) return failed(`${runtime.name} pre-dump`, pre);
+  }
+  // A migration carries the container's filesystem changes too: make one the other node must see.
+  const marker = '/cc/changed-on-source';
+  if (c.mode === 'migrate' && runtime.addFile) {
+    await env.writeFile(`${dir}/marker`, 'written on the source node\n');
+    const added = note(await runtime.addFile(id, `${dir}/marker`, marker));
+    if (!added.ok) return failed(`${runtime.name} cp into the container`, added);
   }
   if (c.mode !== 'run') {
     const archive = `${dir}/checkpoint.tar.gz`;
@@ -171,6 +178,8 @@ export async function attemptContainerRoundTrip(c: ContainerCase, x: ContainerAt
       );
       durations.restoreMs = rs.result.durationMs;
       if (!rs.ok) return failed(`${runtime.name} restore${c.mode === 'migrate' ? ' --import (on the other node)' : ''}`, rs);
+      if (c.mode === 'migrate' && where.runtime.changedPaths && !(await where.runtime.changedPaths(id)).includes(marker))
+        return finish('FAIL', `the container restored on the other node lacks ${marker}, a file changed in its root filesystem before the checkpoint (the rootfs diff did not travel)`, rs);
     }
   }
 
@@ -183,9 +192,9 @@ export async function attemptContainerRoundTrip(c: ContainerCase, x: ContainerAt
   return finish('FAIL', verdict.alive ? `${what} gave no verdict within ${t.verifyMs} ms` : `${what} died without a verdict`);
 }
 
-/** podman's figures get the command's position: 1 = start, 2 = checkpoint, … as "checkpoint.criu.frozenTimeUs". */
-function prefixed(stats: Record<string, number>, n: number): Record<string, number> {
-  const step = n >= 3 ? 'restore' : 'checkpoint';
+/** podman's figures get the step they belong to: "checkpoint.criu.frozenTimeUs", "preCheckpoint.…", "restore.…". */
+function prefixed(stats: Record<string, number>, argv: readonly string[]): Record<string, number> {
+  const step = argv.includes('restore') ? 'restore' : argv.includes('--pre-checkpoint') ? 'preCheckpoint' : 'checkpoint';
   return Object.fromEntries(Object.entries(stats).map(([k, v]) => [`${step}.${k}`, v]));
 }
 
@@ -210,7 +219,7 @@ export async function carryArchive(from: Environment, src: string, to: Environme
   const entries = list.stdout.split('\n').filter(Boolean);
   const bytes = Number(size) || 0;
   if (st.exitCode !== 0 || list.exitCode !== 0) return { bytes, entries, problem: `the exported archive cannot be read: ${(st.stderr || list.stderr).trim()}` };
-  const missing = ['config.dump', 'spec.dump', 'checkpoint/'].filter((e) => !entries.some((x) => x.replace(/^\.\//, '').startsWith(e)));
+  const missing = ['config.dump', 'spec.dump', 'checkpoint/', 'rootfs-diff.tar'].filter((e) => !entries.some((x) => x.replace(/^\.\//, '').startsWith(e)));
   if (missing.length) return { bytes, entries, problem: `the exported archive lacks ${missing.join(', ')}` };
   if (mode && /[0-7][1-7]$|[1-7][0-7]$/.test(mode.slice(-2))) return { bytes, entries, problem: `the exported archive is readable by others (mode ${mode}): it holds the container's memory` };
   await to.makeDir(dst.slice(0, dst.lastIndexOf('/')));

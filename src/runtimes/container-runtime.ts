@@ -57,6 +57,10 @@ export interface ContainerRuntime {
   state(id: string): Promise<ContainerState>;
   checkpoint(id: string, opts: CheckpointOptions): Promise<RuntimeRun>;
   restore(id: string, opts: RestoreOptions): Promise<RuntimeRun>;
+  /** podman: copies a file of the environment into the container's root filesystem (a change its rootfs diff must carry). */
+  addFile?(id: string, from: string, to: string): Promise<RuntimeRun>;
+  /** podman: the paths changed in the container's root filesystem (podman diff). */
+  changedPaths?(id: string): Promise<string[]>;
   /** Removes the container and whatever the runtime keeps for it; never throws. */
   remove(id: string): Promise<void>;
   /** Removes everything this driver made in the environment (containers, storage, cgroups). */

@@ -166,6 +166,16 @@ export class PodmanRuntime implements ContainerRuntime {
     return withPrintedStats(await runtimeRun(this.o.env, argv, result, dir ? [`${dir}/restore.log`] : []));
   }
 
+  async addFile(id: string, from: string, to: string): Promise<RuntimeRun> {
+    const { argv, result } = await this.podman(['cp', from, `${id}:${to}`]);
+    return runtimeRun(this.o.env, argv, result);
+  }
+
+  async changedPaths(id: string): Promise<string[]> {
+    const r = await this.o.env.exec([...this.global, 'diff', id], { timeoutMs: this.o.timeoutMs, env: this.env() });
+    return r.exitCode === 0 ? r.stdout.split('\n').map((l) => l.replace(/^[ACD]\s+/, '').trim()).filter(Boolean) : [];
+  }
+
   async remove(id: string): Promise<void> {
     await this.o.env.exec([...this.global, 'rm', '-f', '-t', '0', id], { timeoutMs: this.o.timeoutMs, env: this.env() }).catch(() => undefined);
   }
