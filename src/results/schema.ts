@@ -90,6 +90,8 @@ export const Inventory = z.strictObject({
         checkpoint: z.boolean(),
         detail: z.string(),
         ociRuntime: z.string().optional(),
+        /** How the harness runs it (cgroup manager, storage, network, limits): what a reader needs to reproduce a cell. */
+        settings: z.record(z.string(), z.string()).optional(),
       }),
     )
     .optional(),

@@ -16,7 +16,16 @@ export interface RuntimeInfo {
   detail: string;
   /** podman: the OCI runtime it drives for checkpoint/restore. */
   ociRuntime?: string;
+  /** How the harness runs it (see RUNTIME_SETTINGS). */
+  settings?: Record<string, string>;
 }
+
+/** The settings the drivers use (src/runtimes/oci-runtime.ts, podman.ts), recorded in every inventory. */
+export const RUNTIME_SETTINGS: Record<RuntimeName, Record<string, string>> = {
+  runc: { cgroupManager: 'cgroupfs', cgroupParent: '/criu-compat', network: 'the node\'s (hostNetwork)', rootfs: 'OCI bundle built by the harness', stdio: '/dev/null' },
+  crun: { cgroupManager: 'cgroupfs', cgroupParent: '/criu-compat', network: 'the node\'s (hostNetwork)', rootfs: 'OCI bundle built by the harness', stdio: '/dev/null' },
+  podman: { cgroupManager: 'cgroupfs', cgroupParent: '/criu-compat', storageDriver: 'vfs', network: 'none (own netns, loopback)', ulimit: 'host', image: 'podman import of the workload rootfs', export: 'gzip' },
+};
 
 /** "runc version 1.1.15" / "crun version 1.21" / "podman version 5.4.2" → the version. */
 export function parseRuntimeVersion(name: RuntimeName, out: string): string | undefined {
@@ -46,6 +55,7 @@ export async function detectRuntimes(env: Environment, timeoutMs: number): Promi
     version: runcVersion,
     features: [],
     checkpoint: runcVersion !== null && hasCriu,
+    ...(runcVersion ? { settings: RUNTIME_SETTINGS.runc } : {}),
     detail: runcVersion === null ? 'runc is not installed in this node image' : hasCriu ? 'checkpoints with the node image\'s criu binary' : 'no criu binary in this node image (runc runs criu for checkpoint/restore)',
   });
   const crunVersion = crun.exitCode === 0 ? (parseRuntimeVersion('crun', crun.stdout) ?? null) : null;
@@ -56,6 +66,7 @@ export async function detectRuntimes(env: Environment, timeoutMs: number): Promi
     version: crunVersion,
     features: crunFeatures,
     checkpoint: crunCriu,
+    ...(crunVersion ? { settings: RUNTIME_SETTINGS.crun } : {}),
     detail:
       crunVersion === null
         ? 'crun is not installed in this node image'
@@ -77,6 +88,7 @@ export async function detectRuntimes(env: Environment, timeoutMs: number): Promi
           ? `checkpoints through ${oci}`
           : 'capability missing: no OCI runtime in this node image can checkpoint (runc with criu, or crun built with +CRIU)',
     ...(podmanVersion && oci ? { ociRuntime: oci } : {}),
+    ...(podmanVersion ? { settings: RUNTIME_SETTINGS.podman } : {}),
   });
   return out;
 }

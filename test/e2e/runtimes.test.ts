@@ -56,7 +56,7 @@ describe('runtime suite on debian-trixie-containers, host kernel', () => {
     expect(rts.find((r) => r.name === 'runc')).toMatchObject({ version: expect.stringMatching(/^1\.1\.\d+/), checkpoint: true });
     expect(rts.find((r) => r.name === 'crun')).toMatchObject({ version: expect.stringMatching(/^1\.\d+/), checkpoint: true });
     expect(rts.find((r) => r.name === 'crun')!.features).toContain('+CRIU');
-    expect(rts.find((r) => r.name === 'podman')).toMatchObject({ version: expect.stringMatching(/^5\./), ociRuntime: 'runc' });
+    expect(rts.find((r) => r.name === 'podman')).toMatchObject({ version: expect.stringMatching(/^5\./), ociRuntime: 'runc', settings: { cgroupManager: 'cgroupfs', ulimit: 'host' } });
   });
 
   test('runc runs the workload and round-trips a counter, a process tree and file locks; its own log says PASS', () => {
@@ -114,6 +114,8 @@ describe('runtime suite on debian-trixie-containers, host kernel', () => {
     const c = cell('podman/counter/export-import');
     expect(c.status, c.reason).toBe('PASS');
     expect(c.reason).toMatch(/on the other node verified its own state \(archive [\d.]+ MB, root-only: .*config\.dump.*spec\.dump.*checkpoint\/ \(\d+ files\)/);
+    expect(c.reason).toMatch(/rootfs-diff\.tar/);
+    expect(c.commands.some((x) => / cp .*:\/cc\/changed-on-source$/.test(x))).toBe(true);
     expect(c.metrics.archiveBytes).toBeGreaterThan(100_000);
     expect(c.commands.some((x) => /checkpoint .*--export/.test(x))).toBe(true);
     expect(c.commands.some((x) => /restore .*--import/.test(x))).toBe(true);
