@@ -105,8 +105,9 @@ export function describeRuntimeFailure(what: string, r: RuntimeRun, timeoutMs: n
   const head = r.result.timedOut ? `${what} timed out after ${Math.round(timeoutMs / 1000)} s` : `${what} failed (exit ${r.result.exitCode})`;
   if (cause) return `${head}: ${cause.title}`;
   // CRIU's first real error says more than the runtime's summary of it ("container still running").
-  const criu = r.text.split('\n').find((l) => /^\(\d+\.\d+\) Error \(/.test(l) && !/RLIMIT_NOFILE/.test(l));
-  if (criu) return `${head}: ${criu.replace(/^\(\d+\.\d+\) Error \([^)]*\):\s*/, '').slice(0, 300)}`;
+  // (restore logs put the task's pid before "Error": "(01.497638)      1: Error (soccr/soccr.c:529): …")
+  const criu = r.text.split('\n').find((l) => /^\(\d+\.\d+\)\s+(\d+:\s+)?Error \(/.test(l) && !/RLIMIT_NOFILE/.test(l));
+  if (criu) return `${head}: ${criu.replace(/^\(\d+\.\d+\)\s+(\d+:\s+)?Error \(([^)]*)\):\s*/, (_m, _p, where: string) => `${where.split('/')[0]}: `).slice(0, 300)}`;
   const said = [r.result.stderr, r.result.stdout, r.text]
     .join('\n')
     .split('\n')

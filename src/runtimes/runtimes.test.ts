@@ -51,7 +51,13 @@ describe('runtime failure signatures on outputs recorded here', () => {
   test('without a known signature the first CRIU error beats the runtime\'s "container still running"', () => {
     const text = rec('runc-1.1.15-criu-4.1.1-kernel-6.18-tcp-established.txt').replace(/Can't get 1:\d+ opt: Operation not supported/g, 'something else broke');
     const run = { argv: [], result: { exitCode: 1, stdout: '', stderr: '', timedOut: false, durationMs: 1 }, text, diagnoses: diagnose({ text }), excerpt: [], ok: false } satisfies RuntimeRun;
-    expect(describeRuntimeFailure('runc checkpoint', run, 1000)).toBe('runc checkpoint failed (exit 1): sockets: something else broke');
+    expect(describeRuntimeFailure('runc checkpoint', run, 1000)).toBe('runc checkpoint failed (exit 1): criu: sockets: something else broke');
+  });
+
+  test('a restore error line carries the task pid before "Error"; it is still the one named', () => {
+    const text = rec('podman-5.4.2-runc-1.1.15-criu-4.1.1-kernel-6.12-tcp-restore-network-none.txt');
+    const run = { argv: [], result: { exitCode: 125, stdout: '', stderr: 'Restoring FAILED.', timedOut: false, durationMs: 1 }, text, diagnoses: diagnose({ text }), excerpt: [], ok: false } satisfies RuntimeRun;
+    expect(describeRuntimeFailure('podman restore', run, 1000)).toBe("podman restore failed (exit 125): soccr: Can't connect inet socket back: Network is unreachable");
   });
 });
 
