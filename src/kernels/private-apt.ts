@@ -77,12 +77,20 @@ export class PrivateApt {
   async show(name: string, suite: string | undefined, timeoutMs: number): Promise<AptPackage> {
     const stamp = (await stat(join(this.dir, 'updated')).catch(() => undefined))?.mtimeMs ?? 0;
     const memoFile = join(this.dir, 'resolved.json');
-    const memo = JSON.parse(await readFile(memoFile, 'utf8').catch(() => '{}')) as { stamp?: number; pkgs?: Record<string, AptPackage> };
     const key = `${name}/${suite ?? ''}`;
+    const memo = await readMemo(memoFile);
     if (memo.stamp === stamp && memo.pkgs?.[key]) return memo.pkgs[key];
     const pkg = await this.showUncached(name, suite, timeoutMs);
-    const pkgs = memo.stamp === stamp ? { ...memo.pkgs, [key]: pkg } : { [key]: pkg };
-    await writeFileAtomic(memoFile, JSON.stringify({ stamp, pkgs }, null, 2));
+    // Kernels resolve side by side: merge into the memo one at a time, from what is on disk then.
+    // A memo that cannot be written costs the next run an apt-cache call, nothing more.
+    memoUpdates = memoUpdates
+      .then(async () => {
+        const now = await readMemo(memoFile);
+        const pkgs = now.stamp === stamp ? { ...now.pkgs, [key]: pkg } : { [key]: pkg };
+        await writeFileAtomic(memoFile, JSON.stringify({ stamp, pkgs }, null, 2));
+      })
+      .catch(() => undefined);
+    await memoUpdates;
     return pkg;
   }
 
@@ -105,6 +113,18 @@ export class PrivateApt {
       throw new KernelError(`apt-get download of ${pkg.name} reported success but ${file} is missing`);
     });
     return file;
+  }
+}
+
+type Memo = { stamp?: number; pkgs?: Record<string, AptPackage> };
+let memoUpdates: Promise<void> = Promise.resolve();
+
+/** The resolution memo; unreadable or damaged counts as empty (it is only a cache). */
+async function readMemo(file: string): Promise<Memo> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as Memo;
+  } catch {
+    return {};
   }
 }
 

@@ -1,10 +1,12 @@
 import { chmod, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
-/** Writes a file so that readers see the old content or the new, never half. */
+let tmpCounter = 0;
+
+/** Writes a file so that readers see the old content or the new, never half (also when one process writes it twice at once). */
 export async function writeFileAtomic(path: string, data: string | Buffer, mode = 0o644): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
+  const tmp = `${path}.tmp-${process.pid}-${++tmpCounter}`;
   await writeFile(tmp, data, { mode });
   await rename(tmp, path);
 }
