@@ -139,7 +139,12 @@ export class QemuMachine {
         spec.signal?.addEventListener('abort', () => rej(new EnvironmentError(`${spec.id}: cancelled`)), { once: true });
       });
       aborted.catch(() => undefined);
-      const connecting = AgentChannel.connect(channelSocket(spec.dir, 0), `${spec.id}/cc.0`, spec.bootTimeoutMs, stopConnecting.signal);
+      // QEMU's exit stops the connect loop at once, but the reason (console tail) takes a moment to read:
+      // when QEMU is gone, report why it went, not that connecting was cancelled.
+      const connecting = AgentChannel.connect(channelSocket(spec.dir, 0), `${spec.id}/cc.0`, spec.bootTimeoutMs, stopConnecting.signal).catch(async (e: unknown) => {
+        if (proc.exitCode !== null || proc.signalCode !== null) return gone;
+        throw e;
+      });
       connecting.then((c) => (proc.exitCode !== null || proc.signalCode !== null ? c.close() : undefined)).catch(() => undefined);
       channel = await Promise.race([connecting, gone, aborted]);
       const left = Math.max(1, deadline - performance.now());
