@@ -1,6 +1,5 @@
-import { access } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { consoleTail } from '../environments/qemu/qemu-machine.ts';
+import { basename, join } from 'node:path';
+import { vmGoneDetail } from '../environments/qemu/qemu-machine.ts';
 import type { Environment } from '../environments/environment.ts';
 import { NamespaceEnvironment } from '../environments/namespace/namespace-environment.ts';
 import { QemuEnvironment } from '../environments/qemu/qemu-environment.ts';
@@ -25,12 +24,7 @@ export async function openEnvironment(plan: RunPlan, pool: PlannedPool, suite: s
     try {
       env = await QemuEnvironment.open({ id: `${pool.name}/${suite}`, socket, session: suite, timeoutMs: plan.settings.timeouts.environmentMs });
     } catch (e) {
-      // QEMU removes its channel sockets when it exits: say so, with what the guest printed last.
-      const gone = !(await access(socket).then(() => true, () => false));
-      const tail = await consoleTail(dirname(socket), 12);
-      throw new EnvironmentError(
-        `${(e as Error).message}${gone ? '; the VM is gone (QEMU exited)' : ''}${tail.length ? `; guest console, last lines: ${tail.join(' | ')}` : ''}`,
-      );
+      throw new EnvironmentError(`${(e as Error).message}${await vmGoneDetail(socket)}`);
     }
   } else {
     const hostWorkDir = join(pool.hostWorkDir, suite);

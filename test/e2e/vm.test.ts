@@ -2,12 +2,19 @@
  * The qemu backend for real: a Debian kernel booted in QEMU with a node image
  * as its root, suites run through the guest agent; a warm second run spends
  * nothing on provisioning; guests that never come up become ERROR cells with
- * the console tail while the other pools go on; Ctrl-C leaves no VM behind.
+ * the console tail while the other pools go on; a guest that dies mid-command
+ * is reported with its console; Ctrl-C leaves no VM behind.
  */
 import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { defaultCacheDir } from '../../src/images/node-image.ts';
+import { BUILTIN_IMAGES } from '../../src/config/builtin.ts';
+import { chooseAccel } from '../../src/environments/qemu/accel.ts';
+import { QemuEnvironment } from '../../src/environments/qemu/qemu-environment.ts';
+import { QemuMachine, channelSocket } from '../../src/environments/qemu/qemu-machine.ts';
+import { buildGuestRoot } from '../../src/images/guest-root.ts';
+import { defaultCacheDir, resolveImage } from '../../src/images/node-image.ts';
+import { buildNatives } from '../../src/runner/provision.ts';
 import { resolveKernel } from '../../src/kernels/kernel.ts';
 import { RunResults } from '../../src/results/schema.ts';
 import { cli, harnessProcesses, waitFor, workDirsOf, tempDir } from './harness.ts';
@@ -106,6 +113,33 @@ describe('qemu backend', () => {
     expect(cell('no-channel').logExcerpt.join('\n')).toMatch(/no virtio-serial port named cc\./);
     expect(cell('not-a-kernel')).toMatchObject({ status: 'ERROR', check: 'setup' });
     expect(cell('not-a-kernel').reason).toMatch(/QEMU exited during boot/);
+    expect(vmsRunning()).toEqual([]);
+  }, 600_000);
+
+  test('a guest that dies in the middle of a command: the error says the VM is gone and shows its console (a kernel panic)', async () => {
+    const cacheDir = defaultCacheDir();
+    const natives = await buildNatives(cacheDir, ['counter']);
+    const kernel = await resolveKernel('debian/bookworm', { cacheDir, timeoutMs: 600_000 });
+    const image = await resolveImage('debian-trixie', BUILTIN_IMAGES['debian-trixie']!, { cacheDir, buildTimeoutMs: 900_000 });
+    const root = await buildGuestRoot(kernel, image, natives.agent, [], { cacheDir, timeoutMs: 600_000 });
+    const dir = join(tempDir('criu-compat-vm-'), 'vm');
+    const accel = await chooseAccel('auto', { vmlinuz: kernel.vmlinuz, agent: natives.agent, guard: natives.helper, cacheDir, workDir: `${dir}-probe` });
+    const m = await QemuMachine.start({ id: 'dies', vmlinuz: kernel.vmlinuz, initrd: root.initrd, memoryMiB: 1024, cpus: 1, accel: accel.accel, channels: 2, dir, guard: natives.helper, bootTimeoutMs: 180_000 });
+    try {
+      const env = await QemuEnvironment.open({ id: 'dies/s', socket: channelSocket(dir, 1), session: 's', timeoutMs: 30_000 });
+      const long = env.exec(['sleep', '120'], { timeoutMs: 150_000 });
+      const panic = env.exec(['sh', '-c', 'sleep 1; echo c > /proc/sysrq-trigger'], { timeoutMs: 150_000 });
+      const settled = await Promise.allSettled([long, panic]);
+      for (const r of settled) {
+        expect(r.status).toBe('rejected');
+        expect(String((r as PromiseRejectedResult).reason)).toMatch(/dies\/s: channel to the guest closed; the VM is gone \(QEMU exited\); guest console: [^|]*Kernel panic[^|]*sysrq/);
+      }
+      // Later requests fail the same way, at once.
+      await expect(env.exec(['true'], { timeoutMs: 10_000 })).rejects.toThrow(/the VM is gone \(QEMU exited\)/);
+      expect(await waitFor(() => !m.alive, 10_000)).toBe(true);
+    } finally {
+      await m.dispose();
+    }
     expect(vmsRunning()).toEqual([]);
   }, 600_000);
 

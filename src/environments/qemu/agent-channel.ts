@@ -30,14 +30,28 @@ export class AgentChannel {
   private nextId = 1;
   private pending = new Map<number, Pending>();
   private closedWith: Error | null = null;
+  private socketError = '';
   readonly label: string;
+  /**
+   * Says why the other end went away (a VM's console tail), appended to the
+   * error every pending and later request fails with. Bounded by the caller.
+   */
+  explainClose: (() => Promise<string>) | undefined;
 
   private constructor(sock: Socket, label: string) {
     this.sock = sock;
     this.label = label;
     sock.on('data', (d: Buffer) => this.onData(d));
-    sock.on('error', (e) => this.fail(new EnvironmentError(`${label}: channel to the guest broke (${e.message})`)));
-    sock.on('close', () => this.fail(new EnvironmentError(`${label}: channel to the guest closed (the VM is gone)`)));
+    // 'close' always follows 'error': the error is reported there, with the explanation.
+    sock.on('error', (e) => (this.socketError = e.message));
+    sock.on('close', () => void this.closed());
+  }
+
+  private async closed(): Promise<void> {
+    if (this.closedWith) return;
+    const what = this.socketError ? `channel to the guest broke (${this.socketError})` : this.explainClose ? 'channel to the guest closed' : 'channel to the guest closed (the VM is gone)';
+    const why = this.explainClose ? await this.explainClose().catch(() => '') : '';
+    this.fail(new EnvironmentError(`${this.label}: ${what}${why}`));
   }
 
   /** Connects to the socket (retrying while QEMU has not created it yet). */
@@ -89,6 +103,8 @@ export class AgentChannel {
   private send(type: Frame, payload: Buffer, expectReply: boolean): { id: number; reply: Promise<{ type: number; payload: Buffer }> } {
     if (this.closedWith) throw this.closedWith;
     const id = this.nextId++;
+    // Closed, its reason still being read: the request fails with it.
+    const closing = this.sock.destroyed;
     const head = Buffer.alloc(HEADER);
     head.writeUInt32LE(payload.length, 0);
     head.writeUInt32LE(id, 4);
@@ -96,7 +112,7 @@ export class AgentChannel {
     const reply = expectReply
       ? new Promise<{ type: number; payload: Buffer }>((resolve, reject) => this.pending.set(id, { resolve, reject }))
       : Promise.resolve({ type: 0, payload: Buffer.alloc(0) });
-    this.sock.write(Buffer.concat([head, payload]));
+    if (!closing) this.sock.write(Buffer.concat([head, payload]));
     return { id, reply };
   }
 

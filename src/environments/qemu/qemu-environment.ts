@@ -4,6 +4,7 @@ import { mkdirPrivate } from '../../util/fs.ts';
 import { EnvironmentError } from '../../errors.ts';
 import { BASE_ENV, type Environment, type ExecOptions, type ExecResult } from '../environment.ts';
 import { AgentChannel } from './agent-channel.ts';
+import { vmGoneDetail } from './qemu-machine.ts';
 
 const IO_TIMEOUT_MS = 60_000;
 const CHUNK = 8 << 20;
@@ -33,6 +34,11 @@ export class QemuEnvironment implements Environment {
   /** Opens a session on an existing channel socket (or an already connected channel). */
   static async open(opts: { id: string; socket: string | AgentChannel; session: string; timeoutMs: number; backend?: 'qemu' | 'container' }): Promise<QemuEnvironment> {
     const channel = typeof opts.socket === 'string' ? await AgentChannel.connect(opts.socket, opts.id, opts.timeoutMs) : opts.socket;
+    // A VM that dies mid-run: every failing request says so, with the guest console's last lines.
+    if ((opts.backend ?? 'qemu') === 'qemu' && typeof opts.socket === 'string') {
+      const socket = opts.socket;
+      channel.explainClose = () => vmGoneDetail(socket, 2000);
+    }
     const env = new QemuEnvironment(opts.id, `/run/criu-compat/${opts.session}`, channel, opts.backend ?? 'qemu');
     try {
       await channel.ping(opts.timeoutMs);

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { open, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { access, open, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { EnvironmentError } from '../../errors.ts';
 import { mkdirPrivate, removeTree } from '../../util/fs.ts';
 import { AgentChannel } from './agent-channel.ts';
@@ -65,6 +65,24 @@ export function qemuArgv(spec: Pick<MachineSpec, 'id' | 'vmlinuz' | 'initrd' | '
 
 export function channelSocket(dir: string, i: number): string {
   return join(dir, `cc.${i}.sock`);
+}
+
+/**
+ * What to append to an error when a VM's channel fails: whether QEMU is gone
+ * (it removes its channel sockets when it exits; given up to waitMs to do
+ * so) and the last lines the guest printed.
+ */
+export async function vmGoneDetail(socket: string, waitMs = 0): Promise<string> {
+  const exists = () => access(socket).then(() => true, () => false);
+  const until = Date.now() + waitMs;
+  while ((await exists()) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+  const gone = !(await exists());
+  const tail = await consoleTail(dirname(socket), 80);
+  // A panic or an oops ends in a register dump: name the line that says what happened, then the last few.
+  const why = tail.filter((l) => /Kernel panic|Out of memory|Killed process|BUG:|Oops|general protection|Attempted to kill init|segfault/.test(l)).slice(0, 3);
+  const last = tail.slice(why.length ? -4 : -12).filter((l) => !why.includes(l));
+  const shown = why.length ? [...why, '…', ...last] : last;
+  return `${gone ? '; the VM is gone (QEMU exited)' : ''}${shown.length ? `; guest console${why.length ? '' : ', last lines'}: ${shown.join(' | ')}` : ''}`;
 }
 
 /** The last lines the guest printed on its serial console. */
