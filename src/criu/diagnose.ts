@@ -99,6 +99,15 @@ export const SIGNATURES: readonly Signature[] = [
     remediation: 'Use a CRIU release that skips these options on inet sockets (fixed upstream after 4.1.1), or keep this node image on kernels older than 6.16.',
   },
   {
+    id: 'restore-loopback-down',
+    title: 'Loopback is down in the network namespace the restore uses',
+    blame: 'tuple',
+    match: line(/Can't connect inet socket back: Network is unreachable/),
+    cause:
+      'CRIU reconnects a restored TCP socket to its old address; there is no route to it because the loopback interface of the network namespace it restores into is down (podman 5 restores a --network none container into a new namespace without bringing lo up; CRIU leaves lo as it finds it in an external namespace).',
+    remediation: 'Run the container on a podman network (bridge: netavark brings lo up on restore too), or bring lo up in the namespace before the restore (a runtime hook); runc and crun on the node\'s own network are not affected.',
+  },
+  {
     id: 'crun-cgroup-hybrid',
     title: 'crun does not run containers on a hybrid cgroup layout',
     blame: 'tuple',

@@ -46,6 +46,8 @@ export const CRIU_GUEST_MODULES = [
   // devices and file systems CRIU probes or restores
   'tun',
   'veth',
+  // podman's bridge network (netavark: a bridge and a veth pair per container)
+  'bridge',
   'macvlan',
   'overlay',
   'autofs4',

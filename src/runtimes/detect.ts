@@ -24,7 +24,7 @@ export interface RuntimeInfo {
 export const RUNTIME_SETTINGS: Record<RuntimeName, Record<string, string>> = {
   runc: { cgroupManager: 'cgroupfs', cgroupParent: '/criu-compat', network: 'the node\'s (hostNetwork)', rootfs: 'OCI bundle built by the harness', stdio: '/dev/null' },
   crun: { cgroupManager: 'cgroupfs', cgroupParent: '/criu-compat', network: 'the node\'s (hostNetwork)', rootfs: 'OCI bundle built by the harness', stdio: '/dev/null' },
-  podman: { cgroupManager: 'cgroupfs', cgroupParent: '/criu-compat', storageDriver: 'vfs', network: 'none (own netns, loopback)', ulimit: 'host', image: 'podman import of the workload rootfs', export: 'gzip' },
+  podman: { cgroupManager: 'cgroupfs', cgroupParent: '/criu-compat', storageDriver: 'vfs', network: 'bridge (podman default network; netavark, firewall_driver none)', ulimit: 'host', image: 'podman import of the workload rootfs', export: 'gzip' },
 };
 
 /** "runc version 1.1.15" / "crun version 1.21" / "podman version 5.4.2" → the version. */

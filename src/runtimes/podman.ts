@@ -24,11 +24,21 @@ export function podmanCommand(dir: string, storageDriver: 'vfs' | 'overlay', run
 }
 
 /**
+ * What the harness adds to podman's configuration (CONTAINERS_CONF_OVERRIDE):
+ * containers sit on podman's default bridge network, and netavark sets up
+ * the bridge, the veth pair and lo without firewall rules — nothing needs
+ * NAT or published ports, and the node image need not carry nft.
+ */
+export const CONTAINERS_CONF = '[network]\nfirewall_driver = "none"\n';
+
+/**
  * podman, as a node's container engine: storage, run state, temporary files
  * and network config all under the driver's directory (the node image's own
  * root stays read-only and untouched), the vfs storage driver (no overlay on
- * overlay), cgroupfs under the harness's cgroup parent, no network (each
- * container gets its own loopback-only namespace), the node's own file limit
+ * overlay), cgroupfs under the harness's cgroup parent, podman's default bridge
+ * network (with --network none podman 5 restores into a namespace whose lo
+ * is down, so no loopback TCP connection survives: diagnosis
+ * restore-loopback-down), the node's own file limit
  * (--ulimit host: without CAP_SYS_RESOURCE podman's default raise fails),
  * and the OCI runtime the detection chose. The workload image is the
  * workload rootfs imported from a tarball: no registry anywhere.
@@ -65,7 +75,7 @@ export class PodmanRuntime implements ContainerRuntime {
   }
 
   private env(): Record<string, string> {
-    return { ...this.o.criuEnv, TMPDIR: `${this.node}/tmp` };
+    return { ...this.o.criuEnv, TMPDIR: `${this.node}/tmp`, CONTAINERS_CONF_OVERRIDE: `${this.node}/containers.conf` };
   }
 
   private async podman(args: string[], timeoutMs = this.o.timeoutMs) {
@@ -84,6 +94,8 @@ export class PodmanRuntime implements ContainerRuntime {
   async prepare(workloads: Record<string, string>, imageFrom?: string): Promise<RuntimeRun> {
     const t = `${this.base}/rootfs`;
     const cmds = [`mkdir -p ${t}/cc ${t}/proc ${t}/dev ${t}/sys ${t}/tmp ${t}/etc ${this.base}/tmp ${this.base}/net`, `chmod 1777 ${t}/tmp`];
+    await this.o.env.makeDir(this.base);
+    await this.o.env.writeFile(`${this.base}/containers.conf`, CONTAINERS_CONF, 0o600);
     for (const [name, path] of Object.entries(workloads)) cmds.push(`cp ${shq(path)} ${t}/cc/${name}`);
     // podman starts its OCI runtime with an environment of its own: the pool's
     // CRIU settings (e.g. CRIU_FAULT) reach criu only through a wrapper.
@@ -91,7 +103,6 @@ export class PodmanRuntime implements ContainerRuntime {
       const where = await this.o.env.exec(['sh', '-c', `command -v ${shq(this.ociRuntime)}`], { timeoutMs: this.o.timeoutMs });
       const real = where.stdout.trim() || this.ociRuntime;
       const wrapper = `${this.base}/oci-runtime`;
-      await this.o.env.makeDir(this.base);
       const exports = Object.entries(this.o.criuEnv).map(([k, v]) => `export ${k}=${shq(v)}\n`);
       await this.o.env.writeFile(wrapper, `#!/bin/sh\n${exports.join('')}exec ${shq(real)} "$@"\n`, 0o700);
       this.runtimePath = `${this.node}/oci-runtime`;
@@ -112,7 +123,7 @@ export class PodmanRuntime implements ContainerRuntime {
 
   async start(spec: ContainerSpec): Promise<RuntimeRun> {
     const { argv, result } = await this.podman([
-      'run', '-d', '--name', spec.id, '--network', 'none', '--ulimit', 'host', '--cgroup-parent', `/${CGROUP_PARENT}/${this.o.tag}`,
+      'run', '-d', '--name', spec.id, '--network', 'bridge', '--ulimit', 'host', '--cgroup-parent', `/${CGROUP_PARENT}/${this.o.tag}`,
       WORKLOAD_IMAGE, `/cc/${spec.workload}`, ...spec.args,
     ]);
     return runtimeRun(this.o.env, argv, result);

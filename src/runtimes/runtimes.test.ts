@@ -57,7 +57,11 @@ describe('runtime failure signatures on outputs recorded here', () => {
   test('a restore error line carries the task pid before "Error"; it is still the one named', () => {
     const text = rec('podman-5.4.2-runc-1.1.15-criu-4.1.1-kernel-6.12-tcp-restore-network-none.txt');
     const run = { argv: [], result: { exitCode: 125, stdout: '', stderr: 'Restoring FAILED.', timedOut: false, durationMs: 1 }, text, diagnoses: diagnose({ text }), excerpt: [], ok: false } satisfies RuntimeRun;
-    expect(describeRuntimeFailure('podman restore', run, 1000)).toBe("podman restore failed (exit 125): soccr: Can't connect inet socket back: Network is unreachable");
+    expect(run.diagnoses.map((d) => d.id)).toEqual(['restore-loopback-down']);
+    expect(describeRuntimeFailure('podman restore', run, 1000)).toBe('podman restore failed (exit 125): Loopback is down in the network namespace the restore uses');
+    const unknown = text.replace('Network is unreachable', 'No route to host');
+    const bare = { ...run, text: unknown, diagnoses: diagnose({ text: unknown }) };
+    expect(describeRuntimeFailure('podman restore', bare, 1000)).toBe("podman restore failed (exit 125): soccr: Can't connect inet socket back: No route to host");
   });
 });
 
