@@ -48,6 +48,14 @@ describe('runtime failure signatures on outputs recorded here', () => {
     expect(describeRuntimeFailure('runc checkpoint', run, 1000)).toBe('runc checkpoint failed (exit 1): CRIU cannot read SO_PASSCRED/SO_PASSSEC from TCP/UDP sockets on this kernel');
   });
 
+  test('no iptables-restore for the network lock of a container with its own network namespace (runc 1.1.15, CRIU 4.1.1)', () => {
+    // Recorded with iptables-restore off criu's PATH: CRIU's own hint (CONFIG_NETFILTER_XT_MARK) would send the reader the wrong way.
+    const text = rec('runc-1.1.15-criu-4.1.1-checkpoint-no-iptables-restore.txt');
+    expect(ids(text)).toEqual(['iptables-restore-missing', 'rlimit-nofile']);
+    const run = { argv: [], result: { exitCode: 1, stdout: '', stderr: '', timedOut: false, durationMs: 1 }, text, diagnoses: diagnose({ text }), excerpt: [], ok: false } satisfies RuntimeRun;
+    expect(describeRuntimeFailure('runc checkpoint', run, 1000)).toBe("runc checkpoint failed (exit 1): No iptables-restore for CRIU's network lock");
+  });
+
   test('without a known signature the first CRIU error beats the runtime\'s "container still running"', () => {
     const text = rec('runc-1.1.15-criu-4.1.1-kernel-6.18-tcp-established.txt').replace(/Can't get 1:\d+ opt: Operation not supported/g, 'something else broke');
     const run = { argv: [], result: { exitCode: 1, stdout: '', stderr: '', timedOut: false, durationMs: 1 }, text, diagnoses: diagnose({ text }), excerpt: [], ok: false } satisfies RuntimeRun;
