@@ -56,6 +56,11 @@ describe('runtime failure signatures on outputs recorded here', () => {
     expect(describeRuntimeFailure('runc checkpoint', run, 1000)).toBe("runc checkpoint failed (exit 1): No iptables-restore for CRIU's network lock");
   });
 
+  test('podman 4.3.1 told to checkpoint through a crun built without CRIU (bookworm: no +CRIU in crun --version)', () => {
+    expect(ids(rec('podman-4.3.1-crun-1.8.1-checkpoint-unsupported.txt'))).toEqual(['runtime-no-checkpoint']);
+    expect(rec('bookworm-crun-version.txt')).not.toContain('+CRIU');
+  });
+
   test('without a known signature the first CRIU error beats the runtime\'s "container still running"', () => {
     const text = rec('runc-1.1.15-criu-4.1.1-kernel-6.18-tcp-established.txt').replace(/Can't get 1:\d+ opt: Operation not supported/g, 'something else broke');
     const run = { argv: [], result: { exitCode: 1, stdout: '', stderr: '', timedOut: false, durationMs: 1 }, text, diagnoses: diagnose({ text }), excerpt: [], ok: false } satisfies RuntimeRun;
