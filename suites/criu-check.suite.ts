@@ -55,7 +55,7 @@ describe.concurrent.each(pools)('$name', (pool) => {
           reason: run.ok
             ? (/Looks good\.?/.exec(out)?.[0] ?? 'exit 0')
             : onlyOptionalMissing
-              ? `optional kernel features missing: ${missing.join('; ')}`
+              ? `optional kernel features missing: ${missing.length ? missing.join('; ') : 'criu check --all does not name them (the feature:NAME cells do)'}`
               : describeFailure(`criu ${args.join(' ')}`, run, t.commandMs),
           durations: { totalMs: run.result.durationMs },
           diagnoses: run.diagnoses,

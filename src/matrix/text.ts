@@ -102,9 +102,22 @@ export function renderText(results: RunResults, opts: { showSkips?: boolean } = 
   }
   const skips = results.cells.filter((c) => c.status === 'SKIP');
   if (skips.length && !opts.showSkips) {
+    // A feature probe's name is the missing capability; any other check says in its reason what it lacks.
     const byPool = new Map<string, string[]>();
-    for (const s of skips) byPool.set(s.pool, [...(byPool.get(s.pool) ?? []), s.check.replace(/^feature:/, '')]);
+    const byReason = new Map<string, { cell: Cell; checks: string[] }>();
+    for (const s of skips) {
+      if (s.check.startsWith('feature:')) byPool.set(s.pool, [...(byPool.get(s.pool) ?? []), s.check.slice('feature:'.length)]);
+      else {
+        const key = `${s.pool}\0${s.suite}\0${s.reason}`;
+        const g = byReason.get(key) ?? { cell: s, checks: [] };
+        g.checks.push(s.check);
+        byReason.set(key, g);
+      }
+    }
     for (const [pool, checks] of byPool) out.push(`SKIP   ${pool}: missing ${checks.join(', ')}`);
+    // "check --all" only sums up what the pool's feature probes already name one by one.
+    for (const [k, g] of byReason) if (g.cell.check === 'check --all' && byPool.has(g.cell.pool)) byReason.delete(k);
+    for (const { cell, checks } of byReason.values()) out.push(`SKIP   ${cell.pool} › ${cell.suite} › ${listNames(checks)}: ${cell.reason.replace(/^capability missing: /, 'missing ')}`);
   }
   const s = results.summary;
   const scale = renderScale(results);
