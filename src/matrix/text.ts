@@ -31,6 +31,39 @@ export function failureGroups(results: RunResults, statuses: readonly Status[] =
   return [...groups.values()];
 }
 
+export interface SkipGroup {
+  pool: string;
+  /** Absent for a pool's feature probes, whose names are the missing capabilities. */
+  suite?: string;
+  checks: string[];
+  /** What the checks lack, from their reason ("missing …"). */
+  missing: string;
+}
+
+/**
+ * SKIPs summed up: per pool, the features its probes found missing; then
+ * every other skipped check grouped by the capability its reason names (a
+ * check's own name is not a capability). A pool's "check --all" is left out
+ * when its feature probes already name what is missing one by one.
+ */
+export function skipGroups(results: RunResults): SkipGroup[] {
+  const features = new Map<string, string[]>();
+  const byReason = new Map<string, SkipGroup>();
+  for (const c of results.cells) {
+    if (c.status !== 'SKIP') continue;
+    if (c.check.startsWith('feature:')) {
+      features.set(c.pool, [...(features.get(c.pool) ?? []), c.check.slice('feature:'.length)]);
+      continue;
+    }
+    const key = `${c.pool}\0${c.suite}\0${c.reason}`;
+    const g = byReason.get(key) ?? { pool: c.pool, suite: c.suite, checks: [], missing: c.reason.replace(/^capability missing: /, 'missing ') };
+    g.checks.push(c.check);
+    byReason.set(key, g);
+  }
+  const rest = [...byReason.values()].filter((g) => !(g.checks.length === 1 && g.checks[0] === 'check --all' && features.has(g.pool)));
+  return [...[...features].map(([pool, checks]) => ({ pool, checks, missing: `missing ${checks.join(', ')}` })), ...rest];
+}
+
 /** "a, b, c and 7 more" beyond four names. */
 export function listNames(names: readonly string[]): string {
   return names.length > 4 ? `${names.slice(0, 3).join(', ')} and ${names.length - 3} more` : names.join(', ');
@@ -100,24 +133,8 @@ export function renderText(results: RunResults, opts: { showSkips?: boolean } = 
       out.push(`       fix:   ${d.remediation}`);
     }
   }
-  const skips = results.cells.filter((c) => c.status === 'SKIP');
-  if (skips.length && !opts.showSkips) {
-    // A feature probe's name is the missing capability; any other check says in its reason what it lacks.
-    const byPool = new Map<string, string[]>();
-    const byReason = new Map<string, { cell: Cell; checks: string[] }>();
-    for (const s of skips) {
-      if (s.check.startsWith('feature:')) byPool.set(s.pool, [...(byPool.get(s.pool) ?? []), s.check.slice('feature:'.length)]);
-      else {
-        const key = `${s.pool}\0${s.suite}\0${s.reason}`;
-        const g = byReason.get(key) ?? { cell: s, checks: [] };
-        g.checks.push(s.check);
-        byReason.set(key, g);
-      }
-    }
-    for (const [pool, checks] of byPool) out.push(`SKIP   ${pool}: missing ${checks.join(', ')}`);
-    // "check --all" only sums up what the pool's feature probes already name one by one.
-    for (const [k, g] of byReason) if (g.cell.check === 'check --all' && byPool.has(g.cell.pool)) byReason.delete(k);
-    for (const { cell, checks } of byReason.values()) out.push(`SKIP   ${cell.pool} › ${cell.suite} › ${listNames(checks)}: ${cell.reason.replace(/^capability missing: /, 'missing ')}`);
+  if (!opts.showSkips) {
+    for (const g of skipGroups(results)) out.push(g.suite ? `SKIP   ${g.pool} › ${g.suite} › ${listNames(g.checks)}: ${g.missing}` : `SKIP   ${g.pool}: ${g.missing}`);
   }
   const s = results.summary;
   const scale = renderScale(results);

@@ -1,4 +1,4 @@
-import { failureGroups, listNames, pivot, runtimesLabel } from '../matrix/text.ts';
+import { failureGroups, listNames, pivot, runtimesLabel, skipGroups } from '../matrix/text.ts';
 import type { RunResults } from '../results/schema.ts';
 
 const ICON = { PASS: '✅', FAIL: '❌', ERROR: '⚠️', SKIP: '⏭️' } as const;
@@ -47,6 +47,13 @@ export function renderMarkdown(results: RunResults, opts: { regressions?: string
       if (d) out.push(`  - cause: ${md(d.cause)}`, `  - fix: ${md(d.remediation)}`);
     }
     out.push('');
+  }
+  const skips = skipGroups(results);
+  if (skips.length) {
+    // Folded: a SKIP is a capability the tuple lacks, not a breakage, but a reader must be able to see which.
+    out.push(`<details><summary>Skipped: ${s.SKIP} (capability missing)</summary>`, '');
+    for (const g of skips) out.push(`- ${ICON.SKIP} **${md(g.pool)}**${g.suite ? ` › ${g.suite} › ${md(listNames(g.checks))}` : ''}: ${md(g.missing)}`);
+    out.push('', '</details>', '');
   }
   return out.join('\n');
 }

@@ -21,6 +21,14 @@ describe('reports from a recorded real run', () => {
     expect(md.split('\n').length).toBeLessThan(60);
   });
 
+  test('Markdown folds the skips, each with what is missing', () => {
+    const md = renderMarkdown(results);
+    expect(md).toContain(`<details><summary>Skipped: ${results.summary.SKIP} (capability missing)</summary>`);
+    expect(md).toContain('- ⏭️ **k6.1-trixie**: missing apparmor_stacking, pagemap_scan, overlayfs_maps\n');
+    expect(md).toContain('- ⏭️ **host-trixie** › round-trip › counter/pre-dump: missing mem_dirty_track (memory dirty tracking, needed by pre-dump)\n');
+    expect(md.split('\n').filter((l) => l.startsWith('- ⏭️') && l.includes('check --all'))).toEqual([]);
+  });
+
   test('Markdown puts regressions first when the gate gives them', () => {
     const md = renderMarkdown(results, { regressions: ['k6.1-trixie › round-trip › counter: PASS → FAIL'] });
     expect(md.indexOf('### Regressions')).toBeLessThan(md.indexOf('| pool |'));
