@@ -216,7 +216,12 @@ export function reportModel(results: RunResults) {
         ['backend', p.inventory?.vm ? `${p.backend}, ${p.inventory.vm.acceleratorReason}, ${p.inventory.vm.memoryMiB} MiB, ${p.inventory.vm.cpus} vCPU, QEMU ${p.inventory.vm.qemu}` : p.backend],
         ['node image', p.image ? `${p.image.name}: ${p.image.osRelease} (${p.image.source}, key ${p.image.key})` : '?'],
         ['CRIU', p.inventory?.criuVersion ?? '?'],
-        ['container runtimes', p.inventory?.runtimes ? p.inventory.runtimes.map((r) => `${r.name} ${r.version ?? 'not installed'}${r.version ? `: ${r.detail}` : ''}${r.features.length ? ` [${r.features.join(' ')}]` : ''}${r.settings ? ` (run with ${Object.entries(r.settings).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}`).join('; ') : 'not probed'],
+        [
+          'container runtimes',
+          p.inventory?.runtimes
+            ? p.inventory.runtimes.map((r) => `${r.name} ${r.version ?? 'not installed'}${r.version ? `: ${r.detail}` : ''}${r.features.length ? ` [${r.features.join(' ')}]` : ''}${r.settings ? `; run with ${Object.entries(r.settings).map(([k, v]) => `${k} ${v}`).join(', ')}` : ''}`)
+            : 'not probed',
+        ],
         ['libc', p.inventory?.libc ?? '?'],
         ['cgroup mode', p.inventory?.cgroupMode ?? '?'],
         ['debug-register breakpoints', p.inventory ? `${p.inventory.hwBreakpoints.works === null ? 'unknown' : p.inventory.hwBreakpoints.works ? 'work' : 'do not work'} (${p.inventory.hwBreakpoints.detail})` : '?'],
@@ -224,7 +229,7 @@ export function reportModel(results: RunResults) {
         ['packages', p.inventory ? Object.entries(p.inventory.packages).map(([k, v]) => `${k} ${v}`).join(', ') : '?'],
         ['CRIU environment', Object.entries(p.criuEnv).map(([k, v]) => `${k}=${v}`).join(' ') || '–'],
         ['phases', p.phases ? `provision ${fmtNumber('Ms', p.phases.provisionMs)}, boot ${fmtNumber('Ms', p.phases.bootMs)}, suites ${fmtNumber('Ms', p.phases.suitesMs)}, teardown ${fmtNumber('Ms', p.phases.teardownMs)}` : '–'],
-      ].map(([k, v]) => ({ k, v })),
+      ].map(([k, v]) => ({ k, lines: typeof v === 'string' ? [v] : v })),
     })),
   };
 }
