@@ -6,7 +6,7 @@ import type { KernelSpec, Pool, Settings } from '../config/schema.ts';
 import { NamespaceEnvironment } from '../environments/namespace/namespace-environment.ts';
 import type { AccelChoice } from '../environments/qemu/accel.ts';
 import { QemuEnvironment } from '../environments/qemu/qemu-environment.ts';
-import { BootError, QEMU, QemuMachine, channelSocket } from '../environments/qemu/qemu-machine.ts';
+import { BootError, QEMU, QemuMachine, TCG_ACCEL, channelSocket } from '../environments/qemu/qemu-machine.ts';
 import { buildGuestRoot, type GuestRoot } from '../images/guest-root.ts';
 import { resolveImage, type NodeImage } from '../images/node-image.ts';
 import { resolveKernel, type Kernel } from '../kernels/kernel.ts';
@@ -207,7 +207,7 @@ export async function bootWave(wave: readonly ProvisionedPool[], opts: WaveOptio
             ...probe.inventory,
             vm: {
               accelerator: opts.accel.accel,
-              acceleratorReason: opts.accel.why,
+              acceleratorReason: opts.accel.accel === 'tcg' ? `${opts.accel.why}; ${TCG_ACCEL}: all vCPUs in one host thread` : opts.accel.why,
               kernel: vm.kernel.origin,
               qemu: qemuVersion,
               memoryMiB: pool.vm.memoryMiB,

@@ -58,6 +58,7 @@ describe('qemu backend', () => {
     expect(pool.inventory!.kernelConfig!.CONFIG_MEM_SOFT_DIRTY).toBe('y');
     expect(['kvm', 'tcg']).toContain(pool.inventory!.vm!.accelerator);
     expect(pool.inventory!.vm!.acceleratorReason).toMatch(/^(kvm|tcg): /);
+    if (pool.inventory!.vm!.accelerator === 'tcg') expect(pool.inventory!.vm!.acceleratorReason).toMatch(/tcg,thread=single: all vCPUs in one host thread$/);
     // Warm cache: the kernel, node image and guest root come from the cache.
     expect(pool.image!.builtThisRun).toBe(false);
     expect(pool.phases!.provisionMs).toBeLessThan(5000);

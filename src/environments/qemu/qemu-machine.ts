@@ -39,12 +39,20 @@ export class BootError extends EnvironmentError {
 
 export const QEMU = 'qemu-system-x86_64';
 
+/** How QEMU is told to use TCG (see qemuArgv). */
+export const TCG_ACCEL = 'tcg,thread=single';
+
 /** The QEMU command line of a criu-compat guest (also used bare by the benchmark). */
 export function qemuArgv(spec: Pick<MachineSpec, 'id' | 'vmlinuz' | 'initrd' | 'memoryMiB' | 'cpus' | 'accel' | 'channels' | 'dir' | 'append'>): string[] {
   const argv = [
     QEMU,
     '-name', `criu-compat-${spec.id}`,
-    '-machine', `pc,accel=${spec.accel}`,
+    '-machine', 'pc',
+    // Multi-threaded TCG lets a vCPU run stale code while another patches the guest kernel's text
+    // (static keys, via int3): the guest dies with "Oops: int3" at a patched site, more often on a
+    // loaded host (seen at boot in sched_clock_cpu and during CRIU dumps). One thread for all vCPUs
+    // keeps the SMP topology without that race.
+    '-accel', spec.accel === 'tcg' ? TCG_ACCEL : 'kvm',
     '-cpu', spec.accel === 'kvm' ? 'host' : 'max',
     '-m', String(spec.memoryMiB),
     '-smp', String(spec.cpus),
@@ -79,7 +87,7 @@ export async function vmGoneDetail(socket: string, waitMs = 0): Promise<string> 
   const gone = !(await exists());
   const tail = await consoleTail(dirname(socket), 80);
   // A panic or an oops ends in a register dump: name the line that says what happened, then the last few.
-  const why = tail.filter((l) => /Kernel panic|Out of memory|Killed process|BUG:|Oops|general protection|Attempted to kill init|segfault/.test(l)).slice(0, 3);
+  const why = tail.filter((l) => /Kernel panic|Out of memory|Killed process|BUG:|Oops|general protection|Attempted to kill init|segfault| Comm: |RIP: 0010:/.test(l)).slice(0, 5);
   const last = tail.slice(why.length ? -4 : -12).filter((l) => !why.includes(l));
   const shown = why.length ? [...why, '…', ...last] : last;
   return `${gone ? '; the VM is gone (QEMU exited)' : ''}${shown.length ? `; guest console${why.length ? '' : ', last lines'}: ${shown.join(' | ')}` : ''}`;
