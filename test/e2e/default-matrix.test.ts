@@ -36,7 +36,7 @@ beforeAll(async () => {
   const runs = readdirSync(out);
   expect(runs).toHaveLength(1);
   results = RunResults.parse(JSON.parse(readFileSync(join(out, runs[0]!, 'results.json'), 'utf8')));
-});
+}, 1_800_000); // six VM pools under TCG on two cores: ~11-14 min here, a cold cache adds the builds
 
 describe('criu-compat run (embedded default) on this machine', () => {
   test('exits 1 (a tuple failed), prints the matrix and where results went', () => {
