@@ -29,6 +29,8 @@ export interface Environment {
   exec(argv: readonly string[], opts: ExecOptions): Promise<ExecResult>;
   /** Starts argv detached (own session, stdout+stderr to outFile inside); returns its PID as seen inside. */
   spawnDetached(argv: readonly string[], opts: { outFile: string; env?: Record<string, string> }): Promise<number>;
+  /** Sends a signal (USR1, KILL, …) to this PID (as seen inside); false when there is no such process. Optional: without it, `kill` runs inside. */
+  signal?(pid: number, sig: string): Promise<boolean>;
   /** Is this PID (as seen inside) a live process? A zombie is not. */
   isRunning(pid: number): Promise<boolean>;
   /** Copies a host file into the environment (mode kept). */

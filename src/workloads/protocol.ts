@@ -49,6 +49,7 @@ export class Workload implements ProtocolPeer {
   }
 
   async signal(sig: string): Promise<boolean> {
+    if (this.env.signal) return this.env.signal(this.pid, sig);
     const r = await this.env.exec(['sh', '-c', `kill -${sig} ${this.pid}`], { timeoutMs: 5000 });
     return r.exitCode === 0;
   }

@@ -117,6 +117,30 @@ export class NamespaceEnvironment implements Environment {
     return state !== undefined && state !== 'Z' && state !== 'X';
   }
 
+  /**
+   * Signals from the host: a workload (started detached, or restored with
+   * restore -d) is a child of the environment's init, whose host PID its
+   * NSpid line maps. Saves starting a process inside (~10 ms here, a tenth
+   * of a whole round trip). Anything else is signalled from inside.
+   */
+  async signal(pid: number, sig: string): Promise<boolean> {
+    this.assertUp();
+    const children = await readFile(`/proc/${this.initPid}/task/${this.initPid}/children`, 'utf8').catch(() => '');
+    for (const host of children.split(/\s+/).filter(Boolean)) {
+      const nspid = /^NSpid:\s+(.+)$/m.exec(await readFile(`/proc/${host}/status`, 'utf8').catch(() => ''))?.[1]?.trim().split(/\s+/);
+      if (nspid && Number(nspid[nspid.length - 1]) === pid) {
+        try {
+          process.kill(Number(host), /^\d+$/.test(sig) ? Number(sig) : (`SIG${sig.replace(/^SIG/, '')}` as NodeJS.Signals));
+          return true;
+        } catch {
+          return false;
+        }
+      }
+    }
+    const r = await this.exec(['kill', `-${sig.replace(/^SIG/, '')}`, String(pid)], { timeoutMs: 5000 });
+    return r.exitCode === 0;
+  }
+
   async copyIn(hostPath: string, envPath: string): Promise<void> {
     this.assertUp();
     await copyFile(hostPath, this.hostPath(envPath));

@@ -1,0 +1,56 @@
+/**
+ * The namespace environment's host-side shortcuts, for real: a signal to a
+ * workload goes from the host straight to the process the PID inside names
+ * (through the init's children and their NSpid), a deeper process is
+ * signalled from inside, and a PID that names nothing says so.
+ */
+import { chmodSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { BUILTIN_IMAGES } from '../../src/config/builtin.ts';
+import { NamespaceEnvironment } from '../../src/environments/namespace/namespace-environment.ts';
+import { defaultCacheDir, resolveImage } from '../../src/images/node-image.ts';
+import { buildNatives } from '../../src/runner/provision.ts';
+import { tempDir } from './harness.ts';
+
+let env: NamespaceEnvironment;
+
+beforeAll(async () => {
+  const cacheDir = defaultCacheDir();
+  const natives = await buildNatives(cacheDir, ['counter']);
+  const image = await resolveImage('debian-trixie', BUILTIN_IMAGES['debian-trixie']!, { cacheDir, buildTimeoutMs: 900_000 });
+  const work = tempDir('criu-compat-ns-');
+  chmodSync(work, 0o700);
+  env = await NamespaceEnvironment.start({ id: 'ns-signal', rootfs: image.rootfs, hostWorkDir: work, helper: natives.helper, timeoutMs: 30_000 });
+}, 900_000);
+
+afterAll(async () => {
+  await env?.dispose();
+});
+
+describe('namespace environment: signals', () => {
+  test('a detached process (a child of the init) is signalled from the host', async () => {
+    const pid = await env.spawnDetached(['sleep', '60'], { outFile: `${env.workDir}/a.out` });
+    expect(await env.isRunning(pid)).toBe(true);
+    expect(await env.signal(pid, 'TERM')).toBe(true);
+    let gone = false;
+    for (let i = 0; i < 200 && !gone; i++) {
+      gone = !(await env.isRunning(pid));
+      if (!gone) await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(gone).toBe(true);
+  });
+
+  test('a grandchild of the init is signalled from inside; a PID that names nothing gives false', async () => {
+    const pid = await env.spawnDetached(['sh', '-c', 'sleep 60 & echo $! > /run/criu-compat/child; wait'], { outFile: `${env.workDir}/b.out` });
+    let child = 0;
+    for (let i = 0; i < 200 && !child; i++) {
+      child = Number((await env.readFile(`${env.workDir}/child`).catch(() => Buffer.from(''))).toString().trim()) || 0;
+      if (!child) await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(child).toBeGreaterThan(pid);
+    expect(await env.signal(child, 'KILL')).toBe(true);
+    for (let i = 0; i < 200 && (await env.isRunning(pid)); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(await env.isRunning(pid)).toBe(false); // sh's wait returned: its child is dead
+    expect(await env.signal(99999, 'TERM')).toBe(false);
+  });
+});
