@@ -54,7 +54,6 @@ describe('text matrix', () => {
     expect(text).toContain('FAIL   a › round-trip › threads\n       restored workload: thread 2 no longer runs');
     expect(text).toContain('SKIP   b: missing autofs\n'); // its "check --all" says nothing more
     expect(text).not.toContain('check --all');
-
     expect(lines.at(-1)).toBe('3 passed, 1 failed, 0 errors, 2 skipped');
   });
 
