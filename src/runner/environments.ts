@@ -1,5 +1,4 @@
 import { basename, join } from 'node:path';
-import { vmGoneDetail } from '../environments/qemu/qemu-machine.ts';
 import type { Environment } from '../environments/environment.ts';
 import { NamespaceEnvironment } from '../environments/namespace/namespace-environment.ts';
 import { QemuEnvironment } from '../environments/qemu/qemu-environment.ts';
@@ -21,11 +20,7 @@ export async function openEnvironment(plan: RunPlan, pool: PlannedPool, suite: s
   } else if (pool.backend === 'qemu') {
     const socket = pool.vm?.sockets[suite];
     if (!socket) throw new EnvironmentError(`pool ${pool.name}: no VM channel for suite ${suite}`);
-    try {
-      env = await QemuEnvironment.open({ id: `${pool.name}/${suite}`, socket, session: suite, timeoutMs: plan.settings.timeouts.environmentMs });
-    } catch (e) {
-      throw new EnvironmentError(`${(e as Error).message}${await vmGoneDetail(socket)}`);
-    }
+    env = await QemuEnvironment.open({ id: `${pool.name}/${suite}`, socket, session: suite, timeoutMs: plan.settings.timeouts.environmentMs });
   } else {
     const hostWorkDir = join(pool.hostWorkDir, suite);
     await mkdirPrivate(hostWorkDir);

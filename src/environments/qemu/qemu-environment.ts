@@ -33,12 +33,16 @@ export class QemuEnvironment implements Environment {
 
   /** Opens a session on an existing channel socket (or an already connected channel). */
   static async open(opts: { id: string; socket: string | AgentChannel; session: string; timeoutMs: number; backend?: 'qemu' | 'container' }): Promise<QemuEnvironment> {
-    const channel = typeof opts.socket === 'string' ? await AgentChannel.connect(opts.socket, opts.id, opts.timeoutMs) : opts.socket;
-    // A VM that dies mid-run: every failing request says so, with the guest console's last lines.
-    if ((opts.backend ?? 'qemu') === 'qemu' && typeof opts.socket === 'string') {
-      const socket = opts.socket;
-      channel.explainClose = () => vmGoneDetail(socket, 2000);
-    }
+    const vmSocket = (opts.backend ?? 'qemu') === 'qemu' && typeof opts.socket === 'string' ? opts.socket : undefined;
+    const channel =
+      typeof opts.socket === 'string'
+        ? await AgentChannel.connect(opts.socket, opts.id, opts.timeoutMs).catch(async (e: Error) => {
+            // QEMU removes its channel sockets when it exits: say so, with what the guest printed last.
+            throw vmSocket ? new EnvironmentError(`${e.message}${await vmGoneDetail(vmSocket)}`) : e;
+          })
+        : opts.socket;
+    // A VM that dies later: every failing request says so, with the guest console's last lines.
+    if (vmSocket) channel.explainClose = () => vmGoneDetail(vmSocket, 2000);
     const env = new QemuEnvironment(opts.id, `/run/criu-compat/${opts.session}`, channel, opts.backend ?? 'qemu');
     try {
       await channel.ping(opts.timeoutMs);
