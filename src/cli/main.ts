@@ -7,6 +7,7 @@ import { defaultCacheDir } from '../images/node-image.ts';
 import { imagesCommand } from './images.ts';
 import { MERGE_HELP, REPORT_HELP, mergeCommand, reportCommand } from './report.ts';
 import { BASELINE_HELP, GATE_HELP, baselineCommand, gateCommand } from './gate.ts';
+import { DOCTOR_HELP, SETUP_HELP, doctorCommand, setupCommand } from './setup.ts';
 
 const MAIN_HELP = `criu-compat — does checkpoint/restore really work on this node pool?
 
@@ -14,6 +15,8 @@ Usage: criu-compat <command> [options]
 
 Commands:
   run       run the conformance suites over the node pools and write a report
+  doctor    check this machine for what the pools need (installs nothing)
+  setup     install what the pools need and this machine lacks (apt-get)
   images    list, build or remove cached node images
   report    render runs into HTML, Markdown, JUnit (and print the results JSON Schema)
   merge     join the shards of a matrix (run --shard I/N) into one run
@@ -44,6 +47,9 @@ Options:
                         VMs also only as many as fit in 75% of the memory
       --shard I/N       only pools I, I+N, I+2N… (1-based) of the config: one CI
                         matrix job per shard; join the results with 'merge'
+      --setup           first install what the selected pools need and this
+                        machine lacks (as 'criu-compat setup'); without it a
+                        missing tool stops the run with the list (see doctor)
       --accel MODE      VM accelerator: kvm, tcg or auto (default: settings.accel,
                         auto: a short probe boot decides; KVM where it works)
       --no-progress     no live progress lines
@@ -65,6 +71,8 @@ async function main(argv: string[]): Promise<number> {
     else if (rest[0] === 'gate') console.log(GATE_HELP);
     else if (rest[0] === 'merge') console.log(MERGE_HELP);
     else if (rest[0] === 'baseline') console.log(BASELINE_HELP);
+    else if (rest[0] === 'doctor') console.log(DOCTOR_HELP);
+    else if (rest[0] === 'setup') console.log(SETUP_HELP);
     else console.log(MAIN_HELP);
     return 0;
   }
@@ -74,7 +82,9 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'gate') return gateCommand(rest);
   if (cmd === 'merge') return mergeCommand(rest);
   if (cmd === 'baseline') return baselineCommand(rest);
-  throw new UsageError(`unknown command "${cmd}"; commands: run, images, report, merge, gate, baseline, help`);
+  if (cmd === 'doctor') return doctorCommand(rest);
+  if (cmd === 'setup') return setupCommand(rest);
+  throw new UsageError(`unknown command "${cmd}"; commands: run, doctor, setup, images, report, merge, gate, baseline, help`);
 }
 
 async function runCommand(args: string[]): Promise<number> {
@@ -89,6 +99,7 @@ async function runCommand(args: string[]): Promise<number> {
       'cache-dir': { type: 'string' },
       mirror: { type: 'string' },
       'keep-artifacts': { type: 'boolean', default: false },
+      setup: { type: 'boolean', default: false },
       jobs: { type: 'string', short: 'j' },
       accel: { type: 'string' },
       shard: { type: 'string' },
@@ -134,6 +145,7 @@ async function runCommand(args: string[]): Promise<number> {
     cacheDir: values['cache-dir'] ?? defaultCacheDir(),
     ...(values.mirror ? { mirror: values.mirror } : {}),
     keepArtifacts: values['keep-artifacts'],
+    setup: values.setup,
     ...(repeat ? { repeat } : {}),
     jobs,
     ...(shard ? { shard } : {}),

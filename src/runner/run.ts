@@ -4,7 +4,9 @@ import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { createVitest } from 'vitest/node';
 import { loadConfig } from '../config/load.ts';
-import { PrerequisiteError, UsageError } from '../errors.ts';
+import { selectPools, selectionLabel } from '../config/select.ts';
+import { prepareHost } from '../host/prepare.ts';
+import { needsOf } from '../host/requirements.ts';
 import { RunResults, exitCodeFor, summarize, type Cell, type PoolResult } from '../results/schema.ts';
 import { isAlive, mkdirPrivate, removeTree, writeFileAtomic } from '../util/fs.ts';
 import { CellCollector } from './collector.ts';
@@ -34,6 +36,8 @@ export interface RunOptions {
   /** Overrides settings.accel. */
   accel?: 'kvm' | 'tcg' | 'auto';
   progress: boolean;
+  /** Install what the host lacks for these pools first (npm start), instead of refusing with the list. */
+  setup?: boolean;
   /** Set by the CLI's signal handler: stop as soon as possible, clean up, report what ran. */
   signal?: AbortSignal;
 }
@@ -45,18 +49,9 @@ const WORK_PREFIX = 'criu-compat-run-';
 export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults; runDir: string }> {
   const loaded = await loadConfig(opts.configFile); // ConfigError (exit 2) before anything is written
   if (opts.repeat) loaded.config.settings.repeat = opts.repeat;
-  let pools = loaded.config.pools;
-  if (opts.pools?.length) {
-    const unknown = opts.pools.filter((n) => !pools.some((p) => p.name === n));
-    if (unknown.length) throw new UsageError(`no pool named ${unknown.join(', ')} in ${loaded.file}; pools are: ${pools.map((p) => p.name).join(', ')}`);
-    pools = pools.filter((p) => opts.pools!.includes(p.name));
-  }
-  if (opts.shard) {
-    const { index, count } = opts.shard;
-    pools = pools.filter((_, i) => i % count === index - 1);
-    if (!pools.length) throw new UsageError(`shard ${index}/${count} of ${loaded.file} has no pool (there are fewer pools than shards)`);
-  }
-  if (process.getuid?.() !== 0) throw new PrerequisiteError('criu-compat run needs root (CRIU and the namespace backend need CAP_SYS_ADMIN): run it with sudo');
+  const pools = selectPools(loaded, opts.pools, opts.shard);
+  // Everything the selected pools need on this machine, before anything is built or written: one message, not thirty ERROR cells.
+  await prepareHost({ needs: needsOf(loaded, pools), cacheDir: opts.cacheDir, install: opts.setup ?? false, what: selectionLabel(loaded, pools), write: (l) => process.stderr.write(`${l}\n`), signal: opts.signal });
 
   const startedAt = new Date();
   const runId = newRunId(startedAt);
