@@ -16,7 +16,8 @@ import { BUILTIN_IMAGES } from '../src/config/builtin.ts';
 import { chooseAccel, probeBoot } from '../src/environments/qemu/accel.ts';
 import { QemuMachine } from '../src/environments/qemu/qemu-machine.ts';
 import { buildGuestRoot } from '../src/images/guest-root.ts';
-import { defaultCacheDir, resolveImage } from '../src/images/node-image.ts';
+import { resolveImage } from '../src/images/node-image.ts';
+import { defaultCacheDir } from '../src/images/cache-dir.ts';
 import { resolveKernel } from '../src/kernels/kernel.ts';
 import { buildNatives } from '../src/runner/provision.ts';
 

@@ -3,11 +3,18 @@ import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { relative } from 'node:path';
 import { ConfigError, PrerequisiteError, UsageError } from '../errors.ts';
-import { defaultCacheDir } from '../images/node-image.ts';
-import { imagesCommand } from './images.ts';
-import { MERGE_HELP, REPORT_HELP, mergeCommand, reportCommand } from './report.ts';
-import { BASELINE_HELP, GATE_HELP, baselineCommand, gateCommand } from './gate.ts';
-import { DOCTOR_HELP, SETUP_HELP, doctorCommand, setupCommand } from './setup.ts';
+import { defaultCacheDir } from '../images/cache-dir.ts';
+
+/** Each command's module is loaded when it is used: a command pays only for its own imports (setup answers in well under a second). */
+const COMMANDS: Record<string, () => Promise<{ command: (args: string[]) => Promise<number>; help: string }>> = {
+  images: async () => ({ command: (await import('./images.ts')).imagesCommand, help: '' }),
+  report: async () => import('./report.ts').then((m) => ({ command: m.reportCommand, help: m.REPORT_HELP })),
+  merge: async () => import('./report.ts').then((m) => ({ command: m.mergeCommand, help: m.MERGE_HELP })),
+  gate: async () => import('./gate.ts').then((m) => ({ command: m.gateCommand, help: m.GATE_HELP })),
+  baseline: async () => import('./gate.ts').then((m) => ({ command: m.baselineCommand, help: m.BASELINE_HELP })),
+  doctor: async () => import('./setup.ts').then((m) => ({ command: m.doctorCommand, help: m.DOCTOR_HELP })),
+  setup: async () => import('./setup.ts').then((m) => ({ command: m.setupCommand, help: m.SETUP_HELP })),
+};
 
 const MAIN_HELP = `criu-compat — does checkpoint/restore really work on this node pool?
 
@@ -65,25 +72,16 @@ async function main(argv: string[]): Promise<number> {
     return cmd ? 0 : 2;
   }
   if (cmd === 'help') {
-    if (rest[0] === 'run') console.log(RUN_HELP);
-    else if (rest[0] === 'images') return imagesCommand(['--help']);
-    else if (rest[0] === 'report') console.log(REPORT_HELP);
-    else if (rest[0] === 'gate') console.log(GATE_HELP);
-    else if (rest[0] === 'merge') console.log(MERGE_HELP);
-    else if (rest[0] === 'baseline') console.log(BASELINE_HELP);
-    else if (rest[0] === 'doctor') console.log(DOCTOR_HELP);
-    else if (rest[0] === 'setup') console.log(SETUP_HELP);
+    const topic = rest[0];
+    if (topic === 'run') console.log(RUN_HELP);
+    else if (topic === 'images') return (await COMMANDS.images!()).command(['--help']);
+    else if (topic && COMMANDS[topic]) console.log((await COMMANDS[topic]()).help);
     else console.log(MAIN_HELP);
     return 0;
   }
   if (cmd === 'run') return runCommand(rest);
-  if (cmd === 'images') return imagesCommand(rest);
-  if (cmd === 'report') return reportCommand(rest);
-  if (cmd === 'gate') return gateCommand(rest);
-  if (cmd === 'merge') return mergeCommand(rest);
-  if (cmd === 'baseline') return baselineCommand(rest);
-  if (cmd === 'doctor') return doctorCommand(rest);
-  if (cmd === 'setup') return setupCommand(rest);
+  const load = COMMANDS[cmd];
+  if (load) return (await load()).command(rest);
   throw new UsageError(`unknown command "${cmd}"; commands: run, doctor, setup, images, report, merge, gate, baseline, help`);
 }
 

@@ -2,7 +2,7 @@ import { access } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.ts';
 import { selectPools, selectionLabel } from '../config/select.ts';
-import { defaultCacheDir } from '../images/node-image.ts';
+import { defaultCacheDir } from '../images/cache-dir.ts';
 import { isComplete, shortfallMessage, shortfallOf } from '../host/install.ts';
 import { prepareHost } from '../host/prepare.ts';
 import { checkRequirements, freeBytes, needsOf, type Need } from '../host/requirements.ts';

@@ -61,6 +61,11 @@ function aptError(out: string): string {
   return (errors.length ? errors : out.trim().split('\n').slice(-3)).map((l) => l.trim()).join(' | ');
 }
 
+/** What apt-get update warned about (an archive it could not reach), in a few words. */
+function aptWarnings(out: string): string {
+  return [...new Set(out.split('\n').filter((l) => /^(W|Err):/.test(l.trim()) && /fetch|resolve|connect/i.test(l)).map((l) => l.trim()))].slice(0, 2).join(' | ');
+}
+
 export interface InstallOptions {
   write: (line: string) => void;
   signal?: AbortSignal | undefined;
@@ -85,11 +90,15 @@ export async function install(s: Shortfall, opts: InstallOptions): Promise<void>
   const why = [...s.installable].map(([pkg, rs]) => `${pkg} (${rs.map((r) => r.why).join('; ')})`).join(', ');
   opts.write(`setup: installing ${why} with apt-get`);
   const deadline = Date.now() + (opts.timeoutMs ?? 30 * 60_000);
+  let updateWarnings = '';
   const step = async (args: string[], what: string) => {
     const r = await run([aptGet, ...APT_OPTS, ...args], { timeoutMs: Math.max(1000, deadline - Date.now()), env: APT_ENV, signal: opts.signal });
     if (opts.signal?.aborted) throw new PrerequisiteError(`setup: interrupted while ${what}`);
     if (r.timedOut) throw new PrerequisiteError(`setup: apt-get timed out while ${what}`);
-    if (r.exitCode !== 0) throw new PrerequisiteError(`setup: apt-get failed while ${what}: ${aptError(r.stdout + r.stderr)}${what === 'installing' ? '' : '; nothing was installed'}`);
+    // apt-get update exits 0 when an archive cannot be reached: keep what it said for the step that then fails.
+    if (args[0] === 'update') updateWarnings = aptWarnings(r.stdout + r.stderr);
+    if (r.exitCode !== 0)
+      throw new PrerequisiteError(`setup: apt-get failed while ${what}: ${aptError(r.stdout + r.stderr)}${updateWarnings && args[0] !== 'update' ? ` (after apt-get update said: ${updateWarnings})` : ''}${what === 'installing' ? '' : '; nothing was installed'}`);
   };
   await step(['update'], 'refreshing the package lists');
   await step(['install', '--simulate', '--no-install-recommends', ...packages], `checking that the archive has ${list}`);

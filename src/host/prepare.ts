@@ -24,6 +24,11 @@ export const noInstallRequested = () => /^(1|true|yes)$/i.test(process.env.CRIU_
 export async function prepareHost(opts: PrepareOptions): Promise<string[]> {
   const before = shortfallOf(await checkRequirements(opts.needs, opts.cacheDir));
   if (isComplete(before)) return [];
+  const onlyRoot = before.blocking.length === 1 && before.blocking[0]!.name === 'root';
+  if (opts.install && !noInstallRequested() && onlyRoot && before.installable.size) {
+    const pkgs = [...before.installable.keys()].join(' ');
+    throw new PrerequisiteError(`setup: installing ${pkgs} needs root: run it as root (sudo), or install them yourself (apt-get install --no-install-recommends ${pkgs})`);
+  }
   if (!opts.install || noInstallRequested() || before.blocking.length) throw new PrerequisiteError(shortfallMessage(before, opts.what));
   await install(before, { write: opts.write, signal: opts.signal });
   const after = shortfallOf(await checkRequirements(opts.needs, opts.cacheDir));

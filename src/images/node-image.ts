@@ -115,8 +115,3 @@ async function cached(
 }
 
 
-export function defaultCacheDir(): string {
-  if (process.env.CRIU_COMPAT_CACHE) return resolve(process.env.CRIU_COMPAT_CACHE);
-  const base = process.env.XDG_CACHE_HOME || join(process.env.HOME || '/root', '.cache');
-  return join(base, 'criu-compat');
-}

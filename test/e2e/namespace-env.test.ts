@@ -8,7 +8,8 @@ import { chmodSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BUILTIN_IMAGES } from '../../src/config/builtin.ts';
 import { NamespaceEnvironment } from '../../src/environments/namespace/namespace-environment.ts';
-import { defaultCacheDir, resolveImage } from '../../src/images/node-image.ts';
+import { resolveImage } from '../../src/images/node-image.ts';
+import { defaultCacheDir } from '../../src/images/cache-dir.ts';
 import { buildNatives } from '../../src/runner/provision.ts';
 import { tempDir } from './harness.ts';
 
