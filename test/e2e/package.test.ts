@@ -36,6 +36,8 @@ describe('installed as a package', () => {
     // Production dependencies only: the project's devDependencies stay out.
     expect(existsSync(join(app, 'node_modules/typescript'))).toBe(false);
     expect(existsSync(join(app, 'node_modules/vitest'))).toBe(true);
+    // Node >= 22 as the node package's binary, which the launcher finds from the package's directory upwards.
+    expect(existsSync(join(app, 'node_modules/node/bin/node'))).toBe(true);
   }, 300_000);
 
   test('npx criu-compat: --help and report --schema', async () => {
