@@ -19,15 +19,18 @@ fails (exit 1) on a regression, each cell counted once with all its reasons:
     the baseline was at or above it (attempts/successes before and after);
   - a CRIU capability lost, a metric beyond its threshold, a version rule broken;
   - a pool of the baseline absent now, or a cell that PASSed in the baseline
-    and did not run now in a pool that did (unless the policy retires it);
+    and did not run now in a pool that did, unless the policy retires it
+    (retired: [{pool, check?, reason, expires}]): results do not say which
+    suites a config selected, so a dropped check is lost until retired;
   - a run that cannot be judged: interrupted, without pools or cells, or
     holding a cell twice;
   - an expired known issue or retirement (one that matches nothing now says
     "remove this entry").
 Unstable cells (repetitions disagree at or above the minimum, or the cell
-flips between PASS and FAIL across --history runs, named) are listed apart;
-the policy decides whether they fail. Improvements, new cells and baseline
-cells that did not pass and did not run now are listed, never failed.
+flips between PASS and FAIL across --history runs; the runs are named) are
+listed apart; the policy decides whether they fail. Improvements, new cells
+and baseline cells that did not pass and did not run now are listed, never
+failed.
 The baseline must be one 'baseline accept' takes (complete, not empty, each
 cell once), else exit 2.
 

@@ -125,7 +125,7 @@ describe('gate and baseline', () => {
   test('gate --help states what fails the gate', async () => {
     const h = await cli(['gate', '--help']);
     expect(h.exitCode).toBe(0);
-    for (const rule of [/minSuccessRate/, /a pool of the baseline absent now/, /interrupted, without pools or cells/, /retires it/, /"remove this entry"/, /--history runs, named/, /checked writable before judging/])
+    for (const rule of [/minSuccessRate/, /a pool of the baseline absent now/, /interrupted, without pools or cells/, /retires it/, /"remove this entry"/, /--history runs; the runs are named/, /checked writable before judging/])
       expect(h.stdout).toMatch(rule);
   });
 });
