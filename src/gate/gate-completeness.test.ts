@@ -29,6 +29,10 @@ describe('the gate fails on what is missing or cannot be judged', () => {
     expect(ok).toMatchObject({ passed: true, regressions: [] });
     expect(ok.retired).toEqual([expect.objectContaining({ kind: 'missing-pool', pool: 'k6.1-trixie', detail: 'retired until 2027-01-31: bookworm images only from now on' })]);
 
+    // One shard of a sharded matrix: the other shards' pools are missing, and the gate says what to gate instead.
+    const shard = { ...without('k6.1-trixie'), shard: { index: 2, count: 4 } };
+    expect(runGate(real, shard, policy(), { today: TODAY }).regressions).toEqual([expect.objectContaining({ kind: 'missing-pool', detail: expect.stringMatching(/^this run is shard 2\/4: gate the merged run/) })]);
+
     // Expired: fails like an expired known issue, and the pool is missing again.
     const expired = runGate(real, without('k6.1-trixie'), retire('2026-11-01'), { today: TODAY });
     expect(expired.regressions.map((f) => f.kind).sort()).toEqual(['expired-retirement', 'missing-pool']);

@@ -142,7 +142,9 @@ export function runGate(baseline: RunResults, current: RunResults, policy: Polic
   }
   for (const [pool, n] of basePools) {
     if (curPools.has(pool)) continue;
-    const f: Finding = { kind: 'missing-pool', pool, what: 'all cells', before: `in the baseline (${n.n} cells, ${n.pass} PASS)`, after: 'not in this run', detail: 'a pool leaves the matrix only when the policy retires it (retired: [{pool, reason, expires}]); else the pipeline lost it' };
+    const f: Finding = { kind: 'missing-pool', pool, what: 'all cells', before: `in the baseline (${n.n} cells, ${n.pass} PASS)`, after: 'not in this run', detail: current.shard
+        ? `this run is shard ${current.shard.index}/${current.shard.count}: gate the merged run (criu-compat merge), not one shard`
+        : 'a pool leaves the matrix only when the policy retires it (retired: [{pool, reason, expires}]); else the pipeline lost it' };
     const ret = retirement(pool);
     if (ret) r.retired.push({ ...f, detail: `retired until ${ret.expires}: ${ret.reason}` });
     else r.regressions.push(f);

@@ -62,7 +62,7 @@ describe('speed', () => {
     console.log(`gate on 56,000 cells: ${ms.toFixed(0)} ms`);
     expect(g.regressions.length + g.unstable.length).toBeGreaterThanOrEqual(5_000);
     expect(g.unstable.length).toBeGreaterThan(900);
-    // The bench (npm run bench) holds the 2 s target; a shared CI machine gets slack here. Quadratic code took 13-37 s.
-    expect(ms).toBeLessThan(6_000);
+    // The bench (npm run bench) holds the 2 s target; a loaded, shared machine gets slack here (2.7 s seen at load 7 on 2 cores). The quadratic code took 13-37 s.
+    expect(ms).toBeLessThan(8_000);
   }, 60_000);
 });
