@@ -40,6 +40,22 @@ export const Policy = z.strictObject({
       }),
     )
     .default([]),
+  /**
+   * Pools (or, with check, cells) that may leave the matrix: in the baseline,
+   * absent now, and not a regression until the entry expires. An expired
+   * entry fails the gate like an expired known issue.
+   */
+  retired: z
+    .array(
+      z.strictObject({
+        pool: Glob,
+        /** SUITE/CHECK glob: retire only these cells of the pool (e.g. a suite the config no longer runs). Absent: the whole pool. */
+        check: Glob.optional(),
+        reason: z.string().min(1),
+        expires: z.iso.date({ error: 'a date YYYY-MM-DD' }),
+      }),
+    )
+    .default([]),
   /** Version rules: where the pool's CRIU and kernel match, these cells must have this status. */
   rules: z
     .array(
@@ -71,9 +87,15 @@ export async function loadPolicy(file?: string): Promise<Policy> {
   return r.data;
 }
 
+const globs = new Map<string, RegExp>();
+
 /** Shell-style glob (only * and ?) to a whole-string match. */
 export function globMatch(glob: string, s: string): boolean {
-  const re = new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  let re = globs.get(glob);
+  if (!re) {
+    re = new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+    globs.set(glob, re);
+  }
   return re.test(s);
 }
 
