@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import { relative } from 'node:path';
 import { ConfigError, PrerequisiteError, UsageError } from '../errors.ts';
 import { defaultCacheDir } from '../images/cache-dir.ts';
+import { parseShard } from '../config/select.ts';
 
 /** Each command's module is loaded when it is used: a command pays only for its own imports (setup answers in well under a second). */
 const COMMANDS: Record<string, () => Promise<{ command: (args: string[]) => Promise<number>; help: string }>> = {
@@ -114,12 +115,7 @@ async function runCommand(args: string[]): Promise<number> {
   const jobs = values.jobs === undefined ? availableParallelism() : Number(values.jobs);
   if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs takes a whole number >= 1 (got "${values.jobs}")`);
   if (values.accel !== undefined && !['kvm', 'tcg', 'auto'].includes(values.accel)) throw new UsageError(`--accel takes kvm, tcg or auto (got "${values.accel}")`);
-  let shard: { index: number; count: number } | undefined;
-  if (values.shard !== undefined) {
-    const m = /^(\d+)\/(\d+)$/.exec(values.shard);
-    if (!m || Number(m[1]) < 1 || Number(m[1]) > Number(m[2])) throw new UsageError(`--shard takes I/N with 1 <= I <= N, e.g. 2/4 (got "${values.shard}")`);
-    shard = { index: Number(m[1]), count: Number(m[2]) };
-  }
+  const shard = parseShard(values.shard);
   const repeat = values.repeat === undefined ? undefined : Number(values.repeat);
   if (repeat !== undefined && (!Number.isInteger(repeat) || repeat < 1 || repeat > 1000)) throw new UsageError(`--repeat takes a whole number from 1 to 1000 (got "${values.repeat}")`);
 

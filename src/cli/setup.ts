@@ -1,7 +1,7 @@
 import { access } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.ts';
-import { selectPools, selectionLabel } from '../config/select.ts';
+import { parseShard, selectPools, selectionLabel } from '../config/select.ts';
 import { defaultCacheDir } from '../images/cache-dir.ts';
 import { isComplete, shortfallMessage, shortfallOf } from '../host/install.ts';
 import { prepareHost } from '../host/prepare.ts';
@@ -10,6 +10,7 @@ import { PrerequisiteError } from '../errors.ts';
 
 const SELECTION_OPTIONS = `  -c, --config FILE     node-pools file (default: embedded default)
   -p, --pool NAME       only this pool's needs (repeatable)
+      --shard I/N       only the pools of this shard (as run --shard)
       --tests           also what the harness's own tests need (chromium, podman, runc)
       --cache-dir DIR   where images and kernels are cached (its free space is checked)`;
 
@@ -48,9 +49,10 @@ interface Selection {
   cacheDir: string;
 }
 
-async function select(values: { config?: string | undefined; pool?: string[] | undefined; tests?: boolean | undefined; 'cache-dir'?: string | undefined }): Promise<Selection> {
+async function select(values: { config?: string | undefined; pool?: string[] | undefined; shard?: string | undefined; tests?: boolean | undefined; 'cache-dir'?: string | undefined }): Promise<Selection> {
+  const shard = parseShard(values.shard);
   const loaded = await loadConfig(values.config);
-  const pools = selectPools(loaded, values.pool);
+  const pools = selectPools(loaded, values.pool, shard);
   const needs = needsOf(loaded, pools);
   if (values.tests) needs.add('tests');
   return { needs, what: `${selectionLabel(loaded, pools)}${values.tests ? ' and the tests' : ''}`, cacheDir: values['cache-dir'] ?? defaultCacheDir() };
@@ -59,6 +61,7 @@ async function select(values: { config?: string | undefined; pool?: string[] | u
 const selectionArgs = {
   config: { type: 'string', short: 'c' },
   pool: { type: 'string', short: 'p', multiple: true },
+  shard: { type: 'string' },
   tests: { type: 'boolean', default: false },
   'cache-dir': { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },

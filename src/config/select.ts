@@ -3,6 +3,14 @@ import { DEFAULT_CONFIG_NAME } from './default.ts';
 import type { LoadedConfig } from './load.ts';
 import type { Pool } from './schema.ts';
 
+/** --shard I/N, 1-based. */
+export function parseShard(value: string | undefined): { index: number; count: number } | undefined {
+  if (value === undefined) return undefined;
+  const m = /^(\d+)\/(\d+)$/.exec(value);
+  if (!m || Number(m[1]) < 1 || Number(m[1]) > Number(m[2])) throw new UsageError(`--shard takes I/N with 1 <= I <= N, e.g. 2/4 (got "${value}")`);
+  return { index: Number(m[1]), count: Number(m[2]) };
+}
+
 /** The pools a command works on: all of the config's, or those named (each must exist), then one shard of them. */
 export function selectPools(loaded: LoadedConfig, names?: readonly string[], shard?: { index: number; count: number }): Pool[] {
   let pools = loaded.config.pools;
