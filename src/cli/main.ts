@@ -3,6 +3,9 @@ import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { relative } from 'node:path';
 import { ConfigError, PrerequisiteError, UsageError } from '../errors.ts';
+import { checkMirrorInputs } from '../config/mirror.ts';
+import { escapeControl } from '../util/escape.ts';
+import { redactUrlsIn } from '../util/redact.ts';
 import { defaultCacheDir } from '../images/node-image.ts';
 import { imagesCommand } from './images.ts';
 import { MERGE_HELP, REPORT_HELP, mergeCommand, reportCommand } from './report.ts';
@@ -111,6 +114,7 @@ async function runCommand(args: string[]): Promise<number> {
     if (!m || Number(m[1]) < 1 || Number(m[1]) > Number(m[2])) throw new UsageError(`--shard takes I/N with 1 <= I <= N, e.g. 2/4 (got "${values.shard}")`);
     shard = { index: Number(m[1]), count: Number(m[2]) };
   }
+  checkMirrorInputs(values.mirror);
   const repeat = values.repeat === undefined ? undefined : Number(values.repeat);
   if (repeat !== undefined && (!Number.isInteger(repeat) || repeat < 1 || repeat > 1000)) throw new UsageError(`--repeat takes a whole number from 1 to 1000 (got "${values.repeat}")`);
 
@@ -156,18 +160,20 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (e: unknown) => {
+    // One line, whatever a bad file or flag held: no terminal escapes, no credentials.
+    const line = (m: string) => escapeControl(redactUrlsIn(m));
     if (e instanceof ConfigError || e instanceof UsageError || e instanceof PrerequisiteError) {
-      console.error(`criu-compat: ${e.message}`);
+      console.error(`criu-compat: ${line(e.message)}`);
       process.exitCode = 2;
       return;
     }
     const err = e as Error & { code?: string };
     if (err.code?.startsWith('ERR_PARSE_ARGS')) {
-      console.error(`criu-compat: ${err.message} (see --help)`);
+      console.error(`criu-compat: ${line(err.message)} (see --help)`);
       process.exitCode = 2;
       return;
     }
-    console.error(`criu-compat: internal error: ${err.stack ?? err}`);
+    console.error(`criu-compat: internal error: ${redactUrlsIn(String(err.stack ?? err))}`);
     process.exitCode = 2;
   },
 );

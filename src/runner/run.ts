@@ -7,6 +7,7 @@ import { loadConfig } from '../config/load.ts';
 import { PrerequisiteError, UsageError } from '../errors.ts';
 import { RunResults, exitCodeFor, summarize, type Cell, type PoolResult } from '../results/schema.ts';
 import { isAlive, mkdirPrivate, removeTree, writeFileAtomic } from '../util/fs.ts';
+import { redactDeep } from '../util/redact.ts';
 import { CellCollector } from './collector.ts';
 import { newRunId } from './run-id.ts';
 import { writeReports } from '../report/write.ts';
@@ -156,7 +157,8 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
       ...(p.planned.error ? { error: p.planned.error } : {}),
       phases: p.phases,
     }));
-    const results = RunResults.parse({
+    // Credentials in a mirror URL (user:password, a token in the query) never reach results.json, stdout or the reports.
+    const results = redactDeep(RunResults.parse({
       schema: 'criu-compat/results',
       schemaVersion: 1,
       runId,
@@ -171,7 +173,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
       interrupted: opts.signal?.aborted ?? false,
       ...(opts.shard ? { shard: opts.shard } : {}),
       exitCode: exitCodeFor(cells),
-    });
+    }));
     await writeFileAtomic(join(runDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
     await writeReports(results, runDir);
     return { results, runDir };
