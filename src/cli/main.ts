@@ -4,12 +4,14 @@ import { availableParallelism } from 'node:os';
 import { relative } from 'node:path';
 import { ConfigError, PrerequisiteError, UsageError } from '../errors.ts';
 import { checkMirrorInputs } from '../config/mirror.ts';
+import { loadConfig } from '../config/load.ts';
 import { escapeControl } from '../util/escape.ts';
 import { redactUrlsIn } from '../util/redact.ts';
-import { defaultCacheDir } from '../images/node-image.ts';
-import { imagesCommand } from './images.ts';
-import { MERGE_HELP, REPORT_HELP, mergeCommand, reportCommand } from './report.ts';
-import { BASELINE_HELP, GATE_HELP, baselineCommand, gateCommand } from './gate.ts';
+
+// Commands load on demand: a bad flag or a bad config answers before the rest of the harness is even read.
+const images = () => import('./images.ts');
+const report = () => import('./report.ts');
+const gate = () => import('./gate.ts');
 
 const MAIN_HELP = `criu-compat — does checkpoint/restore really work on this node pool?
 
@@ -63,20 +65,20 @@ async function main(argv: string[]): Promise<number> {
   }
   if (cmd === 'help') {
     if (rest[0] === 'run') console.log(RUN_HELP);
-    else if (rest[0] === 'images') return imagesCommand(['--help']);
-    else if (rest[0] === 'report') console.log(REPORT_HELP);
-    else if (rest[0] === 'gate') console.log(GATE_HELP);
-    else if (rest[0] === 'merge') console.log(MERGE_HELP);
-    else if (rest[0] === 'baseline') console.log(BASELINE_HELP);
+    else if (rest[0] === 'images') return (await images()).imagesCommand(['--help']);
+    else if (rest[0] === 'report') console.log((await report()).REPORT_HELP);
+    else if (rest[0] === 'gate') console.log((await gate()).GATE_HELP);
+    else if (rest[0] === 'merge') console.log((await report()).MERGE_HELP);
+    else if (rest[0] === 'baseline') console.log((await gate()).BASELINE_HELP);
     else console.log(MAIN_HELP);
     return 0;
   }
   if (cmd === 'run') return runCommand(rest);
-  if (cmd === 'images') return imagesCommand(rest);
-  if (cmd === 'report') return reportCommand(rest);
-  if (cmd === 'gate') return gateCommand(rest);
-  if (cmd === 'merge') return mergeCommand(rest);
-  if (cmd === 'baseline') return baselineCommand(rest);
+  if (cmd === 'images') return (await images()).imagesCommand(rest);
+  if (cmd === 'report') return (await report()).reportCommand(rest);
+  if (cmd === 'gate') return (await gate()).gateCommand(rest);
+  if (cmd === 'merge') return (await report()).mergeCommand(rest);
+  if (cmd === 'baseline') return (await gate()).baselineCommand(rest);
   throw new UsageError(`unknown command "${cmd}"; commands: run, images, report, merge, gate, baseline, help`);
 }
 
@@ -129,10 +131,12 @@ async function runCommand(args: string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // The config and every file it names are checked before anything heavy loads: a bad one answers at once (exit 2).
+  const loaded = await loadConfig(values.config);
   // Loaded on demand: vitest is heavy, and --help or a bad flag should answer at once.
-  const [{ runMatrix }, { renderText }] = await Promise.all([import('../runner/run.ts'), import('../matrix/text.ts')]);
+  const [{ runMatrix }, { renderText }, { defaultCacheDir }] = await Promise.all([import('../runner/run.ts'), import('../matrix/text.ts'), import('../images/node-image.ts')]);
   const { results, runDir } = await runMatrix({
-    ...(values.config ? { configFile: values.config } : {}),
+    loaded,
     ...(values.pool ? { pools: values.pool } : {}),
     outDir: values.out,
     cacheDir: values['cache-dir'] ?? defaultCacheDir(),

@@ -3,7 +3,7 @@ import { hostname, tmpdir, cpus, totalmem, release, arch } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { createVitest } from 'vitest/node';
-import { loadConfig } from '../config/load.ts';
+import { loadConfig, type LoadedConfig } from '../config/load.ts';
 import { PrerequisiteError, UsageError } from '../errors.ts';
 import { RunResults, exitCodeFor, summarize, type Cell, type PoolResult } from '../results/schema.ts';
 import { isAlive, mkdirPrivate, removeTree, writeFileAtomic } from '../util/fs.ts';
@@ -22,6 +22,8 @@ import { startContainerPools } from './container-pools.ts';
 
 export interface RunOptions {
   configFile?: string;
+  /** The config, already loaded (and its files checked) by the caller; else configFile is loaded. */
+  loaded?: LoadedConfig;
   pools?: string[];
   outDir: string;
   cacheDir: string;
@@ -44,7 +46,7 @@ const WORK_PREFIX = 'criu-compat-run-';
 
 /** Runs the matrix end to end and writes OUT/RUN-ID/results.json. Returns the results and their directory. */
 export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults; runDir: string }> {
-  const loaded = await loadConfig(opts.configFile); // ConfigError (exit 2) before anything is written
+  const loaded = opts.loaded ?? (await loadConfig(opts.configFile)); // ConfigError (exit 2) before anything is written
   if (opts.repeat) loaded.config.settings.repeat = opts.repeat;
   let pools = loaded.config.pools;
   if (opts.pools?.length) {
