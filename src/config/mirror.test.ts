@@ -1,4 +1,6 @@
 import { describe, expect, test } from 'vitest';
+import { ConfigError } from '../errors.ts';
+import { parseConfig } from './load.ts';
 import { checkMirrorInputs, mirrorUrlProblem } from './mirror.ts';
 
 describe('--mirror and $CRIU_COMPAT_MIRROR are checked up front', () => {
@@ -19,5 +21,18 @@ describe('--mirror and $CRIU_COMPAT_MIRROR are checked up front', () => {
       expect((e as Error).message).not.toMatch(/s3cret|t0k|[\x00-\x1f]/);
     }
     expect(() => checkMirrorInputs('http://mirror.example.invalid/debian', '')).not.toThrow();
+  });
+
+  test('debootstrap.mirror in a config is held to the same rule, at its path and line', () => {
+    const text = 'images:\n  x:\n    debootstrap: {suite: trixie, mirror: "ssh://user:s3cret@mirror.example.invalid/debian"}\npools:\n  - {name: a, kernel: host, image: x}\n';
+    let err: unknown;
+    try {
+      parseConfig(text, 'pools.yaml');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err).toMatchObject({ path: 'images.x.debootstrap.mirror', line: 3, expected: 'a Debian mirror URL (http://, https://, ftp:// or file://)' });
+    expect((err as Error).message).not.toMatch(/s3cret/);
   });
 });
