@@ -6,11 +6,14 @@ export class ConfigError extends Error {
   readonly file: string;
   readonly path: string;
   readonly expected: string;
-  constructor(file: string, path: string, expected: string) {
-    super(`${file}: at ${path || '(top level)'}: ${expected}`);
+  /** The line in the file where the path is, when known. */
+  readonly line: number | undefined;
+  constructor(file: string, path: string, expected: string, line?: number) {
+    super(`${file}: at ${path || '(top level)'}${line ? ` (line ${line})` : ''}: ${expected}`);
     this.file = file;
     this.path = path;
     this.expected = expected;
+    this.line = line;
   }
 }
 

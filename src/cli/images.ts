@@ -3,6 +3,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadConfig } from '../config/load.ts';
 import { UsageError } from '../errors.ts';
+import { checkMirrorInputs } from '../config/mirror.ts';
 import { resolveImage } from '../images/node-image.ts';
 import { defaultCacheDir } from '../images/cache-dir.ts';
 import { removeTree } from '../util/fs.ts';
@@ -65,6 +66,7 @@ export async function imagesCommand(args: string[]): Promise<number> {
     return 0;
   }
   if (sub === 'build') {
+    checkMirrorInputs(values.mirror);
     const loaded = await loadConfig(values.config);
     const wanted = names.length ? names : [...new Set(loaded.config.pools.map((p) => p.image))];
     for (const n of wanted) if (!loaded.images[n]) throw new UsageError(`no image named "${n}"; known: ${Object.keys(loaded.images).join(', ')}`);

@@ -5,6 +5,10 @@ import { relative } from 'node:path';
 import { ConfigError, PrerequisiteError, UsageError } from '../errors.ts';
 import { defaultCacheDir } from '../images/cache-dir.ts';
 import { parseShard } from '../config/select.ts';
+import { checkMirrorInputs } from '../config/mirror.ts';
+import { loadConfig } from '../config/load.ts';
+import { escapeControl } from '../util/escape.ts';
+import { redactUrlsIn } from '../util/redact.ts';
 
 /** Each command's module is loaded when it is used: a command pays only for its own imports (setup answers in well under a second). */
 const COMMANDS: Record<string, () => Promise<{ command: (args: string[]) => Promise<number>; help: string }>> = {
@@ -116,6 +120,7 @@ async function runCommand(args: string[]): Promise<number> {
   if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs takes a whole number >= 1 (got "${values.jobs}")`);
   if (values.accel !== undefined && !['kvm', 'tcg', 'auto'].includes(values.accel)) throw new UsageError(`--accel takes kvm, tcg or auto (got "${values.accel}")`);
   const shard = parseShard(values.shard);
+  checkMirrorInputs(values.mirror);
   const repeat = values.repeat === undefined ? undefined : Number(values.repeat);
   if (repeat !== undefined && (!Number.isInteger(repeat) || repeat < 1 || repeat > 1000)) throw new UsageError(`--repeat takes a whole number from 1 to 1000 (got "${values.repeat}")`);
 
@@ -130,10 +135,12 @@ async function runCommand(args: string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // The config and every file it names are checked before anything heavy loads: a bad one answers at once (exit 2).
+  const loaded = await loadConfig(values.config);
   // Loaded on demand: vitest is heavy, and --help or a bad flag should answer at once.
   const [{ runMatrix }, { renderText }] = await Promise.all([import('../runner/run.ts'), import('../matrix/text.ts')]);
   const { results, runDir } = await runMatrix({
-    ...(values.config ? { configFile: values.config } : {}),
+    loaded,
     ...(values.pool ? { pools: values.pool } : {}),
     outDir: values.out,
     cacheDir: values['cache-dir'] ?? defaultCacheDir(),
@@ -162,18 +169,20 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (e: unknown) => {
+    // One line, whatever a bad file or flag held: no terminal escapes, no credentials (a prerequisite list is ours: its install line stays a line of its own).
+    const line = (m: string) => escapeControl(redactUrlsIn(m));
     if (e instanceof ConfigError || e instanceof UsageError || e instanceof PrerequisiteError) {
-      console.error(`criu-compat: ${e.message}`);
+      console.error(`criu-compat: ${e instanceof PrerequisiteError ? e.message.split('\n').map(line).join('\n') : line(e.message)}`);
       process.exitCode = 2;
       return;
     }
     const err = e as Error & { code?: string };
     if (err.code?.startsWith('ERR_PARSE_ARGS')) {
-      console.error(`criu-compat: ${err.message} (see --help)`);
+      console.error(`criu-compat: ${line(err.message)} (see --help)`);
       process.exitCode = 2;
       return;
     }
-    console.error(`criu-compat: internal error: ${err.stack ?? err}`);
+    console.error(`criu-compat: internal error: ${redactUrlsIn(String(err.stack ?? err))}`);
     process.exitCode = 2;
   },
 );

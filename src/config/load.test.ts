@@ -61,7 +61,8 @@ describe('config loading', () => {
     const e = errorOf('pools:\n  - {name: a, kernel: host, image: debian-trixie, kernal: x}\n');
     expect(e.file).toBe('pools.yaml');
     expect(e.path).toBe('pools[0].kernal');
-    expect(e.message).toMatch(/^pools\.yaml: at pools\[0\]\.kernal: no such key/);
+    expect(e.message).toMatch(/^pools\.yaml: at pools\[0\]\.kernal \(line 2\): no such key/);
+    expect(e.line).toBe(2);
   });
 
   test('a wrong type names its path and what was expected', () => {

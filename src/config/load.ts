@@ -1,10 +1,13 @@
 import { readFile } from 'node:fs/promises';
-import { parseDocument } from 'yaml';
+import { dirname, resolve } from 'node:path';
 import { ConfigError } from '../errors.ts';
+import { escapeControl } from '../util/escape.ts';
 import { issueToError } from './issue-error.ts';
 import { BUILTIN_IMAGES } from './builtin.ts';
+import { checkConfigFiles, resolveConfigPaths } from './file-checks.ts';
 import { Config, type ImageSpec } from './schema.ts';
 import { DEFAULT_CONFIG_NAME, DEFAULT_CONFIG_TEXT } from './default.ts';
+import { decodeSource, parseSource } from './source.ts';
 
 export interface LoadedConfig {
   file: string;
@@ -13,37 +16,45 @@ export interface LoadedConfig {
   images: Record<string, ImageSpec>;
 }
 
-/** Loads and validates a pools file (YAML or JSON), or the embedded default. */
+const WHAT = 'a pools file (YAML or JSON) with at least "pools:"';
+
+/**
+ * Loads and validates a pools file (YAML, or strict JSON when it ends in
+ * .json), or the embedded default. Every file the config names is checked
+ * here too, so that a mistake costs no compile, build or boot.
+ */
 export async function loadConfig(file?: string): Promise<LoadedConfig> {
   if (!file) return parseConfig(DEFAULT_CONFIG_TEXT, DEFAULT_CONFIG_NAME);
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(file, 'utf8');
+    bytes = await readFile(file);
   } catch (e) {
-    throw new ConfigError(file, '', `cannot read the file (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    throw new ConfigError(escapeControl(file), '', `cannot read the file (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
   }
-  return parseConfig(text, file);
+  const { loaded, lineOf } = parse(decodeSource(bytes, escapeControl(file)), file);
+  await checkConfigFiles(loaded.config, escapeControl(file), lineOf);
+  return loaded;
 }
 
+/** Parses and validates config text (no file checks); relative paths in it are taken from FILE's directory. */
 export function parseConfig(text: string, file: string): LoadedConfig {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  const err = doc.errors[0];
-  if (err) {
-    const pos = err.linePos?.[0];
-    throw new ConfigError(file, pos ? `line ${pos.line}, column ${pos.col}` : '', `valid YAML or JSON (${err.message.split('\n')[0]})`);
-  }
-  const raw: unknown = doc.toJS();
-  const parsed = Config.safeParse(raw ?? {});
-  if (!parsed.success) throw issueToError(file, parsed.error.issues[0]!);
+  return parse(text, file).loaded;
+}
+
+function parse(text: string, file: string): { loaded: LoadedConfig; lineOf: (path: readonly PropertyKey[]) => number | undefined } {
+  const name = escapeControl(file);
+  const src = parseSource(text, name, WHAT);
+  const parsed = Config.safeParse(src.data);
+  if (!parsed.success) throw issueToError(name, parsed.error.issues[0]!, undefined, src.lineOf);
   const config = parsed.data;
+  resolveConfigPaths(config, dirname(resolve(file)));
   const images: Record<string, ImageSpec> = { ...BUILTIN_IMAGES, ...config.images };
   const seen = new Set<string>();
   config.pools.forEach((pool, i) => {
-    if (seen.has(pool.name)) throw new ConfigError(file, `pools[${i}].name`, `a unique pool name ("${pool.name}" is used twice)`);
+    if (seen.has(pool.name)) throw new ConfigError(name, `pools[${i}].name`, `a unique pool name ("${pool.name}" is used twice)`, src.lineOf(['pools', i, 'name']));
     seen.add(pool.name);
     if (!images[pool.image])
-      throw new ConfigError(file, `pools[${i}].image`, `a known node image, one of: ${Object.keys(images).sort().join(', ')} (got "${pool.image}"); define your own under images:`);
+      throw new ConfigError(name, `pools[${i}].image`, `a known node image, one of: ${Object.keys(images).sort().join(', ')} (got "${pool.image}"); define your own under images:`, src.lineOf(['pools', i, 'image']));
   });
-  return { file, config, images };
+  return { loaded: { file, config, images }, lineOf: src.lineOf };
 }
-

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { mirrorUrlProblem } from './mirror.ts';
 
 /** Names of pools and images end up in file names and report anchors. */
 const Name = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'a name of lowercase letters, digits, ".", "_" or "-" (max 63), starting with a letter or digit');
@@ -16,7 +17,7 @@ export const DebootstrapImage = z.strictObject({
   debootstrap: z.strictObject({
     suite: z.string().regex(/^[a-z][a-z0-9-]+$/, 'a Debian suite name such as "bookworm" or "trixie"'),
     include: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]+$/, 'a Debian package name')).default([]),
-    mirror: z.url().optional(),
+    mirror: z.string().refine((v) => !mirrorUrlProblem(v), 'a Debian mirror URL (http://, https://, ftp:// or file://)').optional(),
   }),
   description: z.string().optional(),
 });

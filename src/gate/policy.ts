@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import semver from 'semver';
-import { parseDocument } from 'yaml';
+import { decodeSource, parseSource } from '../config/source.ts';
 import { z } from 'zod';
 import { issueToError } from '../config/issue-error.ts';
 import { ConfigError } from '../errors.ts';
@@ -74,15 +74,15 @@ export const DEFAULT_POLICY: Policy = Policy.parse({});
 
 export async function loadPolicy(file?: string): Promise<Policy> {
   if (!file) return DEFAULT_POLICY;
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(file, 'utf8');
+    bytes = await readFile(file);
   } catch (e) {
     throw new ConfigError(file, '', `a readable policy file (${(e as NodeJS.ErrnoException).code ?? e})`);
   }
-  const doc = parseDocument(text, { uniqueKeys: true });
-  if (doc.errors[0]) throw new ConfigError(file, `line ${doc.errors[0].linePos?.[0]?.line ?? '?'}`, `valid YAML or JSON (${doc.errors[0].message.split('\n')[0]})`);
-  const r = Policy.safeParse(doc.toJS() ?? {});
+  // As a pools file: strict JSON for .json; empty, binary and syntax errors with the line where they start.
+  const src = parseSource(decodeSource(bytes, file), file, 'a gate policy (YAML or JSON; see the README)');
+  const r = Policy.safeParse(src.data);
   if (!r.success) throw issueToError(file, r.error.issues[0]!);
   return r.data;
 }

@@ -6,6 +6,7 @@ import { contentHash, sha256File } from '../util/hash.ts';
 import { cacheEntry } from '../util/cache-entry.ts';
 import { removeTree, writeFileAtomic } from '../util/fs.ts';
 import { run } from '../util/process.ts';
+import { redactUrl, redactUrlsIn } from '../util/redact.ts';
 import { pickDebianMirror, readAptSources } from './apt-sources.ts';
 import { parseDpkgStatus, parseOsRelease } from './dpkg-status.ts';
 
@@ -80,19 +81,20 @@ async function fromDebootstrap(name: string, recipe: { suite: string; include: s
   return cached(name, dir, 'debootstrap', key, opts, async (rootfs, workDir) => {
     const mirror = recipe.mirror ?? opts.mirror ?? (process.env.CRIU_COMPAT_MIRROR || pickDebianMirror(await readAptSources()));
     if (!mirror) throw new ImageError(`node image ${name}: no Debian mirror found in /etc/apt/sources.list{,.d}; pass --mirror URL or set images.${name}.debootstrap.mirror`);
-    opts.onProgress?.(`debootstrap ${recipe.suite} from ${mirror}`);
+    // The mirror may carry credentials: only its redacted form is shown or kept (progress, manifest, results, logs).
+    opts.onProgress?.(`debootstrap ${recipe.suite} from ${redactUrl(mirror)}`);
     const argv = ['debootstrap', '--variant=minbase', ...(include.length ? [`--include=${include.join(',')}`] : []), recipe.suite, rootfs, mirror];
     const r = await run(argv, { timeoutMs: opts.buildTimeoutMs, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', DEBIAN_FRONTEND: 'noninteractive' } });
-    await writeFileAtomic(join(workDir, 'build.log'), r.stdout + r.stderr);
+    await writeFileAtomic(join(workDir, 'build.log'), redactUrlsIn(r.stdout + r.stderr));
     if (r.exitCode !== 0) {
-      const tail = (r.stdout + r.stderr).trim().split('\n').slice(-4).join(' | ');
+      const tail = redactUrlsIn((r.stdout + r.stderr).trim().split('\n').slice(-4).join(' | '));
       const why = r.timedOut ? `timed out after ${opts.buildTimeoutMs} ms` : r.exitCode === 127 ? 'debootstrap is not installed (apt-get install debootstrap)' : `exit ${r.exitCode}`;
       throw new ImageError(`node image ${name}: debootstrap ${recipe.suite} failed (${why}): ${tail}`);
     }
     // Shrink: the package cache is not part of a node.
     await removeTree(join(rootfs, 'var/cache/apt/archives'));
     await mkdir(join(rootfs, 'var/cache/apt/archives/partial'), { recursive: true });
-    return { mirror };
+    return { mirror: redactUrl(mirror) };
   });
 }
 
@@ -111,7 +113,7 @@ async function cached(
     return { name, source, key, builtAt: new Date().toISOString(), ...extra } as { builtAt: string; mirror?: string };
   });
   const m = entry.manifest;
-  return openRootfs(name, join(dir, 'rootfs'), source, key, entry.built, entry.buildMs, { builtAt: m.builtAt, ...(m.mirror ? { mirror: m.mirror } : {}) });
+  return openRootfs(name, join(dir, 'rootfs'), source, key, entry.built, entry.buildMs, { builtAt: m.builtAt, ...(m.mirror ? { mirror: redactUrl(m.mirror) } : {}) });
 }
 
 

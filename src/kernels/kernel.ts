@@ -1,5 +1,5 @@
-import { access, mkdir, readdir, rename, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { mkdir, readdir, rename, stat } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
 import type { KernelSpec } from '../config/schema.ts';
 import { KernelError } from '../errors.ts';
 import { pickDebianMirror, readAptSources } from '../images/apt-sources.ts';
@@ -80,19 +80,47 @@ export async function resolveKernel(spec: Exclude<KernelSpec, 'host'>, opts: Ker
     const key = contentHash({ v: LAYOUT_VERSION, sha256: sha });
     return unpacked(join(opts.cacheDir, 'kernels', `deb-${key}`), file, file, key, opts, async () => file);
   }
-  // A user's own kernel: a vmlinuz and its modules directory (with modules.dep).
+  // A user's own kernel: a vmlinuz and its modules directory (the config loader checked both kinds).
   const vmlinuz = resolve(spec.vmlinuz);
-  await access(vmlinuz).catch(() => {
-    throw new KernelError(`kernel: ${vmlinuz} does not exist`);
+  const sha = await sha256File(vmlinuz).catch((e: NodeJS.ErrnoException) => {
+    throw new KernelError(`kernel ${vmlinuz}: cannot read it (${e.code ?? e.message})`);
   });
-  if (!spec.modules) throw new KernelError(`kernel ${vmlinuz}: give its modules directory too (modules: /lib/modules/RELEASE), or a linux-image .deb (deb: FILE)`);
   const modulesDir = resolve(spec.modules);
-  const release = modulesDir.split('/').filter(Boolean).pop()!;
-  await access(join(modulesDir, 'modules.dep')).catch(() => {
-    throw new KernelError(`kernel ${vmlinuz}: ${modulesDir}/modules.dep is missing; run depmod -b ROOT ${release} first`);
+  const release = basename(modulesDir);
+  if (await exists(join(modulesDir, 'modules.dep')))
+    return { label: vmlinuz, release, vmlinuz, modulesDir, origin: vmlinuz, key: contentHash({ v: LAYOUT_VERSION, sha, modulesDir }), built: false, buildMs: 0 };
+  // No modules.dep: as for a .deb, depmod makes one — on a copy in the cache, the user's directory is not ours to write.
+  const key = contentHash({ v: LAYOUT_VERSION, sha, modulesDir, tree: await treeListing(modulesDir) });
+  const dir = join(opts.cacheDir, 'kernels', `files-${release}-${key}`);
+  const entry = await cacheEntry<KernelManifest>(dir, opts.timeoutMs * 3, async (scratch) => {
+    opts.onProgress?.(`kernel ${vmlinuz}: ${modulesDir} has no modules.dep; running depmod on a copy`);
+    await mkdir(join(scratch, 'root/lib/modules'), { recursive: true });
+    const cp = await run(['cp', '-a', '--reflink=auto', modulesDir, join(scratch, 'root/lib/modules', release)], { timeoutMs: opts.timeoutMs });
+    if (cp.exitCode !== 0) throw new KernelError(`kernel ${vmlinuz}: cannot copy ${modulesDir}: ${cp.stderr.trim()}`);
+    await depmod(join(scratch, 'root'), release, vmlinuz, opts.timeoutMs);
+    return { label: vmlinuz, release, origin: vmlinuz, key, hasConfig: false };
   });
-  const sha = await sha256File(vmlinuz);
-  return { label: vmlinuz, release, vmlinuz, modulesDir, origin: vmlinuz, key: contentHash({ v: LAYOUT_VERSION, sha, modulesDir }), built: false, buildMs: 0 };
+  return { label: vmlinuz, release, vmlinuz, modulesDir: join(dir, 'root/lib/modules', release), origin: vmlinuz, key, built: entry.built, buildMs: entry.buildMs };
+}
+
+/** Makes ROOT/lib/modules/RELEASE/modules.dep (and the other indexes) with the host's depmod. */
+async function depmod(root: string, release: string, label: string, timeoutMs: number): Promise<void> {
+  const d = await run(['depmod', '-b', root, release], { timeoutMs, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+  if (d.exitCode !== 0)
+    throw new KernelError(d.exitCode === 127 ? 'depmod not found: apt-get install kmod' : `kernel ${label}: depmod failed: ${d.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+}
+
+/** Names, sizes and modification times under DIR: a change to a user's modules directory is a new cache key. */
+async function treeListing(dir: string): Promise<string> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  const lines = await Promise.all(
+    entries.map(async (e) => {
+      const p = join(e.parentPath, e.name);
+      const st = await stat(p).catch(() => undefined);
+      return `${p.slice(dir.length)} ${st?.size ?? '?'} ${st?.mtimeMs ?? '?'}`;
+    }),
+  );
+  return contentHash(lines.sort());
 }
 
 /** Unpacks a linux-image .deb into DIR once: vmlinuz, config, root/lib/modules/RELEASE with modules.dep. */

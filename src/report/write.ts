@@ -4,6 +4,7 @@ import { issueToError } from '../config/issue-error.ts';
 import { ConfigError } from '../errors.ts';
 import { RunResults } from '../results/schema.ts';
 import { writeFileAtomic } from '../util/fs.ts';
+import { redactDeep } from '../util/redact.ts';
 import { renderHtml } from './html.ts';
 import { resultsJsonSchema } from './json-schema.ts';
 import { renderJUnit } from './junit.ts';
@@ -12,7 +13,8 @@ import { renderMarkdown } from './markdown.ts';
 export const REPORT_FILES = { html: 'report.html', markdown: 'summary.md', junit: 'junit.xml', schema: 'results.schema.json' } as const;
 
 /** Writes the HTML report, the Markdown summary, JUnit XML and the JSON Schema beside results.json in DIR. */
-export async function writeReports(results: RunResults, dir: string): Promise<Record<keyof typeof REPORT_FILES, string>> {
+export async function writeReports(given: RunResults, dir: string): Promise<Record<keyof typeof REPORT_FILES, string>> {
+  const results = redactDeep(given); // runs recorded before redaction existed may hold a mirror's credentials
   const paths = Object.fromEntries(Object.entries(REPORT_FILES).map(([k, f]) => [k, join(dir, f)])) as Record<keyof typeof REPORT_FILES, string>;
   await writeFileAtomic(paths.html, renderHtml(results));
   await writeFileAtomic(paths.markdown, renderMarkdown(results));

@@ -1,3 +1,5 @@
+import { redactUrlsIn } from '../util/redact.ts';
+
 /**
  * One live line per pool. On a terminal the block is redrawn in place; in
  * CI logs (not a TTY) each change is printed once as a plain line.
@@ -17,7 +19,8 @@ export class Progress {
   }
 
   /** Transient states (a test starting, a test passing) are only drawn on a terminal, not logged. */
-  update(pool: string, text: string, transient = false): void {
+  update(pool: string, raw: string, transient = false): void {
+    const text = redactUrlsIn(raw); // a mirror's credentials never reach the log
     if (this.lines.get(pool) === text) return;
     this.lines.set(pool, text);
     if (!this.tty) {

@@ -11,6 +11,7 @@ import { buildGuestRoot, type GuestRoot } from '../images/guest-root.ts';
 import { resolveImage, type NodeImage } from '../images/node-image.ts';
 import { resolveKernel, type Kernel } from '../kernels/kernel.ts';
 import { run } from '../util/process.ts';
+import { redactUrlsIn } from '../util/redact.ts';
 import { buildStatic } from '../native/build-static.ts';
 import type { Inventory } from '../results/schema.ts';
 import { mkdirPrivate, removeTree } from '../util/fs.ts';
@@ -140,8 +141,9 @@ export async function provisionPools(loaded: LoadedConfig, pools: readonly Pool[
           phases.provisionMs = performance.now() - started;
         }
       } catch (e) {
-        planned.error = `${(e as Error).name}: ${(e as Error).message}`;
-        opts.progress.update(pool.name, `ERROR: ${(e as Error).message}`);
+        // apt and debootstrap errors name the mirror, which may carry credentials.
+        planned.error = redactUrlsIn(`${(e as Error).name}: ${(e as Error).message}`);
+        opts.progress.update(pool.name, `ERROR: ${redactUrlsIn((e as Error).message)}`);
         return { planned, pool, image, inventory: null, phases };
       }
     }),

@@ -3,12 +3,13 @@ import { hostname, tmpdir, cpus, totalmem, release, arch } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { createVitest } from 'vitest/node';
-import { loadConfig } from '../config/load.ts';
+import { loadConfig, type LoadedConfig } from '../config/load.ts';
 import { selectPools, selectionLabel } from '../config/select.ts';
 import { prepareHost } from '../host/prepare.ts';
 import { needsOf } from '../host/requirements.ts';
 import { RunResults, exitCodeFor, summarize, type Cell, type PoolResult } from '../results/schema.ts';
 import { isAlive, mkdirPrivate, removeTree, writeFileAtomic } from '../util/fs.ts';
+import { redactDeep } from '../util/redact.ts';
 import { CellCollector } from './collector.ts';
 import { newRunId } from './run-id.ts';
 import { writeReports } from '../report/write.ts';
@@ -23,6 +24,8 @@ import { startContainerPools } from './container-pools.ts';
 
 export interface RunOptions {
   configFile?: string;
+  /** The config, already loaded (and its files checked) by the caller; else configFile is loaded. */
+  loaded?: LoadedConfig;
   pools?: string[];
   outDir: string;
   cacheDir: string;
@@ -47,7 +50,7 @@ const WORK_PREFIX = 'criu-compat-run-';
 
 /** Runs the matrix end to end and writes OUT/RUN-ID/results.json. Returns the results and their directory. */
 export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults; runDir: string }> {
-  const loaded = await loadConfig(opts.configFile); // ConfigError (exit 2) before anything is written
+  const loaded = opts.loaded ?? (await loadConfig(opts.configFile)); // ConfigError (exit 2) before anything is written
   if (opts.repeat) loaded.config.settings.repeat = opts.repeat;
   const pools = selectPools(loaded, opts.pools, opts.shard);
   // Everything the selected pools need on this machine, before anything is built or written: one message, not thirty ERROR cells.
@@ -151,7 +154,8 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
       ...(p.planned.error ? { error: p.planned.error } : {}),
       phases: p.phases,
     }));
-    const results = RunResults.parse({
+    // Credentials in a mirror URL (user:password, a token in the query) never reach results.json, stdout or the reports.
+    const results = redactDeep(RunResults.parse({
       schema: 'criu-compat/results',
       schemaVersion: 1,
       runId,
@@ -166,7 +170,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
       interrupted: opts.signal?.aborted ?? false,
       ...(opts.shard ? { shard: opts.shard } : {}),
       exitCode: exitCodeFor(cells),
-    });
+    }));
     await writeFileAtomic(join(runDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
     await writeReports(results, runDir);
     return { results, runDir };

@@ -60,13 +60,13 @@ describe('node images', () => {
     expect(readdirSync(join(cache, 'images')).filter((e) => e.startsWith('tar-'))).toHaveLength(1);
   });
 
-  test('a rootfs that is not a node image: the pool is ERROR with the reason, exit 2', async () => {
+  test('a rootfs that is not a node image is refused when the config is loaded: exit 2, one line, no run', async () => {
     const bad = join(scratch, 'not-a-rootfs');
     mkdirSync(join(bad, 'usr'), { recursive: true });
     const r = await runWith(`  mine: {rootfs: ${bad}}`);
     expect(r.code).toBe(2);
-    const pool = r.results!.pools[0]!;
-    expect(pool.error).toMatch(/lacks \/proc, \/sys, \/dev, \/tmp, \/run/);
-    expect(r.results!.cells).toMatchObject([{ status: 'ERROR', check: 'setup' }]);
+    expect(r.results).toBeUndefined();
+    expect(r.all.trim().split('\n')).toHaveLength(1);
+    expect(r.all).toMatch(/at images\.mine\.rootfs \(line 2\): a root filesystem directory .*, but \S+ lacks \/bin\/sh or \/usr\/bin, etc\/os-release, \/proc, \/sys, \/dev, \/tmp, \/run$/);
   });
 });

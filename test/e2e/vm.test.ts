@@ -84,16 +84,10 @@ describe('qemu backend', () => {
     const mods = join(base, k.release);
     mkdirSync(mods);
     writeFileSync(join(mods, 'modules.dep'), '');
-    const garbage = join(base, 'vmlinuz-garbage');
-    writeFileSync(garbage, 'this is not a kernel\n');
     const cfg = writeConfig([
       'pools:',
       '  - name: no-channel',
       '    kernel: {vmlinuz: ' + k.vmlinuz + ', modules: ' + mods + '}',
-      '    image: debian-trixie',
-      '    vm: {memoryMiB: 1024}',
-      '  - name: not-a-kernel',
-      '    kernel: {vmlinuz: ' + garbage + ', modules: ' + mods + '}',
       '    image: debian-trixie',
       '    vm: {memoryMiB: 1024}',
       '  - name: host-ok',
@@ -113,8 +107,7 @@ describe('qemu backend', () => {
     expect(cell('no-channel')).toMatchObject({ status: 'ERROR', check: 'setup' });
     expect(cell('no-channel').reason).toMatch(/BootError: no-channel: QEMU exited during boot/);
     expect(cell('no-channel').logExcerpt.join('\n')).toMatch(/no virtio-serial port named cc\./);
-    expect(cell('not-a-kernel')).toMatchObject({ status: 'ERROR', check: 'setup' });
-    expect(cell('not-a-kernel').reason).toMatch(/QEMU exited during boot/);
+    // A file that is not a kernel never gets this far: loading the config refuses it (test/e2e/bad-input.test.ts).
     expect(vmsRunning()).toEqual([]);
   }, 600_000);
 
