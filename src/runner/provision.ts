@@ -11,6 +11,7 @@ import { buildGuestRoot, type GuestRoot } from '../images/guest-root.ts';
 import { resolveImage, type NodeImage } from '../images/node-image.ts';
 import { resolveKernel, type Kernel } from '../kernels/kernel.ts';
 import { run } from '../util/process.ts';
+import { InterruptedError } from '../errors.ts';
 import { buildStatic } from '../native/build-static.ts';
 import type { Inventory } from '../results/schema.ts';
 import { mkdirPrivate, removeTree } from '../util/fs.ts';
@@ -48,6 +49,8 @@ export interface ProvisionOptions {
   workRoot: string;
   natives: RunPlan['natives'];
   progress: Progress;
+  /** Ctrl-C: stops image, kernel and guest-root builds at once (their pools get an InterruptedError). */
+  signal?: AbortSignal | undefined;
 }
 
 /**
@@ -69,6 +72,7 @@ export async function provisionPools(loaded: LoadedConfig, pools: readonly Pool[
         cacheDir: opts.cacheDir,
         buildTimeoutMs: settings.timeouts.imageBuildMs,
         ...(opts.mirror ? { mirror: opts.mirror } : {}),
+        signal: opts.signal,
         onProgress: (what) => {
           for (const q of pools) if (q.image === pool.image) opts.progress.update(q.name, `image ${pool.image}: ${what}…`);
         },
@@ -81,6 +85,7 @@ export async function provisionPools(loaded: LoadedConfig, pools: readonly Pool[
         cacheDir: opts.cacheDir,
         mirror: opts.mirror,
         timeoutMs: settings.timeouts.imageBuildMs,
+        signal: opts.signal,
         onProgress: (what) => {
           for (const q of pools) if (JSON.stringify(q.kernel) === key) opts.progress.update(q.name, `${what}…`);
         },
@@ -92,6 +97,7 @@ export async function provisionPools(loaded: LoadedConfig, pools: readonly Pool[
       buildGuestRoot(kernel, image, opts.natives.agent, pool.vm.modules, {
         cacheDir: opts.cacheDir,
         timeoutMs: settings.timeouts.imageBuildMs,
+        signal: opts.signal,
         onProgress: (what) => opts.progress.update(pool.name, `${what}…`),
       }),
     );
@@ -141,7 +147,7 @@ export async function provisionPools(loaded: LoadedConfig, pools: readonly Pool[
         }
       } catch (e) {
         planned.error = `${(e as Error).name}: ${(e as Error).message}`;
-        opts.progress.update(pool.name, `ERROR: ${(e as Error).message}`);
+        opts.progress.update(pool.name, e instanceof InterruptedError ? `stopped: ${e.message}` : `ERROR: ${(e as Error).message}`);
         return { planned, pool, image, inventory: null, phases };
       }
     }),

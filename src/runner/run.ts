@@ -8,6 +8,7 @@ import { PrerequisiteError, UsageError } from '../errors.ts';
 import { RunResults, exitCodeFor, summarize, type Cell, type PoolResult } from '../results/schema.ts';
 import { isAlive, mkdirPrivate, removeTree, writeFileAtomic } from '../util/fs.ts';
 import { CellCollector } from './collector.ts';
+import { sweepStaleScratch } from '../util/cache-entry.ts';
 import { newRunId } from './run-id.ts';
 import { writeReports } from '../report/write.ts';
 import type { RunPlan } from './plan.ts';
@@ -62,6 +63,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
   const runId = newRunId(startedAt);
   const runDir = resolve(opts.outDir, runId);
   await sweepStaleWorkDirs();
+  await sweepStaleScratch(opts.cacheDir); // half-built images of runs that were killed (135-220 MB each)
   await sweepHostCgroups();
   const workRoot = opts.keepArtifacts ? join(runDir, 'artifacts') : await mkdtemp(join(tmpdir(), `${WORK_PREFIX}${process.pid}-`));
   await mkdirPrivate(workRoot);
@@ -76,6 +78,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
       workRoot,
       natives,
       progress,
+      signal: opts.signal,
     });
     const settings = loaded.config.settings;
     const plan: RunPlan = { runId, pools: provisioned.map((p) => p.planned), settings, natives, keepArtifacts: opts.keepArtifacts };
