@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { createVitest } from 'vitest/node';
 import { loadConfig } from '../config/load.ts';
 import { PrerequisiteError, UsageError } from '../errors.ts';
-import { RunResults, exitCodeFor, summarize, type Cell, type PoolResult } from '../results/schema.ts';
+import { RunResults, exitCodeFor, summarize, type Cell, type NotRun, type PoolResult } from '../results/schema.ts';
 import { isAlive, mkdirPrivate, removeTree, writeFileAtomic } from '../util/fs.ts';
 import { CellCollector } from './collector.ts';
 import { sweepStaleScratch } from '../util/cache-entry.ts';
@@ -118,7 +118,8 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
     progress.done();
 
     const cells: Cell[] = [...collector.cells];
-    for (const p of provisioned.filter((x) => x.planned.error))
+    const notRun = notRunOf(provisioned, loaded.config.settings.suites, cells, collector.notRun, opts.signal?.aborted ?? false);
+    for (const p of provisioned.filter((x) => x.planned.error && !stoppedByInterrupt(x)))
       for (const suite of loaded.config.settings.suites)
         cells.push({
           pool: p.pool.name,
@@ -156,7 +157,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
       criuEnv: p.pool.criu.env,
       inventory: p.inventory,
       capabilities: capabilitiesOf(cells, p.pool.name),
-      ...(p.planned.error ? { error: p.planned.error } : {}),
+      ...(p.planned.error && !stoppedByInterrupt(p) ? { error: p.planned.error } : {}),
       phases: p.phases,
     }));
     const results = RunResults.parse({
@@ -170,8 +171,9 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
       config: { file: loaded.file, pools: pools.map((p) => p.name) },
       pools: poolResults,
       cells,
-      summary: summarize(cells),
+      summary: summarize(cells, notRun),
       interrupted: opts.signal?.aborted ?? false,
+      ...(notRun.length ? { notRun } : {}),
       ...(opts.shard ? { shard: opts.shard } : {}),
       exitCode: exitCodeFor(cells),
     });
@@ -205,6 +207,28 @@ export function packWaves<T extends { pool: { vm: { memoryMiB: number } } }>(poo
   }
   if (cur.length) waves.push(cur);
   return waves;
+}
+
+/** A pool whose provisioning was stopped by Ctrl-C (image build killed): not run, not broken. */
+function stoppedByInterrupt(p: ProvisionedPool): boolean {
+  return p.planned.error?.startsWith('InterruptedError:') ?? false;
+}
+
+/**
+ * What an interrupted run did not run: the tests the collector saw without a
+ * verdict, and each suite of a pool that has no cell in it at all (stopped
+ * while provisioning, or before its suites started) as check "*".
+ */
+function notRunOf(provisioned: readonly ProvisionedPool[], suites: readonly string[], cells: readonly Cell[], collected: readonly NotRun[], interrupted: boolean): NotRun[] {
+  const out = [...collected];
+  if (!interrupted) return out;
+  for (const p of provisioned) {
+    if (p.planned.error && !stoppedByInterrupt(p)) continue; // its setup ERROR cells stand
+    for (const suite of suites)
+      if (!cells.some((c) => c.pool === p.pool.name && c.suite === suite) && !out.some((n) => n.pool === p.pool.name && n.suite === suite))
+        out.push({ pool: p.pool.name, suite, check: '*' });
+  }
+  return out;
 }
 
 /** Capabilities from the per-feature cells: PASS → present, SKIP → absent; anything else → unknown (left out). */
