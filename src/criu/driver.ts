@@ -142,6 +142,7 @@ export function describeFailure(what: string, r: CriuRun, timeoutMs: number): st
       : r.killedBy
         ? `${what} failed: criu killed by ${r.killedBy}`
         : `${what} failed (exit ${r.result.exitCode})`;
+  if (r.killedBy) return head; // what it printed before it died is not why it died
   if (cause) return `${head}: ${cause.title}`;
   const firstError = r.excerpt.find((l) => /Error|error/.test(l) && !/RLIMIT_NOFILE/.test(l));
   return firstError ? `${head}: ${firstError.replace(/^\(\d+\.\d+\)\s*/, '')}` : head;
