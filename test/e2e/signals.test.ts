@@ -126,14 +126,19 @@ describe('a killed build left behind', () => {
   test('images list shows it with its size; images prune removes it (and what is mounted in it)', async () => {
     const cache = tempDir('criu-compat-cache-');
     const dir = plant(cache, true);
-    const list = await cli(['images', 'list', '--cache-dir', cache]);
-    expect(list.exitCode, list.all).toBe(0);
-    expect(list.stdout).toContain('images/x.build-99999999  stale build (process 99999999 is gone), 3 MB');
-    const prune = await cli(['images', 'prune', '--cache-dir', cache]);
-    expect(prune.exitCode, prune.all).toBe(0);
-    expect(existsSync(dir)).toBe(false);
-    expect(mountsUnder(cache)).toEqual([]);
-    expect(existsSync('/proc/self/status')).toBe(true);
+    try {
+      const list = await cli(['images', 'list', '--cache-dir', cache]);
+      expect(list.exitCode, list.all).toBe(0);
+      expect(list.stdout).toContain('images/x.build-99999999  stale build (process 99999999 is gone), 3 MB');
+      const prune = await cli(['images', 'prune', '--cache-dir', cache]);
+      expect(prune.exitCode, prune.all).toBe(0);
+      expect(existsSync(dir)).toBe(false);
+      expect(mountsUnder(cache)).toEqual([]);
+      expect(existsSync('/proc/self/status')).toBe(true);
+    } finally {
+      // Should the code under test fail, the temp dir's removal must not walk into the planted proc mount.
+      for (const l of mountsUnder(cache)) execFileSync('umount', ['-l', l.split(' ')[4]!]);
+    }
   });
 
   test('the next run sweeps it', async () => {
