@@ -56,7 +56,7 @@ export async function cacheEntry<M extends object>(
         return { dir, manifest, built: true, buildMs: performance.now() - started };
       } catch (e) {
         await removeScratch(scratch);
-        if (signal?.aborted) throw stopped();
+        if (signal?.aborted && !(e instanceof InterruptedError)) throw stopped();
         throw e;
       }
     },
