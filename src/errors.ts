@@ -46,3 +46,8 @@ export class PrerequisiteError extends Error {
 export class KernelError extends Error {
   override name = 'KernelError';
 }
+
+/** Work stopped because the run was interrupted (SIGINT/SIGTERM): what it left unfinished is "not run", not an error. */
+export class InterruptedError extends Error {
+  override name = 'InterruptedError';
+}

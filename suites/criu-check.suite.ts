@@ -2,10 +2,11 @@
  * criu-check: what the node image's CRIU says about this kernel.
  * `criu --version`, `criu check`, `criu check --all`, then every feature this
  * CRIU build names, probed on its own (`--all` hides which one is missing).
- * A missing feature is a SKIP naming it, never a PASS.
+ * A missing feature is a SKIP naming it, never a PASS, and only when CRIU
+ * itself said so (see featureVerdict): a probe that crashed or hung is ERROR.
  */
 import { describe, inject, test } from 'vitest';
-import { describeFailure, probeBroken } from '../src/criu/driver.ts';
+import { describeFailure, featureVerdict } from '../src/criu/driver.ts';
 import { failureStatus, settle } from '../src/runner/cell.ts';
 import { poolSession } from '../src/runner/pool-session.ts';
 
@@ -69,15 +70,9 @@ describe.concurrent.each(pools)('$name', (pool) => {
       session.criu.signal = ctx.signal;
       const started = new Date();
       const run = await session.criu.run(['check', '--feature', feature]);
-      const broken = probeBroken(run);
-      const said = run.excerpt.filter((l) => !/RLIMIT_NOFILE/.test(l)).map((l) => l.replace(/^(Warn|Error)\s*\([^)]*\):\s*/, '').trim());
+      const verdict = featureVerdict(feature, run, t.commandMs);
       settle(ctx, id(`feature:${feature}`), started, {
-        status: run.ok ? 'PASS' : broken ? failureStatus(run.diagnoses) : 'SKIP',
-        reason: run.ok
-          ? `${feature} is supported`
-          : broken
-            ? describeFailure(`criu check --feature ${feature}`, run, t.commandMs)
-            : `capability missing: ${feature}${said.length ? ` (${said.join('; ')})` : ''}`,
+        ...verdict,
         durations: { totalMs: run.result.durationMs },
         diagnoses: run.diagnoses,
         logExcerpt: run.ok ? [] : run.excerpt,

@@ -1,12 +1,13 @@
 import { parseArgs } from 'node:util';
 import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { loadConfig } from '../config/load.ts';
+import { basename, join } from 'node:path';
+import { loadConfig, type LoadedConfig } from '../config/load.ts';
 import { UsageError } from '../errors.ts';
 import { checkMirrorInputs } from '../config/mirror.ts';
 import { resolveImage } from '../images/node-image.ts';
 import { defaultCacheDir } from '../images/cache-dir.ts';
 import { removeTree } from '../util/fs.ts';
+import { diskUsage, listScratch, removeScratch, sweepStaleScratch } from '../util/cache-entry.ts';
 import type { KernelSpec } from '../config/schema.ts';
 import { buildGuestRoot } from '../images/guest-root.ts';
 import { resolveKernel } from '../kernels/kernel.ts';
@@ -15,12 +16,14 @@ import { buildNatives } from '../runner/provision.ts';
 const HELP = `Usage: criu-compat images <list|build|prune> [options]
 
   list                  cached node images (name, key, build date, CRIU version),
-                        kernels and VM guest roots
+                        kernels and VM guest roots; builds in progress and the
+                        stale scratch directories of killed builds, with sizes
   build [NAME]...       build (or find in the cache) these images; default: every
                         image the config's pools use, and for VM pools their
                         kernels and guest roots too
-  prune                 remove every cached node image, kernel, guest root and
-                        compiled fixture
+  prune                 remove every cached node image, kernel, guest root,
+                        compiled fixture and stale build (stale builds also go
+                        at the start of every run and build)
 
 Options:
   -c, --config FILE     node-pools file (default: embedded default)
@@ -63,39 +66,75 @@ export async function imagesCommand(args: string[]): Promise<number> {
       for (const e of (await readdir(d).catch(() => [] as string[])).filter((x) => !/\.(lock|build-\d+)$/.test(x)).sort())
         console.log(`${what.padEnd(11)} ${e}`);
     }
+    // Builds under way, and leftovers of builds whose process was killed (swept by the next run or prune).
+    for (const s of await listScratch(cacheDir)) {
+      const size = await diskUsage(s.path);
+      const mb = size === undefined ? 'size unknown' : `${Math.round(size / 1e6)} MB`;
+      console.log(`${s.area}/${basename(s.path)}  ${s.alive ? `build in progress (process ${s.pid})` : `stale build (process ${s.pid} is gone)`}, ${mb}`);
+    }
     return 0;
   }
   if (sub === 'build') {
     checkMirrorInputs(values.mirror);
     const loaded = await loadConfig(values.config);
-    const wanted = names.length ? names : [...new Set(loaded.config.pools.map((p) => p.image))];
-    for (const n of wanted) if (!loaded.images[n]) throw new UsageError(`no image named "${n}"; known: ${Object.keys(loaded.images).join(', ')}`);
-    for (const n of wanted) {
-      const img = await resolveImage(n, loaded.images[n]!, {
-        cacheDir,
-        buildTimeoutMs: loaded.config.settings.timeouts.imageBuildMs,
-        ...(values.mirror ? { mirror: values.mirror } : {}),
-        onProgress: (w) => console.error(`${n}: ${w}`),
-      });
-      console.log(`${n}: ${img.built ? `built in ${(img.buildMs / 1000).toFixed(0)} s` : 'cached'} at ${img.rootfs} (criu ${img.packages.criu ?? 'none'})`);
-    }
-    if (!names.length) {
-      // VM pools: their kernels and guest roots as well, so a CI cache step can warm everything.
-      const natives = await buildNatives(cacheDir, []);
-      for (const pool of loaded.config.pools.filter((p) => p.backend === 'qemu')) {
-        const opts = { cacheDir, timeoutMs: loaded.config.settings.timeouts.imageBuildMs, onProgress: (w: string) => console.error(`${pool.name}: ${w}`) };
-        const kernel = await resolveKernel(pool.kernel as Exclude<KernelSpec, 'host'>, { ...opts, mirror: values.mirror });
-        const image = await resolveImage(pool.image, loaded.images[pool.image]!, { cacheDir, buildTimeoutMs: opts.timeoutMs });
-        const root = await buildGuestRoot(kernel, image, natives.agent, pool.vm.modules, opts);
-        console.log(`${pool.name}: kernel ${kernel.release} (${kernel.origin}), guest root ${Math.round(root.sizeBytes / 1e6)} MB ${root.built ? 'built' : 'cached'}`);
+    await sweepStaleScratch(cacheDir);
+    // Ctrl-C: the build's process group is killed at once and its half-built directory removed.
+    const abort = new AbortController();
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (abort.signal.aborted) process.exit(130);
+      process.stderr.write(`\n${sig}: stopping the build\n`);
+      abort.abort();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    try {
+      return await buildImages(loaded, names, cacheDir, values.mirror, abort.signal);
+    } catch (e) {
+      if (abort.signal.aborted) {
+        console.error(`criu-compat: ${(e as Error).message}`);
+        return 130;
       }
+      throw e;
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
     }
-    return 0;
   }
   if (sub === 'prune') {
-    for (const sub of ['images', 'native', 'kernels', 'guest-roots', 'apt']) await removeTree(join(cacheDir, sub));
+    for (const sub of ['images', 'native', 'kernels', 'guest-roots', 'apt']) {
+      // A killed debootstrap can leave proc/sys mounted inside its scratch directory: detach before removing.
+      for (const s of await listScratch(cacheDir)) if (s.path.startsWith(join(cacheDir, sub, '/'))) await removeScratch(s.path);
+      await removeTree(join(cacheDir, sub));
+    }
     console.log(`removed cached images, kernels, guest roots and fixtures under ${cacheDir}`);
     return 0;
   }
   throw new UsageError(`unknown images subcommand "${sub}"; use list, build or prune`);
+}
+
+async function buildImages(loaded: LoadedConfig, names: string[], cacheDir: string, mirror: string | undefined, signal: AbortSignal): Promise<number> {
+  const wanted = names.length ? names : [...new Set(loaded.config.pools.map((p) => p.image))];
+  for (const n of wanted) if (!loaded.images[n]) throw new UsageError(`no image named "${n}"; known: ${Object.keys(loaded.images).join(', ')}`);
+  for (const n of wanted) {
+    const img = await resolveImage(n, loaded.images[n]!, {
+      cacheDir,
+      buildTimeoutMs: loaded.config.settings.timeouts.imageBuildMs,
+      ...(mirror ? { mirror } : {}),
+      signal,
+      onProgress: (w) => console.error(`${n}: ${w}`),
+    });
+    console.log(`${n}: ${img.built ? `built in ${(img.buildMs / 1000).toFixed(0)} s` : 'cached'} at ${img.rootfs} (criu ${img.packages.criu ?? 'none'})`);
+  }
+  if (!names.length) {
+    // VM pools: their kernels and guest roots as well, so a CI cache step can warm everything.
+    const natives = await buildNatives(cacheDir, []);
+    for (const pool of loaded.config.pools.filter((p) => p.backend === 'qemu')) {
+      const opts = { cacheDir, timeoutMs: loaded.config.settings.timeouts.imageBuildMs, signal, onProgress: (w: string) => console.error(`${pool.name}: ${w}`) };
+      const kernel = await resolveKernel(pool.kernel as Exclude<KernelSpec, 'host'>, { ...opts, mirror });
+      const image = await resolveImage(pool.image, loaded.images[pool.image]!, { cacheDir, buildTimeoutMs: opts.timeoutMs, signal });
+      const root = await buildGuestRoot(kernel, image, natives.agent, pool.vm.modules, opts);
+      console.log(`${pool.name}: kernel ${kernel.release} (${kernel.origin}), guest root ${Math.round(root.sizeBytes / 1e6)} MB ${root.built ? 'built' : 'cached'}`);
+    }
+  }
+  return 0;
 }

@@ -23,6 +23,8 @@ export interface DiagnoseInput {
   /** CRIU log plus the command's stdout and stderr. */
   text: string;
   timedOut?: boolean;
+  /** CRIU was killed by this signal (SIGSEGV…) instead of exiting. */
+  signal?: string;
 }
 
 interface Signature {
@@ -38,6 +40,16 @@ interface Signature {
 const line = (re: RegExp) => (i: DiagnoseInput) => i.text.split('\n').find((l) => re.test(l));
 
 export const SIGNATURES: readonly Signature[] = [
+  {
+    id: 'criu-crashed',
+    title: 'CRIU crashed',
+    blame: 'tuple',
+    match: (i) => (i.signal && !i.timedOut ? `criu killed by ${i.signal}` : undefined),
+    cause:
+      'CRIU did not exit with an error: it died from a signal. SIGSEGV, SIGBUS, SIGILL or SIGABRT mean a bug in this CRIU build on this kernel or node image; SIGKILL that something outside killed it (often the kernel\'s OOM killer).',
+    remediation:
+      'Read the last lines of the CRIU log above to see where it died; try the newest CRIU release in this node image and report the crash upstream with `criu --version`, `uname -r` and the log. For SIGKILL look for the OOM killer in the kernel log (dmesg) and give the node more memory.',
+  },
   {
     id: 'vdso-bounds',
     fatal: true,

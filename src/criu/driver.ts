@@ -1,6 +1,8 @@
 import type { Environment, ExecResult } from '../environments/environment.ts';
 import { diagnose, logExcerpt, type Diagnosis } from './diagnose.ts';
 import { parseCriuVersion } from './help.ts';
+import type { Status } from '../results/schema.ts';
+import { failureStatus } from '../runner/cell.ts';
 
 export interface CriuRun {
   argv: string[];
@@ -12,6 +14,8 @@ export interface CriuRun {
   ok: boolean;
   /** Stopped early: CRIU sat in a known hang (see HANG_STATES) with no log progress. */
   hung?: string;
+  /** CRIU was killed by this signal (SIGSEGV…) on its own: it crashed, we did not stop it. */
+  killedBy?: string;
 }
 
 /**
@@ -53,8 +57,18 @@ export class Criu {
     let log = '';
     if (opts.logFile) log = (await this.env.readFile(opts.logFile).catch(() => Buffer.alloc(0))).toString('utf8');
     const text = [log, result.stdout, result.stderr].filter(Boolean).join('\n');
-    const diagnoses = diagnose({ text, timedOut: result.timedOut });
-    return { argv, result, text, diagnoses, excerpt: logExcerpt(text), ok: result.exitCode === 0 && !result.timedOut, ...(hung ? { hung } : {}) };
+    const killedBy = result.signal && !result.timedOut ? result.signal : undefined;
+    const diagnoses = diagnose({ text, timedOut: result.timedOut, ...(killedBy ? { signal: killedBy } : {}) });
+    return {
+      argv,
+      result,
+      text,
+      diagnoses,
+      excerpt: logExcerpt(text),
+      ok: result.exitCode === 0 && !result.timedOut && !killedBy,
+      ...(hung ? { hung } : {}),
+      ...(killedBy ? { killedBy } : {}),
+    };
   }
 
   /** Polls CRIU's log while it runs; calls onHang when it rests in a known hang state. */
@@ -95,21 +109,40 @@ export class Criu {
 }
 
 /**
- * A feature probe that exited non-zero: the feature is missing (SKIP), unless
- * CRIU itself cannot run (a fatal signature) or hung — then the tuple is broken.
+ * What `criu check --feature NAME` said. A capability is missing (SKIP) only
+ * when CRIU answered so itself: it exited normally with status 1, the status
+ * its check command gives for a failed check (after printing why, when the
+ * check has a message). CRIU that cannot start on this kernel (a fatal
+ * signature) is the tuple's failure; a probe that crashed, hung, timed out or
+ * exited any other way decided nothing: ERROR, saying what happened.
  */
-export function probeBroken(r: CriuRun): boolean {
-  return r.result.timedOut || r.diagnoses.some((d) => d.fatal || d.blame === 'environment');
+export function featureVerdict(feature: string, r: CriuRun, timeoutMs: number): { status: Status; reason: string } {
+  const what = `criu check --feature ${feature}`;
+  if (r.ok) return { status: 'PASS', reason: `${feature} is supported` };
+  if (r.killedBy || r.result.timedOut) return { status: 'ERROR', reason: describeFailure(what, r, timeoutMs) };
+  if (r.diagnoses.some((d) => d.fatal || d.blame === 'environment')) return { status: failureStatus(r.diagnoses), reason: describeFailure(what, r, timeoutMs) };
+  if (/Unknown feature/.test(r.text)) return { status: 'ERROR', reason: `${what}: this CRIU does not know the feature (${firstLine(r.text)})` };
+  if (r.result.exitCode !== 1)
+    return { status: 'ERROR', reason: `${what} exited ${r.result.exitCode}, not CRIU's answer for a missing feature (exit 1)${r.result.exitCode === 127 ? ': no criu in this node image' : ''}` };
+  const said = r.excerpt.filter((l) => !/RLIMIT_NOFILE/.test(l)).map((l) => l.replace(/^(Warn|Error)\s*\([^)]*\):\s*/, '').trim());
+  return { status: 'SKIP', reason: `capability missing: ${feature}${said.length ? ` (${said.join('; ')})` : ''}` };
+}
+
+function firstLine(text: string): string {
+  return text.split('\n').find((l) => l.trim())?.trim().slice(0, 200) ?? '';
 }
 
 /** Describes a failed CRIU command in one line. */
 export function describeFailure(what: string, r: CriuRun, timeoutMs: number): string {
-  const cause = r.diagnoses.find((d) => d.blame !== 'note');
+  const cause = r.diagnoses.find((d) => d.blame !== 'note' && d.id !== 'criu-crashed');
   const head = r.hung
     ? `${what} hung (${r.hung}; no progress for ${HANG_QUIET_MS / 1000} s)`
     : r.result.timedOut
       ? `${what} timed out after ${Math.round(timeoutMs / 1000)} s`
-      : `${what} failed (exit ${r.result.exitCode})`;
+      : r.killedBy
+        ? `${what} failed: criu killed by ${r.killedBy}`
+        : `${what} failed (exit ${r.result.exitCode})`;
+  if (r.killedBy) return head; // what it printed before it died is not why it died
   if (cause) return `${head}: ${cause.title}`;
   const firstError = r.excerpt.find((l) => /Error|error/.test(l) && !/RLIMIT_NOFILE/.test(l));
   return firstError ? `${head}: ${firstError.replace(/^\(\d+\.\d+\)\s*/, '')}` : head;

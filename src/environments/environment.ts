@@ -18,6 +18,8 @@ export interface ExecResult {
   stderr: string;
   timedOut: boolean;
   durationMs: number;
+  /** The command was killed by this signal (SIGSEGV…) instead of exiting; exitCode is then 128 + its number. */
+  signal?: string;
 }
 
 export interface Environment {

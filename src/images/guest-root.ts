@@ -51,7 +51,7 @@ export async function buildGuestRoot(
   image: NodeImage,
   agent: string,
   extraModules: readonly string[],
-  opts: { cacheDir: string; timeoutMs: number; onProgress?: (what: string) => void },
+  opts: { cacheDir: string; timeoutMs: number; onProgress?: (what: string) => void; signal?: AbortSignal | undefined },
 ): Promise<GuestRoot> {
   const wanted = [...new Set([...CRIU_GUEST_MODULES, ...extraModules])];
   const key = contentHash({ v: RECIPE_VERSION, kernel: kernel.key, image: image.key, agent: basename(agent), wanted, prune: PRUNE });
@@ -93,11 +93,11 @@ export async function buildGuestRoot(
       sel.load.map((rel) => `${plain(rel)}: ${(dep.get(moduleName(rel))?.deps ?? []).map(plain).join(' ')}`.trimEnd() + '\n').join(''),
     );
     const initrd = join(scratch, 'initrd.cpio');
-    await packCpio([{ dir: image.rootfs, prune: PRUNE }, { dir: join(scratch, 'overlay') }], initrd, `guest root ${image.name}`, opts.timeoutMs);
+    await packCpio([{ dir: image.rootfs, prune: PRUNE }, { dir: join(scratch, 'overlay') }], initrd, `guest root ${image.name}`, opts.timeoutMs, opts.signal);
     await removeTree(join(scratch, 'overlay'));
     const sizeBytes = (await stat(initrd)).size;
     return { key, kernel: kernel.origin, image: image.key, sizeBytes, modules: { loaded: sel.load.length, notModules: sel.notModules } };
-  });
+  }, opts.signal);
   if (entry.built) await evictSiblings(dir);
   return {
     initrd: join(dir, 'initrd.cpio'),
@@ -121,13 +121,13 @@ async function evictSiblings(dir: string): Promise<void> {
  * Writes the trees as concatenated newc cpio archives (the kernel unpacks
  * them in order, later ones over earlier ones), leaving out pruned paths.
  */
-async function packCpio(trees: { dir: string; prune?: readonly string[] }[], out: string, what: string, timeoutMs: number): Promise<void> {
+async function packCpio(trees: { dir: string; prune?: readonly string[] }[], out: string, what: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const script = ['set -eu', ': > "$OUT"'];
   trees.forEach((t, i) => {
     const prune = t.prune?.length ? `\\( ${t.prune.map((p) => `-path '${p}'`).join(' -o ')} \\) -prune -o ` : '';
     script.push(`(cd "$${i + 1}" && find . ${prune}-print0 | cpio --null -o -H newc --quiet) >> "$OUT"`);
   });
-  const r = await run(['sh', '-c', script.join('\n'), 'pack', ...trees.map((t) => t.dir)], { timeoutMs, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', OUT: out } });
+  const r = await run(['sh', '-c', script.join('\n'), 'pack', ...trees.map((t) => t.dir)], { timeoutMs, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', OUT: out }, signal });
   if (r.exitCode !== 0)
     throw new ImageError(`${what}: packing failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}${/cpio: not found|cpio: command not found/.test(r.stderr) ? ' (apt-get install cpio)' : ''}`);
 }

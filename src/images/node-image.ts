@@ -1,6 +1,6 @@
 import { access, mkdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { ImageError } from '../errors.ts';
+import { ImageError, InterruptedError } from '../errors.ts';
 import type { ImageSpec } from '../config/schema.ts';
 import { contentHash, sha256File } from '../util/hash.ts';
 import { cacheEntry } from '../util/cache-entry.ts';
@@ -34,6 +34,8 @@ export interface ImageOptions {
   mirror?: string;
   buildTimeoutMs: number;
   onProgress?: (what: string) => void;
+  /** Ctrl-C: kills the build's process group (debootstrap, tar) at once and removes its scratch directory. */
+  signal?: AbortSignal | undefined;
 }
 
 export async function resolveImage(name: string, spec: ImageSpec, opts: ImageOptions): Promise<NodeImage> {
@@ -68,7 +70,8 @@ async function fromTarball(name: string, file: string, opts: ImageOptions): Prom
   const dir = join(opts.cacheDir, 'images', `tar-${hash.slice(0, 16)}`);
   return cached(name, dir, 'tarball', hash.slice(0, 16), opts, async (rootfs) => {
     opts.onProgress?.(`extracting ${file}`);
-    const r = await run(['tar', '-xpf', file, '-C', rootfs, '--numeric-owner'], { timeoutMs: opts.buildTimeoutMs });
+    const r = await run(['tar', '-xpf', file, '-C', rootfs, '--numeric-owner'], { timeoutMs: opts.buildTimeoutMs, signal: opts.signal });
+    if (opts.signal?.aborted) throw new InterruptedError(`node image ${name}: extracting ${file} was stopped (interrupted)`);
     if (r.exitCode !== 0) throw new ImageError(`node image ${name}: tar failed to extract ${file}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
     return {};
   });
@@ -84,7 +87,8 @@ async function fromDebootstrap(name: string, recipe: { suite: string; include: s
     // The mirror may carry credentials: only its redacted form is shown or kept (progress, manifest, results, logs).
     opts.onProgress?.(`debootstrap ${recipe.suite} from ${redactUrl(mirror)}`);
     const argv = ['debootstrap', '--variant=minbase', ...(include.length ? [`--include=${include.join(',')}`] : []), recipe.suite, rootfs, mirror];
-    const r = await run(argv, { timeoutMs: opts.buildTimeoutMs, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', DEBIAN_FRONTEND: 'noninteractive' } });
+    const r = await run(argv, { timeoutMs: opts.buildTimeoutMs, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', DEBIAN_FRONTEND: 'noninteractive' }, signal: opts.signal });
+    if (opts.signal?.aborted) throw new InterruptedError(`node image ${name}: debootstrap ${recipe.suite} was stopped (interrupted); its half-built directory is removed`);
     await writeFileAtomic(join(workDir, 'build.log'), redactUrlsIn(r.stdout + r.stderr));
     if (r.exitCode !== 0) {
       const tail = redactUrlsIn((r.stdout + r.stderr).trim().split('\n').slice(-4).join(' | '));
@@ -111,7 +115,7 @@ async function cached(
     await mkdir(join(scratch, 'rootfs'), { recursive: true, mode: 0o755 });
     const extra = await build(join(scratch, 'rootfs'), scratch);
     return { name, source, key, builtAt: new Date().toISOString(), ...extra } as { builtAt: string; mirror?: string };
-  });
+  }, opts.signal);
   const m = entry.manifest;
   return openRootfs(name, join(dir, 'rootfs'), source, key, entry.built, entry.buildMs, { builtAt: m.builtAt, ...(m.mirror ? { mirror: redactUrl(m.mirror) } : {}) });
 }

@@ -45,6 +45,8 @@ export interface KernelOptions {
   /** Package lists older than this are refreshed. */
   listsMaxAgeMs?: number;
   onProgress?: (what: string) => void;
+  /** Ctrl-C: unpacking stops at once and the half-unpacked entry goes (a running download finishes first). */
+  signal?: AbortSignal | undefined;
 }
 
 /** Resolves a pool's kernel (not "host") to an unpacked, cached kernel. */
@@ -129,7 +131,7 @@ async function unpacked(dir: string, label: string, origin: string, key: string,
     const deb = await fetch(scratch);
     opts.onProgress?.(`kernel ${label}: unpacking`);
     const x = join(scratch, 'x');
-    const r = await run(['dpkg-deb', '-x', deb, x], { timeoutMs: opts.timeoutMs });
+    const r = await run(['dpkg-deb', '-x', deb, x], { timeoutMs: opts.timeoutMs, signal: opts.signal });
     if (r.exitCode !== 0) throw new KernelError(`kernel ${label}: dpkg-deb -x ${deb} failed: ${r.stderr.trim()}`);
     const boot = await readdir(join(x, 'boot')).catch(() => [] as string[]);
     const image = boot.find((f) => /^vmlinuz-/.test(f));
@@ -155,7 +157,7 @@ async function unpacked(dir: string, label: string, origin: string, key: string,
     await removeTree(x);
     await removeTree(join(scratch, 'download'));
     return { label, release, origin, key, hasConfig };
-  });
+  }, opts.signal);
   const m = entry.manifest;
   return {
     label,

@@ -139,9 +139,15 @@ export function renderText(results: RunResults, opts: { showSkips?: boolean } = 
   const s = results.summary;
   const scale = renderScale(results);
   if (scale.length) out.push('', ...scale);
-  if (results.interrupted) out.push('', 'INTERRUPTED: the run was stopped; checks that had not finished are missing from these results.');
-  out.push('', `${s.PASS} passed, ${s.FAIL} failed, ${s.ERROR} errors, ${s.SKIP} skipped`);
+  if (results.interrupted) out.push('', 'INTERRUPTED: the run was stopped; checks that had not finished have no verdict (not run).');
+  out.push('', `${s.PASS} passed, ${s.FAIL} failed, ${s.ERROR} errors, ${s.SKIP} skipped${notRunLabel(results, ', ')}`);
   return out.join('\n');
+}
+
+/** ", 3 not run (interrupted)" when cells did not run; "" otherwise (also for results written before notRun existed). */
+export function notRunLabel(results: RunResults, sep: string): string {
+  const n = results.summary.notRun ?? results.notRun?.length ?? 0;
+  return n ? `${sep}${n} not run (interrupted)` : '';
 }
 
 /** The big-mem scale curve per pool: image size and dump time at each size. */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Handlebars from 'handlebars';
-import { runtimesLabel, worstStatus } from '../matrix/text.ts';
+import { notRunLabel, runtimesLabel, worstStatus } from '../matrix/text.ts';
 import { SUITES } from '../config/schema.ts';
 import type { Cell, PoolResult, RunResults, Status } from '../results/schema.ts';
 
@@ -189,6 +189,7 @@ export function reportModel(results: RunResults) {
     exitCode: results.exitCode,
     verdict: results.exitCode === 0 ? 'PASS' : results.exitCode === 1 ? 'FAIL' : 'ERROR',
     interrupted: results.interrupted,
+    notRun: notRunLabel(results, ''),
     suites,
     columns: cols.map((c) => ({ ...c, label: c.check })),
     pools: results.pools.map(poolRow),

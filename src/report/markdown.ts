@@ -1,4 +1,4 @@
-import { failureGroups, listNames, pivot, runtimesLabel, skipGroups } from '../matrix/text.ts';
+import { failureGroups, listNames, notRunLabel, pivot, runtimesLabel, skipGroups } from '../matrix/text.ts';
 import type { RunResults } from '../results/schema.ts';
 
 const ICON = { PASS: '✅', FAIL: '❌', ERROR: '⚠️', SKIP: '⏭️' } as const;
@@ -19,7 +19,7 @@ export function renderMarkdown(results: RunResults, opts: { regressions?: string
   const out: string[] = [];
   const verdict = results.exitCode === 0 ? 'all cells passed or skipped' : results.exitCode === 1 ? 'some tuples FAIL' : 'the harness or an environment broke (ERROR)';
   out.push(`## criu-compat: ${verdict}`, '');
-  out.push(`Run \`${results.runId}\` · ${s.PASS} passed · ${s.FAIL} failed · ${s.ERROR} errors · ${s.SKIP} skipped${results.interrupted ? ' · **interrupted**' : ''}`, '');
+  out.push(`Run \`${results.runId}\` · ${s.PASS} passed · ${s.FAIL} failed · ${s.ERROR} errors · ${s.SKIP} skipped${notRunLabel(results, ' · ')}${results.interrupted ? ' · **interrupted**' : ''}`, '');
   if (opts.regressions?.length) {
     out.push('### Regressions', '', ...opts.regressions.map((r) => `- ${r}`), '');
   }

@@ -18,6 +18,7 @@ export function mergeRuns(runs: { file: string; results: RunResults }[], runId: 
     }
   const first = runs[0]!.results;
   const cells = runs.flatMap((r) => r.results.cells);
+  const notRun = runs.flatMap((r) => r.results.notRun ?? []);
   const poolErrors = runs.flatMap((r) => r.results.pools).filter((p) => p.error).length;
   return RunResults.parse({
     schema: 'criu-compat/results',
@@ -30,8 +31,9 @@ export function mergeRuns(runs: { file: string; results: RunResults }[], runId: 
     config: { file: first.config.file, pools: runs.flatMap((r) => r.results.config.pools) },
     pools: runs.flatMap((r) => r.results.pools),
     cells,
-    summary: summarize(cells),
+    summary: summarize(cells, notRun),
     interrupted: runs.some((r) => r.results.interrupted),
+    ...(notRun.length ? { notRun } : {}),
     exitCode: exitCodeFor(cells, poolErrors),
     mergedFrom: runs.map((r) => ({
       runId: r.results.runId,

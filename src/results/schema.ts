@@ -158,9 +158,24 @@ export const RunResults = z.strictObject({
   config: z.strictObject({ file: z.string(), pools: z.array(z.string()) }),
   pools: z.array(PoolResult),
   cells: z.array(Cell),
-  summary: z.strictObject({ PASS: z.number().int(), FAIL: z.number().int(), ERROR: z.number().int(), SKIP: z.number().int() }),
-  /** The run was stopped (Ctrl-C, SIGTERM): cells that did not finish are missing. */
+  summary: z.strictObject({
+    PASS: z.number().int(),
+    FAIL: z.number().int(),
+    ERROR: z.number().int(),
+    SKIP: z.number().int(),
+    /** How many cells never ran because the run was interrupted (the notRun list); not among the four above. Absent in older files: none. */
+    notRun: z.number().int().nonnegative().optional(),
+  }),
+  /** The run was stopped (Ctrl-C, SIGTERM): cells that did not finish are in notRun, not in cells. */
   interrupted: z.boolean(),
+  /**
+   * Cells that never ran, or never finished, because the run was interrupted:
+   * they have no verdict, so they are neither in cells nor counted as ERROR.
+   * check "*": none of that suite's checks ran on that pool (stopped while
+   * it was being provisioned, or before its suites started). Optional, so
+   * that results written before it existed still read (schemaVersion 1).
+   */
+  notRun: z.array(z.strictObject({ pool: z.string(), suite: z.string(), check: z.string() })).optional(),
   /** This run is one shard of a larger matrix (run --shard INDEX/COUNT). */
   shard: z.strictObject({ index: z.number().int().positive(), count: z.number().int().positive() }).optional(),
   /** A merged run: the shard runs it was made from, with the host each ran on. */
@@ -178,8 +193,12 @@ export function exitCodeFor(cells: readonly Cell[], poolErrors = 0): 0 | 1 | 2 {
   return 0;
 }
 
-export function summarize(cells: readonly Cell[]): RunResults['summary'] {
-  const s = { PASS: 0, FAIL: 0, ERROR: 0, SKIP: 0 };
+/** Counts per status; with the not-run list, its length as notRun. */
+export function summarize(cells: readonly Cell[], notRun?: readonly NotRun[]): RunResults['summary'] {
+  const s: RunResults['summary'] = { PASS: 0, FAIL: 0, ERROR: 0, SKIP: 0 };
   for (const c of cells) s[c.status]++;
+  if (notRun) s.notRun = notRun.length;
   return s;
 }
+
+export type NotRun = NonNullable<RunResults['notRun']>[number];

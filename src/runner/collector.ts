@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import type { Reporter, TestCase, TestModule } from 'vitest/node';
 import type { SerializedError } from 'vitest';
-import type { Cell } from '../results/schema.ts';
+import type { Cell, NotRun } from '../results/schema.ts';
 import type { CellMeta } from './cell.ts';
 import type { Progress } from './progress.ts';
 
@@ -12,12 +12,14 @@ import type { Progress } from './progress.ts';
  */
 export class CellCollector implements Reporter {
   private readonly byTest = new Map<string, Cell>();
-  /** Set when the run is being stopped: unfinished tests are reported as interrupted. */
+  /** Set when the run is being stopped: tests without a verdict go to notRun. */
   interrupted = false;
   get cells(): Cell[] {
     return [...this.byTest.values()];
   }
   readonly runErrors: string[] = [];
+  /** Tests that had no verdict when the run was interrupted: not run, not ERROR. */
+  readonly notRun: NotRun[] = [];
   private readonly progress: Progress | undefined;
   private readonly done = new Map<string, number>();
 
@@ -50,16 +52,20 @@ export class CellCollector implements Reporter {
       this.progress?.update(where.pool, `${where.suite}: ${where.check} ${meta.cell.status} (${n} done)`, meta.cell.status === 'PASS');
       return;
     }
+    if (this.interrupted) {
+      // Stopped before it had a verdict (cancelled, or never started): not run, which is not an ERROR.
+      if (!this.notRun.some((n) => cellKey(n) === cellKey(where))) this.notRun.push(where);
+      this.progress?.update(where.pool, `${where.suite}: ${where.check} not run (interrupted)`);
+      return;
+    }
     // A test skipped because its suite's beforeAll failed: the hook's error is on the enclosing suite.
     const errors = result.state === 'failed' ? result.errors : suiteErrors(tc);
-    const message = this.interrupted
-      ? 'interrupted before it finished'
-      : errors.map((e) => `${e.name ?? 'Error'}: ${e.message}`).join('; ') || (result.state === 'skipped' ? 'not run (a setup step failed)' : 'no result recorded');
+    const message = errors.map((e) => `${e.name ?? 'Error'}: ${e.message}`).join('; ') || (result.state === 'skipped' ? 'not run (a setup step failed)' : 'no result recorded');
     const diag = tc.diagnostic();
     this.byTest.set(cellKey(where), {
       ...where,
       status: 'ERROR',
-      reason: this.interrupted ? message : `harness: ${message}`,
+      reason: `harness: ${message}`,
       diagnoses: [],
       durations: { totalMs: diag?.duration ?? 0 },
       metrics: {},

@@ -12,6 +12,7 @@ import { resolveImage, type NodeImage } from '../images/node-image.ts';
 import { resolveKernel, type Kernel } from '../kernels/kernel.ts';
 import { run } from '../util/process.ts';
 import { redactUrlsIn } from '../util/redact.ts';
+import { InterruptedError } from '../errors.ts';
 import { buildStatic } from '../native/build-static.ts';
 import type { Inventory } from '../results/schema.ts';
 import { mkdirPrivate, removeTree } from '../util/fs.ts';
@@ -49,6 +50,8 @@ export interface ProvisionOptions {
   workRoot: string;
   natives: RunPlan['natives'];
   progress: Progress;
+  /** Ctrl-C: stops image, kernel and guest-root builds at once (their pools get an InterruptedError). */
+  signal?: AbortSignal | undefined;
 }
 
 /**
@@ -70,6 +73,7 @@ export async function provisionPools(loaded: LoadedConfig, pools: readonly Pool[
         cacheDir: opts.cacheDir,
         buildTimeoutMs: settings.timeouts.imageBuildMs,
         ...(opts.mirror ? { mirror: opts.mirror } : {}),
+        signal: opts.signal,
         onProgress: (what) => {
           for (const q of pools) if (q.image === pool.image) opts.progress.update(q.name, `image ${pool.image}: ${what}…`);
         },
@@ -82,6 +86,7 @@ export async function provisionPools(loaded: LoadedConfig, pools: readonly Pool[
         cacheDir: opts.cacheDir,
         mirror: opts.mirror,
         timeoutMs: settings.timeouts.imageBuildMs,
+        signal: opts.signal,
         onProgress: (what) => {
           for (const q of pools) if (JSON.stringify(q.kernel) === key) opts.progress.update(q.name, `${what}…`);
         },
@@ -93,6 +98,7 @@ export async function provisionPools(loaded: LoadedConfig, pools: readonly Pool[
       buildGuestRoot(kernel, image, opts.natives.agent, pool.vm.modules, {
         cacheDir: opts.cacheDir,
         timeoutMs: settings.timeouts.imageBuildMs,
+        signal: opts.signal,
         onProgress: (what) => opts.progress.update(pool.name, `${what}…`),
       }),
     );
@@ -143,7 +149,7 @@ export async function provisionPools(loaded: LoadedConfig, pools: readonly Pool[
       } catch (e) {
         // apt and debootstrap errors name the mirror, which may carry credentials.
         planned.error = redactUrlsIn(`${(e as Error).name}: ${(e as Error).message}`);
-        opts.progress.update(pool.name, `ERROR: ${redactUrlsIn((e as Error).message)}`);
+        opts.progress.update(pool.name, e instanceof InterruptedError ? `stopped: ${redactUrlsIn(e.message)}` : `ERROR: ${redactUrlsIn((e as Error).message)}`);
         return { planned, pool, image, inventory: null, phases };
       }
     }),

@@ -1,5 +1,5 @@
 import type { Settings } from '../config/schema.ts';
-import { Criu, describeFailure, probeBroken, type CriuRun } from '../criu/driver.ts';
+import { Criu, describeFailure, featureVerdict, type CriuRun } from '../criu/driver.ts';
 import type { Diagnosis } from '../criu/diagnose.ts';
 import { readCriuStats } from '../criu/stats.ts';
 import type { Environment } from '../environments/environment.ts';
@@ -92,8 +92,9 @@ export async function attemptRoundTrip(c: RoundTripCase, x: AttemptContext): Pro
 
   if (c.mode === 'pre-dump') {
     const probe = await criu.run(['check', '--feature', 'mem_dirty_track'], { timeoutMs: t.commandMs });
-    if (!probe.ok && probeBroken(probe)) return finish(failureStatus(probe.diagnoses), describeFailure('criu check --feature mem_dirty_track', probe, t.commandMs), probe);
-    if (!probe.ok) return finish('SKIP', 'capability missing: mem_dirty_track (memory dirty tracking, needed by pre-dump)', probe);
+    const verdict = featureVerdict('mem_dirty_track', probe, t.commandMs);
+    if (verdict.status === 'SKIP') return finish('SKIP', 'capability missing: mem_dirty_track (memory dirty tracking, needed by pre-dump)', probe);
+    if (verdict.status !== 'PASS') return finish(verdict.status, verdict.reason, probe);
   }
 
   await wl.start();

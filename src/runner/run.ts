@@ -7,10 +7,11 @@ import { loadConfig, type LoadedConfig } from '../config/load.ts';
 import { selectPools, selectionLabel } from '../config/select.ts';
 import { prepareHost } from '../host/prepare.ts';
 import { needsOf } from '../host/requirements.ts';
-import { RunResults, exitCodeFor, summarize, type Cell, type PoolResult } from '../results/schema.ts';
+import { RunResults, exitCodeFor, summarize, type Cell, type NotRun, type PoolResult } from '../results/schema.ts';
 import { isAlive, mkdirPrivate, removeTree, writeFileAtomic } from '../util/fs.ts';
 import { redactDeep } from '../util/redact.ts';
 import { CellCollector } from './collector.ts';
+import { sweepStaleScratch } from '../util/cache-entry.ts';
 import { newRunId } from './run-id.ts';
 import { writeReports } from '../report/write.ts';
 import type { RunPlan } from './plan.ts';
@@ -60,6 +61,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
   const runId = newRunId(startedAt);
   const runDir = resolve(opts.outDir, runId);
   await sweepStaleWorkDirs();
+  await sweepStaleScratch(opts.cacheDir); // half-built images of runs that were killed (135-220 MB each)
   await sweepHostCgroups();
   const workRoot = opts.keepArtifacts ? join(runDir, 'artifacts') : await mkdtemp(join(tmpdir(), `${WORK_PREFIX}${process.pid}-`));
   await mkdirPrivate(workRoot);
@@ -74,6 +76,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
       workRoot,
       natives,
       progress,
+      signal: opts.signal,
     });
     const settings = loaded.config.settings;
     const plan: RunPlan = { runId, pools: provisioned.map((p) => p.planned), settings, natives, keepArtifacts: opts.keepArtifacts };
@@ -113,7 +116,8 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
     progress.done();
 
     const cells: Cell[] = [...collector.cells];
-    for (const p of provisioned.filter((x) => x.planned.error))
+    const notRun = notRunOf(provisioned, loaded.config.settings.suites, cells, collector.notRun, opts.signal?.aborted ?? false);
+    for (const p of provisioned.filter((x) => x.planned.error && !stoppedByInterrupt(x)))
       for (const suite of loaded.config.settings.suites)
         cells.push({
           pool: p.pool.name,
@@ -151,7 +155,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
       criuEnv: p.pool.criu.env,
       inventory: p.inventory,
       capabilities: capabilitiesOf(cells, p.pool.name),
-      ...(p.planned.error ? { error: p.planned.error } : {}),
+      ...(p.planned.error && !stoppedByInterrupt(p) ? { error: p.planned.error } : {}),
       phases: p.phases,
     }));
     // Credentials in a mirror URL (user:password, a token in the query) never reach results.json, stdout or the reports.
@@ -166,8 +170,9 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
       config: { file: loaded.file, pools: pools.map((p) => p.name) },
       pools: poolResults,
       cells,
-      summary: summarize(cells),
+      summary: summarize(cells, notRun),
       interrupted: opts.signal?.aborted ?? false,
+      ...(notRun.length ? { notRun } : {}),
       ...(opts.shard ? { shard: opts.shard } : {}),
       exitCode: exitCodeFor(cells),
     }));
@@ -201,6 +206,28 @@ export function packWaves<T extends { pool: { vm: { memoryMiB: number } } }>(poo
   }
   if (cur.length) waves.push(cur);
   return waves;
+}
+
+/** A pool whose provisioning was stopped by Ctrl-C (image build killed): not run, not broken. */
+function stoppedByInterrupt(p: ProvisionedPool): boolean {
+  return p.planned.error?.startsWith('InterruptedError:') ?? false;
+}
+
+/**
+ * What an interrupted run did not run: the tests the collector saw without a
+ * verdict, and each suite of a pool that has no cell in it at all (stopped
+ * while provisioning, or before its suites started) as check "*".
+ */
+function notRunOf(provisioned: readonly ProvisionedPool[], suites: readonly string[], cells: readonly Cell[], collected: readonly NotRun[], interrupted: boolean): NotRun[] {
+  const out = [...collected];
+  if (!interrupted) return out;
+  for (const p of provisioned) {
+    if (p.planned.error && !stoppedByInterrupt(p)) continue; // its setup ERROR cells stand
+    for (const suite of suites)
+      if (!cells.some((c) => c.pool === p.pool.name && c.suite === suite) && !out.some((n) => n.pool === p.pool.name && n.suite === suite))
+        out.push({ pool: p.pool.name, suite, check: '*' });
+  }
+  return out;
 }
 
 /** Capabilities from the per-feature cells: PASS → present, SKIP → absent; anything else → unknown (left out). */

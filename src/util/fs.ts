@@ -1,5 +1,6 @@
 import { chmod, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { InterruptedError } from '../errors.ts';
 
 let tmpCounter = 0;
 
@@ -22,7 +23,7 @@ export async function removeTree(path: string): Promise<void> {
 }
 
 /** Exclusive lock file holding our pid; a lock whose owner died is taken over. */
-export async function withLock<T>(lockPath: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+export async function withLock<T>(lockPath: string, timeoutMs: number, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   await mkdir(dirname(lockPath), { recursive: true });
   for (;;) {
@@ -38,6 +39,7 @@ export async function withLock<T>(lockPath: string, timeoutMs: number, fn: () =>
         await rm(lockPath, { force: true });
         continue;
       }
+      if (signal?.aborted) throw new InterruptedError(`stopped (interrupted) while waiting for ${lockPath}, held by process ${owner}`);
       if (Date.now() > deadline) throw new Error(`${lockPath} is held by process ${owner} for too long; if that process is gone, remove the file`);
       await new Promise((r) => setTimeout(r, 250));
     }

@@ -1,3 +1,4 @@
+import { constants } from 'node:os';
 import { execa } from 'execa';
 
 export interface RunResult {
@@ -6,6 +7,8 @@ export interface RunResult {
   stderr: string;
   timedOut: boolean;
   durationMs: number;
+  /** Set when the command was killed by a signal (SIGSEGV, SIGKILL…) rather than exiting; exitCode is then 128 + its number. */
+  signal?: string;
 }
 
 export interface RunOptions {
@@ -72,6 +75,7 @@ export async function run(argv: readonly string[], opts: RunOptions): Promise<Ru
       stderr: String(r.stderr ?? '') + (r.failed && r.exitCode === undefined && !r.signal ? String(r.shortMessage ?? '') : ''),
       timedOut,
       durationMs: performance.now() - started,
+      ...(r.signal ? { signal: r.signal } : {}),
     };
   } finally {
     clearTimeout(timer);
@@ -93,7 +97,12 @@ export function killGroup(pid: number | undefined): void {
   }
 }
 
-const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGTERM: 15, SIGABRT: 6 };
-function signalNumber(name: string): number {
-  return SIGNALS[name] ?? 0;
+export function signalNumber(name: string): number {
+  return (constants.signals as Record<string, number>)[name] ?? 0;
+}
+
+/** SIGSEGV for 11; undefined for 0 or a number this platform does not name. */
+export function signalName(n: number): string | undefined {
+  if (!n) return undefined;
+  return Object.entries(constants.signals).find(([, v]) => v === n)?.[0];
 }

@@ -34,6 +34,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -204,6 +205,24 @@ static int cmd_init(int argc, char **argv)
 }
 
 static pid_t exec_child;
+/* The command was killed by SIG: die of the same signal, so that our caller
+ * sees "killed by SIGSEGV" and not an exit status that a program could also
+ * have chosen. No core file of ours: the crash was the command's. */
+static void die_like(int sig)
+{
+	struct rlimit none = { 0, 0 };
+	sigset_t set;
+
+	setrlimit(RLIMIT_CORE, &none);
+	prctl(PR_SET_DUMPABLE, 0);
+	signal(sig, SIG_DFL);
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	fflush(NULL);
+	raise(sig);
+}
+
 static void kill_exec_child(int sig)
 {
 	(void)sig;
@@ -360,6 +379,7 @@ static int cmd_exec(int argc, char **argv)
 		if (p == pid) {
 			if (WIFEXITED(status))
 				return WEXITSTATUS(status);
+			die_like(WTERMSIG(status));
 			return 128 + WTERMSIG(status);
 		}
 		if (p < 0 && errno != EINTR)

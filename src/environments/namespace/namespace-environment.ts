@@ -192,7 +192,10 @@ export class NamespaceEnvironment implements Environment {
     } catch {
       /* already gone */
     }
-    const gone = await Promise.race([this.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 10_000))]);
+    // The deadline is cleared once the init is reaped: a pending 10 s timer would keep the CLI alive after its work is done.
+    let deadline: NodeJS.Timeout | undefined;
+    const gone = await Promise.race([this.exited.then(() => true), new Promise<boolean>((r) => (deadline = setTimeout(() => r(false), 10_000)))]);
+    clearTimeout(deadline);
     if (!gone) {
       this.proc.kill('SIGKILL');
       await this.exited;

@@ -1,6 +1,7 @@
 import { open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { mkdirPrivate } from '../../util/fs.ts';
+import { signalName } from '../../util/process.ts';
 import { EnvironmentError } from '../../errors.ts';
 import { BASE_ENV, type Environment, type ExecOptions, type ExecResult } from '../environment.ts';
 import { AgentChannel } from './agent-channel.ts';
@@ -72,6 +73,7 @@ export class QemuEnvironment implements Environment {
         stderr: r.stderr.toString('utf8'),
         timedOut: timedOut && r.killed,
         durationMs: performance.now() - started,
+        ...(signalName(r.signal) ? { signal: signalName(r.signal)! } : {}),
       };
     } finally {
       clearTimeout(timer);

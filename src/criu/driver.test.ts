@@ -1,0 +1,91 @@
+/**
+ * A CRIU that crashes, hangs or exits oddly is never read as "feature
+ * missing". The processes here are real (run through the same process
+ * helper the backends use): `criu` is replaced by a shell that kills itself
+ * with SIGSEGV, sleeps past its timeout, or exits with a given status.
+ */
+import { describe, expect, test } from 'vitest';
+import type { Environment, ExecOptions, ExecResult } from '../environments/environment.ts';
+import { failureStatus } from '../runner/cell.ts';
+import { run } from '../util/process.ts';
+import { Criu, describeFailure, featureVerdict } from './driver.ts';
+
+/** An Environment on the host whose `criu` is the given shell script. */
+function fakeCriuEnv(script: string): Environment {
+  const exec = async (argv: readonly string[], opts: ExecOptions): Promise<ExecResult> =>
+    run(argv[0] === 'criu' ? ['sh', '-c', script, 'criu', ...argv.slice(1)] : [...argv], { timeoutMs: opts.timeoutMs, signal: opts.signal });
+  const nope = () => Promise.reject(new Error('not used'));
+  return { id: 'fake', backend: 'host', workDir: '/nonexistent', exec, spawnDetached: nope, isRunning: nope, copyIn: nope, copyOut: nope, writeFile: nope, readFile: nope, du: nope, makeDir: nope, remove: nope, dispose: async () => {} };
+}
+
+const probe = (script: string, timeoutMs = 10_000) => new Criu(fakeCriuEnv(script), {}, timeoutMs).run(['check', '--feature', 'mem_dirty_track']);
+
+describe('the process helper', () => {
+  test('a process killed by SIGSEGV is reported with its signal, not only as exit 139', async () => {
+    const r = await run(['sh', '-c', 'kill -SEGV $$'], { timeoutMs: 10_000 });
+    expect(r).toMatchObject({ exitCode: 139, signal: 'SIGSEGV', timedOut: false });
+    const normal = await run(['sh', '-c', 'exit 139'], { timeoutMs: 10_000 });
+    expect(normal.exitCode).toBe(139);
+    expect(normal.signal).toBeUndefined();
+  });
+});
+
+describe('criu killed by a signal', () => {
+  test('a feature probe that crashed (after printing the feature-missing warning) is ERROR, not a missing capability', async () => {
+    const r = await probe('echo "Warn  (criu/cr-check.c:1071): Dirty tracking is OFF. Memory snapshot will not work." >&2; kill -SEGV $$');
+    expect(r.ok).toBe(false);
+    expect(r.killedBy).toBe('SIGSEGV');
+    const v = featureVerdict('mem_dirty_track', r, 10_000);
+    expect(v.status).toBe('ERROR');
+    expect(v.reason).toBe('criu check --feature mem_dirty_track failed: criu killed by SIGSEGV');
+    expect(v.reason).not.toMatch(/capability missing/);
+  });
+
+  test('a crashed dump is FAIL with the criu-crashed diagnosis (blame, cause, remedy)', async () => {
+    const r = await new Criu(fakeCriuEnv('echo "(00.012) Dumping task 42" >&2; kill -ABRT $$'), {}, 10_000).run(['dump', '-t', '42']);
+    const d = r.diagnoses.find((x) => x.id === 'criu-crashed');
+    expect(d).toMatchObject({ blame: 'tuple', fatal: false, evidence: 'criu killed by SIGABRT' });
+    expect(d!.cause).toMatch(/died from a signal/);
+    expect(d!.remediation).toMatch(/newest CRIU/);
+    expect(failureStatus(r.diagnoses)).toBe('FAIL');
+    expect(describeFailure('criu dump', r, 10_000)).toBe('criu dump failed: criu killed by SIGABRT');
+  });
+
+  test('a probe killed by our own timeout is ERROR (timed out), not crashed and not missing', async () => {
+    const r = await probe('sleep 30', 300);
+    expect(r.result.timedOut).toBe(true);
+    expect(r.killedBy).toBeUndefined();
+    expect(r.diagnoses.some((d) => d.id === 'criu-crashed')).toBe(false);
+    expect(featureVerdict('mem_dirty_track', r, 300)).toEqual({ status: 'ERROR', reason: 'criu check --feature mem_dirty_track timed out after 0 s' });
+  });
+});
+
+describe('a capability is missing only when CRIU says so', () => {
+  test('exit 1 with CRIU\'s message: SKIP naming it', async () => {
+    const r = await probe('echo "Warn  (criu/cr-check.c:1071): Dirty tracking is OFF. Memory snapshot will not work." >&2; exit 1');
+    expect(featureVerdict('mem_dirty_track', r, 10_000)).toEqual({
+      status: 'SKIP',
+      reason: 'capability missing: mem_dirty_track (Dirty tracking is OFF. Memory snapshot will not work.)',
+    });
+  });
+
+  test('exit 1 without a message (checks such as sk_ns print none): SKIP', async () => {
+    expect(featureVerdict('sk_ns', await probe('exit 1'), 10_000)).toEqual({ status: 'SKIP', reason: 'capability missing: sk_ns' });
+  });
+
+  test('any other exit status decided nothing: ERROR', async () => {
+    const v = featureVerdict('mem_dirty_track', await probe('exit 255'), 10_000);
+    expect(v.status).toBe('ERROR');
+    expect(v.reason).toMatch(/exited 255, not CRIU's answer for a missing feature/);
+    expect(featureVerdict('mem_dirty_track', await probe('exit 127'), 10_000).reason).toMatch(/no criu in this node image/);
+  });
+
+  test('CRIU that cannot start on this kernel stays the tuple\'s FAIL', async () => {
+    const r = await probe('echo "Error (criu/kerndat.c:1802): Could not initialize kernel features detection." >&2; exit 1');
+    expect(featureVerdict('mem_dirty_track', r, 10_000).status).toBe('FAIL');
+  });
+
+  test('the feature is supported: PASS', async () => {
+    expect(featureVerdict('mem_dirty_track', await probe('echo "mem_dirty_track is supported"'), 10_000)).toEqual({ status: 'PASS', reason: 'mem_dirty_track is supported' });
+  });
+});
