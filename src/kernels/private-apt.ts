@@ -1,9 +1,9 @@
-import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KernelError } from '../errors.ts';
 import { removeTree, withLock, writeFileAtomic } from '../util/fs.ts';
 import { run } from '../util/process.ts';
-import { type SuiteName, parseRelease, servedSuites } from './debian-suites.ts';
+import { servedSuites } from './debian-suites.ts';
 import { type AptPackage, parseStanzas } from './kernel-packages.ts';
 
 /**
@@ -81,13 +81,6 @@ export class PrivateApt {
       `Debian suite "${this.suite}" is not at ${this.mirror} (no dists/${this.suite}/Release); ` +
         (served.length ? `it serves ${served.join(', ')}` : 'could not tell which suites it serves (no Release file for stable, testing or unstable either)'),
     );
-  }
-
-  /** Suite and codename from the suite's Release file as apt fetched it (e.g. testing = forky). */
-  async release(): Promise<SuiteName | undefined> {
-    const lists = join(this.dir, 'lists');
-    const file = (await readdir(lists).catch(() => [] as string[])).find((f) => /_dists_[^_]+_(In)?Release$/.test(f));
-    return file ? parseRelease(await readFile(join(lists, file), 'utf8').catch(() => '')) : undefined;
   }
 
   /**
