@@ -19,7 +19,8 @@ export class PrivateApt {
   constructor(cacheDir: string, mirror: string, suite: string) {
     this.mirror = mirror.replace(/\/$/, '');
     this.suite = suite;
-    this.dir = join(cacheDir, 'apt', Buffer.from(this.mirror).toString('base64url').slice(0, 40), suite);
+    // Under dists/ so that no suite name meets another file of the mirror's directory.
+    this.dir = join(cacheDir, 'apt', Buffer.from(this.mirror).toString('base64url').slice(0, 40), 'dists', suite);
   }
 
   private options(): string[] {
