@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Handlebars from 'handlebars';
-import { notRunLabel, runtimesLabel, worstStatus } from '../matrix/text.ts';
+import { notRunLabel, runtimesLabel, worstStatus } from '../matrix/model.ts';
 import { SUITES } from '../config/schema.ts';
 import type { Cell, PoolResult, RunResults, Status } from '../results/schema.ts';
 
