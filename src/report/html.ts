@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Handlebars from 'handlebars';
 import type { RunResults } from '../results/schema.ts';
-import { detailsSection } from './html/cells.ts';
+import { detailsSection, failuresSection } from './html/cells.ts';
 import { cellIds } from './html/format.ts';
 import { headerSection, notRunSection } from './html/header.ts';
 import { matrixSection } from './html/matrix.ts';
@@ -24,6 +24,7 @@ export function reportModel(results: RunResults) {
     ...headerSection(results),
     ...notRunSection(results),
     ...matrixSection(results, ids),
+    failures: failuresSection(results, ids),
     details: detailsSection(results, ids),
     ...capabilitiesSection(results),
     frozen: frozenSection(results),

@@ -1,3 +1,5 @@
+import { causeOf, failureGroups } from '../../matrix/groups.ts';
+import { listNames } from '../../matrix/model.ts';
 import type { Cell, RunResults } from '../../results/schema.ts';
 import { fmtNumber, type CellIds } from './format.ts';
 
@@ -39,7 +41,34 @@ function detailOf(c: Cell, ids: CellIds) {
   };
 }
 
-/** Every cell's details (reason, diagnoses, metrics, commands, logs): failures and errors first, each part in run order. */
+/** Every cell's details (reason, diagnoses, metrics, commands, logs): failures and errors first, in their groups' order; then the rest in run order. */
 export function detailsSection(results: RunResults, ids: CellIds) {
-  return [...results.cells.filter(broken), ...results.cells.filter((c) => !broken(c))].map((c) => detailOf(c, ids));
+  return [...failureGroups(results).flatMap((g) => g.cells), ...results.cells.filter((c) => !broken(c))].map((c) => detailOf(c, ids));
+}
+
+/**
+ * Failures once per pool, suite and cause (as the text summary groups them),
+ * each with its cells linking to their details; pools that could not be set
+ * up come first.
+ */
+export function failuresSection(results: RunResults, ids: CellIds) {
+  return {
+    poolErrors: results.pools.filter((p) => p.error).map((p) => ({ pool: p.name, error: p.error! })),
+    groups: failureGroups(results).map((g) => {
+      const d = causeOf(g.first);
+      return {
+        pool: g.pool,
+        suite: g.suite,
+        status: g.status,
+        count: g.cells.length,
+        countLabel: `${g.cells.length} cell${g.cells.length === 1 ? '' : 's'}`,
+        names: listNames(g.checks),
+        /** The diagnosis' title, else the first cell's reason. */
+        headline: d?.title ?? g.first.reason,
+        reason: g.first.reason,
+        cause: d ? { title: d.title, cause: d.cause, remediation: d.remediation } : null,
+        cells: g.cells.map((c) => ({ id: ids(c), check: c.check, reason: c.reason })),
+      };
+    }),
+  };
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { RunResults, summarize } from '../../results/schema.ts';
 import { renderHtml } from '../html.ts';
-import { detailsSection } from './cells.ts';
+import { detailsSection, failuresSection } from './cells.ts';
 import { cellIds } from './format.ts';
 import { notRunSection } from './header.ts';
 import { matrixSection } from './matrix.ts';
@@ -22,6 +22,35 @@ describe('HTML report sections of a recorded real run', () => {
     expect(firstOk).toBe(results.summary.FAIL + results.summary.ERROR);
     expect(d.slice(firstOk).every((x) => !broken(x.status))).toBe(true);
     expect(renderHtml(results)).not.toContain('insertBefore'); // the page no longer reorders them
+  });
+
+  test("failures grouped by pool, suite and cause: host-bookworm's 41 vDSO failures are one group opening to its 41 cells", () => {
+    const f = failuresSection(results, ids);
+    expect(f.groups.map((g) => `${g.pool} ${g.suite} ${g.count}`)).toEqual([
+      'host-bookworm criu-check 41',
+      'host-bookworm round-trip 10',
+      'host-trixie round-trip 9',
+      'k5.10-bookworm round-trip 8',
+      'k5.10-trixie round-trip 8',
+    ]);
+    const g = f.groups[0]!;
+    expect(g.headline).toBe("CRIU does not understand this kernel's vDSO layout");
+    expect(g.cause!.remediation).toMatch(/CRIU >= 4\.1/);
+    for (const c of g.cells) expect(results.cells[Number(c.id.slice(1))]).toMatchObject({ pool: 'host-bookworm', suite: 'criu-check', check: c.check, status: 'FAIL' });
+    expect(f.groups.reduce((n, x) => n + x.count, 0)).toBe(results.summary.FAIL + results.summary.ERROR);
+    expect(f.poolErrors).toEqual([]);
+
+    const html = renderHtml(results);
+    const groups = html.split('<details class="failure-group ').slice(1);
+    expect(groups).toHaveLength(5);
+    expect(groups[0]!.split('</details>')[0]!.match(/<a href="#c\d+" data-cell="c\d+"/g)).toHaveLength(41);
+    expect(html.indexOf('id="failures"')).toBeLessThan(html.indexOf('id="details"')); // failures still come first
+  });
+
+  test('a pool that could not be set up heads the failures', () => {
+    const r = { ...results, pools: results.pools.map((p) => (p.name === 'k6.1-trixie' ? { ...p, error: 'qemu did not start' } : p)) };
+    expect(failuresSection(r, cellIds(r)).poolErrors).toEqual([{ pool: 'k6.1-trixie', error: 'qemu did not start' }]);
+    expect(renderHtml(r)).toMatch(/<span class="badge ERROR">ERROR<\/span> <strong>k6\.1-trixie<\/strong>: qemu did not start/);
   });
 
   test("matrix: the features column summarises a pool's probes and links to a broken one", () => {
