@@ -1,5 +1,6 @@
 import semver from 'semver';
 import type { Cell, RunResults, Status } from '../results/schema.ts';
+import { causeOf } from '../matrix/groups.ts';
 import { featureCell } from '../matrix/model.ts';
 import { globMatch, looseVersion, type Policy } from './policy.ts';
 import { cellKey } from './run-defects.ts';
@@ -74,7 +75,7 @@ function metricValue(c: Cell, path: string, group: string, name: string | undefi
 }
 
 function explain(c: Cell): string {
-  const d = c.diagnoses.find((x) => x.blame !== 'note');
+  const d = causeOf(c);
   return d ? `${c.reason} — cause: ${d.cause} — fix: ${d.remediation}` : c.reason;
 }
 
