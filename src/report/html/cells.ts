@@ -65,7 +65,6 @@ export function failuresSection(results: RunResults, ids: CellIds) {
         names: listNames(g.checks),
         /** The diagnosis' title, else the first cell's reason. */
         headline: d?.title ?? g.first.reason,
-        reason: g.first.reason,
         cause: d ? { title: d.title, cause: d.cause, remediation: d.remediation } : null,
         cells: g.cells.map((c) => ({ id: ids(c), check: c.check, reason: c.reason })),
       };

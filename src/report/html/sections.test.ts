@@ -47,6 +47,15 @@ describe('HTML report sections of a recorded real run', () => {
     expect(html.indexOf('id="failures"')).toBeLessThan(html.indexOf('id="details"')); // failures still come first
   });
 
+  test('failures without a diagnosis are grouped by their reason, which heads the group', () => {
+    const r = { ...results, cells: results.cells.map((c) => ({ ...c, diagnoses: [] })) };
+    const groups = failuresSection(r, cellIds(r)).groups;
+    const trixie = groups.filter((g) => g.pool === 'host-trixie');
+    expect(trixie.length).toBeGreaterThan(0);
+    for (const g of trixie) expect(g.cause).toBeNull();
+    expect(trixie.map((g) => g.headline)).toEqual([...new Set(r.cells.filter((c) => c.pool === 'host-trixie' && c.status === 'FAIL').map((c) => c.reason))]);
+  });
+
   test('a pool that could not be set up heads the failures', () => {
     const r = { ...results, pools: results.pools.map((p) => (p.name === 'k6.1-trixie' ? { ...p, error: 'qemu did not start' } : p)) };
     expect(failuresSection(r, cellIds(r)).poolErrors).toEqual([{ pool: 'k6.1-trixie', error: 'qemu did not start' }]);
