@@ -6,7 +6,7 @@
  * itself said so (see featureVerdict): a probe that crashed or hung is ERROR.
  */
 import { describe, inject, test } from 'vitest';
-import { describeFailure, featureVerdict } from '../src/criu/driver.ts';
+import { describeFailure } from '../src/criu/driver.ts';
 import { failureStatus, settle } from '../src/runner/cell.ts';
 import { poolSession } from '../src/runner/pool-session.ts';
 
@@ -69,10 +69,10 @@ describe.concurrent.each(pools)('$name', (pool) => {
     test.for(pool.features)('feature:%s', async (feature, ctx) => {
       session.criu.signal = ctx.signal;
       const started = new Date();
-      const run = await session.criu.run(['check', '--feature', feature]);
-      const verdict = featureVerdict(feature, run, t.commandMs);
+      const { run, status, reason } = await session.criu.checkFeature(feature);
       settle(ctx, id(`feature:${feature}`), started, {
-        ...verdict,
+        status,
+        reason,
         durations: { totalMs: run.result.durationMs },
         diagnoses: run.diagnoses,
         logExcerpt: run.ok ? [] : run.excerpt,

@@ -1,5 +1,5 @@
 import type { Settings } from '../config/schema.ts';
-import { Criu, describeFailure, featureVerdict, type CriuRun } from '../criu/driver.ts';
+import { Criu, describeFailure, type CriuRun } from '../criu/driver.ts';
 import type { Diagnosis } from '../criu/diagnose.ts';
 import { readCriuStats } from '../criu/stats.ts';
 import type { Environment } from '../environments/environment.ts';
@@ -84,17 +84,16 @@ export async function attemptRoundTrip(c: RoundTripCase, x: AttemptContext): Pro
       workloadOutput: output,
     };
   };
-  const step = async (args: string[], logFile: string) => {
-    const run = await criu.run(args, { logFile });
+  const step = async (run: CriuRun) => {
     commands.push(run.argv.join(' ').replaceAll(`${dir}/`, ''));
     return run;
   };
+  const log = (name: string) => ({ logFile: name, verbosity: 4 }) as const;
 
   if (c.mode === 'pre-dump') {
-    const probe = await criu.run(['check', '--feature', 'mem_dirty_track'], { timeoutMs: t.commandMs });
-    const verdict = featureVerdict('mem_dirty_track', probe, t.commandMs);
-    if (verdict.status === 'SKIP') return finish('SKIP', 'capability missing: mem_dirty_track (memory dirty tracking, needed by pre-dump)', probe);
-    if (verdict.status !== 'PASS') return finish(verdict.status, verdict.reason, probe);
+    const probe = await criu.checkFeature('mem_dirty_track', { timeoutMs: t.commandMs });
+    if (probe.status === 'SKIP') return finish('SKIP', 'capability missing: mem_dirty_track (memory dirty tracking, needed by pre-dump)', probe.run);
+    if (probe.status !== 'PASS') return finish(probe.status, probe.reason, probe.run);
   }
 
   await wl.start();
@@ -104,14 +103,19 @@ export async function attemptRoundTrip(c: RoundTripCase, x: AttemptContext): Pro
 
   if (c.mode === 'pre-dump') {
     await env.makeDir(`${dir}/pre`);
-    const pre = await step(['pre-dump', '-t', String(wl.pid), '-D', `${dir}/pre`, '-o', 'pre-dump.log', '-v4'], `${dir}/pre/pre-dump.log`);
+    const pre = await step(await criu.preDump({ pid: wl.pid, imagesDir: `${dir}/pre`, ...log('pre-dump.log') }));
     durations.preDumpMs = pre.result.durationMs;
     if (!pre.ok) return finish(failureStatus(pre.diagnoses), describeFailure('criu pre-dump', pre, t.criuMs), pre);
   }
-  const dumpArgs = ['dump', '-t', String(wl.pid), '-D', `${dir}/img`, '-o', 'dump.log', '-v4'];
-  if (c.mode === 'pre-dump') dumpArgs.push('--prev-images-dir', '../pre', '--track-mem');
-  if (c.mode === 'leave-running') dumpArgs.push('--leave-running');
-  const dump = await step(dumpArgs, `${dir}/img/dump.log`);
+  const dump = await step(
+    await criu.dump({
+      pid: wl.pid,
+      imagesDir: `${dir}/img`,
+      ...log('dump.log'),
+      ...(c.mode === 'pre-dump' ? { parent: '../pre', trackMem: true } : {}),
+      ...(c.mode === 'leave-running' ? { leaveRunning: true } : {}),
+    }),
+  );
   durations.dumpMs = dump.result.durationMs;
   if (!dump.ok) return finish(failureStatus(dump.diagnoses), describeFailure('criu dump', dump, t.criuMs), dump);
 
@@ -120,7 +124,7 @@ export async function attemptRoundTrip(c: RoundTripCase, x: AttemptContext): Pro
     if (!(await wl.alive())) return finish('FAIL', 'criu dump --leave-running exited 0 but the process tree is gone', dump);
   } else {
     if (!(await wl.waitGone(2000))) return finish('FAIL', 'criu dump exited 0 but the process tree is still running', dump);
-    const restore = await step(['restore', '-d', '-D', `${dir}/img`, '-o', 'restore.log', '-v4'], `${dir}/img/restore.log`);
+    const restore = await step(await criu.restore({ detach: true, imagesDir: `${dir}/img`, ...log('restore.log') }));
     durations.restoreMs = restore.result.durationMs;
     if (!restore.ok) return finish(failureStatus(restore.diagnoses), describeFailure('criu restore', restore, t.criuMs), restore);
     last = restore;
