@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { aggregate, percentile, type Attempt } from './repeat.ts';
+import { aggregate, percentile, repeatCell, type Attempt } from './repeat.ts';
 
 const attempt = (status: Attempt['status'], dumpMs: number, reason = status.toLowerCase()): Attempt => ({
   status,
@@ -47,5 +47,29 @@ describe('aggregation of repeated attempts', () => {
 
   test('an ERROR anywhere makes the cell ERROR (the harness broke, not the tuple)', () => {
     expect(aggregate([attempt('PASS', 1), attempt('ERROR', 2, 'workload exited before it was ready')]).status).toBe('ERROR');
+  });
+});
+
+describe('repeatCell: one cell from settings.repeat attempts', () => {
+  const env = (keep: string[]) =>
+    ({ workDir: '/w', remove: async (p: string) => void keep.push(`rm ${p}`), copyOut: async (from: string, to: string) => (keep.push(`copy ${from} ${to}`), [to]) }) as unknown as Parameters<typeof repeatCell>[0]['env'];
+  const ctx = (repeat: number, keepArtifacts: boolean, log: string[]) => ({ plan: { keepArtifacts, settings: { repeat } }, pool: { hostWorkDir: '/host' }, suite: 'round-trip', check: 'big-mem/64MiB', env: env(log) });
+
+  test('each attempt in its own directory, removed after it (and elsewhere through cleanup)', async () => {
+    const log: string[] = [];
+    const d = await repeatCell(ctx(3, false, log), async (dir, i) => (log.push(`attempt ${i} ${dir}`), attempt('PASS', i)), async (dir) => void log.push(`cleanup ${dir}`));
+    expect(d.repetitions).toEqual({ attempts: 3, successes: 3, successRate: 1 });
+    expect(log.slice(0, 3)).toEqual(['attempt 1 /w/cells/big-mem_64MiB/1', 'rm /w/cells/big-mem_64MiB/1', 'cleanup /w/cells/big-mem_64MiB/1']);
+    expect(log).toHaveLength(9);
+  });
+
+  test('a SKIP or ERROR stops the repetition; one attempt uses the cell directory; kept artifacts are copied to the host', async () => {
+    const log: string[] = [];
+    const d = await repeatCell(ctx(5, true, log), async (dir, i) => (log.push(`attempt ${i} ${dir}`), attempt(i === 2 ? 'ERROR' : 'PASS', i)));
+    expect(d.status).toBe('ERROR');
+    expect(log).toEqual(['attempt 1 /w/cells/big-mem_64MiB/1', 'attempt 2 /w/cells/big-mem_64MiB/2', 'copy /w/cells/big-mem_64MiB /host/round-trip/cells/big-mem_64MiB']);
+    const one: string[] = [];
+    await repeatCell(ctx(1, false, one), async (dir) => (one.push(dir), attempt('SKIP', 1)));
+    expect(one).toEqual(['/w/cells/big-mem_64MiB', 'rm /w/cells/big-mem_64MiB']);
   });
 });
