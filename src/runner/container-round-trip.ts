@@ -5,18 +5,16 @@ import type { RuntimeInfo } from '../runtimes/detect.ts';
 import { readCriuStats } from '../criu/stats.ts';
 import type { Cell } from '../results/schema.ts';
 import { askVerdict, waitReady, type ProtocolPeer } from '../workloads/protocol.ts';
-import { runAttempt, type Ending, type StepName, type Subject } from './attempt.ts';
+import { runAttempt, type AttemptMode, type Ending, type StepName, type Subject } from './attempt.ts';
 import { failureStatus } from './cell.ts';
 import type { Attempt } from './repeat.ts';
 
 /**
- * run: the runtime starts the workload and it verifies itself (no checkpoint): can this runtime run containers here at all?
- * dump: checkpoint (the container must be gone) → restore → verify.
- * leave-running: checkpoint --leave-running, the container must still run, verify.
- * pre-dump: a pre-dump first, then the final dump on top of it → restore → verify.
- * migrate (podman): checkpoint --export on this node, restore --import on another, verify there.
+ * The modes of a container round trip (see AttemptMode): run asks whether the
+ * runtime can run containers here at all; migrate (podman) is checkpoint
+ * --export on this node, restore --import on another, verify there.
  */
-export type ContainerMode = 'run' | 'dump' | 'leave-running' | 'pre-dump' | 'migrate';
+export type ContainerMode = AttemptMode;
 
 export interface ContainerCase {
   check: string;

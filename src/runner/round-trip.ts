@@ -4,15 +4,11 @@ import { readCriuStats } from '../criu/stats.ts';
 import type { Environment } from '../environments/environment.ts';
 import type { Cell } from '../results/schema.ts';
 import { Workload } from '../workloads/protocol.ts';
-import { runAttempt, type Ending, type StepName, type Subject } from './attempt.ts';
+import { runAttempt, type AttemptMode, type Ending, type StepName, type Subject } from './attempt.ts';
 import type { Attempt } from './repeat.ts';
 
-/**
- * dump: dump, the tree must be gone, restore, verify.
- * pre-dump: an iterative pre-dump first (needs mem_dirty_track).
- * leave-running: dump --leave-running, the tree must still run, verify (no restore).
- */
-export type Mode = 'dump' | 'pre-dump' | 'leave-running';
+/** The modes a process round trip has (see AttemptMode); pre-dump needs mem_dirty_track. */
+export type Mode = Extract<AttemptMode, 'dump' | 'pre-dump' | 'leave-running'>;
 
 export interface RoundTripCase {
   check: string;
