@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import type { Environment, ExecOptions, ExecResult } from '../environments/environment.ts';
 import { run } from '../util/process.ts';
-import { checkFeatureArgs, dumpArgs, lazyPagesArgs, pageServerArgs, preDumpArgs, restoreArgs } from './commands.ts';
+import { checkArgs, checkFeatureArgs, dumpArgs, lazyPagesArgs, pageServerArgs, preDumpArgs, restoreArgs } from './commands.ts';
 import { Criu } from './driver.ts';
 
 const fixtures = join(import.meta.dirname, '../../fixtures/recorded');
@@ -25,6 +25,8 @@ describe('the round trip\'s command lines, as a real run recorded them', () => {
     ['pre-dump', preDumpArgs({ pid: 42, imagesDir: 'pre', logFile: 'pre-dump.log', ...v4 })],
     ['restore', restoreArgs({ detach: true, imagesDir: 'img', logFile: 'restore.log', ...v4 })],
     ['check --feature', checkFeatureArgs('mem_dirty_track')],
+    ['check', checkArgs()],
+    ['check --all', checkArgs({ all: true })],
   ] as const)('%s', ([, args]) => {
     expect(recordedLines).toContain(line([...args]));
   });
@@ -55,6 +57,7 @@ test('every flag the builders emit is one criu --help lists (4.1.1 and 3.17.1)',
     pageServerArgs({ imagesDir: 'd', port: 1, address: 'a', lazyPages: true, daemon: true }),
     lazyPagesArgs({ from: { address: 'a', port: 1 }, imagesDir: 'd' }),
     checkFeatureArgs('x'),
+    checkArgs({ all: true }),
   ].flat();
   const opts = [...new Set(all.filter((a) => a.startsWith('-')).map((a) => a.replace(/^(-v)\d$/, '$1')))];
   for (const help of ['criu-4.1.1-trixie.txt', 'criu-3.17.1-bookworm.txt']) {

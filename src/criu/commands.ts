@@ -113,6 +113,11 @@ export function restoreArgs(o: RestoreOptions): string[] {
   return ['restore', ...(o.detach ? ['-d'] : []), ...images(o), ...flags(o, RESTORE_FLAGS)];
 }
 
+/** `criu check [--all]`: the features dump and restore need (with --all, the extra and experimental ones too). */
+export function checkArgs(o: { all?: boolean } = {}): string[] {
+  return ['check', ...(o.all ? ['--all'] : [])];
+}
+
 /** `criu check --feature NAME`. */
 export function checkFeatureArgs(feature: string): string[] {
   return ['check', '--feature', feature];

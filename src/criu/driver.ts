@@ -1,5 +1,5 @@
 import type { Environment, ExecResult } from '../environments/environment.ts';
-import { checkFeatureArgs, dumpArgs, lazyPagesArgs, pageServerArgs, preDumpArgs, restoreArgs } from './commands.ts';
+import { checkArgs, checkFeatureArgs, dumpArgs, lazyPagesArgs, pageServerArgs, preDumpArgs, restoreArgs } from './commands.ts';
 import type { DumpOptions, ImageOptions, LazyPagesOptions, PageServerOptions, PreDumpOptions, RestoreOptions } from './commands.ts';
 import { diagnose, logExcerpt, type Diagnosis } from './diagnose.ts';
 import { parseCriuVersion } from './help.ts';
@@ -109,6 +109,11 @@ export class Criu {
 
   restore(o: RestoreOptions, opts: { timeoutMs?: number } = {}): Promise<CriuRun> {
     return this.run(restoreArgs(o), { ...opts, ...logOf(o) });
+  }
+
+  /** `criu check [--all]`. */
+  check(o: { all?: boolean } = {}): Promise<CriuRun> {
+    return this.run(checkArgs(o));
   }
 
   /** `criu check --feature NAME`, with what it decided (see featureVerdict). */
