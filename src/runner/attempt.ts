@@ -89,41 +89,51 @@ export async function runAttempt<R extends StepRun>(s: Subject<R>, t: Settings['
   };
 }
 
-async function steps<R extends StepRun>(s: Subject<R>, t: Settings['timeouts'], durations: Cell['durations']): Promise<Ending> {
-  const failed = (step: StepName, run: R): Ending => ({ status: failureStatus(run.diagnoses), reason: s.failure(step, run), run });
-  const gate = await s.gate();
-  if (gate) return gate;
-
-  const started = await s.start();
-  if (started) {
-    durations.startMs = started.result.durationMs;
-    if (!started.ok) return failed('start', started);
+/** Ends an attempt before its verdict; thrown by a step, caught by steps(). */
+class AttemptEnded extends Error {
+  readonly ending: Ending;
+  constructor(ending: Ending) {
+    super(ending.reason);
+    this.ending = ending;
   }
+}
+
+async function steps<R extends StepRun>(s: Subject<R>, t: Settings['timeouts'], durations: Cell['durations']): Promise<Ending> {
+  try {
+    return await flow(s, t, durations);
+  } catch (e) {
+    if (e instanceof AttemptEnded) return e.ending;
+    throw e;
+  }
+}
+
+type StepDuration = 'startMs' | 'preDumpMs' | 'dumpMs' | 'restoreMs';
+
+async function flow<R extends StepRun>(s: Subject<R>, t: Settings['timeouts'], durations: Cell['durations']): Promise<Ending> {
+  const stop = (ending: Ending | undefined) => {
+    if (ending) throw new AttemptEnded(ending);
+  };
+  /** Records a step's duration; a step that failed ends the attempt with its one line and log. */
+  const timed = (step: StepName, key: StepDuration, run: R): R => {
+    durations[key] = run.result.durationMs;
+    if (!run.ok) stop({ status: failureStatus(run.diagnoses), reason: s.failure(step, run), run });
+    return run;
+  };
+  stop(await s.gate());
+  const started = await s.start();
+  if (started) timed('start', 'startMs', started);
   const ready = await s.ready(t.readyMs);
   if (!ready.ok) return { status: 'ERROR', reason: s.notReady(ready.alive) };
 
-  let last: StepRun | undefined;
+  let last: R | undefined;
   if (s.mode !== 'run') {
-    if (s.mode === 'pre-dump') {
-      const pre = await s.preDump();
-      durations.preDumpMs = pre.result.durationMs;
-      if (!pre.ok) return failed('pre-dump', pre);
-    }
-    const before = await s.beforeDump();
-    if (before) return before;
-    const dump = await s.dump();
-    durations.dumpMs = dump.result.durationMs;
-    if (!dump.ok) return failed('dump', dump);
-    last = dump;
-    const after = await s.afterDump(dump);
-    if (after) return after;
+    if (s.mode === 'pre-dump') timed('pre-dump', 'preDumpMs', await s.preDump());
+    stop(await s.beforeDump());
+    last = timed('dump', 'dumpMs', await s.dump());
+    stop(await s.afterDump(last));
     if (s.mode !== 'leave-running') {
-      const restore = await s.restore();
-      durations.restoreMs = restore.result.durationMs;
-      if (!restore.ok) return failed('restore', restore);
-      last = restore;
-      const restored = await s.afterRestore(restore);
-      if (restored) return restored;
+      last = timed('restore', 'restoreMs', await s.restore());
+      stop(await s.afterRestore(last));
     }
   }
 
