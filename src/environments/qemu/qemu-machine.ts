@@ -3,6 +3,7 @@ import { access, open, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { EnvironmentError } from '../../errors.ts';
 import { mkdirPrivate, removeTree } from '../../util/fs.ts';
+import { poll } from '../../util/wait-until.ts';
 import { AgentChannel } from './agent-channel.ts';
 
 export type Accel = 'kvm' | 'tcg';
@@ -81,10 +82,7 @@ export function channelSocket(dir: string, i: number): string {
  * so) and the last lines the guest printed.
  */
 export async function vmGoneDetail(socket: string, waitMs = 0): Promise<string> {
-  const exists = () => access(socket).then(() => true, () => false);
-  const until = Date.now() + waitMs;
-  while ((await exists()) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-  const gone = !(await exists());
+  const gone = (await poll(() => access(socket).then(() => undefined, () => true), { intervalMs: 100, timeoutMs: waitMs })) ?? false;
   const tail = await consoleTail(dirname(socket), 80);
   // A panic or an oops ends in a register dump: name the line that says what happened, then the last few.
   const why = tail.filter((l) => /Kernel panic|Out of memory|Killed process|BUG:|Oops|general protection|Attempted to kill init|segfault| Comm: |RIP: 0010:/.test(l)).slice(0, 5);
