@@ -48,7 +48,7 @@ async function openRootfs(name: string, rootfs: string, source: NodeImage['sourc
   try {
     if (!(await stat(rootfs)).isDirectory()) throw new Error('not a directory');
   } catch (e) {
-    throw new ImageError(`node image ${name}: ${rootfs} is not a usable root filesystem (${(e as Error).message})`);
+    throw new ImageError(`node image ${name}: ${rootfs} is not a usable root filesystem (${(e as Error).message})`, { cause: e });
   }
   const missing: string[] = [];
   for (const m of MOUNTPOINTS) await access(join(rootfs, m)).catch(() => missing.push(`/${m}`));

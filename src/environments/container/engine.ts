@@ -45,7 +45,7 @@ export async function startEngine(o: StartEngineOptions): Promise<ContainerEngin
     if (!given.startsWith('unix://')) throw new EnvironmentError(`DOCKER_HOST=${given}: the container backend needs a local unix socket (it bind-mounts a host directory into the node container)`);
     const socketPath = given.slice('unix://'.length);
     const v = await api(socketPath, 'GET', '/version', o.timeoutMs).catch((e: Error) => {
-      throw new EnvironmentError(`DOCKER_HOST=${given}: no Docker API answers there (${e.message})`);
+      throw new EnvironmentError(`DOCKER_HOST=${given}: no Docker API answers there (${e.message})`, { cause: e });
     });
     const info = JSON.parse(v.body) as { Version?: string; Components?: { Name: string; Version: string }[] };
     const name = info.Components?.[0]?.Name ?? 'Docker Engine';

@@ -77,7 +77,7 @@ export async function startNodeContainer(o: { engine: ContainerEngine; image: st
       .withStartupTimeout(o.timeoutMs)
       .start();
   } catch (e) {
-    throw new EnvironmentError(`starting node container ${o.name} (${o.image}) through ${o.engine.description} failed: ${(e as Error).message}`);
+    throw new EnvironmentError(`starting node container ${o.name} (${o.image}) through ${o.engine.description} failed: ${(e as Error).message}`, { cause: e });
   }
   await waitUntil(() => access(socket).then(() => true, () => undefined), {
     intervalMs: 20,

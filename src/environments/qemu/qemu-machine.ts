@@ -147,7 +147,7 @@ export class QemuMachine {
     const exitWhy = () =>
       `QEMU exited during boot (${proc.signalCode ?? `exit ${proc.exitCode}`})${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : ' (guest panic or power-off; see the console tail)'}`;
     const gone = new Promise<never>((_, rej) => {
-      proc.once('error', (e) => rej(new EnvironmentError(`${spec.id}: cannot start ${QEMU}: ${e.message}${(e as NodeJS.ErrnoException).code === 'ENOENT' ? ' (apt-get install qemu-system-x86)' : ''}`)));
+      proc.once('error', (e) => rej(new EnvironmentError(`${spec.id}: cannot start ${QEMU}: ${e.message}${(e as NodeJS.ErrnoException).code === 'ENOENT' ? ' (apt-get install qemu-system-x86)' : ''}`, { cause: e })));
       proc.once('exit', () => void fail(exitWhy()).then(rej));
     });
     gone.catch(() => undefined);
