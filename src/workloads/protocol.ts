@@ -36,11 +36,6 @@ export class Workload implements ProtocolPeer {
     return buf.toString('utf8').split('\n').filter(Boolean);
   }
 
-  /** Polls the output until a line matches, the process is gone, or time runs out. */
-  waitFor(re: RegExp, timeoutMs: number): Promise<{ line?: string; alive: boolean }> {
-    return waitForLine(this, re, timeoutMs);
-  }
-
   waitReady(timeoutMs: number): Promise<{ ok: boolean; alive: boolean }> {
     return waitReady(this, timeoutMs);
   }
@@ -79,7 +74,7 @@ export interface ProtocolPeer {
 }
 
 /** Polls a peer's output until a line matches, the peer is gone, or time runs out. */
-export async function waitForLine(peer: ProtocolPeer, re: RegExp, timeoutMs: number, pollMs = 10): Promise<{ line?: string; alive: boolean }> {
+async function waitForLine(peer: ProtocolPeer, re: RegExp, timeoutMs: number, pollMs = 10): Promise<{ line?: string; alive: boolean }> {
   let checks = 0;
   const found = await poll<{ line?: string; alive: boolean }>(
     async () => {

@@ -124,10 +124,6 @@ export class QemuMachine {
     this.control = control;
   }
 
-  get pid(): number | undefined {
-    return this.proc.pid;
-  }
-
   get alive(): boolean {
     return this.proc.exitCode === null && this.proc.signalCode === null;
   }
@@ -190,10 +186,6 @@ export class QemuMachine {
       await removeTree(spec.dir);
       throw e;
     }
-  }
-
-  async consoleTail(lines = 40): Promise<string[]> {
-    return consoleTail(this.spec.dir, lines);
   }
 
   /** Kills QEMU (the guest's state, checkpoint images included, is gone with it) and removes the sockets. */
