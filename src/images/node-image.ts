@@ -7,7 +7,7 @@ import { cacheEntry } from '../util/cache-entry.ts';
 import { removeTree, writeFileAtomic } from '../util/fs.ts';
 import { run } from '../util/process.ts';
 import { redactUrl, redactUrlsIn } from '../util/redact.ts';
-import { pickDebianMirror, readAptSources } from './apt-sources.ts';
+import { pickDebianMirror, readAptSources } from '../host/apt-sources.ts';
 import { parseDpkgStatus, parseOsRelease } from './dpkg-status.ts';
 
 /** Bumped when the way images are built changes, so old cache entries are not reused. */

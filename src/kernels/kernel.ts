@@ -2,7 +2,7 @@ import { mkdir, readdir, rename, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { KernelSpec } from '../config/schema.ts';
 import { KernelError } from '../errors.ts';
-import { pickDebianMirror, readAptSources } from '../images/apt-sources.ts';
+import { pickDebianMirror, readAptSources } from '../host/apt-sources.ts';
 import { cacheEntry } from '../util/cache-entry.ts';
 import { removeTree } from '../util/fs.ts';
 import { contentHash, sha256File } from '../util/hash.ts';

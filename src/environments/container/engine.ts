@@ -5,7 +5,7 @@ import { EnvironmentError } from '../../errors.ts';
 import { mkdirPrivate } from '../../util/fs.ts';
 import { waitUntil } from '../../util/wait-until.ts';
 import { NamespaceEnvironment } from '../namespace/namespace-environment.ts';
-import { podmanCommand } from '../../runtimes/podman.ts';
+import { podmanCommand } from '../podman-command.ts';
 
 /**
  * A Docker-API engine for the container backend. Where DOCKER_HOST names a

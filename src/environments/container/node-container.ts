@@ -5,7 +5,7 @@ import { EnvironmentError } from '../../errors.ts';
 import { mkdirPrivate } from '../../util/fs.ts';
 import { waitUntil } from '../../util/wait-until.ts';
 import type { ContainerEngine } from './engine.ts';
-import { CGROUP_PARENT } from '../../runtimes/oci-bundle.ts';
+import { CGROUP_PARENT } from '../cgroup-parent.ts';
 
 /** The node image as testcontainers starts it: the engine's init off, our agent is PID 1 and reaps. */
 class NodeImageContainer extends GenericContainer {
