@@ -1,5 +1,6 @@
 import type { Environment } from '../environments/environment.ts';
-import { ociConfig, CGROUP_PARENT } from './oci-bundle.ts';
+import { CGROUP_PARENT } from '../environments/cgroup-parent.ts';
+import { ociConfig } from './oci-bundle.ts';
 import { runtimeRun, shq, type CheckpointOptions, type ContainerRuntime, type ContainerSpec, type ContainerState, type RestoreOptions, type RuntimeCapabilities, type RuntimeRun } from './container-runtime.ts';
 
 export interface DriverOptions {

@@ -1,28 +1,10 @@
-import { CGROUP_PARENT } from './oci-bundle.ts';
+import { CGROUP_PARENT } from '../environments/cgroup-parent.ts';
+import { podmanCommand } from '../environments/podman-command.ts';
 import { cgroupSweep, type DriverOptions } from './oci-runtime.ts';
 import type { Environment } from '../environments/environment.ts';
 import { runtimeRun, shq, type CheckpointOptions, type ContainerRuntime, type ContainerSpec, type ContainerState, type ExportImport, type RestoreOptions, type RuntimeCapabilities, type RuntimeRun } from './container-runtime.ts';
 
 export const WORKLOAD_IMAGE = 'localhost/criu-compat-workloads:latest';
-
-/**
- * podman with everything it keeps under DIR (storage, run state, temporary
- * files, network config): the node image's own root stays untouched and
- * read-only. cgroupfs (no systemd in a node image), events to a file.
- */
-export function podmanCommand(dir: string, storageDriver: 'vfs' | 'overlay', runtime: string): string[] {
-  return [
-    'podman',
-    '--root', `${dir}/storage`,
-    '--runroot', `${dir}/run`,
-    '--tmpdir', `${dir}/tmp`,
-    '--storage-driver', storageDriver,
-    '--cgroup-manager', 'cgroupfs',
-    '--events-backend', 'file',
-    '--network-config-dir', `${dir}/net`,
-    '--runtime', runtime,
-  ];
-}
 
 /**
  * What the harness adds to podman's configuration (CONTAINERS_CONF_OVERRIDE):
