@@ -11,6 +11,7 @@ import { settle } from '../src/runner/cell.ts';
 import { binaryPath } from '../src/runner/environments.ts';
 import { poolSession } from '../src/runner/pool-session.ts';
 import { aggregate, attemptRoundTrip, planCases, type Attempt } from '../src/runner/round-trip.ts';
+import { needs } from '../src/suites/round-trip.needs.ts';
 
 const SUITE = 'round-trip';
 const plan = inject('plan');
@@ -19,7 +20,7 @@ const t = plan.settings.timeouts;
 
 // Pools run side by side (up to maxConcurrency); the cells of one pool run in order.
 describe.concurrent.each(pools)('$name', (pool) => {
-  const session = poolSession(plan, pool, SUITE, { criuTimeoutMs: t.criuMs, workloads: true });
+  const session = poolSession(plan, pool, SUITE, { criuTimeoutMs: t.criuMs, workloads: needs.copyWorkloads });
 
   const cases = planCases({ ...plan.settings, bigMemMiB: pool.bigMemMiB ?? plan.settings.bigMemMiB });
   describe(SUITE, { concurrent: false }, () => {
@@ -36,7 +37,7 @@ describe.concurrent.each(pools)('$name', (pool) => {
       }
       const draft = aggregate(attempts);
       if (plan.keepArtifacts) draft.artifacts = await session.env.copyOut(cellDir, `${pool.hostWorkDir}/${SUITE}/cells/${c.check.replace(/\//g, '_')}`);
-      settle(ctx, { pool: pool.name, suite: SUITE, check: c.check }, started, draft);
+      settle(ctx, { pool: pool.name, suite: SUITE, check: c.check, workload: c.workload, mode: c.mode, ...(c.sizeMiB ? { sizeMiB: c.sizeMiB } : {}) }, started, draft);
     });
   });
 });

@@ -1,4 +1,5 @@
 import type { Cell, RunResults, Status } from '../results/schema.ts';
+import { featureOf } from '../results/cell-fields.ts';
 import { SUITES } from '../config/schema.ts';
 
 const RANK: Record<Status, number> = { ERROR: 3, FAIL: 2, PASS: 1, SKIP: 0 };
@@ -51,8 +52,9 @@ export function skipGroups(results: RunResults): SkipGroup[] {
   const byReason = new Map<string, SkipGroup>();
   for (const c of results.cells) {
     if (c.status !== 'SKIP') continue;
-    if (c.check.startsWith('feature:')) {
-      features.set(c.pool, [...(features.get(c.pool) ?? []), c.check.slice('feature:'.length)]);
+    const feature = featureOf(c);
+    if (feature !== undefined) {
+      features.set(c.pool, [...(features.get(c.pool) ?? []), feature]);
       continue;
     }
     const key = `${c.pool}\0${c.suite}\0${c.reason}`;

@@ -4,6 +4,7 @@ import Handlebars from 'handlebars';
 import { notRunLabel, runtimesLabel, worstStatus } from '../matrix/text.ts';
 import { SUITES } from '../config/schema.ts';
 import type { Cell, PoolResult, RunResults, Status } from '../results/schema.ts';
+import { featureOf } from '../results/cell-fields.ts';
 
 /**
  * The HTML report: one self-contained file (inline CSS, a few lines of
@@ -70,7 +71,7 @@ function columnsOf(results: RunResults): { suite: string; check: string }[] {
   // Suites in their canonical order, and within each its checks in order of first appearance (suites run side by side, so cells interleave).
   const bySuite = new Map<string, string[]>();
   for (const c of results.cells) {
-    const check = c.suite === 'criu-check' && c.check.startsWith('feature:') ? FEATURES_COLUMN : c.check;
+    const check = featureOf(c) !== undefined ? FEATURES_COLUMN : c.check;
     const list = bySuite.get(c.suite) ?? [];
     if (!list.includes(check)) list.push(check);
     bySuite.set(c.suite, list);
@@ -127,7 +128,7 @@ export function reportModel(results: RunResults) {
   const poolRow = (p: PoolResult) => {
     const cells: CellView[] = cols.map((col) => {
       if (col.check === FEATURES_COLUMN) {
-        const fs = results.cells.filter((c) => c.pool === p.name && c.suite === col.suite && c.check.startsWith('feature:'));
+        const fs = results.cells.filter((c) => c.pool === p.name && c.suite === col.suite && featureOf(c) !== undefined);
         const s = worstStatus(fs.filter((c) => c.status !== 'SKIP').map((c) => c.status)) ?? (fs.length ? 'SKIP' : null);
         const ok = fs.filter((c) => c.status === 'PASS').length;
         const broken = fs.find((c) => c.status === 'FAIL' || c.status === 'ERROR');
