@@ -87,3 +87,12 @@ export function unprovisioned(pool: Pool, hostWorkDir: string): ProvisionedPool 
   const planned: PlannedPool = { name: pool.name, backend: pool.backend, rootfs: '', criuEnv: pool.criu.env, hostWorkDir, features: [], runtimes: [], ...(pool.bigMemMiB ? { bigMemMiB: pool.bigMemMiB } : {}) };
   return { planned, pool, image: null, inventory: null, phases: { provisionMs: 0, bootMs: 0, suitesMs: 0, teardownMs: 0 } };
 }
+
+/** Every backend's first provisioning step: the pool's node image, built or from the cache. */
+export async function provisionNodeImage(p: ProvisionedPool, ctx: ProvisionContext): Promise<NodeImage> {
+  ctx.progress(p.pool.name, `image ${p.pool.image}: looking in the cache…`);
+  const image = await ctx.provisioner.image(p.pool.image);
+  p.image = image;
+  p.planned.rootfs = image.rootfs;
+  return image;
+}

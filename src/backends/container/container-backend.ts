@@ -5,7 +5,7 @@ import { startNodeContainer, type NodeContainer } from '../../environments/conta
 import { EnvironmentError } from '../../errors.ts';
 import { resolveImage } from '../../images/node-image.ts';
 import { failPool, probePool } from '../inventory.ts';
-import type { PoolBackend, ProvisionedPool, StartContext } from '../pool-backend.ts';
+import { provisionNodeImage, type PoolBackend, type ProvisionedPool, type StartContext } from '../pool-backend.ts';
 
 /** The node image whose podman serves the Docker API when no DOCKER_HOST is given. */
 export const ENGINE_IMAGE = 'debian-trixie-containers';
@@ -22,10 +22,7 @@ export const containerBackend: PoolBackend = {
   tempPrefixes: [],
 
   async provision(p, ctx) {
-    ctx.progress(p.pool.name, `image ${p.pool.image}: looking in the cache…`);
-    const image = await ctx.provisioner.image(p.pool.image);
-    p.image = image;
-    p.planned.rootfs = image.rootfs;
+    const image = await provisionNodeImage(p, ctx);
     ctx.progress(p.pool.name, `image ${p.pool.image}: ${image.built ? 'built' : 'cached'}; waiting for the container engine…`);
   },
 

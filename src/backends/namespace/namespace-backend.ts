@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { NamespaceEnvironment } from '../../environments/namespace/namespace-environment.ts';
 import { mkdirPrivate, removeTree } from '../../util/fs.ts';
 import { failPool, probePool } from '../inventory.ts';
-import type { PoolBackend } from '../pool-backend.ts';
+import { provisionNodeImage, type PoolBackend } from '../pool-backend.ts';
 
 /**
  * The host kernel: each session is a fresh set of namespaces (cc-ns as
@@ -15,10 +15,7 @@ export const namespaceBackend: PoolBackend = {
   tempPrefixes: [],
 
   async provision(p, ctx) {
-    ctx.progress(p.pool.name, `image ${p.pool.image}: looking in the cache…`);
-    const image = await ctx.provisioner.image(p.pool.image);
-    p.image = image;
-    p.planned.rootfs = image.rootfs;
+    const image = await provisionNodeImage(p, ctx);
     ctx.progress(p.pool.name, `image ${p.pool.image}: ${image.built ? `built in ${(image.buildMs / 1000).toFixed(0)} s` : 'cached'}; reading inventory…`);
   },
 

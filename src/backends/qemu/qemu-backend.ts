@@ -8,7 +8,7 @@ import { openVmSession } from '../../environments/qemu/vm-session.ts';
 import { EnvironmentError } from '../../errors.ts';
 import { run } from '../../util/process.ts';
 import { failPool, probePool } from '../inventory.ts';
-import type { PoolBackend, ProvisionedPool, StartContext } from '../pool-backend.ts';
+import { provisionNodeImage, type PoolBackend, type ProvisionedPool, type StartContext } from '../pool-backend.ts';
 
 export const VM_DIR_PREFIX = 'criu-compat-vm-';
 
@@ -24,10 +24,7 @@ export const qemuBackend: PoolBackend = {
 
   async provision(p, ctx) {
     const { pool } = p;
-    ctx.progress(pool.name, `image ${pool.image}: looking in the cache…`);
-    const image = await ctx.provisioner.image(pool.image);
-    p.image = image;
-    p.planned.rootfs = image.rootfs;
+    const image = await provisionNodeImage(p, ctx);
     const kernel = await ctx.provisioner.kernel(pool.kernel as Exclude<KernelSpec, 'host'>);
     const guestRoot = await ctx.provisioner.guestRoot(kernel, image, ctx.agent, pool.vm.modules, (what) => ctx.progress(pool.name, `${what}…`));
     p.vm = { kernel, guestRoot };
