@@ -1,6 +1,7 @@
 import { CGROUP_PARENT } from './oci-bundle.ts';
 import { cgroupSweep, type DriverOptions } from './oci-runtime.ts';
-import { runtimeRun, shq, type CheckpointOptions, type ContainerRuntime, type ContainerSpec, type ContainerState, type RestoreOptions, type RuntimeRun } from './container-runtime.ts';
+import type { Environment } from '../environments/environment.ts';
+import { runtimeRun, shq, type CheckpointOptions, type ContainerRuntime, type ContainerSpec, type ContainerState, type ExportImport, type RestoreOptions, type RuntimeCapabilities, type RuntimeRun } from './container-runtime.ts';
 
 export const WORKLOAD_IMAGE = 'localhost/criu-compat-workloads:latest';
 
@@ -43,10 +44,10 @@ export const CONTAINERS_CONF = '[network]\nfirewall_driver = "none"\n';
  * and the OCI runtime the detection chose. The workload image is the
  * workload rootfs imported from a tarball: no registry anywhere.
  */
-export class PodmanRuntime implements ContainerRuntime {
+export class PodmanRuntime implements ContainerRuntime, ExportImport {
   readonly name = 'podman';
+  readonly capabilities: RuntimeCapabilities;
   readonly ociRuntime: string;
-  private readonly o: DriverOptions;
   readonly base: string;
   /** What podman is told to run: the OCI runtime, or a wrapper that hands it the pool's CRIU environment. */
   runtimePath: string;
@@ -60,12 +61,28 @@ export class PodmanRuntime implements ContainerRuntime {
    * podman command runs in a private mount namespace with this driver's
    * directory bound there — a checkpoint archive names paths of its node.
    */
+  private readonly o: DriverOptions & { ociRuntime: string };
   constructor(o: DriverOptions & { ociRuntime: string; nodePath?: string }) {
     this.o = o;
     this.ociRuntime = o.ociRuntime;
     this.base = `${o.env.workDir}/podman`;
     this.node = o.nodePath ?? this.base;
     this.runtimePath = o.ociRuntime;
+    this.capabilities = { ...o.capabilities, exportImport: this };
+  }
+
+  peerOn(env: Environment): { runtime: PodmanRuntime; prepare(workloads: Record<string, string>): Promise<RuntimeRun> } {
+    // The other node sees podman's directory at the same path as this one does (its own storage behind it).
+    const runtime = new PodmanRuntime({ ...this.o, env, tag: `${this.o.tag}-peer`, nodePath: this.node });
+    const prepare = async (workloads: Record<string, string>) => {
+      const image = `${this.o.env.workDir}/workload-image.tar`;
+      const saved = await this.saveImage(image);
+      if (!saved.ok) throw new Error(`podman save: ${saved.result.stderr.trim()}`);
+      const there = `${env.workDir}/workload-image.tar`;
+      await env.writeFile(there, await this.o.env.readFile(image));
+      return runtime.prepare(workloads, there);
+    };
+    return { runtime, prepare };
   }
 
   get global(): string[] {
