@@ -9,6 +9,7 @@ import { describe, inject, test } from 'vitest';
 import { describeFailure } from '../src/criu/driver.ts';
 import { failureStatus, settle } from '../src/runner/cell.ts';
 import { poolSession } from '../src/runner/pool-session.ts';
+import { needs } from '../src/suites/criu-check.needs.ts';
 
 const SUITE = 'criu-check';
 const plan = inject('plan');
@@ -17,7 +18,7 @@ const t = plan.settings.timeouts;
 
 // Pools run side by side (up to maxConcurrency); the checks of one pool run in order.
 describe.concurrent.each(pools)('$name', (pool) => {
-  const session = poolSession(plan, pool, SUITE, { criuTimeoutMs: t.commandMs, workloads: false });
+  const session = poolSession(plan, pool, SUITE, { criuTimeoutMs: t.commandMs, workloads: needs.copyWorkloads });
   describe(SUITE, { concurrent: false }, () => {
     const id = (check: string) => ({ pool: pool.name, suite: SUITE, check });
 
@@ -70,7 +71,7 @@ describe.concurrent.each(pools)('$name', (pool) => {
       session.criu.signal = ctx.signal;
       const started = new Date();
       const { run, status, reason } = await session.criu.checkFeature(feature);
-      settle(ctx, id(`feature:${feature}`), started, {
+      settle(ctx, { ...id(`feature:${feature}`), feature }, started, {
         status,
         reason,
         durations: { totalMs: run.result.durationMs },

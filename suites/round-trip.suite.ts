@@ -10,6 +10,7 @@ import { describe, inject, test } from 'vitest';
 import { settle } from '../src/runner/cell.ts';
 import { binaryPath } from '../src/runner/environments.ts';
 import { poolSession } from '../src/runner/pool-session.ts';
+import { needs } from '../src/suites/round-trip.needs.ts';
 import { repeatCell } from '../src/runner/repeat.ts';
 import { attemptRoundTrip, planCases } from '../src/runner/round-trip.ts';
 
@@ -20,7 +21,7 @@ const t = plan.settings.timeouts;
 
 // Pools run side by side (up to maxConcurrency); the cells of one pool run in order.
 describe.concurrent.each(pools)('$name', (pool) => {
-  const session = poolSession(plan, pool, SUITE, { criuTimeoutMs: t.criuMs, workloads: true });
+  const session = poolSession(plan, pool, SUITE, { criuTimeoutMs: t.criuMs, workloads: needs.copyWorkloads });
 
   const cases = planCases({ ...plan.settings, bigMemMiB: pool.bigMemMiB ?? plan.settings.bigMemMiB });
   describe(SUITE, { concurrent: false }, () => {
@@ -30,7 +31,7 @@ describe.concurrent.each(pools)('$name', (pool) => {
       const draft = await repeatCell({ plan, pool, suite: SUITE, check: c.check, env: session.env }, (dir) =>
         attemptRoundTrip(c, { env: session.env, criu: session.criu, binary, dir, timeouts: t, signal: ctx.signal }),
       );
-      settle(ctx, { pool: pool.name, suite: SUITE, check: c.check }, started, draft);
+      settle(ctx, { pool: pool.name, suite: SUITE, check: c.check, workload: c.workload, mode: c.mode, ...(c.sizeMiB ? { sizeMiB: c.sizeMiB } : {}) }, started, draft);
     });
   });
 });

@@ -13,10 +13,10 @@
 import { afterAll, describe, inject, test } from 'vitest';
 import { settle } from '../src/runner/cell.ts';
 import { attemptContainerRoundTrip, containerCases } from '../src/runner/container-round-trip.ts';
-import { binaryPath, openEnvironment, PEER_SESSION } from '../src/runner/environments.ts';
+import { binaryPath, openEnvironment } from '../src/runner/environments.ts';
 import { poolSession } from '../src/runner/pool-session.ts';
 import { repeatCell } from '../src/runner/repeat.ts';
-import { CONTAINER_WORKLOADS } from '../src/config/schema.ts';
+import { needs, PEER_SESSION } from '../src/suites/runtime.needs.ts';
 import type { Environment } from '../src/environments/environment.ts';
 import type { ContainerRuntime } from '../src/runtimes/container-runtime.ts';
 import { createRuntime } from '../src/runtimes/factory.ts';
@@ -28,12 +28,12 @@ const pools = plan.settings.suites.includes(SUITE) ? plan.pools.filter((p) => !p
 const t = plan.settings.timeouts;
 
 function workloadBinaries(p: RunPlan, env: Environment): Record<string, string> {
-  return Object.fromEntries(CONTAINER_WORKLOADS.map((w) => [w, binaryPath(env, p.natives.workloads[w]!)]));
+  return Object.fromEntries(needs.workloads.map((w) => [w, binaryPath(env, p.natives.workloads[w]!)]));
 }
 
 // Pools run side by side (up to maxConcurrency); the cells of one pool run in order.
 describe.concurrent.each(pools)('$name', (pool) => {
-  const session = poolSession(plan, pool, SUITE, { criuTimeoutMs: t.criuMs, workloads: true });
+  const session = poolSession(plan, pool, SUITE, { criuTimeoutMs: t.criuMs, workloads: needs.copyWorkloads });
   const wanted = pool.runtimes.filter((r) => r.version !== null && plan.settings.runtimes.includes(r.name));
   const tag = `${plan.runId}-${pool.name}`.replace(/[^A-Za-z0-9_.-]/g, '_');
 
@@ -72,13 +72,13 @@ describe.concurrent.each(pools)('$name', (pool) => {
 
         test.for(containerCases(info.name))('$check', async (c, ctx) => {
           const started = new Date();
-          const id = { pool: pool.name, suite: SUITE, check: c.check };
+          const id = { pool: pool.name, suite: SUITE, check: c.check, workload: c.workload, mode: c.mode, runtime: info.name, ...(c.mode === 'migrate' ? { source: pool.name, destination: pool.name } : {}) };
           const p = await prepare();
           if (!p.ok) return settle(ctx, id, started, { status: 'ERROR', reason: p.why, durations: { totalMs: 0 }, logExcerpt: p.excerpt });
           const exportImport = rt.capabilities.exportImport;
           if (c.mode === 'migrate' && exportImport && rt.capabilities.checkpoint.ok && !peer && !peerError) {
             try {
-              const env = await openEnvironment(plan, pool, PEER_SESSION, { workloads: true });
+              const env = await openEnvironment(plan, pool, PEER_SESSION, { workloads: needs.copyWorkloads });
               const there = exportImport.peerOn(env);
               peer = { env, runtime: there.runtime };
               const r = await there.prepare(workloadBinaries(plan, env));

@@ -4,13 +4,12 @@ import { basename, join } from 'node:path';
 import { loadConfig, type LoadedConfig } from '../config/load.ts';
 import { UsageError } from '../errors.ts';
 import { checkMirrorInputs } from '../config/mirror.ts';
-import { resolveImage } from '../images/node-image.ts';
 import { defaultCacheDir } from '../images/cache-dir.ts';
 import { removeTree } from '../util/fs.ts';
 import { diskUsage, listScratch, removeScratch, sweepStaleScratch } from '../util/cache-entry.ts';
-import type { KernelSpec } from '../config/schema.ts';
-import { buildGuestRoot } from '../images/guest-root.ts';
-import { resolveKernel } from '../kernels/kernel.ts';
+import { unprovisioned } from '../backends/pool-backend.ts';
+import { createProvisioner, kernelKey } from '../backends/provisioner.ts';
+import { backendOf } from '../backends/registry.ts';
 import { buildNatives } from '../runner/provision.ts';
 
 const HELP = `Usage: criu-compat images <list|build|prune> [options]
@@ -115,25 +114,25 @@ export async function imagesCommand(args: string[]): Promise<number> {
 async function buildImages(loaded: LoadedConfig, names: string[], cacheDir: string, mirror: string | undefined, signal: AbortSignal): Promise<number> {
   const wanted = names.length ? names : [...new Set(loaded.config.pools.map((p) => p.image))];
   for (const n of wanted) if (!loaded.images[n]) throw new UsageError(`no image named "${n}"; known: ${Object.keys(loaded.images).join(', ')}`);
+  // The run's own provisioning: each image, kernel and guest root resolved once, the way a run would.
+  const provisioner = createProvisioner(loaded, {
+    cacheDir,
+    mirror,
+    signal,
+    report: (kind, key, what) => console.error(`${kind === 'image' ? key : (loaded.config.pools.find((p) => kernelKey(p.kernel) === key)?.name ?? key)}: ${what}`),
+  });
   for (const n of wanted) {
-    const img = await resolveImage(n, loaded.images[n]!, {
-      cacheDir,
-      buildTimeoutMs: loaded.config.settings.timeouts.imageBuildMs,
-      ...(mirror ? { mirror } : {}),
-      signal,
-      onProgress: (w) => console.error(`${n}: ${w}`),
-    });
+    const img = await provisioner.image(n);
     console.log(`${n}: ${img.built ? `built in ${(img.buildMs / 1000).toFixed(0)} s` : 'cached'} at ${img.rootfs} (criu ${img.packages.criu ?? 'none'})`);
   }
   if (!names.length) {
-    // VM pools: their kernels and guest roots as well, so a CI cache step can warm everything.
+    // Every pool through its backend's provisioning: VM pools get their kernels and guest roots too, so a CI cache step can warm everything.
     const natives = await buildNatives(cacheDir, []);
-    for (const pool of loaded.config.pools.filter((p) => p.backend === 'qemu')) {
-      const opts = { cacheDir, timeoutMs: loaded.config.settings.timeouts.imageBuildMs, signal, onProgress: (w: string) => console.error(`${pool.name}: ${w}`) };
-      const kernel = await resolveKernel(pool.kernel as Exclude<KernelSpec, 'host'>, { ...opts, mirror });
-      const image = await resolveImage(pool.image, loaded.images[pool.image]!, { cacheDir, buildTimeoutMs: opts.timeoutMs, signal });
-      const root = await buildGuestRoot(kernel, image, natives.agent, pool.vm.modules, opts);
-      console.log(`${pool.name}: kernel ${kernel.release} (${kernel.origin}), guest root ${Math.round(root.sizeBytes / 1e6)} MB ${root.built ? 'built' : 'cached'}`);
+    const ctx = { provisioner, agent: natives.agent, progress: (pool: string, what: string) => console.error(`${pool}: ${what}`) };
+    for (const pool of loaded.config.pools) {
+      const p = unprovisioned(pool, '');
+      await backendOf(pool.backend).provision(p, ctx);
+      if (p.vm) console.log(`${pool.name}: kernel ${p.vm.kernel.release} (${p.vm.kernel.origin}), guest root ${Math.round(p.vm.guestRoot.sizeBytes / 1e6)} MB ${p.vm.guestRoot.built ? 'built' : 'cached'}`);
     }
   }
   return 0;

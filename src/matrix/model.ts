@@ -1,5 +1,6 @@
 import type { Cell, PoolResult, RunResults, Status } from '../results/schema.ts';
 import { SUITES } from '../config/schema.ts';
+import { featureCell, featureOf } from '../results/cell-fields.ts';
 
 /**
  * The matrix every renderer shows (text, Markdown, HTML, the gate's
@@ -17,18 +18,8 @@ export function worstStatus(statuses: Iterable<Status>): Status | null {
   return w;
 }
 
-const FEATURE_SUITE = 'criu-check';
-const FEATURE_PREFIX = 'feature:';
-
-/** The CRIU feature a cell probes ("criu check --feature NAME"), null for any other cell. The one place that knows how a probe is named. */
-export function featureOf(cell: Pick<Cell, 'suite' | 'check'>): string | null {
-  return cell.suite === FEATURE_SUITE && cell.check.startsWith(FEATURE_PREFIX) ? cell.check.slice(FEATURE_PREFIX.length) : null;
-}
-
-/** The suite and check of the cell that probes FEATURE (featureOf's inverse). */
-export function featureCell(feature: string): { suite: string; check: string } {
-  return { suite: FEATURE_SUITE, check: `${FEATURE_PREFIX}${feature}` };
-}
+/** What a feature-probe cell is about: see results/cell-fields.ts (the `feature` field, or the check name of older files). */
+export { featureCell, featureOf };
 
 /** A pool's feature-probe cells, in run order. */
 export function featureCells(results: RunResults, pool: string): Cell[] {

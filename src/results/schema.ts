@@ -17,6 +17,19 @@ export const Cell = z.strictObject({
   pool: z.string(),
   suite: z.string(),
   check: z.string(),
+  /** criu-check: the CRIU feature this cell probes (criu check --feature NAME). Absent in files written before cells carried it. */
+  feature: z.string().optional(),
+  /** The workload the cell runs (round-trip, runtime). */
+  workload: z.string().optional(),
+  /** How it is checkpointed: dump, pre-dump, leave-running; runtime also run (no checkpoint) and migrate. */
+  mode: z.string().optional(),
+  /** big-mem: the memory the workload fills (MiB). */
+  sizeMiB: z.number().int().positive().optional(),
+  /** runtime: the container runtime (runc, crun, podman). */
+  runtime: z.string().optional(),
+  /** Migrations: the pool the checkpoint is taken on and the pool it is restored on. */
+  source: z.string().optional(),
+  destination: z.string().optional(),
   status: Status,
   /** One line a person reads first: why this status. */
   reason: z.string(),

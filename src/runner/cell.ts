@@ -6,7 +6,10 @@ export interface CellMeta {
   cell?: Cell;
 }
 
-export type CellDraft = Omit<Cell, 'pool' | 'suite' | 'check' | 'startedAt' | 'metrics' | 'commands' | 'diagnoses' | 'logExcerpt'> &
+/** What a cell is: where it ran, its check name, and the structured fields that say what the check is about. */
+export type CellId = Pick<Cell, 'pool' | 'suite' | 'check'> & Partial<Pick<Cell, 'feature' | 'workload' | 'mode' | 'sizeMiB' | 'runtime' | 'source' | 'destination'>>;
+
+export type CellDraft = Omit<Cell, keyof CellId | 'startedAt' | 'metrics' | 'commands' | 'diagnoses' | 'logExcerpt'> &
   Partial<Pick<Cell, 'metrics' | 'commands' | 'diagnoses' | 'logExcerpt'>>;
 
 /**
@@ -22,7 +25,7 @@ export function failureStatus(diagnoses: readonly Diagnosis[]): Status {
  * PASS passes, SKIP skips, FAIL and ERROR fail the test. The collector reads
  * the cell; vitest's own state is only a mirror of it.
  */
-export function settle(ctx: TestContext, id: { pool: string; suite: string; check: string }, startedAt: Date, draft: CellDraft): void {
+export function settle(ctx: TestContext, id: CellId, startedAt: Date, draft: CellDraft): void {
   const cell: Cell = {
     ...id,
     startedAt: startedAt.toISOString(),

@@ -1,14 +1,18 @@
 import type { Settings } from '../config/schema.ts';
 
-/** What a suite worker needs to know about one pool (serialisable: it crosses into vitest workers). */
+/**
+ * What a suite worker needs to know about one pool (serialisable: it crosses
+ * into vitest workers). The backend fields are written by the pool's backend
+ * when it starts the pool and read by the same backend's openSession.
+ */
 export interface PlannedPool {
   name: string;
   backend: 'namespace' | 'qemu' | 'container';
   /** Namespace backend: the node image's rootfs on the host. */
   rootfs: string;
-  /** Qemu backend: the booted VM's channel socket per suite. */
+  /** Qemu backend: the booted VM's channel socket per session (one per suite, plus those a suite declares). */
   vm?: { sockets: Record<string, string> };
-  /** Container backend: the node container's agent socket (one connection per suite). */
+  /** Container backend: the node container's agent socket (one connection per session). */
   container?: { socket: string };
   criuEnv: Record<string, string>;
   /** The pool's own big-mem sizes, when it overrides settings.bigMemMiB. */

@@ -15,13 +15,15 @@ export interface RoundTripCase {
   workload: string;
   args: string[];
   mode: Mode;
+  /** big-mem: the memory it fills (MiB). */
+  sizeMiB?: number;
 }
 
 /** The round-trip cells of a run, from its settings. */
 export function planCases(settings: Settings): RoundTripCase[] {
   const cases: RoundTripCase[] = [];
   for (const w of settings.workloads) {
-    if (w === 'big-mem') for (const mib of settings.bigMemMiB) cases.push({ check: `big-mem/${mib}MiB`, workload: w, args: [String(mib)], mode: 'dump' });
+    if (w === 'big-mem') for (const mib of settings.bigMemMiB) cases.push({ check: `big-mem/${mib}MiB`, workload: w, args: [String(mib)], mode: 'dump', sizeMiB: mib });
     else cases.push({ check: w, workload: w, args: [], mode: 'dump' });
   }
   if (settings.workloads.includes('counter'))

@@ -16,12 +16,13 @@ import { newRunId } from './run-id.ts';
 import { writeReports } from '../report/write.ts';
 import type { RunPlan } from './plan.ts';
 import { Progress } from './progress.ts';
-import { PROJECT_ROOT, VM_DIR_PREFIX, bootWave, buildNatives, provisionPools, type ProvisionedPool } from './provision.ts';
-import { chooseAccel } from '../environments/qemu/accel.ts';
-import { CONTAINER_WORKLOADS, kernelLabel } from '../config/schema.ts';
-import { PEER_SESSION } from './environments.ts';
+import { PROJECT_ROOT, buildNatives, provisionPools, type ProvisionedPool } from './provision.ts';
+import { kernelLabel } from '../config/schema.ts';
 import { sweepHostCgroups } from '../runtimes/cgroup-sweep.ts';
-import { startContainerPools } from './container-pools.ts';
+import { allBackends } from '../backends/registry.ts';
+import { sessionsFor, workloadsFor } from '../suites/registry.ts';
+import { runInGroups } from './pool-groups.ts';
+import { capabilitiesOf } from '../results/cell-fields.ts';
 
 export interface RunOptions {
   configFile?: string;
@@ -69,7 +70,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
   try {
     for (const p of pools) progress.update(p.name, 'compiling helpers and workloads…');
     const s = loaded.config.settings;
-    const natives = await buildNatives(opts.cacheDir, [...new Set([...s.workloads, ...(s.suites.includes('runtime') ? CONTAINER_WORKLOADS : [])])]);
+    const natives = await buildNatives(opts.cacheDir, workloadsFor(s));
     const provisioned = await provisionPools(loaded, pools, {
       cacheDir: opts.cacheDir,
       ...(opts.mirror ? { mirror: opts.mirror } : {}),
@@ -78,41 +79,35 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
       progress,
       signal: opts.signal,
     });
-    const settings = loaded.config.settings;
-    const plan: RunPlan = { runId, pools: provisioned.map((p) => p.planned), settings, natives, keepArtifacts: opts.keepArtifacts };
-    const planFor = (subset: readonly ProvisionedPool[]): RunPlan => ({ ...plan, pools: subset.map((p) => p.planned) });
+    const plan: RunPlan = { runId, pools: provisioned.map((p) => p.planned), settings: s, natives, keepArtifacts: opts.keepArtifacts };
     const collector = new CellCollector(progress);
-    const timed = async (subset: readonly ProvisionedPool[]) => {
-      const t0 = performance.now();
-      if (!opts.signal?.aborted && subset.length) await runSuites(planFor(subset), collector, opts);
-      for (const p of subset) p.phases.suitesMs = performance.now() - t0;
-    };
-    // Pools on this machine's kernel first, together (node containers come up first); then VMs in waves that fit the cores and the memory.
-    const containerPools = provisioned.filter((p) => p.pool.backend === 'container' && !p.planned.error);
-    const stopContainers = await startContainerPools(containerPools, { loaded, cacheDir: opts.cacheDir, mirror: opts.mirror, workRoot, natives, progress, timeouts: settings.timeouts });
-    try {
-      await timed(provisioned.filter((p) => (p.pool.backend === 'namespace' || p.pool.backend === 'container') && !p.planned.error));
-    } finally {
-      const t0 = performance.now();
-      await stopContainers();
-      for (const p of containerPools) p.phases.teardownMs = performance.now() - t0;
-    }
-    const vmPools = provisioned.filter((p) => p.vm && !p.planned.error);
-    if (vmPools.length && !opts.signal?.aborted) {
-      const first = vmPools[0]!.vm!;
-      const accel = await chooseAccel(opts.accel ?? settings.accel, { vmlinuz: first.kernel.vmlinuz, agent: natives.agent, guard: natives.helper, cacheDir: opts.cacheDir, workDir: workRoot });
-      for (const wave of packWaves(vmPools, opts.jobs, Math.floor((totalmem() / 2 ** 20) * 0.75))) {
-        if (opts.signal?.aborted) break;
-        const machines = await bootWave(wave, { cacheDir: opts.cacheDir, natives, progress, accel, suites: vmSessions(settings.suites), timeouts: settings.timeouts, signal: opts.signal });
-        try {
-          await timed(wave.filter((p) => !p.planned.error));
-        } finally {
-          const t0 = performance.now();
-          await Promise.all(machines.map((m) => m.dispose()));
-          for (const p of wave) p.phases.teardownMs = performance.now() - t0;
-        }
-      }
-    }
+    const memo = new Map<string, Promise<unknown>>();
+    await runInGroups(provisioned, {
+      jobs: opts.jobs,
+      signal: opts.signal,
+      start: {
+        loaded,
+        cacheDir: opts.cacheDir,
+        mirror: opts.mirror,
+        workRoot,
+        natives,
+        progress: (pool, what) => progress.update(pool, what),
+        timeouts: s.timeouts,
+        sessions: sessionsFor(s.suites),
+        accel: opts.accel ?? s.accel,
+        signal: opts.signal,
+        once: <T>(key: string, make: () => Promise<T>) => {
+          if (!memo.has(key)) memo.set(key, make());
+          return memo.get(key) as Promise<T>;
+        },
+      },
+      // Pools on this machine's kernel first, together; then VMs in waves that fit the cores and the memory.
+      runSuites: async (subset) => {
+        const t0 = performance.now();
+        if (!opts.signal?.aborted && subset.length) await runSuites({ ...plan, pools: subset.map((p) => p.planned) }, collector, opts);
+        for (const p of subset) p.phases.suitesMs = performance.now() - t0;
+      },
+    });
     progress.done();
 
     const cells: Cell[] = [...collector.cells];
@@ -186,28 +181,6 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
   }
 }
 
-/**
- * Groups VM pools into waves: at most `jobs` VMs at once, and no more guest
- * memory than the budget (a VM bigger than the budget runs alone).
- */
-export function packWaves<T extends { pool: { vm: { memoryMiB: number } } }>(pools: readonly T[], jobs: number, budgetMiB: number): T[][] {
-  const waves: T[][] = [];
-  let cur: T[] = [];
-  let mem = 0;
-  for (const p of pools) {
-    const m = p.pool.vm.memoryMiB;
-    if (cur.length && (cur.length >= jobs || mem + m > budgetMiB)) {
-      waves.push(cur);
-      cur = [];
-      mem = 0;
-    }
-    cur.push(p);
-    mem += m;
-  }
-  if (cur.length) waves.push(cur);
-  return waves;
-}
-
 /** A pool whose provisioning was stopped by Ctrl-C (image build killed): not run, not broken. */
 function stoppedByInterrupt(p: ProvisionedPool): boolean {
   return p.planned.error?.startsWith('InterruptedError:') ?? false;
@@ -228,15 +201,6 @@ function notRunOf(provisioned: readonly ProvisionedPool[], suites: readonly stri
         out.push({ pool: p.pool.name, suite, check: '*' });
   }
   return out;
-}
-
-/** Capabilities from the per-feature cells: PASS → present, SKIP → absent; anything else → unknown (left out). */
-function capabilitiesOf(cells: readonly Cell[], pool: string): Record<string, boolean> {
-  const caps: Record<string, boolean> = {};
-  for (const c of cells)
-    if (c.pool === pool && c.suite === 'criu-check' && c.check.startsWith('feature:') && (c.status === 'PASS' || c.status === 'SKIP'))
-      caps[c.check.slice('feature:'.length)] = c.status === 'PASS';
-  return caps;
 }
 
 async function runSuites(plan: RunPlan, collector: CellCollector, opts: RunOptions): Promise<void> {
@@ -284,12 +248,7 @@ async function runSuites(plan: RunPlan, collector: CellCollector, opts: RunOptio
 async function sweepStaleWorkDirs(): Promise<void> {
   const base = tmpdir();
   for (const e of await readdir(base).catch(() => [] as string[])) {
-    const m = new RegExp(`^(?:${WORK_PREFIX}|${VM_DIR_PREFIX})(\\d+)-`).exec(e);
+    const m = new RegExp(`^(?:${[WORK_PREFIX, ...allBackends().flatMap((b) => b.tempPrefixes)].join('|')})(\\d+)-`).exec(e);
     if (m && !isAlive(Number(m[1]))) await removeTree(join(base, e));
   }
-}
-
-/** The agent sessions a VM needs: one per suite, plus the runtime suite's second node (the destination of a podman export). */
-export function vmSessions(suites: readonly string[]): string[] {
-  return suites.includes('runtime') ? [...suites, PEER_SESSION] : [...suites];
 }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { packWaves } from './run.ts';
+import { packWaves } from './pool-groups.ts';
 
 const pool = (name: string, memoryMiB: number) => ({ name, pool: { vm: { memoryMiB } } });
 

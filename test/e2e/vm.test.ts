@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { BUILTIN_IMAGES } from '../../src/config/builtin.ts';
 import { chooseAccel } from '../../src/environments/qemu/accel.ts';
-import { QemuEnvironment } from '../../src/environments/qemu/qemu-environment.ts';
+import { openVmSession } from '../../src/environments/qemu/vm-session.ts';
 import { QemuMachine, channelSocket } from '../../src/environments/qemu/qemu-machine.ts';
 import { buildGuestRoot } from '../../src/images/guest-root.ts';
 import { resolveImage } from '../../src/images/node-image.ts';
@@ -121,7 +121,7 @@ describe('qemu backend', () => {
     const accel = await chooseAccel('auto', { vmlinuz: kernel.vmlinuz, agent: natives.agent, guard: natives.helper, cacheDir, workDir: `${dir}-probe` });
     const m = await QemuMachine.start({ id: 'dies', vmlinuz: kernel.vmlinuz, initrd: root.initrd, memoryMiB: 1024, cpus: 1, accel: accel.accel, channels: 2, dir, guard: natives.helper, bootTimeoutMs: 180_000 });
     try {
-      const env = await QemuEnvironment.open({ id: 'dies/s', socket: channelSocket(dir, 1), session: 's', timeoutMs: 30_000 });
+      const env = await openVmSession({ id: 'dies/s', socket: channelSocket(dir, 1), session: 's', timeoutMs: 30_000 });
       const long = env.exec(['sleep', '120'], { timeoutMs: 150_000 });
       const panic = env.exec(['sh', '-c', 'sleep 1; echo c > /proc/sysrq-trigger'], { timeoutMs: 150_000 });
       const settled = await Promise.allSettled([long, panic]);

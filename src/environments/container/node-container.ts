@@ -19,7 +19,7 @@ class NodeImageContainer extends GenericContainer {
 }
 
 export interface NodeContainer {
-  /** Host path of the agent's socket: QemuEnvironment.open({ socket, backend: 'container' }) talks to it. */
+  /** Host path of the agent's socket: AgentEnvironment.open({ socket, backend: 'container' }) talks to it. */
   socket: string;
   containerId: string;
   dispose(): Promise<void>;

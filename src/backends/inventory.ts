@@ -3,6 +3,9 @@ import type { Environment } from '../environments/environment.ts';
 import type { Inventory } from '../results/schema.ts';
 import { parseCriuVersion, parseFeatureList } from '../criu/help.ts';
 import { detectRuntimes } from '../runtimes/detect.ts';
+import { InterruptedError } from '../errors.ts';
+import { redactUrlsIn } from '../util/redact.ts';
+import type { ProvisionedPool } from './pool-backend.ts';
 
 export const KERNEL_FLAGS = [
   'CONFIG_CHECKPOINT_RESTORE',
@@ -111,4 +114,32 @@ export function parseHwBreakpoints(out: string): { works: boolean | null; detail
   const m = /^hw-breakpoints: (yes|no|unknown)\b\s*(.*)$/m.exec(out);
   if (!m) return { works: null, detail: out.trim() || 'probe gave no answer' };
   return { works: m[1] === 'yes' ? true : m[1] === 'no' ? false : null, detail: m[2]!.replace(/^\((.*)\)$/, '$1') || m[1]! };
+}
+
+/**
+ * The one inventory probe every backend calls once a pool is up: copies the
+ * hw-breakpoints probe into ENV (a short-lived session of the pool), reads the
+ * inventory, and records it with the CRIU features and container runtimes the
+ * suites will use. EXTRAS are the backend's own part (vm, container).
+ */
+export async function probePool(
+  p: ProvisionedPool,
+  env: Environment,
+  o: { hwBreakpoints: string; commandMs: number; kernelConfig?: string | undefined; extras?: Pick<Inventory, 'vm' | 'container'> },
+): Promise<Inventory> {
+  await env.copyIn(o.hwBreakpoints, `${env.workDir}/hw-breakpoints`);
+  const probe = await takeInventory(env, p.image?.packages ?? {}, p.pool.criu.env, o.commandMs, `${env.workDir}/hw-breakpoints`, o.kernelConfig);
+  p.planned.features = probe.features;
+  p.planned.runtimes = probe.inventory.runtimes ?? [];
+  const inventory: Inventory = { ...probe.inventory, ...o.extras };
+  p.inventory = inventory;
+  return inventory;
+}
+
+/** A pool that could not be provisioned or started: it carries the error (its cells become ERROR); the others go on. */
+export function failPool(p: ProvisionedPool, e: unknown, progress: (pool: string, what: string) => void, log?: string[]): void {
+  // apt and debootstrap errors name the mirror, which may carry credentials.
+  p.planned.error = redactUrlsIn(`${(e as Error).name}: ${(e as Error).message}`);
+  if (log) p.planned.errorLog = log;
+  progress(p.pool.name, e instanceof InterruptedError ? `stopped: ${redactUrlsIn((e as Error).message)}` : `ERROR: ${redactUrlsIn((e as Error).message)}`);
 }

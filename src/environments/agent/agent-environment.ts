@@ -4,8 +4,7 @@ import { mkdirPrivate } from '../../util/fs.ts';
 import { signalName } from '../../util/process.ts';
 import { EnvironmentError } from '../../errors.ts';
 import { BASE_ENV, type Environment, type ExecOptions, type ExecResult } from '../environment.ts';
-import { AgentChannel } from './agent-channel.ts';
-import { vmGoneDetail } from './qemu-machine.ts';
+import { AgentChannel } from '../qemu/agent-channel.ts';
 
 const IO_TIMEOUT_MS = 60_000;
 const CHUNK = 8 << 20;
@@ -18,33 +17,37 @@ const CHUNK = 8 << 20;
  * (/run/criu-compat/SESSION); the VM or container belongs to the run and
  * outlives the session.
  */
-export class QemuEnvironment implements Environment {
-  readonly backend: 'qemu' | 'container';
+export class AgentEnvironment implements Environment {
+  readonly backend: string;
   readonly id: string;
   readonly workDir: string;
   private readonly channel: AgentChannel;
   private disposed = false;
 
-  private constructor(id: string, workDir: string, channel: AgentChannel, backend: 'qemu' | 'container') {
+  private constructor(id: string, workDir: string, channel: AgentChannel, backend: string) {
     this.backend = backend;
     this.id = id;
     this.workDir = workDir;
     this.channel = channel;
   }
 
-  /** Opens a session on an existing channel socket (or an already connected channel). */
-  static async open(opts: { id: string; socket: string | AgentChannel; session: string; timeoutMs: number; backend?: 'qemu' | 'container' }): Promise<QemuEnvironment> {
-    const vmSocket = (opts.backend ?? 'qemu') === 'qemu' && typeof opts.socket === 'string' ? opts.socket : undefined;
+  /**
+   * Opens a session on an existing channel socket (or an already connected
+   * channel). `explainClose` says why the other end went away (a VM's
+   * console tail): added to a failed connect and to every failing request.
+   */
+  static async open(opts: { id: string; socket: string | AgentChannel; session: string; timeoutMs: number; backend: string; explainClose?: (waitMs?: number) => Promise<string> }): Promise<AgentEnvironment> {
+    const explain = typeof opts.socket === 'string' ? opts.explainClose : undefined;
     const channel =
       typeof opts.socket === 'string'
         ? await AgentChannel.connect(opts.socket, opts.id, opts.timeoutMs).catch(async (e: Error) => {
             // QEMU removes its channel sockets when it exits: say so, with what the guest printed last.
-            throw vmSocket ? new EnvironmentError(`${e.message}${await vmGoneDetail(vmSocket)}`, { cause: e }) : e;
+            throw explain ? new EnvironmentError(`${e.message}${await explain()}`, { cause: e }) : e;
           })
         : opts.socket;
     // A VM that dies later: every failing request says so, with the guest console's last lines.
-    if (vmSocket) channel.explainClose = () => vmGoneDetail(vmSocket, 2000);
-    const env = new QemuEnvironment(opts.id, `/run/criu-compat/${opts.session}`, channel, opts.backend ?? 'qemu');
+    if (explain) channel.explainClose = () => explain(2000);
+    const env = new AgentEnvironment(opts.id, `/run/criu-compat/${opts.session}`, channel, opts.backend);
     try {
       await channel.ping(opts.timeoutMs);
       const r = await env.exec(['sh', '-c', 'rm -rf "$1" && mkdir -p -m 0700 "$1"', 'mkdir', env.workDir], { timeoutMs: opts.timeoutMs });

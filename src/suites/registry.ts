@@ -1,0 +1,28 @@
+import type { SUITES } from '../config/schema.ts';
+import { needs as criuCheck } from './criu-check.needs.ts';
+import { needs as roundTrip } from './round-trip.needs.ts';
+import { needs as runtime } from './runtime.needs.ts';
+import type { SuiteNeeds } from './suite-needs.ts';
+
+/** Each suite's declared needs; adding a suite is its vitest file, its declaration and a line here. */
+const NEEDS: Record<(typeof SUITES)[number], SuiteNeeds> = {
+  'criu-check': criuCheck,
+  'round-trip': roundTrip,
+  runtime,
+};
+
+export function needsOfSuite(suite: string): SuiteNeeds {
+  const n = (NEEDS as Record<string, SuiteNeeds | undefined>)[suite];
+  if (!n) throw new Error(`no declaration of what suite "${suite}" needs (src/suites/registry.ts)`);
+  return n;
+}
+
+/** The sessions every pool must offer for these suites, in suite order. */
+export function sessionsFor(suites: readonly string[]): string[] {
+  return [...new Set(suites.flatMap((s) => needsOfSuite(s).sessions))];
+}
+
+/** The workloads to compile for a run: settings.workloads and what the suites run on their own. */
+export function workloadsFor(settings: { workloads: readonly string[]; suites: readonly string[] }): string[] {
+  return [...new Set([...settings.workloads, ...settings.suites.flatMap((s) => needsOfSuite(s).workloads)])];
+}

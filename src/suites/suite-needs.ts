@@ -1,0 +1,17 @@
+/**
+ * What a suite needs from the host, declared apart from its vitest file so
+ * the host can read it without loading the suite: the host provides it for
+ * every pool without knowing the suite's name.
+ */
+export interface SuiteNeeds {
+  /**
+   * Sessions the suite opens on each pool, its own first (one agent channel
+   * each on a VM); more when it drives another node of the pool, e.g. the
+   * destination of a podman export.
+   */
+  sessions: readonly string[];
+  /** Workloads it runs whatever settings.workloads says (compiled, and copied into its sessions). */
+  workloads: readonly string[];
+  /** Whether its sessions get the compiled workloads copied in (settings.workloads and the above). */
+  copyWorkloads: boolean;
+}
