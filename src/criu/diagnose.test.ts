@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { failureStatus } from '../runner/cell.ts';
 import { diagnose, logExcerpt } from './diagnose.ts';
 
 const rec = (f: string) => readFileSync(join(import.meta.dirname, '../../fixtures/recorded/criu-logs', f), 'utf8');
@@ -22,6 +23,19 @@ describe('diagnosis on logs recorded here', () => {
     const log = rec('trixie-4.1.1-dump-hw-breakpoint-hang.log');
     expect(ids(log, true)).toContain('hw-breakpoints');
     expect(ids(log, false)).not.toContain('hw-breakpoints');
+  });
+
+  test("a rest at the breakpoint wait is the hang only where the pool's probe did not see breakpoints work; elsewhere a slow host (ERROR)", () => {
+    const hang = rec('trixie-4.1.1-dump-hw-breakpoint-hang.log');
+    const slow = rec('bookworm-3.17.1-kernel-6.12-tcg-loaded-dump-timeout.excerpt.log');
+    for (const probed of [false, null, undefined]) expect(diagnose({ text: hang, timedOut: true, hwBreakpoints: probed }).map((d) => d.id)).toEqual(['hw-breakpoints']);
+    // TCG emulates debug registers (the probe says so), yet a 64 MiB dump at load 12 timed out at the same place.
+    for (const text of [hang, slow]) {
+      const d = diagnose({ text, timedOut: true, hwBreakpoints: true });
+      expect(d.map((x) => x.id)).toEqual(['criu-slow-not-hung']);
+      expect(failureStatus(d)).toBe('ERROR');
+    }
+    expect(diagnose({ text: slow, timedOut: false, hwBreakpoints: true })).toEqual([]);
   });
 
   test('runtime-side signatures from FIELD-NOTES', () => {

@@ -25,6 +25,15 @@ export interface DiagnoseInput {
   timedOut?: boolean;
   /** CRIU was killed by this signal (SIGSEGV…) instead of exiting. */
   signal?: string;
+  /** The pool's breakpoint probe: true when debug-register breakpoints reach a ptracer there, null or absent when unknown. */
+  hwBreakpoints?: boolean | null;
+}
+
+/** The last lines of a timed-out CRIU log show it waiting for the task to trap on its breakpoint. */
+function restsAtBreakpointWait(i: DiagnoseInput): string | undefined {
+  if (!i.timedOut) return undefined;
+  const tail = i.text.trimEnd().split('\n').slice(-4);
+  return tail.find((l) => /new_sp=0x[0-9a-f]+ ip 0x[0-9a-f]+/.test(l) || /Waiting for \d+ to trap/.test(l));
 }
 
 interface Signature {
@@ -74,15 +83,21 @@ export const SIGNATURES: readonly Signature[] = [
     id: 'hw-breakpoints',
     title: 'The task never trapped on CRIU\'s hardware breakpoint',
     blame: 'tuple',
-    match: (i) => {
-      if (!i.timedOut) return undefined;
-      const tail = i.text.trimEnd().split('\n').slice(-4);
-      return tail.find((l) => /new_sp=0x[0-9a-f]+ ip 0x[0-9a-f]+/.test(l) || /Waiting for \d+ to trap/.test(l));
-    },
+    // Only where the pool's probe did not see breakpoints work: elsewhere the same log tail is a slow host (next signature).
+    match: (i) => (i.hwBreakpoints === true ? undefined : restsAtBreakpointWait(i)),
     cause:
       'After removing its parasite CRIU waits for the task to stop on an x86 debug-register breakpoint. This hypervisor does not virtualise debug registers (seen in Firecracker and AMD SEV guests), so the task never stops and CRIU < 4.2 waits forever.',
     remediation:
       'Use CRIU >= 4.2, which probes breakpoints at start and falls back to syscall tracing. Stopgap for older CRIU: run it with CRIU_FAULT=130 (forces the no-breakpoint path). Or move the node pool to a hypervisor that virtualises debug registers.',
+  },
+  {
+    id: 'criu-slow-not-hung',
+    title: 'CRIU was still working when its time ran out',
+    blame: 'environment',
+    match: (i) => (i.hwBreakpoints === true ? restsAtBreakpointWait(i) : undefined),
+    cause:
+      "CRIU timed out where the known breakpoint hang stops, but this pool's probe saw debug-register breakpoints work, so it is not that hang: the host was too slow for the time limit (seen under TCG emulation on a loaded machine, where the same cell passes when the host is idle). Nothing says the tuple is broken.",
+    remediation: 'Rerun with fewer pools in parallel (--jobs) or a larger settings.timeouts.criuMs; if it still times out on an idle host, keep the CRIU log (--keep-artifacts) and report it.',
   },
   {
     id: 'kerndat-init',

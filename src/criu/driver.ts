@@ -38,10 +38,13 @@ export class Criu {
   private readonly timeoutMs: number;
   /** Cancels every command this driver runs (the test's signal). */
   signal: AbortSignal | undefined;
-  constructor(env: Environment, criuEnv: Record<string, string>, timeoutMs: number) {
+  /** What the pool's own probe found: do debug-register breakpoints reach a ptracer here (null: unknown)? */
+  private readonly hwBreakpoints: boolean | null;
+  constructor(env: Environment, criuEnv: Record<string, string>, timeoutMs: number, probed: { hwBreakpoints?: boolean | null } = {}) {
     this.env = env;
     this.criuEnv = criuEnv;
     this.timeoutMs = timeoutMs;
+    this.hwBreakpoints = probed.hwBreakpoints ?? null;
   }
 
   /** Runs criu with args; logFile (inside the environment) is read back for diagnosis. */
@@ -50,7 +53,8 @@ export class Criu {
     const stop = new AbortController();
     const signal = this.signal ? AbortSignal.any([this.signal, stop.signal]) : stop.signal;
     let hung: string | undefined;
-    const watch = opts.logFile ? this.watchForHang(opts.logFile, stop.signal, (what) => ((hung = what), stop.abort())) : undefined;
+    // Where the probe saw breakpoints work, a rest at the breakpoint wait is slowness, not the known hang: let the timeout decide.
+    const watch = opts.logFile && this.hwBreakpoints !== true ? this.watchForHang(opts.logFile, stop.signal, (what) => ((hung = what), stop.abort())) : undefined;
     const result = await this.env.exec(argv, { timeoutMs: opts.timeoutMs ?? this.timeoutMs, env: this.criuEnv, signal });
     stop.abort();
     await watch;
@@ -60,7 +64,7 @@ export class Criu {
     if (opts.logFile) log = (await this.env.readFile(opts.logFile).catch(() => Buffer.alloc(0))).toString('utf8');
     const text = [log, result.stdout, result.stderr].filter(Boolean).join('\n');
     const killedBy = result.signal && !result.timedOut ? result.signal : undefined;
-    const diagnoses = diagnose({ text, timedOut: result.timedOut, ...(killedBy ? { signal: killedBy } : {}) });
+    const diagnoses = diagnose({ text, timedOut: result.timedOut, hwBreakpoints: this.hwBreakpoints, ...(killedBy ? { signal: killedBy } : {}) });
     return {
       argv,
       result,

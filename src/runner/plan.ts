@@ -19,6 +19,8 @@ export interface PlannedPool {
   bigMemMiB?: number[];
   /** Host directory (0700) under which each suite gets its environment's work directory. */
   hostWorkDir: string;
+  /** Do debug-register breakpoints reach a ptracer on this pool (its probe; null: unknown)? CRIU's diagnoses depend on it. */
+  hwBreakpoints?: boolean | null;
   /** Feature names this pool's CRIU knows (from criu --help), probed one by one. */
   features: string[];
   /** Container runtimes found in the node image (from the inventory). */

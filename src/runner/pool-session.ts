@@ -18,7 +18,7 @@ export function poolSession(plan: RunPlan, pool: PlannedPool, suite: string, opt
   const s = {} as PoolSession;
   beforeAll(async () => {
     s.env = await openEnvironment(plan, pool, suite, { workloads: opts.workloads });
-    s.criu = new Criu(s.env, pool.criuEnv, opts.criuTimeoutMs);
+    s.criu = new Criu(s.env, pool.criuEnv, opts.criuTimeoutMs, { hwBreakpoints: pool.hwBreakpoints });
   }, plan.settings.timeouts.environmentMs + 30_000);
   afterAll(async () => {
     await s.env?.dispose();
