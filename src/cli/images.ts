@@ -1,6 +1,9 @@
 import { parseArgs } from 'node:util';
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { prepareHost } from '../host/prepare.ts';
+import { needsOf } from '../host/requirements.ts';
+import { selectionLabel } from '../config/select.ts';
 import { loadConfig, type LoadedConfig } from '../config/load.ts';
 import { UsageError } from '../errors.ts';
 import { checkMirrorInputs } from '../config/mirror.ts';
@@ -76,6 +79,9 @@ export async function imagesCommand(args: string[]): Promise<number> {
   if (sub === 'build') {
     checkMirrorInputs(values.mirror);
     const loaded = await loadConfig(values.config);
+    // What building needs on this machine (debootstrap, and for VM pools QEMU, kernels' tools…): one message before any work.
+    const pools = names.length ? loaded.config.pools.filter((p) => names.includes(p.image)) : loaded.config.pools;
+    await prepareHost({ needs: needsOf(loaded, pools), cacheDir, install: false, what: `building ${names.length ? names.join(', ') : 'the images of ' + selectionLabel(loaded, pools)}`, write: (l) => console.error(l) });
     await sweepStaleScratch(cacheDir);
     // Ctrl-C: the build's process group is killed at once and its half-built directory removed.
     const abort = new AbortController();
