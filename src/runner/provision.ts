@@ -13,7 +13,7 @@ import { resolveKernel, type Kernel } from '../kernels/kernel.ts';
 import { run } from '../util/process.ts';
 import { redactUrlsIn } from '../util/redact.ts';
 import { InterruptedError } from '../errors.ts';
-import { buildStatic } from '../native/build-static.ts';
+import { buildStatic, buildStaticDir } from '../native/build-static.ts';
 import type { Inventory } from '../results/schema.ts';
 import { mkdirPrivate, removeTree } from '../util/fs.ts';
 import { takeInventory } from './inventory.ts';
@@ -37,7 +37,7 @@ export async function buildNatives(cacheDir: string, workloads: readonly string[
   const header = join(PROJECT_ROOT, 'fixtures/workloads/cc-workload.h');
   const [helper, agent, hwBreakpoints, ...bins] = await Promise.all([
     buildStatic('cc-ns', join(PROJECT_ROOT, 'src/environments/namespace/cc-ns.c'), [], cacheDir),
-    buildStatic('cc-agent', join(PROJECT_ROOT, 'src/environments/qemu/cc-agent.c'), [], cacheDir),
+    buildStaticDir('cc-agent', join(PROJECT_ROOT, 'src/agent'), cacheDir),
     buildStatic('hw-breakpoints', join(PROJECT_ROOT, 'fixtures/probes/hw-breakpoints.c'), [], cacheDir),
     ...workloads.map((w) => buildStatic(w, join(PROJECT_ROOT, `fixtures/workloads/${w}.c`), [header], cacheDir)),
   ]);
