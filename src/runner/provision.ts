@@ -32,16 +32,17 @@ export interface ProvisionedPool {
   phases: { provisionMs: number; bootMs: number; suitesMs: number; teardownMs: number };
 }
 
-/** Compiles the helper, the guest agent and the workloads (cached by content). */
+/** Compiles the namespace helper, the VM guard, the guest agent and the workloads (cached by content). */
 export async function buildNatives(cacheDir: string, workloads: readonly string[]): Promise<RunPlan['natives']> {
   const header = join(PROJECT_ROOT, 'fixtures/workloads/cc-workload.h');
-  const [helper, agent, hwBreakpoints, ...bins] = await Promise.all([
-    buildStatic('cc-ns', join(PROJECT_ROOT, 'src/environments/namespace/cc-ns.c'), [], cacheDir),
+  const [helper, guard, agent, hwBreakpoints, ...bins] = await Promise.all([
+    buildStaticDir('cc-ns', join(PROJECT_ROOT, 'src/environments/namespace/cc-ns'), cacheDir),
+    buildStatic('cc-guard', join(PROJECT_ROOT, 'src/native/cc-guard.c'), [], cacheDir),
     buildStaticDir('cc-agent', join(PROJECT_ROOT, 'src/agent'), cacheDir),
     buildStatic('hw-breakpoints', join(PROJECT_ROOT, 'fixtures/probes/hw-breakpoints.c'), [], cacheDir),
     ...workloads.map((w) => buildStatic(w, join(PROJECT_ROOT, `fixtures/workloads/${w}.c`), [header], cacheDir)),
   ]);
-  return { helper, agent, workloads: Object.fromEntries(workloads.map((w, i) => [w, bins[i]!])), probes: { hwBreakpoints } };
+  return { helper, guard, agent, workloads: Object.fromEntries(workloads.map((w, i) => [w, bins[i]!])), probes: { hwBreakpoints } };
 }
 
 export interface ProvisionOptions {
@@ -198,7 +199,7 @@ export async function bootWave(wave: readonly ProvisionedPool[], opts: WaveOptio
           accel: opts.accel.accel,
           channels: 1 + opts.suites.length,
           dir: vmDir(pool.name),
-          guard: opts.natives.helper,
+          guard: opts.natives.guard,
           bootTimeoutMs: opts.timeouts.bootMs,
           signal: opts.signal,
         });

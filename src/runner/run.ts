@@ -100,7 +100,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
     const vmPools = provisioned.filter((p) => p.vm && !p.planned.error);
     if (vmPools.length && !opts.signal?.aborted) {
       const first = vmPools[0]!.vm!;
-      const accel = await chooseAccel(opts.accel ?? settings.accel, { vmlinuz: first.kernel.vmlinuz, agent: natives.agent, guard: natives.helper, cacheDir: opts.cacheDir, workDir: workRoot });
+      const accel = await chooseAccel(opts.accel ?? settings.accel, { vmlinuz: first.kernel.vmlinuz, agent: natives.agent, guard: natives.guard, cacheDir: opts.cacheDir, workDir: workRoot });
       for (const wave of packWaves(vmPools, opts.jobs, Math.floor((totalmem() / 2 ** 20) * 0.75))) {
         if (opts.signal?.aborted) break;
         const machines = await bootWave(wave, { cacheDir: opts.cacheDir, natives, progress, accel, suites: vmSessions(settings.suites), timeouts: settings.timeouts, signal: opts.signal });

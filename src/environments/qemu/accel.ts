@@ -29,7 +29,7 @@ export async function probeBoot(o: {
   await mkdirPrivate(o.dir);
   const argv = qemuArgv({ id: 'probe', vmlinuz: o.vmlinuz, initrd: o.initrd, memoryMiB: o.memoryMiB ?? 512, cpus: 1, accel: o.accel, channels: 0, dir: o.dir, append: 'cc.probe' });
   const started = performance.now();
-  const proc = spawn(o.guard, ['guard', '--', ...argv], { stdio: 'ignore' });
+  const proc = spawn(o.guard, ['--', ...argv], { stdio: 'ignore' });
   // When the init's line reaches the console (the bench's fair mark: no shutdown included).
   let printedMs: number | null = null;
   const watch = setInterval(() => {
