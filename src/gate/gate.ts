@@ -1,5 +1,7 @@
 import semver from 'semver';
 import type { Cell, RunResults, Status } from '../results/schema.ts';
+import { causeOf } from '../matrix/groups.ts';
+import { featureCell } from '../matrix/model.ts';
 import { globMatch, looseVersion, type Policy } from './policy.ts';
 import { cellKey } from './run-defects.ts';
 
@@ -73,7 +75,7 @@ function metricValue(c: Cell, path: string, group: string, name: string | undefi
 }
 
 function explain(c: Cell): string {
-  const d = c.diagnoses.find((x) => x.blame !== 'note');
+  const d = causeOf(c);
   return d ? `${c.reason} — cause: ${d.cause} — fix: ${d.remediation}` : c.reason;
 }
 
@@ -234,7 +236,8 @@ export function runGate(baseline: RunResults, current: RunResults, policy: Polic
     if (!bp) continue;
     for (const [cap, had] of Object.entries(bp.capabilities))
       if (had && p.capabilities[cap] === false) {
-        const what = `criu-check/feature:${cap}`;
+        const probe = featureCell(cap);
+        const what = `${probe.suite}/${probe.check}`;
         add(`${p.name}\0${what}`, { f: { kind: 'capability', pool: p.name, what, before: 'present', after: 'missing', detail: `criu check --feature ${cap} no longer succeeds` }, unstable: false, label: `capability ${cap} lost` });
       }
   }

@@ -1,4 +1,4 @@
-import { listNames } from '../matrix/text.ts';
+import { listNames } from '../matrix/model.ts';
 import { renderMarkdown } from '../report/markdown.ts';
 import type { RunResults } from '../results/schema.ts';
 import type { CellRef, Finding, GateResult } from './gate.ts';

@@ -7,6 +7,8 @@ import { cacheEntry } from '../util/cache-entry.ts';
 import { removeTree } from '../util/fs.ts';
 import { contentHash, sha256File } from '../util/hash.ts';
 import { run } from '../util/process.ts';
+import { kernelPackages, mainPart, partsKeyInput } from './kernel-packages.ts';
+import { locateKernel } from './kernel-tree.ts';
 import { PrivateApt } from './private-apt.ts';
 
 const LAYOUT_VERSION = 1;
@@ -57,21 +59,22 @@ export async function resolveKernel(spec: Exclude<KernelSpec, 'host'>, opts: Ker
     const label = typeof spec === 'string' ? spec : `debian/${suite}`;
     const mirror = opts.mirror ?? (process.env.CRIU_COMPAT_MIRROR || pickDebianMirror(await readAptSources()));
     if (!mirror) throw new KernelError(`kernel ${label}: no Debian mirror found in /etc/apt/sources.list{,.d}; pass --mirror URL`);
-    const apt = new PrivateApt(opts.cacheDir, mirror);
+    const apt = new PrivateApt(opts.cacheDir, mirror, suite);
     opts.onProgress?.(`kernel ${label}: reading package lists`);
-    await apt.update(opts.listsMaxAgeMs ?? 24 * 3600_000, opts.timeoutMs);
-    // linux-image-amd64 is a metapackage: its one dependency is the real image.
-    let pkg = await apt.show(wanted ?? 'linux-image-amd64', suite, opts.timeoutMs);
-    if (!wanted) {
-      const real = /^(linux-image-[^\s,(]+)/.exec(pkg.depends)?.[1];
-      if (!real) throw new KernelError(`kernel ${label}: linux-image-amd64 in ${suite} depends on "${pkg.depends}", not on a kernel image`);
-      pkg = await apt.show(real, suite, opts.timeoutMs);
-    }
-    const key = contentHash({ v: LAYOUT_VERSION, sha256: pkg.sha256 || `${pkg.name}=${pkg.version}` });
-    return unpacked(join(opts.cacheDir, 'kernels', `${pkg.name}_${pkg.version}-${key}`), label, `${pkg.name} ${pkg.version}`, key, opts, async (scratch) => {
-      opts.onProgress?.(`kernel ${label}: downloading ${pkg.name} ${pkg.version} (${Math.round(pkg.size / 1e6)} MB)`);
-      const deb = await apt.download(pkg, join(scratch, 'download'), opts.timeoutMs);
-      return deb;
+    const { parts } = await labelled(label, async () => {
+      await apt.update(opts.listsMaxAgeMs ?? 24 * 3600_000, opts.timeoutMs);
+      // linux-image-amd64 is a metapackage; the release's image may itself only depend on linux-binary-*, linux-modules-*, linux-base-*.
+      return kernelPackages(wanted ?? 'linux-image-amd64', (name, version) => apt.show(name, version, opts.timeoutMs));
+    });
+    const main = mainPart(parts);
+    const key = contentHash({ v: LAYOUT_VERSION, sha256: partsKeyInput(parts) });
+    const origin = parts.map((p) => `${p.name} ${p.version}`).join(', ');
+    return unpacked(join(opts.cacheDir, 'kernels', `${main.name}_${main.version}-${key}`), label, origin, key, opts, async (scratch) => {
+      const size = parts.reduce((n, p) => n + p.size, 0);
+      opts.onProgress?.(`kernel ${label}: downloading ${parts.map((p) => p.name).join(', ')} ${main.version} (${Math.round(size / 1e6)} MB)`);
+      const debs: string[] = [];
+      for (const p of parts) debs.push(await labelled(label, () => apt.download(p, join(scratch, 'download'), opts.timeoutMs)));
+      return debs;
     });
   }
   if ('deb' in spec) {
@@ -80,7 +83,7 @@ export async function resolveKernel(spec: Exclude<KernelSpec, 'host'>, opts: Ker
       throw new KernelError(`kernel ${file}: cannot read it (${e.code ?? e.message})`);
     });
     const key = contentHash({ v: LAYOUT_VERSION, sha256: sha });
-    return unpacked(join(opts.cacheDir, 'kernels', `deb-${key}`), file, file, key, opts, async () => file);
+    return unpacked(join(opts.cacheDir, 'kernels', `deb-${key}`), file, file, key, opts, async () => [file]);
   }
   // A user's own kernel: a vmlinuz and its modules directory (the config loader checked both kinds).
   const vmlinuz = resolve(spec.vmlinuz);
@@ -125,30 +128,26 @@ async function treeListing(dir: string): Promise<string> {
   return contentHash(lines.sort());
 }
 
-/** Unpacks a linux-image .deb into DIR once: vmlinuz, config, root/lib/modules/RELEASE with modules.dep. */
-async function unpacked(dir: string, label: string, origin: string, key: string, opts: KernelOptions, fetch: (scratch: string) => Promise<string>): Promise<Kernel> {
+/**
+ * Unpacks a kernel's .debs into one tree once and keeps vmlinuz, config and
+ * root/lib/modules/RELEASE with modules.dep.
+ */
+async function unpacked(dir: string, label: string, origin: string, key: string, opts: KernelOptions, fetch: (scratch: string) => Promise<string[]>): Promise<Kernel> {
   const entry = await cacheEntry<KernelManifest>(dir, opts.timeoutMs * 3, async (scratch) => {
-    const deb = await fetch(scratch);
+    const debs = await fetch(scratch);
     opts.onProgress?.(`kernel ${label}: unpacking`);
     const x = join(scratch, 'x');
-    const r = await run(['dpkg-deb', '-x', deb, x], { timeoutMs: opts.timeoutMs, signal: opts.signal });
-    if (r.exitCode !== 0) throw new KernelError(`kernel ${label}: dpkg-deb -x ${deb} failed: ${r.stderr.trim()}`);
-    const boot = await readdir(join(x, 'boot')).catch(() => [] as string[]);
-    const image = boot.find((f) => /^vmlinuz-/.test(f));
-    if (!image) throw new KernelError(`kernel ${label}: ${deb} has no boot/vmlinuz-*; is it a linux-image package?`);
-    const release = image.slice('vmlinuz-'.length);
-    let modsrc = '';
-    for (const base of ['lib/modules', 'usr/lib/modules']) {
-      const p = join(x, base, release);
-      if (await exists(p)) modsrc = p;
+    for (const deb of debs) {
+      const r = await run(['dpkg-deb', '-x', deb, x], { timeoutMs: opts.timeoutMs, signal: opts.signal });
+      if (r.exitCode !== 0) throw new KernelError(`kernel ${label}: dpkg-deb -x ${deb} failed: ${r.stderr.trim()}`);
     }
-    if (!modsrc) throw new KernelError(`kernel ${label}: ${deb} has no modules for ${release}`);
-    await rename(join(x, 'boot', image), join(scratch, 'vmlinuz'));
-    const hasConfig = boot.includes(`config-${release}`);
-    if (hasConfig) await rename(join(x, 'boot', `config-${release}`), join(scratch, 'config'));
+    const k = await locateKernel(x, `kernel ${label}: ${debs.map((d) => basename(d)).join(' + ')}`);
+    const release = k.release;
+    await rename(k.vmlinuz, join(scratch, 'vmlinuz'));
+    if (k.config) await rename(k.config, join(scratch, 'config'));
     await mkdir(join(scratch, 'root/lib/modules'), { recursive: true });
-    await rename(modsrc, join(scratch, 'root/lib/modules', release));
-    // Debian's package builds modules.dep in its install scripts; we are not installing it.
+    await rename(k.modulesDir, join(scratch, 'root/lib/modules', release));
+    // Debian's packages build modules.dep in their install scripts; we are not installing them.
     const d = await run(['depmod', '-b', join(scratch, 'root'), release], { timeoutMs: opts.timeoutMs, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
     if (d.exitCode !== 0)
       throw new KernelError(
@@ -156,7 +155,7 @@ async function unpacked(dir: string, label: string, origin: string, key: string,
       );
     await removeTree(x);
     await removeTree(join(scratch, 'download'));
-    return { label, release, origin, key, hasConfig };
+    return { label, release, origin, key, hasConfig: k.config !== undefined };
   }, opts.signal);
   const m = entry.manifest;
   return {
@@ -172,10 +171,20 @@ async function unpacked(dir: string, label: string, origin: string, key: string,
   };
 }
 
+/** Runs FN; a KernelError from it names the pool's kernel. */
+async function labelled<T>(label: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof KernelError && !e.message.startsWith('kernel ')) throw new KernelError(`kernel ${label}: ${e.message}`);
+    throw e;
+  }
+}
+
+
 async function exists(p: string): Promise<boolean> {
   return stat(p).then(
     () => true,
     () => false,
   );
 }
-

@@ -1,7 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import Handlebars from 'handlebars';
-import { worstStatus } from '../matrix/text.ts';
+import { worstStatus } from '../matrix/model.ts';
 import type { RunResults, Status } from '../results/schema.ts';
 import { writeFileAtomic } from '../util/fs.ts';
 import { readRun, writeReports } from './write.ts';

@@ -1,3 +1,4 @@
+import { causeOf } from '../matrix/groups.ts';
 import type { RunResults } from '../results/schema.ts';
 
 function esc(s: string): string {
@@ -33,7 +34,7 @@ export function renderJUnit(results: RunResults): string {
         ...c.diagnoses.filter((d) => d.blame !== 'note').flatMap((d) => [`cause: ${d.cause}`, `fix: ${d.remediation}`]),
         ...(c.logExcerpt.length ? ['', ...c.logExcerpt] : []),
       ].join('\n');
-      if (c.status === 'FAIL') out.push(`      <failure message="${esc(c.reason)}" type="${esc(c.diagnoses.find((d) => d.blame !== 'note')?.id ?? 'FAIL')}">${esc(body)}</failure>`);
+      if (c.status === 'FAIL') out.push(`      <failure message="${esc(c.reason)}" type="${esc(causeOf(c)?.id ?? 'FAIL')}">${esc(body)}</failure>`);
       else if (c.status === 'ERROR') out.push(`      <error message="${esc(c.reason)}" type="${esc(c.diagnoses[0]?.id ?? 'ERROR')}">${esc(body)}</error>`);
       else if (c.status === 'SKIP') out.push(`      <skipped message="${esc(c.reason)}"/>`);
       out.push('    </testcase>');

@@ -1,4 +1,5 @@
-import { failureGroups, listNames, notRunLabel, pivot, runtimesLabel, skipGroups } from '../matrix/text.ts';
+import { causeOf, failureGroups, skipGroups } from '../matrix/groups.ts';
+import { listNames, notRunLabel, pivot, poolLabels, totalOf } from '../matrix/model.ts';
 import type { RunResults } from '../results/schema.ts';
 
 const ICON = { PASS: '✅', FAIL: '❌', ERROR: '⚠️', SKIP: '⏭️' } as const;
@@ -29,11 +30,10 @@ export function renderMarkdown(results: RunResults, opts: { regressions?: string
       if (p.error) return `${ICON.ERROR} ERROR`;
       const c = m.get(p.name, suite);
       if (!c.status) return '–';
-      const total = c.counts.PASS + c.counts.FAIL + c.counts.ERROR + c.counts.SKIP;
-      return `${ICON[c.status]} ${c.status} ${c.counts.PASS}/${total}`;
+      return `${ICON[c.status]} ${c.status} ${c.counts.PASS}/${totalOf(c)}`;
     });
-    const backend = p.inventory?.vm ? `${p.backend} (${p.inventory.vm.accelerator})` : p.backend;
-    out.push(`| ${md(p.name)} | ${md(p.inventory?.kernelRelease ?? p.kernel)} | ${backend} | ${p.inventory?.criuVersion ?? '?'} | ${md(runtimesLabel(p))} | ${cols.join(' | ')} |`);
+    const l = poolLabels(p);
+    out.push(`| ${md(l.name)} | ${md(l.kernel)} | ${l.backend} | ${l.criu} | ${md(l.runtimes)} | ${cols.join(' | ')} |`);
   }
   out.push('');
   const groups = failureGroups(results);
@@ -41,7 +41,7 @@ export function renderMarkdown(results: RunResults, opts: { regressions?: string
   if (groups.length || poolErrors.length) {
     out.push('### Failures', '');
     for (const g of groups) {
-      const d = g.first.diagnoses.find((x) => x.blame !== 'note');
+      const d = causeOf(g.first);
       const checks = listNames(g.checks);
       out.push(`- ${ICON[g.status]} **${md(g.pool)}** › ${g.suite} › ${md(checks)}: ${md(g.first.reason)}`);
       if (d) out.push(`  - cause: ${md(d.cause)}`, `  - fix: ${md(d.remediation)}`);

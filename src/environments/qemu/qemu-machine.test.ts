@@ -1,0 +1,13 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, test } from 'vitest';
+import { qemuArgv } from './qemu-machine.ts';
+
+test('guests boot with the IO-APIC timer check off: on a loaded host an emulated 6.12 guest panicked there (recorded console)', () => {
+  const recorded = readFileSync(join(import.meta.dirname, '../../../fixtures/recorded/console/6.12-tcg-loaded-io-apic-timer-panic.txt'), 'utf8');
+  expect(recorded).toMatch(/Kernel panic - not syncing: IO-APIC \+ timer doesn't work!/);
+  expect(recorded).toMatch(/setup_IO_APIC/);
+  const argv = qemuArgv({ id: 't', vmlinuz: '/k', initrd: '/i', memoryMiB: 512, cpus: 1, accel: 'tcg', channels: 1, dir: '/tmp/x', append: 'cc.probe' });
+  const append = argv[argv.indexOf('-append') + 1]!;
+  expect(append.split(' ')).toEqual(expect.arrayContaining(['no_timer_check', 'panic=-1', 'cc.probe']));
+});
