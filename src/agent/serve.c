@@ -22,6 +22,9 @@
 #include "agent.h"
 #include "protocol.h"
 
+/* A unix socket's end of file is its host gone for good (a virtio-serial port's is "no host yet"). */
+static int eof_ends_channel;
+
 static int read_full(int fd, void *buf, size_t len)
 {
 	char *p = buf;
@@ -31,6 +34,10 @@ static int read_full(int fd, void *buf, size_t len)
 			continue;
 		if (n < 0 && errno != EAGAIN)
 			return -1;
+		if (n == 0 && eof_ends_channel) {
+			errno = 0;
+			return -1;
+		}
 		if (n <= 0) {
 			/* No host connected (or nothing yet): wait for one. */
 			struct pollfd pfd = { .fd = fd, .events = POLLIN };
@@ -151,7 +158,8 @@ int start_servers(void)
  * already, so nothing is mounted and no module is loaded (and pid_max, which
  * is not namespaced, is left alone). Every connection to SOCKET (in a
  * directory bind-mounted from the host) gets its own server, as each
- * virtio-serial port does in a VM; PID 1 reaps orphans.
+ * virtio-serial port does in a VM, until the host closes it; PID 1 reaps
+ * orphans.
  */
 int listen_mode(const char *path)
 {
@@ -179,10 +187,14 @@ int listen_mode(const char *path)
 				logmsg("accept: %s", strerror(errno));
 				_exit(1);
 			}
+			/* Servers of closed connections. */
+			while (waitpid(-1, NULL, WNOHANG) > 0) {
+			}
 			pid_t pid = fork();
 			if (pid == 0) {
 				close(ls);
 				port_fd = c;
+				eof_ends_channel = 1;
 				serve_fd(path, index);
 			}
 			close(c);
