@@ -39,9 +39,15 @@ static int read_full(int fd, void *buf, size_t len)
 			return -1;
 		}
 		if (n <= 0) {
-			/* No host connected (or nothing yet): wait for one. */
+			/* No host connected (or nothing yet): wait for one. A virtio-serial
+			 * port without a host reads as end of file and polls as readable at
+			 * once, so sleep instead of spinning (a busy guest vCPU, which under
+			 * TCG is a busy host core). */
 			struct pollfd pfd = { .fd = fd, .events = POLLIN };
-			poll(&pfd, 1, 100);
+			if (n == 0)
+				usleep(20000);
+			else
+				poll(&pfd, 1, 100);
 			reap_handlers();
 			continue;
 		}
