@@ -6,7 +6,7 @@
  * itself said so (see featureVerdict): a probe that crashed or hung is ERROR.
  */
 import { describe, inject, test } from 'vitest';
-import { describeFailure, featureVerdict } from '../src/criu/driver.ts';
+import { describeFailure } from '../src/criu/driver.ts';
 import { failureStatus, settle } from '../src/runner/cell.ts';
 import { poolSession } from '../src/runner/pool-session.ts';
 
@@ -35,15 +35,15 @@ describe.concurrent.each(pools)('$name', (pool) => {
       });
     });
 
-    for (const [check, args] of [
-      ['check', ['check']],
-      ['check --all', ['check', '--all']],
+    for (const [check, all] of [
+      ['check', false],
+      ['check --all', true],
     ] as const) {
       test(check, async (ctx) => {
         session.criu.signal = ctx.signal;
         const started = new Date();
         await session.criu.clearKdatCache();
-        const run = await session.criu.run([...args]);
+        const run = await session.criu.check({ all });
         const out = run.text;
         // "--all" exits 1 when only optional features are missing; that names capabilities, it is not a breakage.
         const onlyOptionalMissing = check === 'check --all' && /Looks good but some kernel features are missing/.test(out);
@@ -57,7 +57,7 @@ describe.concurrent.each(pools)('$name', (pool) => {
             ? (/Looks good\.?/.exec(out)?.[0] ?? 'exit 0')
             : onlyOptionalMissing
               ? `optional kernel features missing: ${missing.length ? missing.join('; ') : 'criu check --all does not name them (the feature:NAME cells do)'}`
-              : describeFailure(`criu ${args.join(' ')}`, run, t.commandMs),
+              : describeFailure(`criu ${check}`, run, t.commandMs),
           durations: { totalMs: run.result.durationMs },
           diagnoses: run.diagnoses,
           logExcerpt: run.excerpt,
@@ -69,10 +69,10 @@ describe.concurrent.each(pools)('$name', (pool) => {
     test.for(pool.features)('feature:%s', async (feature, ctx) => {
       session.criu.signal = ctx.signal;
       const started = new Date();
-      const run = await session.criu.run(['check', '--feature', feature]);
-      const verdict = featureVerdict(feature, run, t.commandMs);
+      const { run, status, reason } = await session.criu.checkFeature(feature);
       settle(ctx, id(`feature:${feature}`), started, {
-        ...verdict,
+        status,
+        reason,
         durations: { totalMs: run.result.durationMs },
         diagnoses: run.diagnoses,
         logExcerpt: run.ok ? [] : run.excerpt,

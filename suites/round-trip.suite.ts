@@ -10,7 +10,8 @@ import { describe, inject, test } from 'vitest';
 import { settle } from '../src/runner/cell.ts';
 import { binaryPath } from '../src/runner/environments.ts';
 import { poolSession } from '../src/runner/pool-session.ts';
-import { aggregate, attemptRoundTrip, planCases, type Attempt } from '../src/runner/round-trip.ts';
+import { repeatCell } from '../src/runner/repeat.ts';
+import { attemptRoundTrip, planCases } from '../src/runner/round-trip.ts';
 
 const SUITE = 'round-trip';
 const plan = inject('plan');
@@ -25,17 +26,10 @@ describe.concurrent.each(pools)('$name', (pool) => {
   describe(SUITE, { concurrent: false }, () => {
     test.for(cases)('$check', async (c, ctx) => {
       const started = new Date();
-      const cellDir = `${session.env.workDir}/cells/${c.check.replace(/\//g, '_')}`;
-      const attempts: Attempt[] = [];
-      for (let i = 1; i <= plan.settings.repeat; i++) {
-        const dir = plan.settings.repeat > 1 ? `${cellDir}/${i}` : cellDir;
-        const a = await attemptRoundTrip(c, { env: session.env, criu: session.criu, binary: binaryPath(session.env, plan.natives.workloads[c.workload]!), dir, timeouts: t, signal: ctx.signal });
-        attempts.push(a);
-        if (!plan.keepArtifacts) await session.env.remove(dir);
-        if (a.status === 'SKIP' || a.status === 'ERROR') break; // a missing capability or a broken harness will not change
-      }
-      const draft = aggregate(attempts);
-      if (plan.keepArtifacts) draft.artifacts = await session.env.copyOut(cellDir, `${pool.hostWorkDir}/${SUITE}/cells/${c.check.replace(/\//g, '_')}`);
+      const binary = binaryPath(session.env, plan.natives.workloads[c.workload]!);
+      const draft = await repeatCell({ plan, pool, suite: SUITE, check: c.check, env: session.env }, (dir) =>
+        attemptRoundTrip(c, { env: session.env, criu: session.criu, binary, dir, timeouts: t, signal: ctx.signal }),
+      );
       settle(ctx, { pool: pool.name, suite: SUITE, check: c.check }, started, draft);
     });
   });

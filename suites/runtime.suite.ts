@@ -15,24 +15,17 @@ import { settle } from '../src/runner/cell.ts';
 import { attemptContainerRoundTrip, containerCases } from '../src/runner/container-round-trip.ts';
 import { binaryPath, openEnvironment, PEER_SESSION } from '../src/runner/environments.ts';
 import { poolSession } from '../src/runner/pool-session.ts';
-import { aggregate, type Attempt } from '../src/runner/round-trip.ts';
+import { repeatCell } from '../src/runner/repeat.ts';
 import { CONTAINER_WORKLOADS } from '../src/config/schema.ts';
 import type { Environment } from '../src/environments/environment.ts';
 import type { ContainerRuntime } from '../src/runtimes/container-runtime.ts';
-import type { RuntimeInfo } from '../src/runtimes/detect.ts';
-import { OciRuntime } from '../src/runtimes/oci-runtime.ts';
-import { PodmanRuntime } from '../src/runtimes/podman.ts';
-import type { PlannedPool, RunPlan } from '../src/runner/plan.ts';
+import { createRuntime } from '../src/runtimes/factory.ts';
+import type { RunPlan } from '../src/runner/plan.ts';
 
 const SUITE = 'runtime';
 const plan = inject('plan');
 const pools = plan.settings.suites.includes(SUITE) ? plan.pools.filter((p) => !p.error) : [];
 const t = plan.settings.timeouts;
-
-function driver(info: RuntimeInfo, env: Environment, pool: PlannedPool, tag: string): ContainerRuntime {
-  const o = { env, criuEnv: pool.criuEnv, tag, timeoutMs: t.criuMs };
-  return info.name === 'podman' ? new PodmanRuntime({ ...o, ociRuntime: info.ociRuntime ?? 'runc' }) : new OciRuntime(info.name, o);
-}
 
 function workloadBinaries(p: RunPlan, env: Environment): Record<string, string> {
   return Object.fromEntries(CONTAINER_WORKLOADS.map((w) => [w, binaryPath(env, p.natives.workloads[w]!)]));
@@ -61,17 +54,12 @@ describe.concurrent.each(pools)('$name', (pool) => {
         let prepared: { ok: boolean; why: string; excerpt: string[] } | undefined;
         let peer: { env: Environment; runtime: ContainerRuntime } | undefined;
         let peerError: string | undefined;
-        let tracking: boolean | undefined;
 
         const prepare = async () => {
           if (prepared) return prepared;
-          rt = driver(info, session.env, pool, `${tag}-${info.name}`);
+          rt = createRuntime(info, { env: session.env, criuEnv: pool.criuEnv, tag: `${tag}-${info.name}`, timeoutMs: t.criuMs, criu: session.criu, probeTimeoutMs: t.commandMs });
           const r = await rt.prepare(workloadBinaries(plan, session.env));
           prepared = { ok: r.ok, why: r.ok ? '' : `preparing ${info.name} failed (exit ${r.result.exitCode}): ${(r.result.stderr || r.result.stdout).trim().split('\n').slice(-2).join(' | ')}`, excerpt: r.excerpt };
-          if (tracking === undefined) {
-            const probe = await session.criu.run(['check', '--feature', 'mem_dirty_track'], { timeoutMs: t.commandMs });
-            tracking = probe.ok;
-          }
           return prepared;
         };
         afterAll(async () => {
@@ -87,50 +75,30 @@ describe.concurrent.each(pools)('$name', (pool) => {
           const id = { pool: pool.name, suite: SUITE, check: c.check };
           const p = await prepare();
           if (!p.ok) return settle(ctx, id, started, { status: 'ERROR', reason: p.why, durations: { totalMs: 0 }, logExcerpt: p.excerpt });
-          if (c.mode === 'migrate' && info.checkpoint && !peer && !peerError) {
+          const exportImport = rt.capabilities.exportImport;
+          if (c.mode === 'migrate' && exportImport && rt.capabilities.checkpoint.ok && !peer && !peerError) {
             try {
               const env = await openEnvironment(plan, pool, PEER_SESSION, { workloads: true });
-              // The other node sees podman's directory at the same path as this one does (its own storage behind it).
-              const runtime = new PodmanRuntime({ env, criuEnv: pool.criuEnv, tag: `${tag}-${info.name}-peer`, timeoutMs: t.criuMs, ociRuntime: info.ociRuntime ?? 'runc', nodePath: (rt as PodmanRuntime).node });
-              peer = { env, runtime };
-              // The second node gets the source's image as a registry would give it: same content, same ID.
-              const image = `${session.env.workDir}/workload-image.tar`;
-              const saved = await (rt as PodmanRuntime).saveImage(image);
-              if (!saved.ok) throw new Error(`podman save: ${saved.result.stderr.trim()}`);
-              const there = `${env.workDir}/workload-image.tar`;
-              await env.writeFile(there, await session.env.readFile(image));
-              const r = await runtime.prepare(workloadBinaries(plan, env), there);
+              const there = exportImport.peerOn(env);
+              peer = { env, runtime: there.runtime };
+              const r = await there.prepare(workloadBinaries(plan, env));
               if (!r.ok) peerError = `preparing ${info.name} on the second node failed: ${r.result.stderr.trim().split('\n').slice(-1)[0] ?? ''}`;
             } catch (e) {
               peerError = `the second node could not be brought up: ${(e as Error).message}`;
             }
           }
           if (c.mode === 'migrate' && peerError) return settle(ctx, id, started, { status: 'ERROR', reason: peerError, durations: { totalMs: 0 } });
-          const cellDir = `${session.env.workDir}/cells/${c.check.replace(/\//g, '_')}`;
-          const attempts: Attempt[] = [];
-          for (let i = 1; i <= plan.settings.repeat; i++) {
-            const dir = plan.settings.repeat > 1 ? `${cellDir}/${i}` : cellDir;
-            await session.env.makeDir(dir);
-            const a = await attemptContainerRoundTrip(c, {
-              env: session.env,
-              runtime: rt,
-              info,
-              dir,
-              id: `cc-${c.check.replace(/[^A-Za-z0-9]+/g, '-')}-${i}`,
-              timeouts: t,
-              dirtyTracking: tracking,
-              peer,
-              signal: ctx.signal,
-            });
-            attempts.push(a);
-            if (!plan.keepArtifacts) {
-              await session.env.remove(dir);
+          const draft = await repeatCell(
+            { plan, pool, suite: SUITE, check: c.check, env: session.env },
+            async (dir, i) => {
+              await session.env.makeDir(dir);
+              const cid = `cc-${c.check.replace(/[^A-Za-z0-9]+/g, '-')}-${i}`;
+              return attemptContainerRoundTrip(c, { env: session.env, runtime: rt, dir, id: cid, timeouts: t, peer, signal: ctx.signal });
+            },
+            async (dir) => {
               if (peer && c.mode === 'migrate') await peer.env.remove(dir);
-            }
-            if (a.status === 'SKIP' || a.status === 'ERROR') break;
-          }
-          const draft = aggregate(attempts);
-          if (plan.keepArtifacts) draft.artifacts = await session.env.copyOut(cellDir, `${pool.hostWorkDir}/${SUITE}/cells/${c.check.replace(/\//g, '_')}`);
+            },
+          );
           settle(ctx, id, started, draft);
         });
       });

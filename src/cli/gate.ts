@@ -86,7 +86,7 @@ export async function gateCommand(args: string[]): Promise<number> {
     console.log(renderGate(result, policy));
     if (summary)
       await summary.appendFile(renderGateMarkdown(result, policy, baseline, current)).catch((e: NodeJS.ErrnoException) => {
-        throw new UsageError(`--summary ${values.summary}: writing the summary failed (${e.code ?? e.message}); the verdict above stands, the summary is incomplete`);
+        throw new UsageError(`--summary ${values.summary}: writing the summary failed (${e.code ?? e.message}); the verdict above stands, the summary is incomplete`, { cause: e });
       });
     return result.passed ? 0 : 1;
   } finally {
@@ -111,7 +111,7 @@ async function openSummary(path: string): Promise<FileHandle> {
     return await open(path, 'a');
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw new UsageError(`--summary ${path}: cannot write the summary there (${err.code === 'ENOENT' ? 'its directory does not exist' : (err.code ?? err.message)}); nothing was judged`);
+    throw new UsageError(`--summary ${path}: cannot write the summary there (${err.code === 'ENOENT' ? 'its directory does not exist' : (err.code ?? err.message)}); nothing was judged`, { cause: e });
   }
 }
 

@@ -2,13 +2,12 @@
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { relative } from 'node:path';
-import { ConfigError, PrerequisiteError, UsageError } from '../errors.ts';
+import { UsageError } from '../errors.ts';
 import { defaultCacheDir } from '../images/cache-dir.ts';
 import { parseShard } from '../config/select.ts';
 import { checkMirrorInputs } from '../config/mirror.ts';
 import { loadConfig } from '../config/load.ts';
-import { escapeControl } from '../util/escape.ts';
-import { redactUrlsIn } from '../util/redact.ts';
+import { onError } from './on-error.ts';
 
 /** Each command's module is loaded when it is used: a command pays only for its own imports (setup answers in well under a second). */
 const COMMANDS: Record<string, () => Promise<{ command: (args: string[]) => Promise<number>; help: string }>> = {
@@ -169,20 +168,8 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (e: unknown) => {
-    // One line, whatever a bad file or flag held: no terminal escapes, no credentials (a prerequisite list is ours: its install line stays a line of its own).
-    const line = (m: string) => escapeControl(redactUrlsIn(m));
-    if (e instanceof ConfigError || e instanceof UsageError || e instanceof PrerequisiteError) {
-      console.error(`criu-compat: ${e instanceof PrerequisiteError ? e.message.split('\n').map(line).join('\n') : line(e.message)}`);
-      process.exitCode = 2;
-      return;
-    }
-    const err = e as Error & { code?: string };
-    if (err.code?.startsWith('ERR_PARSE_ARGS')) {
-      console.error(`criu-compat: ${line(err.message)} (see --help)`);
-      process.exitCode = 2;
-      return;
-    }
-    console.error(`criu-compat: internal error: ${redactUrlsIn(String(err.stack ?? err))}`);
-    process.exitCode = 2;
+    const { exit, text } = onError(e);
+    console.error(text);
+    process.exitCode = exit;
   },
 );

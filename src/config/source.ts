@@ -42,7 +42,7 @@ export function parseSource(text: string, file: string, what: string): ParsedSou
     } catch (e) {
       const found = findJsonSyntaxError(text);
       if (found) throw new ConfigError(file, position(text, found.offset), `strict JSON (the file ends in .json): expected ${found.message}`);
-      throw new ConfigError(file, 'line 1', `strict JSON (the file ends in .json): ${escapeControl((e as Error).message)}`);
+      throw new ConfigError(file, 'line 1', `strict JSON (the file ends in .json): ${escapeControl((e as Error).message)}`, undefined, { cause: e });
     }
   }
   const lines = new LineCounter();

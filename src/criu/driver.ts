@@ -1,4 +1,6 @@
 import type { Environment, ExecResult } from '../environments/environment.ts';
+import { checkArgs, checkFeatureArgs, dumpArgs, lazyPagesArgs, pageServerArgs, preDumpArgs, restoreArgs } from './commands.ts';
+import type { DumpOptions, ImageOptions, LazyPagesOptions, PageServerOptions, PreDumpOptions, RestoreOptions } from './commands.ts';
 import { diagnose, logExcerpt, type Diagnosis } from './diagnose.ts';
 import { parseCriuVersion } from './help.ts';
 import type { Status } from '../results/schema.ts';
@@ -96,6 +98,41 @@ export class Criu {
     }
   }
 
+  /** `criu dump`; its log (in the image directory) is watched for hangs and read back. */
+  dump(o: DumpOptions, opts: { timeoutMs?: number } = {}): Promise<CriuRun> {
+    return this.run(dumpArgs(o), { ...opts, ...logOf(o) });
+  }
+
+  preDump(o: PreDumpOptions, opts: { timeoutMs?: number } = {}): Promise<CriuRun> {
+    return this.run(preDumpArgs(o), { ...opts, ...logOf(o) });
+  }
+
+  restore(o: RestoreOptions, opts: { timeoutMs?: number } = {}): Promise<CriuRun> {
+    return this.run(restoreArgs(o), { ...opts, ...logOf(o) });
+  }
+
+  /** `criu check [--all]`. */
+  check(o: { all?: boolean } = {}): Promise<CriuRun> {
+    return this.run(checkArgs(o));
+  }
+
+  /** `criu check --feature NAME`, with what it decided (see featureVerdict). */
+  async checkFeature(feature: string, opts: { timeoutMs?: number } = {}): Promise<FeatureCheck> {
+    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    const run = await this.run(checkFeatureArgs(feature), { timeoutMs });
+    return { run, ...featureVerdict(feature, run, timeoutMs) };
+  }
+
+  /** `criu page-server`: runs until the dump it serves has sent its pages (or, with daemon, until it listens). */
+  pageServer(o: PageServerOptions, opts: { timeoutMs?: number } = {}): Promise<CriuRun> {
+    return this.run(pageServerArgs(o), { ...opts, ...logOf(o) });
+  }
+
+  /** `criu lazy-pages`: runs until the lazy restore it feeds has all its memory. */
+  lazyPages(o: LazyPagesOptions, opts: { timeoutMs?: number } = {}): Promise<CriuRun> {
+    return this.run(lazyPagesArgs(o), { ...opts, ...(o.imagesDir ? logOf({ ...o, imagesDir: o.imagesDir }) : {}) });
+  }
+
   async version(): Promise<{ version?: string; run: CriuRun }> {
     const run = await this.run(['--version']);
     const version = parseCriuVersion(run.result.stdout);
@@ -106,6 +143,19 @@ export class Criu {
   async clearKdatCache(): Promise<void> {
     await this.env.exec(['rm', '-f', '/run/criu.kdat'], { timeoutMs: this.timeoutMs });
   }
+}
+
+/** A feature probe: the run and its verdict. */
+export interface FeatureCheck {
+  run: CriuRun;
+  status: Status;
+  reason: string;
+}
+
+/** Where CRIU writes a command's log: a relative -o goes into the image directory. */
+function logOf(o: ImageOptions): { logFile?: string } {
+  if (!o.logFile) return {};
+  return { logFile: o.logFile.startsWith('/') ? o.logFile : `${o.imagesDir}/${o.logFile}` };
 }
 
 /**

@@ -1,14 +1,13 @@
 import { fields, num, WireError } from './protobuf.ts';
 
 /**
- * CRIU's own image files, decoded without crit. Layout (criu/image.c): a
- * u32 head magic (IMG_SERVICE_MAGIC for stats, none for inventory), the
- * u32 magic of the image type, then entries of u32 size + protobuf.
- * Field numbers are those of CRIU's images/stats.proto and inventory.proto.
+ * CRIU's stats images, decoded without crit. Layout (criu/image.c): a
+ * u32 head magic (IMG_SERVICE_MAGIC), the u32 magic of the image type,
+ * then entries of u32 size + protobuf. Field numbers are those of CRIU's
+ * images/stats.proto.
  */
 export const IMG_SERVICE_MAGIC = 0x55105940;
 export const STATS_MAGIC = 0x57093306;
-export const INVENTORY_MAGIC = 0x58313116;
 
 export class CriuImageError extends Error {
   override name = 'CriuImageError';
@@ -114,47 +113,4 @@ export function decodeStats(buf: Uint8Array, what = 'stats'): Stats {
     throw e;
   }
   return stats;
-}
-
-export interface InventoryImage {
-  imgVersion: number;
-  fdinfoPerId?: boolean;
-  nsPerId?: boolean;
-  rootCgSet?: number;
-  lsmType?: 'none' | 'selinux' | 'apparmor';
-  dumpUptimeUs?: number;
-  preDumpMode?: number;
-  tcpClose?: boolean;
-  networkLockMethod?: number;
-  plugins?: string[];
-  dumpCriuRunId?: string;
-}
-
-/** Decodes inventory.img (no head magic, just INVENTORY_MAGIC). */
-export function decodeInventory(buf: Uint8Array): InventoryImage {
-  const list = entries(buf, 'inventory', [INVENTORY_MAGIC]);
-  if (list.length !== 1) throw new CriuImageError(`inventory: expected one entry, found ${list.length}`);
-  const inv: Partial<InventoryImage> = {};
-  const text = new TextDecoder('utf-8', { fatal: false });
-  try {
-    for (const f of fields(list[0]!)) {
-      const v = f.value;
-      if (f.no === 1 && v !== undefined) inv.imgVersion = num(v);
-      else if (f.no === 2 && v !== undefined) inv.fdinfoPerId = v !== 0n;
-      else if (f.no === 4 && v !== undefined) inv.nsPerId = v !== 0n;
-      else if (f.no === 5 && v !== undefined) inv.rootCgSet = num(v);
-      else if (f.no === 6 && v !== undefined) inv.lsmType = (['none', 'selinux', 'apparmor'] as const)[num(v)] ?? 'none';
-      else if (f.no === 8 && v !== undefined) inv.dumpUptimeUs = num(v);
-      else if (f.no === 9 && v !== undefined) inv.preDumpMode = num(v);
-      else if (f.no === 10 && v !== undefined) inv.tcpClose = v !== 0n;
-      else if (f.no === 11 && v !== undefined) inv.networkLockMethod = num(v);
-      else if (f.no === 12 && f.bytes) inv.plugins = [...fields(f.bytes)].filter((p) => p.no === 12 && p.bytes).map((p) => text.decode(p.bytes));
-      else if (f.no === 13 && f.bytes) inv.dumpCriuRunId = text.decode(f.bytes);
-    }
-  } catch (e) {
-    if (e instanceof WireError) throw new CriuImageError(`inventory: ${e.message}`);
-    throw e;
-  }
-  if (inv.imgVersion === undefined) throw new CriuImageError('inventory: lacks required img_version');
-  return inv as InventoryImage;
 }

@@ -7,7 +7,7 @@ import { cacheEntry } from '../util/cache-entry.ts';
 import { removeTree, writeFileAtomic } from '../util/fs.ts';
 import { run } from '../util/process.ts';
 import { redactUrl, redactUrlsIn } from '../util/redact.ts';
-import { pickDebianMirror, readAptSources } from './apt-sources.ts';
+import { pickDebianMirror, readAptSources } from '../host/apt-sources.ts';
 import { parseDpkgStatus, parseOsRelease } from './dpkg-status.ts';
 
 /** Bumped when the way images are built changes, so old cache entries are not reused. */
@@ -48,7 +48,7 @@ async function openRootfs(name: string, rootfs: string, source: NodeImage['sourc
   try {
     if (!(await stat(rootfs)).isDirectory()) throw new Error('not a directory');
   } catch (e) {
-    throw new ImageError(`node image ${name}: ${rootfs} is not a usable root filesystem (${(e as Error).message})`);
+    throw new ImageError(`node image ${name}: ${rootfs} is not a usable root filesystem (${(e as Error).message})`, { cause: e });
   }
   const missing: string[] = [];
   for (const m of MOUNTPOINTS) await access(join(rootfs, m)).catch(() => missing.push(`/${m}`));

@@ -2,7 +2,7 @@ import { mkdir, readdir, rename, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { KernelSpec } from '../config/schema.ts';
 import { KernelError } from '../errors.ts';
-import { pickDebianMirror, readAptSources } from '../images/apt-sources.ts';
+import { pickDebianMirror, readAptSources } from '../host/apt-sources.ts';
 import { cacheEntry } from '../util/cache-entry.ts';
 import { removeTree } from '../util/fs.ts';
 import { contentHash, sha256File } from '../util/hash.ts';
@@ -80,7 +80,7 @@ export async function resolveKernel(spec: Exclude<KernelSpec, 'host'>, opts: Ker
   if ('deb' in spec) {
     const file = resolve(spec.deb);
     const sha = await sha256File(file).catch((e: NodeJS.ErrnoException) => {
-      throw new KernelError(`kernel ${file}: cannot read it (${e.code ?? e.message})`);
+      throw new KernelError(`kernel ${file}: cannot read it (${e.code ?? e.message})`, { cause: e });
     });
     const key = contentHash({ v: LAYOUT_VERSION, sha256: sha });
     return unpacked(join(opts.cacheDir, 'kernels', `deb-${key}`), file, file, key, opts, async () => [file]);
@@ -88,7 +88,7 @@ export async function resolveKernel(spec: Exclude<KernelSpec, 'host'>, opts: Ker
   // A user's own kernel: a vmlinuz and its modules directory (the config loader checked both kinds).
   const vmlinuz = resolve(spec.vmlinuz);
   const sha = await sha256File(vmlinuz).catch((e: NodeJS.ErrnoException) => {
-    throw new KernelError(`kernel ${vmlinuz}: cannot read it (${e.code ?? e.message})`);
+    throw new KernelError(`kernel ${vmlinuz}: cannot read it (${e.code ?? e.message})`, { cause: e });
   });
   const modulesDir = resolve(spec.modules);
   const release = basename(modulesDir);
@@ -176,7 +176,7 @@ async function labelled<T>(label: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    if (e instanceof KernelError && !e.message.startsWith('kernel ')) throw new KernelError(`kernel ${label}: ${e.message}`);
+    if (e instanceof KernelError && !e.message.startsWith('kernel ')) throw new KernelError(`kernel ${label}: ${e.message}`, { cause: e });
     throw e;
   }
 }

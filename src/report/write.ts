@@ -30,7 +30,7 @@ export async function readRun(path: string): Promise<RunResults> {
   try {
     raw = JSON.parse(await readFile(file, 'utf8'));
   } catch (e) {
-    throw new ConfigError(file, '', (e as NodeJS.ErrnoException).code ? `a readable results.json (${(e as NodeJS.ErrnoException).code})` : `valid JSON (${(e as Error).message})`);
+    throw new ConfigError(file, '', (e as NodeJS.ErrnoException).code ? `a readable results.json (${(e as NodeJS.ErrnoException).code})` : `valid JSON (${(e as Error).message})`, undefined, { cause: e });
   }
   const r = RunResults.safeParse(raw);
   if (!r.success) throw issueToError(file, r.error.issues[0]!, 'criu-compat results (schemaVersion 1)');

@@ -3,19 +3,18 @@ import type { Environment } from '../environments/environment.ts';
 import { describeRuntimeFailure, type ContainerRuntime, type RuntimeRun } from '../runtimes/container-runtime.ts';
 import type { RuntimeInfo } from '../runtimes/detect.ts';
 import { readCriuStats } from '../criu/stats.ts';
-import type { Cell, Status } from '../results/schema.ts';
+import type { Cell } from '../results/schema.ts';
 import { askVerdict, waitReady, type ProtocolPeer } from '../workloads/protocol.ts';
+import { runAttempt, type AttemptMode, type Ending, type StepName, type Subject } from './attempt.ts';
 import { failureStatus } from './cell.ts';
-import type { Attempt } from './round-trip.ts';
+import type { Attempt } from './repeat.ts';
 
 /**
- * run: the runtime starts the workload and it verifies itself (no checkpoint): can this runtime run containers here at all?
- * dump: checkpoint (the container must be gone) → restore → verify.
- * leave-running: checkpoint --leave-running, the container must still run, verify.
- * pre-dump: a pre-dump first, then the final dump on top of it → restore → verify.
- * migrate (podman): checkpoint --export on this node, restore --import on another, verify there.
+ * The modes of a container round trip (see AttemptMode): run asks whether the
+ * runtime can run containers here at all; migrate (podman) is checkpoint
+ * --export on this node, restore --import on another, verify there.
  */
-export type ContainerMode = 'run' | 'dump' | 'leave-running' | 'pre-dump' | 'migrate';
+export type ContainerMode = AttemptMode;
 
 export interface ContainerCase {
   check: string;
@@ -45,14 +44,11 @@ export function containerCases(runtime: RuntimeInfo['name']): ContainerCase[] {
 export interface ContainerAttemptContext {
   env: Environment;
   runtime: ContainerRuntime;
-  info: RuntimeInfo;
   /** Directory inside the environment for this attempt's checkpoint images. */
   dir: string;
   /** Container name, unique in the environment. */
   id: string;
   timeouts: Settings['timeouts'];
-  /** Does this pool's CRIU have memory dirty tracking (pre-dump)? */
-  dirtyTracking: boolean | undefined;
   /** migrate: the other node, with its own runtime driver (prepared). */
   peer?: { env: Environment; runtime: ContainerRuntime } | undefined;
   signal?: AbortSignal | undefined;
@@ -78,118 +74,157 @@ class ContainerPeer implements ProtocolPeer {
 }
 
 /** One container round trip, start to verdict. Throws only when the harness cannot go on. */
-export async function attemptContainerRoundTrip(c: ContainerCase, x: ContainerAttemptContext): Promise<Attempt> {
-  const { env, runtime, dir, id, timeouts: t } = x;
-  const t0 = performance.now();
-  const commands: string[] = [];
-  const durations: Cell['durations'] = { totalMs: 0 };
-  let metrics: Cell['metrics'] = {};
-  let where: { env: Environment; runtime: ContainerRuntime } = { env, runtime };
-  const wl = () => Object.assign(new ContainerPeer(where.runtime, id), { abortSignal: x.signal });
-  let output: string[] = [];
-  let archiveSummary = '';
+export function attemptContainerRoundTrip(c: ContainerCase, x: ContainerAttemptContext): Promise<Attempt> {
+  return runAttempt(new ContainerSubject(c, x), x.timeouts);
+}
 
-  const finish = async (status: Status, reason: string, run?: RuntimeRun): Promise<Attempt> => {
-    durations.totalMs = performance.now() - t0;
-    output = await where.runtime.lines(id).catch(() => output);
-    if (c.mode !== 'run' && c.mode !== 'migrate') {
-      const imageBytes = await env.du(`${dir}/img`).catch(() => 0);
-      if (imageBytes) metrics = { ...metrics, imageBytes };
-      // runc and crun have CRIU write its stats into the work directory, beside its logs.
-      if (runtime.name !== 'podman') metrics = { ...metrics, ...(await readCriuStats(env, `${dir}/img.work`)) };
-    }
-    await runtime.remove(id);
-    if (c.mode === 'migrate' && x.peer) await x.peer.runtime.remove(id);
-    return {
-      status,
-      reason,
-      durations,
-      metrics,
-      diagnoses: run?.diagnoses ?? [],
-      logExcerpt: run?.excerpt ?? [],
-      commands,
-      workloadOutput: output,
-    };
-  };
-  const note = (r: RuntimeRun) => {
-    commands.push(r.argv.join(' ').replaceAll(`${env.workDir}/`, ''));
-    if (r.printedStats) metrics = { ...metrics, runtimeStats: { ...(metrics.runtimeStats ?? {}), ...prefixed(r.printedStats, r.argv) } };
+/** A changed file a migration must carry in the container's rootfs diff. */
+const MARKER = '/cc/changed-on-source';
+
+/** A workload container, checkpointed and restored by its runtime (on another node for a migration). */
+class ContainerSubject implements Subject<RuntimeRun> {
+  readonly mode: ContainerMode;
+  readonly verifier: string;
+  readonly verdictShowsLastRun = false;
+  private readonly c: ContainerCase;
+  private readonly x: ContainerAttemptContext;
+  private readonly name: string;
+  private readonly commands: string[] = [];
+  private metrics: Cell['metrics'] = {};
+  /** Where the container runs now: this node, or the peer after a migration. */
+  private where: { env: Environment; runtime: ContainerRuntime };
+  private archiveSummary = '';
+
+  constructor(c: ContainerCase, x: ContainerAttemptContext) {
+    this.c = c;
+    this.x = x;
+    this.mode = c.mode;
+    this.name = x.runtime.name;
+    this.where = { env: x.env, runtime: x.runtime };
+    this.verifier = c.mode === 'run' ? `workload in a ${this.name} container` : c.mode === 'leave-running' ? 'container left running' : c.mode === 'migrate' ? 'container restored on the other node' : 'restored container';
+  }
+
+  private note(r: RuntimeRun): RuntimeRun {
+    this.commands.push(r.argv.join(' ').replaceAll(`${this.x.env.workDir}/`, ''));
+    if (r.printedStats) this.metrics = { ...this.metrics, runtimeStats: { ...(this.metrics.runtimeStats ?? {}), ...prefixed(r.printedStats, r.argv) } };
     return r;
-  };
-  const failed = (what: string, r: RuntimeRun) => finish(failureStatus(r.diagnoses), describeRuntimeFailure(what, r, t.criuMs), r);
-
-  if (c.mode !== 'run' && !x.info.checkpoint) return finish('SKIP', x.info.detail.startsWith('capability missing') ? x.info.detail : `capability missing: ${x.info.detail}`);
-  if (c.mode === 'pre-dump' && x.dirtyTracking === false) return finish('SKIP', 'capability missing: mem_dirty_track (memory dirty tracking, needed by pre-dump)');
-
-  const started = note(await runtime.start({ id, workload: c.workload, args: c.args }));
-  durations.startMs = started.result.durationMs;
-  if (!started.ok) return failed(`${runtime.name} run`, started);
-  const ready = await waitReady(wl(), t.readyMs, 50);
-  if (!ready.ok) return finish('ERROR', ready.alive ? `workload ${c.workload} printed no "ready" within ${t.readyMs} ms` : `workload ${c.workload} exited before it was ready (in a ${runtime.name} container)`);
-
-  if (c.mode === 'pre-dump') {
-    const pre = note(await runtime.checkpoint(id, { imageDir: `${dir}/pre`, preDump: true }));
-    durations.preDumpMs = pre.result.durationMs;
-    if (!pre.ok) return failed(`${runtime.name} pre-dump`, pre);
   }
-  // A migration carries the container's filesystem changes too: make one the other node must see.
-  const marker = '/cc/changed-on-source';
-  if (c.mode === 'migrate' && runtime.addFile) {
-    await env.writeFile(`${dir}/marker`, 'written on the source node\n');
-    const added = note(await runtime.addFile(id, `${dir}/marker`, marker));
-    if (!added.ok) return failed(`${runtime.name} cp into the container`, added);
+
+  private peer(): ProtocolPeer {
+    return Object.assign(new ContainerPeer(this.where.runtime, this.x.id), { abortSignal: this.x.signal });
   }
-  if (c.mode !== 'run') {
-    const archive = `${dir}/checkpoint.tar.gz`;
-    const ck = note(
-      await runtime.checkpoint(id, {
-        imageDir: `${dir}/img`,
+
+  async gate(): Promise<Ending | undefined> {
+    const can = this.x.runtime.capabilities;
+    if (this.mode !== 'run' && !can.checkpoint.ok) return { status: 'SKIP', reason: can.checkpoint.why.startsWith('capability missing') ? can.checkpoint.why : `capability missing: ${can.checkpoint.why}` };
+    if (this.mode === 'pre-dump' && !(await can.preDump())) return { status: 'SKIP', reason: 'capability missing: mem_dirty_track (memory dirty tracking, needed by pre-dump)' };
+    return undefined;
+  }
+
+  async start(): Promise<RuntimeRun> {
+    return this.note(await this.x.runtime.start({ id: this.x.id, workload: this.c.workload, args: this.c.args }));
+  }
+
+  ready(timeoutMs: number) {
+    return waitReady(this.peer(), timeoutMs, 50);
+  }
+
+  notReady(alive: boolean): string {
+    const w = this.c.workload;
+    return alive ? `workload ${w} printed no "ready" within ${this.x.timeouts.readyMs} ms` : `workload ${w} exited before it was ready (in a ${this.name} container)`;
+  }
+
+  async preDump(): Promise<RuntimeRun> {
+    return this.note(await this.x.runtime.checkpoint(this.x.id, { imageDir: `${this.x.dir}/pre`, preDump: true }));
+  }
+
+  async beforeDump(): Promise<Ending | undefined> {
+    const ei = this.x.runtime.capabilities.exportImport;
+    if (this.mode !== 'migrate' || !ei) return undefined;
+    await this.x.env.writeFile(`${this.x.dir}/marker`, 'written on the source node\n');
+    const added = this.note(await ei.addFile(this.x.id, `${this.x.dir}/marker`, MARKER));
+    return added.ok ? undefined : { status: failureStatus(added.diagnoses), reason: describeRuntimeFailure(`${this.name} cp into the container`, added, this.x.timeouts.criuMs), run: added };
+  }
+
+  async dump(): Promise<RuntimeRun> {
+    const { c, x } = this;
+    return this.note(
+      await x.runtime.checkpoint(x.id, {
+        imageDir: `${x.dir}/img`,
         ...(c.mode === 'leave-running' ? { leaveRunning: true } : {}),
         ...(c.mode === 'pre-dump' ? { parentImageDir: '../pre' } : {}),
-        ...(c.mode === 'migrate' ? { exportTo: archive } : {}),
+        ...(c.mode === 'migrate' ? { exportTo: this.archive } : {}),
         ...(c.tcpEstablished ? { tcpEstablished: true } : {}),
         ...(c.fileLocks ? { fileLocks: true } : {}),
       }),
     );
-    durations.dumpMs = ck.result.durationMs;
-    if (!ck.ok) return failed(`${runtime.name} checkpoint`, ck);
-    const state = await runtime.state(id);
-    if (c.mode === 'leave-running') {
-      if (state !== 'running') return finish('FAIL', `${runtime.name} checkpoint --leave-running exited 0 but the container is ${state}`, ck);
-    } else {
-      if (state === 'running') return finish('FAIL', `${runtime.name} checkpoint exited 0 but the container still runs`, ck);
-      if (c.mode === 'migrate') {
-        const peer = x.peer;
-        if (!peer) return finish('ERROR', 'no second environment to import the checkpoint into');
-        const moved = await carryArchive(env, archive, peer.env, archive);
-        metrics = { ...metrics, archiveBytes: moved.bytes };
-        archiveSummary = summarizeArchive(moved.entries, moved.bytes);
-        if (moved.problem) return finish('FAIL', moved.problem, ck);
-        await runtime.remove(id); // the source node forgets the container: only the archive goes on
-        where = peer;
-      }
-      const rs = note(
-        await where.runtime.restore(id, {
-          imageDir: `${dir}/img`,
-          ...(c.mode === 'migrate' ? { importFrom: archive } : {}),
-          ...(c.tcpEstablished ? { tcpEstablished: true } : {}),
-          ...(c.fileLocks ? { fileLocks: true } : {}),
-        }),
-      );
-      durations.restoreMs = rs.result.durationMs;
-      if (!rs.ok) return failed(`${runtime.name} restore${c.mode === 'migrate' ? ' --import (on the other node)' : ''}`, rs);
-      if (c.mode === 'migrate' && where.runtime.changedPaths && !(await where.runtime.changedPaths(id)).includes(marker))
-        return finish('FAIL', `the container restored on the other node lacks ${marker}, a file changed in its root filesystem before the checkpoint (the rootfs diff did not travel)`, rs);
-    }
   }
 
-  const v0 = performance.now();
-  const verdict = await askVerdict(wl(), t.verifyMs, 50);
-  durations.verifyMs = performance.now() - v0;
-  const what = c.mode === 'run' ? `workload in a ${runtime.name} container` : c.mode === 'leave-running' ? 'container left running' : c.mode === 'migrate' ? 'container restored on the other node' : 'restored container';
-  if (verdict.status === 'PASS') return finish('PASS', `${what} verified its own state${archiveSummary ? ` (${archiveSummary})` : ''}`);
-  if (verdict.status === 'FAIL') return finish('FAIL', `${what}: ${verdict.message}`);
-  return finish('FAIL', verdict.alive ? `${what} gave no verdict within ${t.verifyMs} ms` : `${what} died without a verdict`);
+  private get archive(): string {
+    return `${this.x.dir}/checkpoint.tar.gz`;
+  }
+
+  async afterDump(ck: RuntimeRun): Promise<Ending | undefined> {
+    const { x, name } = this;
+    const state = await x.runtime.state(x.id);
+    if (this.mode === 'leave-running') return state === 'running' ? undefined : { status: 'FAIL', reason: `${name} checkpoint --leave-running exited 0 but the container is ${state}`, run: ck };
+    if (state === 'running') return { status: 'FAIL', reason: `${name} checkpoint exited 0 but the container still runs`, run: ck };
+    if (this.mode !== 'migrate') return undefined;
+    if (!x.peer) return { status: 'ERROR', reason: 'no second environment to import the checkpoint into' };
+    const moved = await carryArchive(x.env, this.archive, x.peer.env, this.archive);
+    this.metrics = { ...this.metrics, archiveBytes: moved.bytes };
+    this.archiveSummary = summarizeArchive(moved.entries, moved.bytes);
+    if (moved.problem) return { status: 'FAIL', reason: moved.problem, run: ck };
+    await x.runtime.remove(x.id); // the source node forgets the container: only the archive goes on
+    this.where = x.peer;
+    return undefined;
+  }
+
+  async restore(): Promise<RuntimeRun> {
+    const { c, x } = this;
+    return this.note(
+      await this.where.runtime.restore(x.id, {
+        imageDir: `${x.dir}/img`,
+        ...(c.mode === 'migrate' ? { importFrom: this.archive } : {}),
+        ...(c.tcpEstablished ? { tcpEstablished: true } : {}),
+        ...(c.fileLocks ? { fileLocks: true } : {}),
+      }),
+    );
+  }
+
+  async afterRestore(rs: RuntimeRun): Promise<Ending | undefined> {
+    const ei = this.where.runtime.capabilities.exportImport;
+    if (this.mode === 'migrate' && ei && !(await ei.changedPaths(this.x.id)).includes(MARKER))
+      return { status: 'FAIL', reason: `the container restored on the other node lacks ${MARKER}, a file changed in its root filesystem before the checkpoint (the rootfs diff did not travel)`, run: rs };
+    return undefined;
+  }
+
+  verdict(timeoutMs: number) {
+    return askVerdict(this.peer(), timeoutMs, 50);
+  }
+
+  async passed() {
+    return this.archiveSummary ? { note: this.archiveSummary } : {};
+  }
+
+  failure(step: StepName, run: RuntimeRun): string {
+    const what = step === 'start' ? 'run' : step === 'restore' && this.mode === 'migrate' ? 'restore --import (on the other node)' : step === 'dump' ? 'checkpoint' : step;
+    return describeRuntimeFailure(`${this.name} ${what}`, run, this.x.timeouts.criuMs);
+  }
+
+  async collect() {
+    const { c, x } = this;
+    const output = await this.where.runtime.lines(x.id).catch(() => []);
+    if (c.mode !== 'run' && c.mode !== 'migrate') {
+      const imageBytes = await x.env.du(`${x.dir}/img`).catch(() => 0);
+      if (imageBytes) this.metrics = { ...this.metrics, imageBytes };
+      // runc and crun have CRIU write its stats into the work directory, beside its logs.
+      if (x.runtime.name !== 'podman') this.metrics = { ...this.metrics, ...(await readCriuStats(x.env, `${x.dir}/img.work`)) };
+    }
+    await x.runtime.remove(x.id);
+    if (c.mode === 'migrate' && x.peer) await x.peer.runtime.remove(x.id);
+    return { metrics: this.metrics, output, commands: this.commands };
+  }
 }
 
 /** podman's figures get the step they belong to: "checkpoint.criu.frozenTimeUs", "preCheckpoint.…", "restore.…". */

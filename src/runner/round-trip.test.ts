@@ -1,19 +1,8 @@
 import { describe, expect, test } from 'vitest';
 import { parseConfig } from '../config/load.ts';
-import { aggregate, percentile, planCases, type Attempt } from './round-trip.ts';
+import { planCases } from './round-trip.ts';
 
-const attempt = (status: Attempt['status'], dumpMs: number, reason = status.toLowerCase()): Attempt => ({
-  status,
-  reason,
-  durations: { totalMs: dumpMs * 2, dumpMs },
-  metrics: { imageBytes: 100, criuDump: { frozenTimeUs: dumpMs * 100 } },
-  diagnoses: [],
-  logExcerpt: [],
-  commands: [],
-  workloadOutput: [],
-});
-
-describe('round-trip planning and aggregation', () => {
+describe('round-trip planning', () => {
   test('cases from settings: big-mem per size, counter variants last', () => {
     const { config } = parseConfig('pools: [{name: a, kernel: host, image: debian-trixie}]\nsettings: {workloads: [counter, big-mem], bigMemMiB: [64, 512]}\n', 'f');
     expect(planCases(config.settings).map((c) => `${c.check}:${c.mode}:${c.args.join(',')}`)).toEqual([
@@ -23,41 +12,5 @@ describe('round-trip planning and aggregation', () => {
       'counter/pre-dump:pre-dump:',
       'counter/leave-running:leave-running:',
     ]);
-  });
-
-  test('nearest-rank percentiles', () => {
-    const xs = [5, 1, 4, 2, 3, 10, 9, 8, 7, 6];
-    expect(percentile(xs, 50)).toBe(5);
-    expect(percentile(xs, 95)).toBe(10);
-    expect(percentile([7], 95)).toBe(7);
-  });
-
-  test('one attempt: the attempt itself, no distribution', () => {
-    const d = aggregate([attempt('PASS', 10, 'restored workload verified its own state')]);
-    expect(d).toMatchObject({ status: 'PASS', reason: 'restored workload verified its own state' });
-    expect(d.repetitions).toBeUndefined();
-    expect(d.distribution).toBeUndefined();
-  });
-
-  test('all pass: PASS with 100% and p50/p95/max of nested figures', () => {
-    const d = aggregate([10, 30, 20].map((ms) => attempt('PASS', ms, 'ok')));
-    expect(d.status).toBe('PASS');
-    expect(d.reason).toBe('ok in 3/3 attempts');
-    expect(d.repetitions).toEqual({ attempts: 3, successes: 3, successRate: 1 });
-    expect(d.distribution!.dumpMs).toEqual({ n: 3, p50: 20, p95: 30, max: 30 });
-    expect(d.distribution!['criuDump.frozenTimeUs']).toEqual({ n: 3, p50: 2000, p95: 3000, max: 3000 });
-  });
-
-  test('one failure in three: FAIL with the success rate and the first failure shown', () => {
-    const d = aggregate([attempt('PASS', 10), attempt('FAIL', 11, 'restored workload: heap byte 7 changed'), attempt('PASS', 12)]);
-    expect(d.status).toBe('FAIL');
-    expect(d.reason).toBe('1/3 attempts failed; first: restored workload: heap byte 7 changed');
-    expect(d.repetitions).toMatchObject({ attempts: 3, successes: 2 });
-    expect(d.repetitions!.successRate).toBeCloseTo(2 / 3);
-    expect(d.durations.dumpMs).toBe(11);
-  });
-
-  test('an ERROR anywhere makes the cell ERROR (the harness broke, not the tuple)', () => {
-    expect(aggregate([attempt('PASS', 1), attempt('ERROR', 2, 'workload exited before it was ready')]).status).toBe('ERROR');
   });
 });

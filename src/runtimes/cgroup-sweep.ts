@@ -1,6 +1,6 @@
 import { readdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CGROUP_PARENT } from './oci-bundle.ts';
+import { CGROUP_PARENT } from '../environments/cgroup-parent.ts';
 
 /**
  * Removes the empty cgroups that containers of this harness left under

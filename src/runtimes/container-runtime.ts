@@ -43,11 +43,38 @@ export interface RuntimeRun extends Omit<CriuRun, 'hung'> {
 export type ContainerState = 'running' | 'stopped' | 'gone';
 
 /**
+ * What a runtime can do in this node image, asked instead of its type:
+ * the suites never cast a runtime to a driver class.
+ */
+export interface RuntimeCapabilities {
+  /** Checkpoint/restore at all (the inventory's finding), and why (not). */
+  checkpoint: { ok: boolean; why: string };
+  /** Pre-dump then dump: needs CRIU's memory dirty tracking on this kernel (probed once, on first use). */
+  preDump(): Promise<boolean>;
+  /** Checkpoints exported to an archive and imported on another node (podman). */
+  exportImport?: ExportImport;
+}
+
+export interface ExportImport {
+  /**
+   * A driver of the same runtime on another node, with this one's node path
+   * (a checkpoint archive names paths of its node); prepare gives it this
+   * node's workload image, same ID, as a registry would.
+   */
+  peerOn(env: Environment): { runtime: ContainerRuntime; prepare(workloads: Record<string, string>): Promise<RuntimeRun> };
+  /** Copies a file of the environment into the container's root filesystem (a change its rootfs diff must carry). */
+  addFile(id: string, from: string, to: string): Promise<RuntimeRun>;
+  /** The paths changed in the container's root filesystem. */
+  changedPaths(id: string): Promise<string[]>;
+}
+
+/**
  * The harness side of a container runtime, driven through an Environment:
- * the same calls for runc, crun and podman.
+ * the same calls for runc, crun and podman (made by createRuntime).
  */
 export interface ContainerRuntime {
   readonly name: RuntimeName;
+  readonly capabilities: RuntimeCapabilities;
   /** Makes the workload rootfs usable by this runtime (bundle skeleton, podman image import). */
   prepare(workloads: Record<string, string>): Promise<RuntimeRun>;
   start(spec: ContainerSpec): Promise<RuntimeRun>;
@@ -57,10 +84,6 @@ export interface ContainerRuntime {
   state(id: string): Promise<ContainerState>;
   checkpoint(id: string, opts: CheckpointOptions): Promise<RuntimeRun>;
   restore(id: string, opts: RestoreOptions): Promise<RuntimeRun>;
-  /** podman: copies a file of the environment into the container's root filesystem (a change its rootfs diff must carry). */
-  addFile?(id: string, from: string, to: string): Promise<RuntimeRun>;
-  /** podman: the paths changed in the container's root filesystem (podman diff). */
-  changedPaths?(id: string): Promise<string[]>;
   /** Removes the container and whatever the runtime keeps for it; never throws. */
   remove(id: string): Promise<void>;
   /** Removes everything this driver made in the environment (containers, storage, cgroups). */

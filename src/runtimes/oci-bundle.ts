@@ -13,8 +13,6 @@ export interface BundleSpec {
   hostname?: string;
 }
 
-export const CGROUP_PARENT = 'criu-compat';
-
 const DEFAULT_CAPS = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
 
 export function ociConfig(b: BundleSpec): object {

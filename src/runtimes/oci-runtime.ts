@@ -1,6 +1,7 @@
 import type { Environment } from '../environments/environment.ts';
-import { ociConfig, CGROUP_PARENT } from './oci-bundle.ts';
-import { runtimeRun, shq, type CheckpointOptions, type ContainerRuntime, type ContainerSpec, type ContainerState, type RestoreOptions, type RuntimeRun } from './container-runtime.ts';
+import { CGROUP_PARENT } from '../environments/cgroup-parent.ts';
+import { ociConfig } from './oci-bundle.ts';
+import { runtimeRun, shq, type CheckpointOptions, type ContainerRuntime, type ContainerSpec, type ContainerState, type RestoreOptions, type RuntimeCapabilities, type RuntimeRun } from './container-runtime.ts';
 
 export interface DriverOptions {
   env: Environment;
@@ -10,6 +11,8 @@ export interface DriverOptions {
   tag: string;
   timeoutMs: number;
   signal?: AbortSignal | undefined;
+  /** What the runtime can do here, beyond what its driver class knows (see createRuntime). */
+  capabilities: Omit<RuntimeCapabilities, 'exportImport'>;
 }
 
 /** Removes the cgroups a driver's containers left (empty ones only; rmdir never removes a busy group). */
@@ -27,12 +30,14 @@ export function cgroupSweep(tag: string): string {
  */
 export class OciRuntime implements ContainerRuntime {
   readonly name: 'runc' | 'crun';
+  readonly capabilities: RuntimeCapabilities;
   private readonly o: DriverOptions;
   private readonly base: string;
 
   constructor(name: 'runc' | 'crun', o: DriverOptions) {
     this.name = name;
     this.o = o;
+    this.capabilities = o.capabilities;
     this.base = `${o.env.workDir}/${name}`;
   }
 

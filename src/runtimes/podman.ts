@@ -1,27 +1,10 @@
-import { CGROUP_PARENT } from './oci-bundle.ts';
+import { CGROUP_PARENT } from '../environments/cgroup-parent.ts';
+import { podmanCommand } from '../environments/podman-command.ts';
 import { cgroupSweep, type DriverOptions } from './oci-runtime.ts';
-import { runtimeRun, shq, type CheckpointOptions, type ContainerRuntime, type ContainerSpec, type ContainerState, type RestoreOptions, type RuntimeRun } from './container-runtime.ts';
+import type { Environment } from '../environments/environment.ts';
+import { runtimeRun, shq, type CheckpointOptions, type ContainerRuntime, type ContainerSpec, type ContainerState, type ExportImport, type RestoreOptions, type RuntimeCapabilities, type RuntimeRun } from './container-runtime.ts';
 
 export const WORKLOAD_IMAGE = 'localhost/criu-compat-workloads:latest';
-
-/**
- * podman with everything it keeps under DIR (storage, run state, temporary
- * files, network config): the node image's own root stays untouched and
- * read-only. cgroupfs (no systemd in a node image), events to a file.
- */
-export function podmanCommand(dir: string, storageDriver: 'vfs' | 'overlay', runtime: string): string[] {
-  return [
-    'podman',
-    '--root', `${dir}/storage`,
-    '--runroot', `${dir}/run`,
-    '--tmpdir', `${dir}/tmp`,
-    '--storage-driver', storageDriver,
-    '--cgroup-manager', 'cgroupfs',
-    '--events-backend', 'file',
-    '--network-config-dir', `${dir}/net`,
-    '--runtime', runtime,
-  ];
-}
 
 /**
  * What the harness adds to podman's configuration (CONTAINERS_CONF_OVERRIDE):
@@ -43,10 +26,10 @@ export const CONTAINERS_CONF = '[network]\nfirewall_driver = "none"\n';
  * and the OCI runtime the detection chose. The workload image is the
  * workload rootfs imported from a tarball: no registry anywhere.
  */
-export class PodmanRuntime implements ContainerRuntime {
+export class PodmanRuntime implements ContainerRuntime, ExportImport {
   readonly name = 'podman';
+  readonly capabilities: RuntimeCapabilities;
   readonly ociRuntime: string;
-  private readonly o: DriverOptions;
   readonly base: string;
   /** What podman is told to run: the OCI runtime, or a wrapper that hands it the pool's CRIU environment. */
   runtimePath: string;
@@ -60,12 +43,28 @@ export class PodmanRuntime implements ContainerRuntime {
    * podman command runs in a private mount namespace with this driver's
    * directory bound there — a checkpoint archive names paths of its node.
    */
+  private readonly o: DriverOptions & { ociRuntime: string };
   constructor(o: DriverOptions & { ociRuntime: string; nodePath?: string }) {
     this.o = o;
     this.ociRuntime = o.ociRuntime;
     this.base = `${o.env.workDir}/podman`;
     this.node = o.nodePath ?? this.base;
     this.runtimePath = o.ociRuntime;
+    this.capabilities = { ...o.capabilities, exportImport: this };
+  }
+
+  peerOn(env: Environment): { runtime: PodmanRuntime; prepare(workloads: Record<string, string>): Promise<RuntimeRun> } {
+    // The other node sees podman's directory at the same path as this one does (its own storage behind it).
+    const runtime = new PodmanRuntime({ ...this.o, env, tag: `${this.o.tag}-peer`, nodePath: this.node });
+    const prepare = async (workloads: Record<string, string>) => {
+      const image = `${this.o.env.workDir}/workload-image.tar`;
+      const saved = await this.saveImage(image);
+      if (!saved.ok) throw new Error(`podman save: ${saved.result.stderr.trim()}`);
+      const there = `${env.workDir}/workload-image.tar`;
+      await env.writeFile(there, await this.o.env.readFile(image));
+      return runtime.prepare(workloads, there);
+    };
+    return { runtime, prepare };
   }
 
   get global(): string[] {

@@ -1,6 +1,7 @@
 import { chmod, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { InterruptedError } from '../errors.ts';
+import { waitUntil } from './wait-until.ts';
 
 let tmpCounter = 0;
 
@@ -24,26 +25,27 @@ export async function removeTree(path: string): Promise<void> {
 
 /** Exclusive lock file holding our pid; a lock whose owner died is taken over. */
 export async function withLock<T>(lockPath: string, timeoutMs: number, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
   await mkdir(dirname(lockPath), { recursive: true });
-  for (;;) {
+  let owner = 0;
+  const take = async (): Promise<true | undefined> => {
     try {
       const fh = await open(lockPath, 'wx', 0o600);
       await fh.writeFile(String(process.pid));
       await fh.close();
-      break;
+      return true;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const owner = Number((await readFile(lockPath, 'utf8').catch(() => '')).trim());
+      owner = Number((await readFile(lockPath, 'utf8').catch(() => '')).trim());
       if (!owner || !isAlive(owner)) {
         await rm(lockPath, { force: true });
-        continue;
+        return take();
       }
       if (signal?.aborted) throw new InterruptedError(`stopped (interrupted) while waiting for ${lockPath}, held by process ${owner}`);
-      if (Date.now() > deadline) throw new Error(`${lockPath} is held by process ${owner} for too long; if that process is gone, remove the file`);
-      await new Promise((r) => setTimeout(r, 250));
+      return undefined;
     }
-  }
+  };
+  // ref: waiting for another process's lock may be all this process does meanwhile.
+  await waitUntil(take, { intervalMs: 250, timeoutMs, ref: true, timeout: () => new Error(`${lockPath} is held by process ${owner} for too long; if that process is gone, remove the file`) });
   try {
     return await fn();
   } finally {

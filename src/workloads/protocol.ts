@@ -1,3 +1,4 @@
+import { poll } from '../util/wait-until.ts';
 import type { Environment } from '../environments/environment.ts';
 
 export type Verdict = { status: 'PASS' } | { status: 'FAIL'; message: string };
@@ -35,11 +36,6 @@ export class Workload implements ProtocolPeer {
     return buf.toString('utf8').split('\n').filter(Boolean);
   }
 
-  /** Polls the output until a line matches, the process is gone, or time runs out. */
-  waitFor(re: RegExp, timeoutMs: number): Promise<{ line?: string; alive: boolean }> {
-    return waitForLine(this, re, timeoutMs);
-  }
-
   waitReady(timeoutMs: number): Promise<{ ok: boolean; alive: boolean }> {
     return waitReady(this, timeoutMs);
   }
@@ -60,12 +56,7 @@ export class Workload implements ProtocolPeer {
 
   /** Waits until the process is gone (and reaped). */
   async waitGone(timeoutMs: number): Promise<boolean> {
-    const deadline = performance.now() + timeoutMs;
-    while (await this.alive()) {
-      if (performance.now() > deadline) return false;
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    return true;
+    return (await poll(async () => ((await this.alive()) ? undefined : true), { intervalMs: 5, timeoutMs })) ?? false;
   }
 
   /** Best effort: kills the whole session the workload leads. */
@@ -83,20 +74,19 @@ export interface ProtocolPeer {
 }
 
 /** Polls a peer's output until a line matches, the peer is gone, or time runs out. */
-export async function waitForLine(peer: ProtocolPeer, re: RegExp, timeoutMs: number, pollMs = 10): Promise<{ line?: string; alive: boolean }> {
-  const deadline = performance.now() + timeoutMs;
+async function waitForLine(peer: ProtocolPeer, re: RegExp, timeoutMs: number, pollMs = 10): Promise<{ line?: string; alive: boolean }> {
   let checks = 0;
-  for (;;) {
-    peer.abortSignal?.throwIfAborted();
-    const line = (await peer.lines()).find((l) => re.test(l));
-    if (line) return { line, alive: true };
-    if (++checks % 5 === 0 && !(await peer.alive())) {
+  const found = await poll<{ line?: string; alive: boolean }>(
+    async () => {
+      const line = (await peer.lines()).find((l) => re.test(l));
+      if (line) return { line, alive: true };
+      if (++checks % 5 !== 0 || (await peer.alive())) return undefined;
       const late = (await peer.lines()).find((l) => re.test(l));
       return late ? { line: late, alive: false } : { alive: false };
-    }
-    if (performance.now() > deadline) return { alive: await peer.alive() };
-    await new Promise((r) => setTimeout(r, pollMs));
-  }
+    },
+    { intervalMs: pollMs, timeoutMs, signal: peer.abortSignal },
+  );
+  return found ?? { alive: await peer.alive() };
 }
 
 export async function waitReady(peer: ProtocolPeer, timeoutMs: number, pollMs?: number): Promise<{ ok: boolean; alive: boolean }> {

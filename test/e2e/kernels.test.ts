@@ -12,7 +12,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { accelMemoFile, chooseAccel } from '../../src/environments/qemu/accel.ts';
-import { pickDebianMirror, readAptSources } from '../../src/images/apt-sources.ts';
+import { pickDebianMirror, readAptSources } from '../../src/host/apt-sources.ts';
 import { defaultCacheDir } from '../../src/images/cache-dir.ts';
 import { parseRelease } from '../../src/kernels/debian-suites.ts';
 import { type Kernel, resolveKernel } from '../../src/kernels/kernel.ts';

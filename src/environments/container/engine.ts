@@ -3,8 +3,9 @@ import { request } from 'node:http';
 import { join, relative, resolve } from 'node:path';
 import { EnvironmentError } from '../../errors.ts';
 import { mkdirPrivate } from '../../util/fs.ts';
+import { waitUntil } from '../../util/wait-until.ts';
 import { NamespaceEnvironment } from '../namespace/namespace-environment.ts';
-import { podmanCommand } from '../../runtimes/podman.ts';
+import { podmanCommand } from '../podman-command.ts';
 
 /**
  * A Docker-API engine for the container backend. Where DOCKER_HOST names a
@@ -44,7 +45,7 @@ export async function startEngine(o: StartEngineOptions): Promise<ContainerEngin
     if (!given.startsWith('unix://')) throw new EnvironmentError(`DOCKER_HOST=${given}: the container backend needs a local unix socket (it bind-mounts a host directory into the node container)`);
     const socketPath = given.slice('unix://'.length);
     const v = await api(socketPath, 'GET', '/version', o.timeoutMs).catch((e: Error) => {
-      throw new EnvironmentError(`DOCKER_HOST=${given}: no Docker API answers there (${e.message})`);
+      throw new EnvironmentError(`DOCKER_HOST=${given}: no Docker API answers there (${e.message})`, { cause: e });
     });
     const info = JSON.parse(v.body) as { Version?: string; Components?: { Name: string; Version: string }[] };
     const name = info.Components?.[0]?.Name ?? 'Docker Engine';
@@ -59,20 +60,20 @@ export async function startEngine(o: StartEngineOptions): Promise<ContainerEngin
     if (which.exitCode !== 0) throw new EnvironmentError(`the engine image has no podman and runc (${o.engineRootfs}); use debian-trixie-containers, or set DOCKER_HOST to a Docker API socket`);
     await env.spawnDetached(argv, { outFile: `${INSIDE}/service.log`, env: { TMPDIR: `${INSIDE}/tmp`, PODMAN_IGNORE_CGROUPSV1_WARNING: '1' } });
     const socketPath = join(o.hostDir, 'engine.sock');
-    const deadline = performance.now() + o.timeoutMs;
-    let version = '';
-    for (;;) {
-      const r = await api(socketPath, 'GET', '/version', 2000).catch(() => undefined);
-      if (r?.status === 200) {
-        version = (JSON.parse(r.body) as { Version?: string }).Version ?? '?';
-        break;
-      }
-      if (performance.now() > deadline) {
-        const log = (await env.readFile(`${INSIDE}/service.log`).catch(() => Buffer.alloc(0))).toString('utf8').trim().split('\n').slice(-3).join(' | ');
-        throw new EnvironmentError(`podman system service did not answer on ${socketPath} within ${o.timeoutMs} ms${log ? `: ${log}` : ''}`);
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const version = await waitUntil(
+      async () => {
+        const r = await api(socketPath, 'GET', '/version', 2000).catch(() => undefined);
+        return r?.status === 200 ? ((JSON.parse(r.body) as { Version?: string }).Version ?? '?') : undefined;
+      },
+      {
+        intervalMs: 100,
+        timeoutMs: o.timeoutMs,
+        timeout: async () => {
+          const log = (await env.readFile(`${INSIDE}/service.log`).catch(() => Buffer.alloc(0))).toString('utf8').trim().split('\n').slice(-3).join(' | ');
+          return new EnvironmentError(`podman system service did not answer on ${socketPath} within ${o.timeoutMs} ms${log ? `: ${log}` : ''}`);
+        },
+      },
+    );
     return {
       dockerHost: `unix://${socketPath}`,
       socketPath,

@@ -1,10 +1,11 @@
-import { copyFile, readFile } from 'node:fs/promises';
+import { access, copyFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GenericContainer, type StartedTestContainer } from 'testcontainers';
 import { EnvironmentError } from '../../errors.ts';
 import { mkdirPrivate } from '../../util/fs.ts';
+import { waitUntil } from '../../util/wait-until.ts';
 import type { ContainerEngine } from './engine.ts';
-import { CGROUP_PARENT } from '../../runtimes/oci-bundle.ts';
+import { CGROUP_PARENT } from '../cgroup-parent.ts';
 
 /** The node image as testcontainers starts it: the engine's init off, our agent is PID 1 and reaps. */
 class NodeImageContainer extends GenericContainer {
@@ -76,18 +77,19 @@ export async function startNodeContainer(o: { engine: ContainerEngine; image: st
       .withStartupTimeout(o.timeoutMs)
       .start();
   } catch (e) {
-    throw new EnvironmentError(`starting node container ${o.name} (${o.image}) through ${o.engine.description} failed: ${(e as Error).message}`);
+    throw new EnvironmentError(`starting node container ${o.name} (${o.image}) through ${o.engine.description} failed: ${(e as Error).message}`, { cause: e });
   }
-  const deadline = performance.now() + o.timeoutMs;
-  const { access } = await import('node:fs/promises');
-  while (!(await access(socket).then(() => true, () => false))) {
-    if (performance.now() > deadline) {
+  await waitUntil(() => access(socket).then(() => true, () => undefined), {
+    intervalMs: 20,
+    timeoutMs: o.timeoutMs,
+    // Nothing else may hold the process open meanwhile (an engine someone else runs is only a socket path).
+    ref: true,
+    timeout: async () => {
       const logs = await started.logs().then((s) => new Promise<string>((res) => { let t = ''; s.on('data', (d: Buffer) => (t += d.toString())); setTimeout(() => res(t), 300); }), () => '');
       await started.stop({ timeout: 0 }).catch(() => undefined);
-      throw new EnvironmentError(`node container ${o.name}: the agent did not listen on /cc/agent.sock within ${o.timeoutMs} ms${logs ? `: ${logs.trim().slice(-300)}` : ''}`);
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
+      return new EnvironmentError(`node container ${o.name}: the agent did not listen on /cc/agent.sock within ${o.timeoutMs} ms${logs ? `: ${logs.trim().slice(-300)}` : ''}`);
+    },
+  });
   return {
     socket,
     containerId: started.getId(),

@@ -53,7 +53,7 @@ export class NamespaceEnvironment implements Environment {
         const timer = setTimeout(() => rej(new EnvironmentError(`environment ${opts.id}: no answer from cc-ns init within ${opts.timeoutMs} ms`)), opts.timeoutMs);
         proc.on('error', (e) => {
           clearTimeout(timer);
-          rej(new EnvironmentError(`environment ${opts.id}: cannot start ${opts.helper}: ${e.message}`));
+          rej(new EnvironmentError(`environment ${opts.id}: cannot start ${opts.helper}: ${e.message}`, { cause: e }));
         });
         proc.stdout!.on('data', (d: Buffer) => {
           out += d.toString();

@@ -1,5 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { EnvironmentError } from '../../errors.ts';
+import { waitUntil } from '../../util/wait-until.ts';
 
 /** Frame types of cc-agent's protocol (see src/agent/protocol.h). */
 export const Frame = { PING: 1, PONG: 2, EXEC: 3, EXITED: 4, SPAWNED: 5, KILL: 6, PUT: 7, DONE: 8, GET: 9, DATA: 10 } as const;
@@ -56,23 +57,17 @@ export class AgentChannel {
 
   /** Connects to the socket (retrying while QEMU has not created it yet). */
   static async connect(path: string, label: string, timeoutMs: number, signal?: AbortSignal): Promise<AgentChannel> {
-    const deadline = Date.now() + timeoutMs;
     let last = '';
-    while (Date.now() < deadline) {
-      if (signal?.aborted) throw new EnvironmentError(`${label}: cancelled`);
-      try {
-        const sock = await new Promise<Socket>((res, rej) => {
+    const sock = await waitUntil(
+      () =>
+        new Promise<Socket | undefined>((res) => {
           const s = connect(path);
           s.once('connect', () => res(s));
-          s.once('error', rej);
-        });
-        return new AgentChannel(sock, label);
-      } catch (e) {
-        last = (e as Error).message;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-    throw new EnvironmentError(`${label}: cannot connect to ${path} (${last})`);
+          s.once('error', (e) => res(void (last = e.message)));
+        }),
+      { intervalMs: 50, timeoutMs, signal, abortError: () => new EnvironmentError(`${label}: cancelled`), timeout: () => new EnvironmentError(`${label}: cannot connect to ${path} (${last})`) },
+    );
+    return new AgentChannel(sock, label);
   }
 
   private onData(d: Buffer): void {

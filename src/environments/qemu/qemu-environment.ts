@@ -39,7 +39,7 @@ export class QemuEnvironment implements Environment {
       typeof opts.socket === 'string'
         ? await AgentChannel.connect(opts.socket, opts.id, opts.timeoutMs).catch(async (e: Error) => {
             // QEMU removes its channel sockets when it exits: say so, with what the guest printed last.
-            throw vmSocket ? new EnvironmentError(`${e.message}${await vmGoneDetail(vmSocket)}`) : e;
+            throw vmSocket ? new EnvironmentError(`${e.message}${await vmGoneDetail(vmSocket)}`, { cause: e }) : e;
           })
         : opts.socket;
     // A VM that dies later: every failing request says so, with the guest console's last lines.

@@ -3,6 +3,7 @@ import { access, open, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { EnvironmentError } from '../../errors.ts';
 import { mkdirPrivate, removeTree } from '../../util/fs.ts';
+import { poll } from '../../util/wait-until.ts';
 import { AgentChannel } from './agent-channel.ts';
 
 export type Accel = 'kvm' | 'tcg';
@@ -83,10 +84,7 @@ export function channelSocket(dir: string, i: number): string {
  * so) and the last lines the guest printed.
  */
 export async function vmGoneDetail(socket: string, waitMs = 0): Promise<string> {
-  const exists = () => access(socket).then(() => true, () => false);
-  const until = Date.now() + waitMs;
-  while ((await exists()) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-  const gone = !(await exists());
+  const gone = (await poll(() => access(socket).then(() => undefined, () => true), { intervalMs: 100, timeoutMs: waitMs })) ?? false;
   const tail = await consoleTail(dirname(socket), 80);
   // A panic or an oops ends in a register dump: name the line that says what happened, then the last few.
   const why = tail.filter((l) => /Kernel panic|Out of memory|Killed process|BUG:|Oops|general protection|Attempted to kill init|segfault| Comm: |RIP: 0010:/.test(l)).slice(0, 5);
@@ -128,10 +126,6 @@ export class QemuMachine {
     this.control = control;
   }
 
-  get pid(): number | undefined {
-    return this.proc.pid;
-  }
-
   get alive(): boolean {
     return this.proc.exitCode === null && this.proc.signalCode === null;
   }
@@ -151,7 +145,7 @@ export class QemuMachine {
     const exitWhy = () =>
       `QEMU exited during boot (${proc.signalCode ?? `exit ${proc.exitCode}`})${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : ' (guest panic or power-off; see the console tail)'}`;
     const gone = new Promise<never>((_, rej) => {
-      proc.once('error', (e) => rej(new EnvironmentError(`${spec.id}: cannot start ${QEMU}: ${e.message}${(e as NodeJS.ErrnoException).code === 'ENOENT' ? ' (apt-get install qemu-system-x86)' : ''}`)));
+      proc.once('error', (e) => rej(new EnvironmentError(`${spec.id}: cannot start ${QEMU}: ${e.message}${(e as NodeJS.ErrnoException).code === 'ENOENT' ? ' (apt-get install qemu-system-x86)' : ''}`, { cause: e })));
       proc.once('exit', () => void fail(exitWhy()).then(rej));
     });
     gone.catch(() => undefined);
@@ -194,10 +188,6 @@ export class QemuMachine {
       await removeTree(spec.dir);
       throw e;
     }
-  }
-
-  async consoleTail(lines = 40): Promise<string[]> {
-    return consoleTail(this.spec.dir, lines);
   }
 
   /** Kills QEMU (the guest's state, checkpoint images included, is gone with it) and removes the sockets. */

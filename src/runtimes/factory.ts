@@ -1,0 +1,34 @@
+import type { Criu } from '../criu/driver.ts';
+import type { Environment } from '../environments/environment.ts';
+import type { ContainerRuntime } from './container-runtime.ts';
+import type { RuntimeInfo } from './detect.ts';
+import { OciRuntime } from './oci-runtime.ts';
+import { PodmanRuntime } from './podman.ts';
+
+export interface RuntimeOptions {
+  env: Environment;
+  /** Extra environment for the runtime (reaches the criu it runs, e.g. CRIU_FAULT). */
+  criuEnv: Record<string, string>;
+  /** Unique per driver: names its cgroups, so teardown removes exactly those. */
+  tag: string;
+  timeoutMs: number;
+  /** The node's CRIU: probes the features a capability needs. */
+  criu: Criu;
+  /** Timeout of a feature probe. */
+  probeTimeoutMs: number;
+}
+
+/**
+ * The driver of an inventoried runtime, with what it can do here: the one
+ * place that knows which class drives which runtime. Capabilities that need
+ * CRIU's word are probed on first use, once per driver.
+ */
+export function createRuntime(info: RuntimeInfo, o: RuntimeOptions): ContainerRuntime {
+  let tracking: Promise<boolean> | undefined;
+  const capabilities = {
+    checkpoint: { ok: info.checkpoint, why: info.detail },
+    preDump: () => (tracking ??= o.criu.checkFeature('mem_dirty_track', { timeoutMs: o.probeTimeoutMs }).then((f) => f.status === 'PASS')),
+  };
+  const d = { env: o.env, criuEnv: o.criuEnv, tag: o.tag, timeoutMs: o.timeoutMs, capabilities };
+  return info.name === 'podman' ? new PodmanRuntime({ ...d, ociRuntime: info.ociRuntime ?? 'runc' }) : new OciRuntime(info.name, d);
+}
