@@ -40,18 +40,18 @@ await provision(); // fill the cache first
 const warm = await provision();
 const { kernel, root } = warm;
 const work = join(tmpdir(), `criu-compat-vm-${process.pid}-bench`);
-const accel = await chooseAccel('auto', { vmlinuz: kernel.vmlinuz, agent: natives.agent, guard: natives.helper, cacheDir, workDir: work });
+const accel = await chooseAccel('auto', { vmlinuz: kernel.vmlinuz, agent: natives.agent, guard: natives.guard, cacheDir, workDir: work });
 
 const bare: number[] = [];
 const bareOff: number[] = [];
 const harness: number[] = [];
 for (let i = 0; i < N; i++) {
-  const b = await probeBoot({ vmlinuz: kernel.vmlinuz, initrd: root.initrd, accel: accel.accel, guard: natives.helper, dir: `${work}-bare`, timeoutMs: 180_000, memoryMiB: 1024 });
+  const b = await probeBoot({ vmlinuz: kernel.vmlinuz, initrd: root.initrd, accel: accel.accel, guard: natives.guard, dir: `${work}-bare`, timeoutMs: 180_000, memoryMiB: 1024 });
   if (b.ms === null) throw new Error(`bare boot did not power off: ${b.tail.join(' | ')}`);
   bare.push(b.printedMs!);
   bareOff.push(b.ms);
   const t0 = performance.now();
-  const m = await QemuMachine.start({ id: 'bench', vmlinuz: kernel.vmlinuz, initrd: root.initrd, memoryMiB: 1024, cpus: 1, accel: accel.accel, channels: 1, dir: work, guard: natives.helper, bootTimeoutMs: 180_000 });
+  const m = await QemuMachine.start({ id: 'bench', vmlinuz: kernel.vmlinuz, initrd: root.initrd, memoryMiB: 1024, cpus: 1, accel: accel.accel, channels: 1, dir: work, guard: natives.guard, bootTimeoutMs: 180_000 });
   const r = await m.control.exec(['true'], { env: { PATH: '/usr/bin:/bin' }, timeoutMs: 10_000 });
   const ms = performance.now() - t0;
   await m.dispose();

@@ -35,8 +35,8 @@ export interface RunPlan {
   runId: string;
   pools: PlannedPool[];
   settings: Settings;
-  /** Host paths of compiled binaries: cc-ns and each workload. */
-  natives: { helper: string; agent: string; workloads: Record<string, string>; probes: { hwBreakpoints: string } };
+  /** Host paths of compiled binaries: cc-ns, cc-guard, cc-agent, each workload and the probes. */
+  natives: { helper: string; guard: string; agent: string; workloads: Record<string, string>; probes: { hwBreakpoints: string } };
   keepArtifacts: boolean;
 }
 

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { LoadedConfig } from '../config/load.ts';
 import type { Pool } from '../config/schema.ts';
-import { buildStatic } from '../native/build-static.ts';
+import { buildStatic, buildStaticDir } from '../native/build-static.ts';
 import { failPool } from '../backends/inventory.ts';
 import { unprovisioned, type ProvisionedPool } from '../backends/pool-backend.ts';
 import { createProvisioner, kernelKey } from '../backends/provisioner.ts';
@@ -13,16 +13,17 @@ export type { ProvisionedPool } from '../backends/pool-backend.ts';
 
 export const PROJECT_ROOT = join(import.meta.dirname, '..', '..');
 
-/** Compiles the helper, the guest agent and the workloads (cached by content). */
+/** Compiles the namespace helper, the VM guard, the guest agent and the workloads (cached by content). */
 export async function buildNatives(cacheDir: string, workloads: readonly string[]): Promise<RunPlan['natives']> {
   const header = join(PROJECT_ROOT, 'fixtures/workloads/cc-workload.h');
-  const [helper, agent, hwBreakpoints, ...bins] = await Promise.all([
-    buildStatic('cc-ns', join(PROJECT_ROOT, 'src/environments/namespace/cc-ns.c'), [], cacheDir),
-    buildStatic('cc-agent', join(PROJECT_ROOT, 'src/environments/qemu/cc-agent.c'), [], cacheDir),
+  const [helper, guard, agent, hwBreakpoints, ...bins] = await Promise.all([
+    buildStaticDir('cc-ns', join(PROJECT_ROOT, 'src/environments/namespace/cc-ns'), cacheDir),
+    buildStatic('cc-guard', join(PROJECT_ROOT, 'src/native/cc-guard.c'), [], cacheDir),
+    buildStaticDir('cc-agent', join(PROJECT_ROOT, 'src/agent'), cacheDir),
     buildStatic('hw-breakpoints', join(PROJECT_ROOT, 'fixtures/probes/hw-breakpoints.c'), [], cacheDir),
     ...workloads.map((w) => buildStatic(w, join(PROJECT_ROOT, `fixtures/workloads/${w}.c`), [header], cacheDir)),
   ]);
-  return { helper, agent, workloads: Object.fromEntries(workloads.map((w, i) => [w, bins[i]!])), probes: { hwBreakpoints } };
+  return { helper, guard, agent, workloads: Object.fromEntries(workloads.map((w, i) => [w, bins[i]!])), probes: { hwBreakpoints } };
 }
 
 export interface ProvisionOptions {

@@ -137,14 +137,14 @@ describe('the KVM/TCG memo', () => {
     const probeCache = tempDir('criu-compat-accel-');
     const t0 = performance.now();
     const workDir = tempDir('criu-compat-vm-');
-    const choice = await chooseAccel('auto', { vmlinuz: '/etc/passwd', agent: natives.agent, guard: natives.helper, cacheDir: probeCache, workDir });
+    const choice = await chooseAccel('auto', { vmlinuz: '/etc/passwd', agent: natives.agent, guard: natives.guard, cacheDir: probeCache, workDir });
     expect(choice.accel).toBe('tcg');
     expect(choice.why).toMatch(/^tcg: the KVM probe could not decide: QEMU exited after \d+\.\d s before the guest reached its agent: .*; TCG for this run only, nothing remembered$/);
     expect(choice.why).not.toMatch(/did not finish within/);
     expect(performance.now() - t0).toBeLessThan(15_000);
     expect(existsSync(accelMemoFile(probeCache))).toBe(false);
     // Asked again, it probes again (nothing was remembered) and says the same.
-    const again = await chooseAccel('auto', { vmlinuz: '/etc/passwd', agent: natives.agent, guard: natives.helper, cacheDir: probeCache, workDir });
+    const again = await chooseAccel('auto', { vmlinuz: '/etc/passwd', agent: natives.agent, guard: natives.guard, cacheDir: probeCache, workDir });
     expect(again.why).toMatch(/could not decide/);
     expect(existsSync(accelMemoFile(probeCache))).toBe(false);
     // The probe's QEMU and its directory are gone (other runs on this machine may have VMs of their own).

@@ -55,3 +55,25 @@ describe('namespace environment: signals', () => {
     expect(await env.signal(99999, 'TERM')).toBe(false);
   });
 });
+
+describe('cc-ns exec: parse, enter, spawn, wait', () => {
+  test('exactly the given environment, the given directory, umask 077, no inherited descriptors; the exit status passed on', async () => {
+    const r = await env.exec(['sh', '-c', 'env | sort | tr "\\n" " "; echo; pwd; umask; ls /proc/self/fd | tr "\\n" " "; exit 3'], { timeoutMs: 10_000, cwd: '/tmp', env: { ONLY: 'this' } });
+    expect(r.exitCode).toBe(3);
+    expect(r.signal).toBeUndefined();
+    const [vars, cwd, mask, fds] = r.stdout.split('\n');
+    expect(vars!.split(' ').filter((v) => v && !v.startsWith('PWD=') && !v.startsWith('SHLVL=') && !v.startsWith('_='))).toEqual(['HOME=/root', 'LANG=C', 'ONLY=this', expect.stringMatching(/^PATH=/)]);
+    expect(cwd).toBe('/tmp');
+    expect(mask).toBe('0077');
+    expect(fds!.trim().split(' ').map(Number).filter((fd) => fd > 2).length).toBe(1); // ls's own directory
+  });
+
+  test('a command that cannot start is 127 with the reason; a directory that does not exist too', async () => {
+    const missing = await env.exec(['no-such-command'], { timeoutMs: 10_000 });
+    expect(missing.exitCode).toBe(127);
+    expect(missing.stderr).toBe('cc-ns exec: no-such-command: No such file or directory\n');
+    const nodir = await env.exec(['true'], { timeoutMs: 10_000, cwd: '/no/such/dir' });
+    expect(nodir.exitCode).toBe(127);
+    expect(nodir.stderr).toBe('cc-ns exec: true: No such file or directory\n');
+  });
+});

@@ -25,7 +25,7 @@ describe('installed as a package', () => {
     const packed = await execa('npm', ['pack', '--json', '--pack-destination', dir], { cwd: ROOT });
     const [info] = JSON.parse(packed.stdout) as { filename: string; files: { path: string }[] }[];
     const files = info!.files.map((f) => f.path);
-    expect(files).toEqual(expect.arrayContaining(['bin/criu-compat', 'bin/strip-types-hook.js', 'src/cli/main.ts', 'src/report/report.hbs', 'src/environments/qemu/cc-agent.c', 'suites/criu-check.suite.ts', 'fixtures/workloads/counter.c', 'fixtures/probes/hw-breakpoints.c']));
+    expect(files).toEqual(expect.arrayContaining(['bin/criu-compat', 'bin/strip-types-hook.js', 'src/cli/main.ts', 'src/report/report.hbs', 'src/agent/main.c', 'src/agent/protocol.h', 'suites/criu-check.suite.ts', 'fixtures/workloads/counter.c', 'fixtures/probes/hw-breakpoints.c']));
     expect(files.filter((f) => f.endsWith('.test.ts') || f.startsWith('test/') || f.startsWith('fixtures/recorded/') || f.startsWith('bench/'))).toEqual([]);
 
     app = join(dir, 'app');

@@ -118,8 +118,8 @@ describe('qemu backend', () => {
     const image = await resolveImage('debian-trixie', BUILTIN_IMAGES['debian-trixie']!, { cacheDir, buildTimeoutMs: 900_000 });
     const root = await buildGuestRoot(kernel, image, natives.agent, [], { cacheDir, timeoutMs: 600_000 });
     const dir = join(tempDir('criu-compat-vm-'), 'vm');
-    const accel = await chooseAccel('auto', { vmlinuz: kernel.vmlinuz, agent: natives.agent, guard: natives.helper, cacheDir, workDir: `${dir}-probe` });
-    const m = await QemuMachine.start({ id: 'dies', vmlinuz: kernel.vmlinuz, initrd: root.initrd, memoryMiB: 1024, cpus: 1, accel: accel.accel, channels: 2, dir, guard: natives.helper, bootTimeoutMs: 180_000 });
+    const accel = await chooseAccel('auto', { vmlinuz: kernel.vmlinuz, agent: natives.agent, guard: natives.guard, cacheDir, workDir: `${dir}-probe` });
+    const m = await QemuMachine.start({ id: 'dies', vmlinuz: kernel.vmlinuz, initrd: root.initrd, memoryMiB: 1024, cpus: 1, accel: accel.accel, channels: 2, dir, guard: natives.guard, bootTimeoutMs: 180_000 });
     try {
       const env = await openVmSession({ id: 'dies/s', socket: channelSocket(dir, 1), session: 's', timeoutMs: 30_000 });
       const long = env.exec(['sleep', '120'], { timeoutMs: 150_000 });

@@ -36,7 +36,7 @@ export const qemuBackend: PoolBackend = {
     if (!live.length) return async () => undefined;
     const first = live[0]!.vm!;
     const accel = await ctx.once('qemu-accel', () =>
-      chooseAccel(ctx.accel, { vmlinuz: first.kernel.vmlinuz, agent: ctx.natives.agent, guard: ctx.natives.helper, cacheDir: ctx.cacheDir, workDir: ctx.workRoot }),
+      chooseAccel(ctx.accel, { vmlinuz: first.kernel.vmlinuz, agent: ctx.natives.agent, guard: ctx.natives.guard, cacheDir: ctx.cacheDir, workDir: ctx.workRoot }),
     );
     const qemuVersion = await qemuVersionString();
     const machines = (await Promise.all(live.map((p) => bootPool(p, ctx, accel, qemuVersion)))).filter((m): m is QemuMachine => m !== null);
@@ -73,7 +73,7 @@ async function bootPool(p: ProvisionedPool, ctx: StartContext, accel: AccelChoic
       accel: accel.accel,
       channels: 1 + ctx.sessions.length,
       dir: vmDir(pool.name),
-      guard: ctx.natives.helper,
+      guard: ctx.natives.guard,
       bootTimeoutMs: ctx.timeouts.bootMs,
       signal: ctx.signal,
     });

@@ -48,7 +48,7 @@ export async function probeBoot(o: {
   await mkdirPrivate(o.dir);
   const argv = qemuArgv({ id: 'probe', vmlinuz: o.vmlinuz, initrd: o.initrd, memoryMiB: o.memoryMiB ?? 512, cpus: 1, accel: o.accel, channels: 0, dir: o.dir, append: 'cc.probe' });
   const started = performance.now();
-  const proc = spawn(o.guard, ['guard', '--', ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn(o.guard, ['--', ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   proc.stderr.setEncoding('utf8');
   proc.stderr.on('data', (d: string) => {

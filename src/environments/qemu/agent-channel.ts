@@ -2,7 +2,7 @@ import { connect, type Socket } from 'node:net';
 import { EnvironmentError } from '../../errors.ts';
 import { waitUntil } from '../../util/wait-until.ts';
 
-/** Frame types of cc-agent's protocol (see cc-agent.c). */
+/** Frame types of cc-agent's protocol (see src/agent/protocol.h). */
 export const Frame = { PING: 1, PONG: 2, EXEC: 3, EXITED: 4, SPAWNED: 5, KILL: 6, PUT: 7, DONE: 8, GET: 9, DATA: 10 } as const;
 type Frame = (typeof Frame)[keyof typeof Frame];
 

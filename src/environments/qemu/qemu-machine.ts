@@ -20,7 +20,7 @@ export interface MachineSpec {
   channels: number;
   /** Host directory (made 0700) for the channel sockets and the serial console log. */
   dir: string;
-  /** cc-ns, whose "guard" makes QEMU die with the harness. */
+  /** cc-guard, which makes QEMU die with the harness. */
   guard: string;
   bootTimeoutMs: number;
   /** Extra kernel command line. */
@@ -137,7 +137,7 @@ export class QemuMachine {
     await (await open(join(spec.dir, 'console.log'), 'w', 0o600)).close();
     const argv = qemuArgv(spec);
     const started = performance.now();
-    const proc = spawn(spec.guard, ['guard', '--', ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = spawn(spec.guard, ['--', ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     proc.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
     const exited = new Promise<void>((res) => proc.once('exit', () => res()));
