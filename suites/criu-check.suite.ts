@@ -7,7 +7,8 @@
  */
 import { describe, inject, test } from 'vitest';
 import { describeFailure } from '../src/criu/driver.ts';
-import { failureStatus, settle } from '../src/runner/cell.ts';
+import { failureStatus } from '../src/criu/diagnose.ts';
+import { settle } from '../src/runner/cell.ts';
 import { poolSession } from '../src/runner/pool-session.ts';
 import { needs } from '../src/suites/criu-check.needs.ts';
 

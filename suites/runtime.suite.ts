@@ -20,7 +20,7 @@ import { needs, PEER_SESSION } from '../src/suites/runtime.needs.ts';
 import type { Environment } from '../src/environments/environment.ts';
 import type { ContainerRuntime } from '../src/runtimes/container-runtime.ts';
 import { createRuntime } from '../src/runtimes/factory.ts';
-import type { RunPlan } from '../src/runner/plan.ts';
+import type { RunPlan } from '../src/plan/plan.ts';
 
 const SUITE = 'runtime';
 const plan = inject('plan');

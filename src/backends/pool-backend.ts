@@ -5,7 +5,7 @@ import type { GuestRoot } from '../images/guest-root.ts';
 import type { NodeImage } from '../images/node-image.ts';
 import type { Kernel } from '../kernels/kernel.ts';
 import type { Inventory } from '../results/schema.ts';
-import type { PlannedPool, RunPlan } from '../runner/plan.ts';
+import type { PlannedPool, RunPlan } from '../plan/plan.ts';
 import type { Provisioner } from './provisioner.ts';
 
 /** A pool on its way through a run: what the backends made of it so far. */

@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { failureStatus } from '../runner/cell.ts';
-import { diagnose, logExcerpt } from './diagnose.ts';
+import { diagnose, failureStatus, logExcerpt } from './diagnose.ts';
 
 const rec = (f: string) => readFileSync(join(import.meta.dirname, '../../fixtures/recorded/criu-logs', f), 'utf8');
 const ids = (text: string, timedOut = false) => diagnose({ text, timedOut }).map((d) => d.id);

@@ -1,3 +1,5 @@
+import type { Status } from '../results/schema.ts';
+
 /**
  * Known failure signatures: text seen in CRIU's log or output → the cause
  * and what to do. Blame decides the verdict: "tuple" failures are FAIL
@@ -200,4 +202,12 @@ export function logExcerpt(text: string, maxErrors = 12, tail = 4): string[] {
   const errors = lines.filter((l) => /\b(Error|Warn)\b\s*\(|^Error|^Warning|FAIL/.test(l)).slice(-maxErrors);
   const last = lines.slice(-tail).filter((l) => !errors.includes(l));
   return [...errors, ...last].map((l) => (l.length > 400 ? `${l.slice(0, 400)}…` : l));
+}
+
+/**
+ * Status from an operation that failed: FAIL when the tuple is to blame,
+ * ERROR when a known signature blames the environment.
+ */
+export function failureStatus(diagnoses: readonly Diagnosis[]): Status {
+  return diagnoses.some((d) => d.blame === 'environment') ? 'ERROR' : 'FAIL';
 }

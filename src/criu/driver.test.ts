@@ -6,7 +6,7 @@
  */
 import { describe, expect, test } from 'vitest';
 import type { Environment, ExecOptions, ExecResult } from '../environments/environment.ts';
-import { failureStatus } from '../runner/cell.ts';
+import { failureStatus } from './diagnose.ts';
 import { run } from '../util/process.ts';
 import { Criu, describeFailure, featureVerdict } from './driver.ts';
 

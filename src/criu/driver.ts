@@ -1,10 +1,9 @@
 import type { Environment, ExecResult } from '../environments/environment.ts';
 import { checkArgs, checkFeatureArgs, dumpArgs, lazyPagesArgs, pageServerArgs, preDumpArgs, restoreArgs } from './commands.ts';
 import type { DumpOptions, ImageOptions, LazyPagesOptions, PageServerOptions, PreDumpOptions, RestoreOptions } from './commands.ts';
-import { diagnose, logExcerpt, type Diagnosis } from './diagnose.ts';
+import { diagnose, failureStatus, logExcerpt, type Diagnosis } from './diagnose.ts';
 import { parseCriuVersion } from './help.ts';
 import type { Status } from '../results/schema.ts';
-import { failureStatus } from '../runner/cell.ts';
 
 export interface CriuRun {
   argv: string[];

@@ -2,7 +2,7 @@ import type { Settings } from '../config/schema.ts';
 import type { Diagnosis } from '../criu/diagnose.ts';
 import type { Cell, Status } from '../results/schema.ts';
 import type { Verdict } from '../workloads/protocol.ts';
-import { failureStatus } from './cell.ts';
+import { failureStatus } from '../criu/diagnose.ts';
 import type { Attempt } from './repeat.ts';
 
 /**

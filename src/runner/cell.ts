@@ -1,5 +1,4 @@
 import type { TestContext } from 'vitest';
-import type { Diagnosis } from '../criu/diagnose.ts';
 import type { Cell, Status } from '../results/schema.ts';
 
 export interface CellMeta {
@@ -11,14 +10,6 @@ export type CellId = Pick<Cell, 'pool' | 'suite' | 'check'> & Partial<Pick<Cell,
 
 export type CellDraft = Omit<Cell, keyof CellId | 'startedAt' | 'metrics' | 'commands' | 'diagnoses' | 'logExcerpt'> &
   Partial<Pick<Cell, 'metrics' | 'commands' | 'diagnoses' | 'logExcerpt'>>;
-
-/**
- * Status from an operation that failed: FAIL when the tuple is to blame,
- * ERROR when a known signature blames the environment.
- */
-export function failureStatus(diagnoses: readonly Diagnosis[]): Status {
-  return diagnoses.some((d) => d.blame === 'environment') ? 'ERROR' : 'FAIL';
-}
 
 /**
  * Records a cell on the running test and makes vitest's verdict agree:

@@ -6,7 +6,7 @@ import { readCriuStats } from '../criu/stats.ts';
 import type { Cell } from '../results/schema.ts';
 import { askVerdict, waitReady, type ProtocolPeer } from '../workloads/protocol.ts';
 import { runAttempt, type AttemptMode, type Ending, type StepName, type Subject } from './attempt.ts';
-import { failureStatus } from './cell.ts';
+import { failureStatus } from '../criu/diagnose.ts';
 import type { Attempt } from './repeat.ts';
 
 /**

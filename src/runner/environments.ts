@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import { backendOf } from '../backends/registry.ts';
 import type { Environment } from '../environments/environment.ts';
-import type { PlannedPool, RunPlan } from './plan.ts';
+import type { PlannedPool, RunPlan } from '../plan/plan.ts';
 
 /**
  * Opens session SESSION of a started pool in a suite worker (through the

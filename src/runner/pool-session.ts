@@ -2,7 +2,7 @@ import { afterAll, beforeAll } from 'vitest';
 import { Criu } from '../criu/driver.ts';
 import type { Environment } from '../environments/environment.ts';
 import { openEnvironment } from './environments.ts';
-import type { PlannedPool, RunPlan } from './plan.ts';
+import type { PlannedPool, RunPlan } from '../plan/plan.ts';
 
 export interface PoolSession {
   env: Environment;

@@ -6,7 +6,7 @@ import { failPool } from '../backends/inventory.ts';
 import { unprovisioned, type ProvisionedPool } from '../backends/pool-backend.ts';
 import { createProvisioner, kernelKey } from '../backends/provisioner.ts';
 import { backendOf } from '../backends/registry.ts';
-import type { RunPlan } from './plan.ts';
+import type { RunPlan } from '../plan/plan.ts';
 import type { Progress } from './progress.ts';
 
 export type { ProvisionedPool } from '../backends/pool-backend.ts';

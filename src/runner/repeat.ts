@@ -2,7 +2,7 @@ import type { Environment } from '../environments/environment.ts';
 import type { Diagnosis } from '../criu/diagnose.ts';
 import type { Cell, Status } from '../results/schema.ts';
 import type { CellDraft } from './cell.ts';
-import type { PlannedPool, RunPlan } from './plan.ts';
+import type { PlannedPool, RunPlan } from '../plan/plan.ts';
 
 /** One attempt's outcome, as a cell would show it. */
 export interface Attempt {

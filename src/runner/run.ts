@@ -14,7 +14,7 @@ import { CellCollector } from './collector.ts';
 import { sweepStaleScratch } from '../util/cache-entry.ts';
 import { newRunId } from './run-id.ts';
 import { writeReports } from '../report/write.ts';
-import type { RunPlan } from './plan.ts';
+import type { RunPlan } from '../plan/plan.ts';
 import { Progress } from './progress.ts';
 import { PROJECT_ROOT, buildNatives, provisionPools, type ProvisionedPool } from './provision.ts';
 import { kernelLabel } from '../config/schema.ts';
