@@ -111,7 +111,7 @@ export function requirements(cacheDir: string): Requirement[] {
     { name: 'dpkg-deb', why: 'unpacks Debian kernel packages', needs: ['deb-kernel'], packages: ['dpkg'], check: command('dpkg-deb') },
     { name: 'apt-get', why: 'finds and downloads Debian kernel packages', needs: ['debian-kernel'], packages: ['apt'], check: command('apt-get') },
     { name: 'chromium', why: 'the HTML report\'s browser test', needs: ['tests'], packages: ['chromium'], check: () => exists('/usr/bin/chromium') },
-    { name: 'podman', why: 'the container backend\'s DOCKER_HOST test (a host podman service stands in for Docker)', needs: ['tests'], packages: ['podman'], check: command('podman') },
+    { name: 'podman', why: 'the container backend\'s DOCKER_HOST test, where a host podman service stands in for Docker', needs: ['tests'], packages: ['podman'], check: command('podman') },
     { name: 'runc', why: 'the host podman\'s OCI runtime in that test', needs: ['tests'], packages: ['runc'], check: command('runc') },
   ];
 }

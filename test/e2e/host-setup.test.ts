@@ -19,12 +19,13 @@ const cacheDir = process.env.CRIU_COMPAT_CACHE || defaultCacheDir();
 async function inRoot(args: string[], opts: { user?: string; env?: Record<string, string> } = {}) {
   const modules = realpathSync(join(ROOT, 'node_modules'));
   const binds = [ROOT, ...(modules.startsWith(`${ROOT}/`) ? [] : [modules])];
+  // The root's /tmp first: a checkout under the host's /tmp (a CI clone) is bound below it, not hidden by it.
   const script = [
     'set -e',
+    'mount -t tmpfs tmpfs "$R/tmp"',
     ...binds.map((d) => `mkdir -p "$R${d}" && mount --bind "${d}" "$R${d}" && mount -o remount,bind,ro "$R${d}"`),
     'mount -t proc proc "$R/proc"',
     'mount --rbind /dev "$R/dev"',
-    'mount -t tmpfs tmpfs "$R/tmp"',
     `exec chroot ${opts.user ? `--userspec=${opts.user} ` : ''}"$R" "$@"`,
   ].join('\n');
   const r = await execa('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', process.execPath, CLI, ...args], {

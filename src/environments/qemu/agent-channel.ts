@@ -205,7 +205,7 @@ export class AgentChannel {
     if (v !== 0) throw new EnvironmentError(`${this.label}: cannot write ${path} in the guest (errno ${-v})`);
   }
 
-  /** Reads a guest file (or LENGTH bytes at OFFSET, at most 16 MiB); null when it does not exist. */
+  /** Reads a guest file (or LENGTH bytes at OFFSET, at most 16 MiB); null when it does not exist (or belonged to a process that is gone). */
   async get(path: string, timeoutMs: number, range?: { offset: number; length: number }): Promise<Buffer | null> {
     const rangeBuf = Buffer.alloc(range ? 12 : 0);
     if (range) {
@@ -214,7 +214,8 @@ export class AgentChannel {
     }
     const r = await this.request(Frame.GET, Buffer.concat([Buffer.from(`${path}\0`), rangeBuf]), timeoutMs, `reading ${path}`);
     const v = r.payload.readInt32LE(0);
-    if (v === -2) return null; // ENOENT
+    // ENOENT; or ESRCH, a /proc file of a process that ended between the agent's open and read (a default run's pre-dump hit it)
+    if (v === -2 || v === -3) return null;
     if (v !== 0) throw new EnvironmentError(`${this.label}: cannot read ${path} in the guest (errno ${-v})`);
     return r.payload.subarray(4);
   }
