@@ -20,11 +20,15 @@ test("parseArgs' own errors are usage errors with a pointer to --help", () => {
   expect(onError(thrown)).toEqual({ exit: 2, text: `criu-compat: ${(thrown as Error).message} (see --help)` });
 });
 
+test('an image, kernel, build or environment failure is one line, exit 2, credentials redacted (not an internal error)', () => {
+  const r = onError(new EnvironmentError('env y: broke at http://user:secret@mirror.example.invalid/debian'));
+  expect(r).toEqual({ exit: 2, text: 'criu-compat: env y: broke at http://***@mirror.example.invalid/debian' });
+});
+
 test('any other error is an internal one: exit 2 with its stack, credentials redacted', () => {
-  const e = new EnvironmentError('env y: broke at http://user:secret@mirror.example.invalid/debian');
-  const r = onError(e);
+  const r = onError(new TypeError('y: broke at http://user:secret@mirror.example.invalid/debian'));
   expect(r.exit).toBe(2);
-  expect(r.text).toMatch(/^criu-compat: internal error: EnvironmentError: env y: broke at http:\/\/\S*mirror\.example\.invalid\/debian\n\s+at /);
+  expect(r.text).toMatch(/^criu-compat: internal error: TypeError: y: broke at http:\/\/\S*mirror\.example\.invalid\/debian\n\s+at /);
   expect(r.text).not.toContain('secret');
   expect(onError(Object.assign(new Error('x'), { code: 'ENOENT' })).text).toMatch(/^criu-compat: internal error: Error: x\n/);
   expect(onError('a string')).toEqual({ exit: 2, text: 'criu-compat: internal error: a string' });

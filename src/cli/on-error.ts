@@ -16,6 +16,11 @@ const ON_ERROR: Partial<Record<Code, { exit: number; show: (message: string) => 
   PREREQUISITE: { exit: 2, show: (m) => m.split('\n').map(line).join('\n') },
   ERR_PARSE_ARGS: { exit: 2, show: (m) => `${line(m)} (see --help)` },
   INTERRUPTED: { exit: 130, show: line },
+  // What broke outside the harness's own code (a build, a kernel, an environment): one line, exit 2 as for any ERROR.
+  IMAGE: { exit: 2, show: line },
+  KERNEL: { exit: 2, show: line },
+  BUILD: { exit: 2, show: line },
+  ENVIRONMENT: { exit: 2, show: line },
 };
 
 /** How the CLI ends on an error a command threw: its exit status and what it prints on stderr. */

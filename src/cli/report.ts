@@ -69,7 +69,8 @@ Options:
   -o, --out DIR   where the merged run directory goes (default: reports)
   -h, --help      this help
 
-Exit: the merged run's verdict (0 pass, 1 a tuple failed, 2 an ERROR cell); 2 on bad input.`;
+Exit: the merged run's verdict (0 pass, 1 a tuple failed, 2 an ERROR cell); 2 when a shard
+was interrupted, a shard of the split is missing, or on bad input.`;
 
 export async function mergeCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { out: { type: 'string', short: 'o', default: 'reports' }, help: { type: 'boolean', short: 'h', default: false } } });
@@ -79,10 +80,23 @@ export async function mergeCommand(args: string[]): Promise<number> {
   }
   if (!positionals.length) throw new UsageError('merge needs the shard runs to join; see criu-compat merge --help');
   const runs = await Promise.all(positionals.map(async (p) => ({ file: resolve(p), results: await readRun(p) })));
+  // Shards of one split, all of them: a merge of 3 of 4 shards would look like a whole matrix.
+  const counts = new Set(runs.map((r) => r.results.shard?.count));
+  if (counts.size === 1 && [...counts][0] !== undefined) {
+    const count = [...counts][0]!;
+    const have = new Set(runs.map((r) => r.results.shard!.index));
+    const missing = Array.from({ length: count }, (_, i) => i + 1).filter((i) => !have.has(i));
+    if (missing.length) throw new UsageError(`merge: shard${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of ${count} missing; pass every shard's run`);
+  } else if (counts.size > 1) throw new UsageError(`merge: the runs come from different splits (shard counts ${[...counts].map((c) => c ?? 'none').join(', ')})`);
   const merged = mergeRuns(runs, newRunId());
   const dir = join(resolve(values.out), merged.runId);
   await writeFileAtomic(join(dir, 'results.json'), `${JSON.stringify(merged, null, 2)}\n`);
   const files = await writeReports(merged, dir);
   console.log(`merged ${runs.length} runs (${merged.pools.length} pools, ${merged.cells.length} cells): ${join(dir, 'results.json')}\n${files.html}`);
+  // An interrupted shard is no verdict: fail closed even where every cell that ran passed.
+  if (merged.interrupted || merged.notRun?.length) {
+    console.error(`criu-compat: merge: a shard was interrupted (${merged.notRun?.length ?? 0} cells not run): this matrix is incomplete`);
+    return 2;
+  }
   return merged.exitCode;
 }

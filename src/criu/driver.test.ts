@@ -89,3 +89,22 @@ describe('a capability is missing only when CRIU says so', () => {
     expect(featureVerdict('mem_dirty_track', await probe('echo "mem_dirty_track is supported"'), 10_000)).toEqual({ status: 'PASS', reason: 'mem_dirty_track is supported' });
   });
 });
+
+describe('a hang the harness stops itself', () => {
+  test('is the hang it rests in, not a crash: CRIU killed by our stop carries no criu-crashed', async () => {
+    const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'criu-compat-hang-'));
+    try {
+      const log = join(dir, 'dump.log');
+      const env = { ...fakeCriuEnv(`echo "(16.38) pie: 425: 425: new_sp=0x7f2dec9f71c8 ip 0x45f033" > ${log}; exec sleep 30`), readFile: async (p: string) => readFileSync(p) };
+      const r = await new Criu(env, {}, 20_000, { hwBreakpoints: false }).run(['dump', '-t', '425'], { logFile: log });
+      expect(r.hung).toMatch(/breakpoint/);
+      expect(r.killedBy).toBeUndefined();
+      expect(r.diagnoses.map((d) => d.id)).toEqual(['hw-breakpoints']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 20_000);
+});

@@ -55,6 +55,8 @@ export class Criu {
     // Where the probe saw breakpoints work, a rest at the breakpoint wait is slowness, not the known hang: let the timeout decide.
     const watch = opts.logFile && this.hwBreakpoints !== true ? this.watchForHang(opts.logFile, stop.signal, (what) => ((hung = what), stop.abort())) : undefined;
     const result = await this.env.exec(argv, { timeoutMs: opts.timeoutMs ?? this.timeoutMs, env: this.criuEnv, signal });
+    // A signal death after the hang watcher stopped CRIU is our kill, not a crash.
+    const weStopped = stop.signal.aborted;
     stop.abort();
     await watch;
     this.signal?.throwIfAborted();
@@ -62,7 +64,7 @@ export class Criu {
     let log = '';
     if (opts.logFile) log = (await this.env.readFile(opts.logFile).catch(() => Buffer.alloc(0))).toString('utf8');
     const text = [log, result.stdout, result.stderr].filter(Boolean).join('\n');
-    const killedBy = result.signal && !result.timedOut ? result.signal : undefined;
+    const killedBy = result.signal && !result.timedOut && !weStopped ? result.signal : undefined;
     const diagnoses = diagnose({ text, timedOut: result.timedOut, hwBreakpoints: this.hwBreakpoints, ...(killedBy ? { signal: killedBy } : {}) });
     return {
       argv,

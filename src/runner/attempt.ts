@@ -74,7 +74,14 @@ export interface Subject<R extends StepRun = StepRun> {
 export async function runAttempt<R extends StepRun>(s: Subject<R>, t: Settings['timeouts']): Promise<Attempt> {
   const t0 = performance.now();
   const durations: Cell['durations'] = { totalMs: 0 };
-  const ending = await steps(s, t, durations);
+  let ending: Ending;
+  try {
+    ending = await steps(s, t, durations);
+  } catch (e) {
+    // The harness cannot go on: still stop what the attempt started (workload, container) before saying so.
+    await s.collect({ status: 'ERROR', reason: `harness: ${(e as Error).message}` }, durations).catch(() => undefined);
+    throw e;
+  }
   durations.totalMs = performance.now() - t0;
   const { metrics, output, commands } = await s.collect(ending, durations);
   return {

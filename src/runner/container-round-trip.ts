@@ -117,7 +117,12 @@ class ContainerSubject implements Subject<RuntimeRun> {
   async gate(): Promise<Ending | undefined> {
     const can = this.x.runtime.capabilities;
     if (this.mode !== 'run' && !can.checkpoint.ok) return { status: 'SKIP', reason: can.checkpoint.why.startsWith('capability missing') ? can.checkpoint.why : `capability missing: ${can.checkpoint.why}` };
-    if (this.mode === 'pre-dump' && !(await can.preDump())) return { status: 'SKIP', reason: 'capability missing: mem_dirty_track (memory dirty tracking, needed by pre-dump)' };
+    if (this.mode === 'pre-dump') {
+      // Missing only when CRIU said so; a probe that crashed or timed out decided nothing (ERROR).
+      const probe = await can.preDump();
+      if (probe.status === 'SKIP') return { status: 'SKIP', reason: 'capability missing: mem_dirty_track (memory dirty tracking, needed by pre-dump)' };
+      if (probe.status !== 'PASS') return { status: probe.status, reason: `pre-dump needs mem_dirty_track, and its probe decided nothing: ${probe.reason}` };
+    }
     return undefined;
   }
 

@@ -2,6 +2,7 @@ import { diagnose, logExcerpt } from '../criu/diagnose.ts';
 import type { CriuRun } from '../criu/driver.ts';
 import type { Environment, ExecResult } from '../environments/environment.ts';
 import type { RuntimeName } from './detect.ts';
+import type { Status } from '../results/schema.ts';
 
 /** One container made from the workload rootfs, running one workload. */
 export interface ContainerSpec {
@@ -49,8 +50,12 @@ export type ContainerState = 'running' | 'stopped' | 'gone';
 export interface RuntimeCapabilities {
   /** Checkpoint/restore at all (the inventory's finding), and why (not). */
   checkpoint: { ok: boolean; why: string };
-  /** Pre-dump then dump: needs CRIU's memory dirty tracking on this kernel (probed once, on first use). */
-  preDump(): Promise<boolean>;
+  /**
+   * Pre-dump then dump: needs CRIU's memory dirty tracking on this kernel
+   * (probed once, on first use). PASS: it can; SKIP: CRIU said the feature is
+   * missing; anything else: the probe decided nothing (crash, timeout…).
+   */
+  preDump(): Promise<{ status: Status; reason: string }>;
   /** Checkpoints exported to an archive and imported on another node (podman). */
   exportImport?: ExportImport;
 }

@@ -45,13 +45,19 @@ describe('createRuntime', () => {
     const calls = join(dir, 'calls');
     const rt = make('runc', `echo "$@" >> ${calls}; echo "mem_dirty_track is supported"`);
     expect(() => readFileSync(calls)).toThrow();
-    expect(await rt.capabilities.preDump()).toBe(true);
-    expect(await rt.capabilities.preDump()).toBe(true);
+    expect((await rt.capabilities.preDump()).status).toBe('PASS');
+    expect((await rt.capabilities.preDump()).status).toBe('PASS');
     expect(readFileSync(calls, 'utf8')).toBe('check --feature mem_dirty_track\n');
   });
 
   test('CRIU saying the feature is missing: no pre-dump', async () => {
-    expect(await make('podman', 'echo "Warn  (criu/cr-check.c:1071): Dirty tracking is OFF." >&2; exit 1').capabilities.preDump()).toBe(false);
+    expect((await make('podman', 'echo "Warn  (criu/cr-check.c:1071): Dirty tracking is OFF." >&2; exit 1').capabilities.preDump()).status).toBe('SKIP');
+  });
+
+  test('a probe that crashed decided nothing: ERROR, never a missing capability', async () => {
+    const probe = await make('runc', 'kill -SEGV $$').capabilities.preDump();
+    expect(probe.status).toBe('ERROR');
+    expect(probe.reason).toMatch(/SIGSEGV/);
   });
 });
 

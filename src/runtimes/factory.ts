@@ -1,3 +1,4 @@
+import type { Status } from '../results/schema.ts';
 import type { Criu } from '../criu/driver.ts';
 import type { Environment } from '../environments/environment.ts';
 import type { ContainerRuntime } from './container-runtime.ts';
@@ -24,10 +25,10 @@ export interface RuntimeOptions {
  * CRIU's word are probed on first use, once per driver.
  */
 export function createRuntime(info: RuntimeInfo, o: RuntimeOptions): ContainerRuntime {
-  let tracking: Promise<boolean> | undefined;
+  let tracking: Promise<{ status: Status; reason: string }> | undefined;
   const capabilities = {
     checkpoint: { ok: info.checkpoint, why: info.detail },
-    preDump: () => (tracking ??= o.criu.checkFeature('mem_dirty_track', { timeoutMs: o.probeTimeoutMs }).then((f) => f.status === 'PASS')),
+    preDump: () => (tracking ??= o.criu.checkFeature('mem_dirty_track', { timeoutMs: o.probeTimeoutMs }).then(({ status, reason }) => ({ status, reason }))),
   };
   const d = { env: o.env, criuEnv: o.criuEnv, tag: o.tag, timeoutMs: o.timeoutMs, capabilities };
   return info.name === 'podman' ? new PodmanRuntime({ ...d, ociRuntime: info.ociRuntime ?? 'runc' }) : new OciRuntime(info.name, d);

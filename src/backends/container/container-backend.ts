@@ -49,14 +49,12 @@ async function startContainerPools(pools: readonly ProvisionedPool[], o: StartCo
             cacheDir: o.cacheDir,
             buildTimeoutMs: o.timeouts.imageBuildMs,
             ...(o.mirror ? { mirror: o.mirror } : {}),
+            signal: o.signal,
           })
         ).rootfs;
     engine = await startEngine({ hostDir: join(o.workRoot, 'container-engine'), engineRootfs, helper: o.natives.helper, timeoutMs: o.timeouts.environmentMs });
   } catch (e) {
-    for (const p of live) {
-      p.planned.error = `${(e as Error).name}: ${(e as Error).message}`;
-      o.progress(p.pool.name, `ERROR: ${(e as Error).message}`);
-    }
+    for (const p of live) failPool(p, e, o.progress);
     return async () => undefined;
   }
   const containers: NodeContainer[] = [];
