@@ -80,6 +80,7 @@ export async function mergeCommand(args: string[]): Promise<number> {
   }
   if (!positionals.length) throw new UsageError('merge needs the shard runs to join; see criu-compat merge --help');
   const runs = await Promise.all(positionals.map(async (p) => ({ file: resolve(p), results: await readRun(p) })));
+  const merged = mergeRuns(runs, newRunId()); // a pool in two shards is refused here
   // Shards of one split, all of them: a merge of 3 of 4 shards would look like a whole matrix.
   const counts = new Set(runs.map((r) => r.results.shard?.count));
   if (counts.size === 1 && [...counts][0] !== undefined) {
@@ -88,7 +89,6 @@ export async function mergeCommand(args: string[]): Promise<number> {
     const missing = Array.from({ length: count }, (_, i) => i + 1).filter((i) => !have.has(i));
     if (missing.length) throw new UsageError(`merge: shard${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of ${count} missing; pass every shard's run`);
   } else if (counts.size > 1) throw new UsageError(`merge: the runs come from different splits (shard counts ${[...counts].map((c) => c ?? 'none').join(', ')})`);
-  const merged = mergeRuns(runs, newRunId());
   const dir = join(resolve(values.out), merged.runId);
   await writeFileAtomic(join(dir, 'results.json'), `${JSON.stringify(merged, null, 2)}\n`);
   const files = await writeReports(merged, dir);

@@ -1,5 +1,5 @@
 /** Sharding for large pools: two real shard runs (as two CI matrix jobs would), joined with merge. */
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { RunResults } from '../../src/results/schema.ts';
@@ -46,5 +46,10 @@ describe('run --shard and merge', () => {
     const twice = await cli(['merge', join(s2, readdirSync(s2)[0]!), join(s2, readdirSync(s2)[0]!), '--out', join(dir, 'bad')]);
     expect(twice.exitCode).toBe(2);
     expect(twice.all).toMatch(/at pools\[0\]\.name: a pool no other shard has \("b-trixie" is also in/);
+    // Half a split is no matrix: refused, nothing written.
+    const half = await cli(['merge', join(s1, readdirSync(s1)[0]!), '--out', join(dir, 'half')]);
+    expect(half.exitCode).toBe(2);
+    expect(half.stderr.trim()).toBe("criu-compat: merge: shard 2 of 2 missing; pass every shard's run");
+    expect(existsSync(join(dir, 'half'))).toBe(false);
   }, 300_000);
 });
