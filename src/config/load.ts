@@ -56,5 +56,16 @@ function parse(text: string, file: string): { loaded: LoadedConfig; lineOf: (pat
     if (!images[pool.image])
       throw new ConfigError(name, `pools[${i}].image`, `a known node image, one of: ${Object.keys(images).sort().join(', ')} (got "${pool.image}"); define your own under images:`, src.lineOf(['pools', i, 'image']));
   });
+  const groups = new Set<string>();
+  config.migrations.forEach((g, i) => {
+    if (groups.has(g.name)) throw new ConfigError(name, `migrations[${i}].name`, `a unique migration group name ("${g.name}" is used twice)`, src.lineOf(['migrations', i, 'name']));
+    groups.add(g.name);
+    for (const key of ['pools', 'from', 'to'] as const)
+      g[key]?.forEach((p, j) => {
+        if (!seen.has(p)) throw new ConfigError(name, `migrations[${i}].${key}[${j}]`, `a pool defined under pools:, one of: ${[...seen].join(', ')} (got "${p}")`, src.lineOf(['migrations', i, key, j]));
+      });
+  });
+  if (config.migrations.length && !config.settings.suites.includes('migration'))
+    throw new ConfigError(name, 'settings.suites', 'the suite "migration" in the list, or no migrations: section (migrations run in that suite)', src.lineOf(['settings', 'suites']));
   return { loaded: { file, config, images }, lineOf: src.lineOf };
 }

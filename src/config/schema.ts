@@ -11,7 +11,11 @@ export const SELFTEST_WORKLOADS = ['hang'] as const;
 export const CONTAINER_WORKLOADS = ['counter', 'process-tree', 'tcp-established', 'file-lock'] as const;
 export const WorkloadName = z.enum([...new Set([...WORKLOADS, ...CONTAINER_WORKLOADS, ...SELFTEST_WORKLOADS])] as [string, ...string[]]);
 export const RUNTIME_NAMES = ['runc', 'crun', 'podman'] as const;
-export const SUITES = ['criu-check', 'round-trip', 'runtime'] as const;
+export const SUITES = ['criu-check', 'round-trip', 'runtime', 'migration'] as const;
+/** How a migration moves a workload between pools (see src/runner/migration.ts). */
+export const MIGRATION_MODES = ['cold', 'pre-copy', 'page-server', 'lazy'] as const;
+/** What a migration moves: process workloads CRIU dumps itself. */
+export const MIGRATION_WORKLOADS = ['counter', 'open-file', 'pipe-pair', 'process-tree', 'threads', 'big-mem'] as const;
 
 export const DebootstrapImage = z.strictObject({
   debootstrap: z.strictObject({
@@ -121,9 +125,33 @@ export const Settings = z.strictObject({
   timeouts: Timeouts.default(Timeouts.parse({})),
 });
 
+/**
+ * A migration group: every ordered pair of its pools (the diagonal, source =
+ * destination, is the plain round trip), or the pairs from × to.
+ */
+export const MigrationGroup = z
+  .strictObject({
+    name: Name,
+    description: z.string().optional(),
+    pools: z.array(Name).min(1).optional(),
+    from: z.array(Name).min(1).optional(),
+    to: z.array(Name).min(1).optional(),
+    workloads: z.array(z.enum(MIGRATION_WORKLOADS)).min(1).default(['counter']),
+    modes: z.array(z.enum(MIGRATION_MODES)).min(1).default(['cold']),
+    /** pre-copy: how many pre-dumps before the final dump. */
+    preDumps: z.number().int().min(1).max(10).default(2),
+  })
+  .superRefine((g, ctx) => {
+    if (g.pools && (g.from || g.to)) ctx.addIssue({ code: 'custom', path: ['pools'], message: 'either "pools" (every ordered pair) or "from" and "to", not both' });
+    if (!g.pools && !(g.from && g.to)) ctx.addIssue({ code: 'custom', path: [g.from ? 'to' : 'from'], message: 'the pools of the group: "pools: [A, B, …]" (every ordered pair) or both "from: […]" and "to: […]"' });
+  });
+export type MigrationGroup = z.infer<typeof MigrationGroup>;
+
 export const Config = z.strictObject({
   images: z.record(Name, ImageSpec).default({}),
   pools: z.array(Pool).min(1, 'at least one pool'),
+  /** Dump on one pool, restore on another: groups of pools, their workloads and modes. */
+  migrations: z.array(MigrationGroup).default([]),
   settings: Settings.default(Settings.parse({})),
 });
 export type Config = z.infer<typeof Config>;

@@ -169,6 +169,26 @@ export const SIGNATURES: readonly Signature[] = [
     remediation: 'Restore in a PID namespace whose init reaps orphans, or make sure the dumped tree is fully gone (and reaped) before restoring.',
   },
   {
+    id: 'caps-beyond-destination',
+    title: 'The restored task holds capabilities this node does not grant',
+    blame: 'tuple',
+    match: line(/Unable to restore capabilities/),
+    cause:
+      'CRIU restores each task\'s capability sets as they were dumped. The source node granted capabilities that this node\'s capability bounding set lacks (e.g. a VM whose root has every capability, restored on a node without CAP_SYS_RESOURCE), so the restorer cannot set them and the task dies mid-restore.',
+    remediation:
+      'Treat this direction as incompatible: restore on a node whose bounding set covers the workload\'s (compare CapBnd in /proc/self/status on both), or run the workload with only the capabilities it needs (the intersection of the pools\' bounding sets) so that it can move both ways. Fall back to a cold start on the destination.',
+  },
+  {
+    id: 'shadow-stack-lost',
+    title: 'The task had a CET shadow stack and this CPU has none',
+    blame: 'tuple',
+    match: line(/Restoring task with shadow stack on non-CET machine/),
+    cause:
+      'On the source the task ran with a hardware shadow stack (x86 CET: the CPU and kernel support it and the binary is marked for it). The destination\'s CPU model lacks the feature, so CRIU can only warn and restore the task without its shadow stack; here the restored task then died.',
+    remediation:
+      'Migrate such workloads only between CPU models with the same CET features (compare the shstk/ibt flags of both pools\' CPUs; a VM pool can set vm.cpu), or run the workload without shadow stacks (a binary built with -fcf-protection=none, or glibc\'s x86_shstk tunable turned off where that glibc has it). Mark this direction incompatible until then.',
+  },
+  {
     id: 'dirty-tracking-off',
     title: 'No memory dirty tracking',
     blame: 'tuple',

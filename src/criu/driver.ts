@@ -62,7 +62,7 @@ export class Criu {
     this.signal?.throwIfAborted();
     if (hung) result.timedOut = true;
     let log = '';
-    if (opts.logFile) log = (await this.env.readFile(opts.logFile).catch(() => Buffer.alloc(0))).toString('utf8');
+    if (opts.logFile) log = boundedLog(await this.env.readFile(opts.logFile).catch(() => Buffer.alloc(0)));
     const text = [log, result.stdout, result.stderr].filter(Boolean).join('\n');
     const killedBy = result.signal && !result.timedOut && !weStopped ? result.signal : undefined;
     const diagnoses = diagnose({ text, timedOut: result.timedOut, hwBreakpoints: this.hwBreakpoints, ...(killedBy ? { signal: killedBy } : {}) });
@@ -148,6 +148,12 @@ export class Criu {
   async clearKdatCache(): Promise<void> {
     await this.env.exec(['rm', '-f', '/run/criu.kdat'], { timeoutMs: this.timeoutMs });
   }
+}
+
+/** A log CRIU wrote in a loop can reach gigabytes: keep its head and its tail (where the errors are), never the whole. */
+export function boundedLog(buf: Buffer, head = 2 << 20, tail = 8 << 20): string {
+  if (buf.length <= head + tail) return buf.toString('utf8');
+  return `${buf.subarray(0, head).toString('utf8')}\n… (${buf.length - head - tail} bytes of the log left out) …\n${buf.subarray(buf.length - tail).toString('utf8')}`;
 }
 
 /** A feature probe: the run and its verdict. */

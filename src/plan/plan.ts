@@ -31,6 +31,18 @@ export interface PlannedPool {
   errorLog?: string[];
 }
 
+export type MigrationMode = (typeof import('../config/schema.ts').MIGRATION_MODES)[number];
+
+/** One ordered pair of a migration group: dump on source, restore on destination (source = destination: the diagonal). */
+export interface MigrationPair {
+  group: string;
+  source: string;
+  destination: string;
+  workloads: string[];
+  modes: MigrationMode[];
+  preDumps: number;
+}
+
 export interface RunPlan {
   runId: string;
   pools: PlannedPool[];
@@ -38,6 +50,8 @@ export interface RunPlan {
   /** Host paths of compiled binaries: cc-ns, cc-guard, cc-agent, each workload and the probes. */
   natives: { helper: string; guard: string; agent: string; workloads: Record<string, string>; probes: { hwBreakpoints: string } };
   keepArtifacts: boolean;
+  /** The migration pairs to run now (both pools are up) and every pool they name. */
+  migrations?: { pairs: MigrationPair[]; pools: PlannedPool[] };
 }
 
 declare module 'vitest' {

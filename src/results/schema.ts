@@ -65,6 +65,13 @@ export const Cell = z.strictObject({
       archiveBytes: z.number().int().nonnegative().optional(),
       /** big-mem: dump time per GiB of image (the scale curve). */
       dumpMsPerGiB: z.number().nonnegative().optional(),
+      /**
+       * Migrations: freezeMs (the final dump, source), transferBytes and transferMs (images and the
+       * workload's files, host-carried), restoreMs (destination), downtimeMs (final dump start to
+       * restore end), downtimeVsCold (this mode's downtime over cold's on the same pair), and per
+       * pre-dump i of pre-copy: preDump{i}Pages, preDump{i}Bytes, preDump{i}Ms.
+       */
+      migration: z.record(z.string(), z.number()).optional(),
     })
     .default({}),
   /** Error and warning lines of CRIU's log and the last lines (never memory contents). */
@@ -77,6 +84,11 @@ export const Cell = z.strictObject({
   repetitions: z.strictObject({ attempts: z.number().int().positive(), successes: z.number().int().nonnegative(), successRate: z.number().min(0).max(1) }).optional(),
   /** With settings.repeat > 1: each figure over all attempts (durations in ms, CRIU times in µs). */
   distribution: z.record(z.string(), z.strictObject({ n: z.number().int(), p50: z.number(), p95: z.number(), max: z.number() })).optional(),
+  /**
+   * Migrations whose restore failed on the destination: the playbook's fallback, tried for real
+   * (the same images restored on the source, the workload verifying itself there).
+   */
+  fallback: z.strictObject({ status: Status, reason: z.string() }).optional(),
   /** Artifacts kept with --keep-artifacts (a root-only directory). */
   artifacts: z.string().optional(),
   startedAt: z.iso.datetime(),

@@ -14,6 +14,8 @@ export interface Attempt {
   logExcerpt: string[];
   commands: string[];
   workloadOutput: string[];
+  /** Migrations: the fallback tried after a failed restore on the destination. */
+  fallback?: Cell['fallback'];
 }
 
 /** Nearest-rank percentile of a non-empty list. */
@@ -57,6 +59,7 @@ export function aggregate(attempts: readonly Attempt[]): CellDraft {
     logExcerpt: shown.logExcerpt,
     commands: shown.commands,
     workloadOutput: shown.workloadOutput,
+    ...(shown.fallback ? { fallback: shown.fallback } : {}),
   };
   if (n > 1) {
     const all = attempts.map(figures);

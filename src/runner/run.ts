@@ -23,6 +23,9 @@ import { allBackends } from '../backends/registry.ts';
 import { sessionsFor, workloadsFor } from '../suites/registry.ts';
 import { runInGroups } from './pool-groups.ts';
 import { capabilitiesOf } from '../results/cell-fields.ts';
+import { PAIR_SUITE, migrationPairs } from '../plan/migration-pairs.ts';
+import type { MigrationPair } from '../plan/plan.ts';
+import { migrationCases } from './migration.ts';
 
 export interface RunOptions {
   configFile?: string;
@@ -70,7 +73,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
   try {
     for (const p of pools) progress.update(p.name, 'compiling helpers and workloads…');
     const s = loaded.config.settings;
-    const natives = await buildNatives(opts.cacheDir, workloadsFor(s));
+    const natives = await buildNatives(opts.cacheDir, workloadsFor(s, loaded.config.migrations));
     const provisioned = await provisionPools(loaded, pools, {
       cacheDir: opts.cacheDir,
       ...(opts.mirror ? { mirror: opts.mirror } : {}),
@@ -82,9 +85,12 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
     const plan: RunPlan = { runId, pools: provisioned.map((p) => p.planned), settings: s, natives, keepArtifacts: opts.keepArtifacts };
     const collector = new CellCollector(progress);
     const memo = new Map<string, Promise<unknown>>();
+    const pairs = s.suites.includes(PAIR_SUITE) ? migrationPairs(loaded.config, new Set(pools.map((p) => p.name))) : [];
+    const scheduled = new Set<MigrationPair>();
     await runInGroups(provisioned, {
       jobs: opts.jobs,
       signal: opts.signal,
+      pairs,
       start: {
         loaded,
         cacheDir: opts.cacheDir,
@@ -102,18 +108,35 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
         },
       },
       // Pools on this machine's kernel first, together; then VMs in waves that fit the cores and the memory.
-      runSuites: async (subset) => {
+      runSuites: async (subset, up) => {
         const t0 = performance.now();
-        if (!opts.signal?.aborted && subset.length) await runSuites({ ...plan, pools: subset.map((p) => p.planned) }, collector, opts);
+        // Migration pairs run as soon as both their pools are up, once.
+        const names = new Set(up.map((p) => p.pool.name));
+        const due = pairs.filter((x) => !scheduled.has(x) && names.has(x.source) && names.has(x.destination));
+        for (const x of due) scheduled.add(x);
+        const migrations = due.length ? { pairs: due, pools: up.filter((p) => due.some((x) => x.source === p.pool.name || x.destination === p.pool.name)).map((p) => p.planned) } : undefined;
+        if (!opts.signal?.aborted && subset.length) await runSuites({ ...plan, pools: subset.map((p) => p.planned), ...(migrations ? { migrations } : {}) }, collector, opts);
         for (const p of subset) p.phases.suitesMs = performance.now() - t0;
       },
     });
     progress.done();
 
     const cells: Cell[] = [...collector.cells];
-    const notRun = notRunOf(provisioned, loaded.config.settings.suites, cells, collector.notRun, opts.signal?.aborted ?? false);
+    // The per-pool suites; migration cells belong to pairs (see below).
+    const poolSuites = loaded.config.settings.suites.filter((x) => x !== PAIR_SUITE);
+    const notRun = notRunOf(provisioned, poolSuites, cells, collector.notRun, opts.signal?.aborted ?? false);
+    // A pair that never ran: one of its pools did not come up (ERROR), or the run was stopped (not run).
+    for (const x of pairs.filter((x) => !scheduled.has(x)))
+      for (const c of migrationCases(x, plan.pools.find((p) => p.name === x.source)?.bigMemMiB ?? s.bigMemMiB)) {
+        const id = { pool: x.source, suite: PAIR_SUITE, check: c.check };
+        if (opts.signal?.aborted) notRun.push(id);
+        else {
+          const down = [x.source, x.destination].map((n) => provisioned.find((p) => p.pool.name === n)!).filter((p) => p.planned.error);
+          cells.push({ ...id, workload: c.workload, mode: c.mode, source: x.source, destination: x.destination, status: 'ERROR', reason: down.length ? down.map((p) => `pool ${p.pool.name} did not come up: ${p.planned.error}`).join('; ') : 'the two pools were never up at the same time', diagnoses: [], durations: { totalMs: 0 }, metrics: {}, logExcerpt: [], commands: [], startedAt: startedAt.toISOString() });
+        }
+      }
     for (const p of provisioned.filter((x) => x.planned.error && !stoppedByInterrupt(x)))
-      for (const suite of loaded.config.settings.suites)
+      for (const suite of poolSuites)
         cells.push({
           pool: p.pool.name,
           suite,

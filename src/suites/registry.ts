@@ -2,6 +2,7 @@ import type { SUITES } from '../config/schema.ts';
 import { needs as criuCheck } from './criu-check.needs.ts';
 import { needs as roundTrip } from './round-trip.needs.ts';
 import { needs as runtime } from './runtime.needs.ts';
+import { needs as migration } from './migration.needs.ts';
 import type { SuiteNeeds } from './suite-needs.ts';
 
 /** Each suite's declared needs; adding a suite is its vitest file, its declaration and a line here. */
@@ -9,6 +10,7 @@ const NEEDS: Record<(typeof SUITES)[number], SuiteNeeds> = {
   'criu-check': criuCheck,
   'round-trip': roundTrip,
   runtime,
+  migration,
 };
 
 export function needsOfSuite(suite: string): SuiteNeeds {
@@ -23,6 +25,6 @@ export function sessionsFor(suites: readonly string[]): string[] {
 }
 
 /** The workloads to compile for a run: settings.workloads and what the suites run on their own. */
-export function workloadsFor(settings: { workloads: readonly string[]; suites: readonly string[] }): string[] {
-  return [...new Set([...settings.workloads, ...settings.suites.flatMap((s) => needsOfSuite(s).workloads)])];
+export function workloadsFor(settings: { workloads: readonly string[]; suites: readonly string[] }, migrations: readonly { workloads: readonly string[] }[] = []): string[] {
+  return [...new Set([...settings.workloads, ...settings.suites.flatMap((s) => needsOfSuite(s).workloads), ...migrations.flatMap((g) => g.workloads)])];
 }

@@ -17,17 +17,28 @@ export class Workload implements ProtocolPeer {
   private readonly binary: string;
 
   private readonly args: string[];
+  /** Extra environment for the workload (e.g. TMPDIR: where it keeps its files). */
+  private readonly extraEnv: Record<string, string> | undefined;
 
-  constructor(env: Environment, name: string, binary: string, outFile: string, args: string[] = []) {
+  constructor(env: Environment, name: string, binary: string, outFile: string, args: string[] = [], extraEnv?: Record<string, string>) {
     this.env = env;
     this.name = name;
     this.binary = binary;
     this.outFile = outFile;
     this.args = args;
+    this.extraEnv = extraEnv;
+  }
+
+  /** The same workload restored elsewhere (another node): its PID there, its output file at the same path there. */
+  movedTo(env: Environment): Workload {
+    const w = new Workload(env, this.name, this.binary, this.outFile, this.args, this.extraEnv);
+    w.pid = this.pid;
+    w.abortSignal = this.abortSignal;
+    return w;
   }
 
   async start(): Promise<number> {
-    this.pid = await this.env.spawnDetached([this.binary, ...this.args], { outFile: this.outFile });
+    this.pid = await this.env.spawnDetached([this.binary, ...this.args], { outFile: this.outFile, ...(this.extraEnv ? { env: this.extraEnv } : {}) });
     return this.pid;
   }
 

@@ -1,0 +1,45 @@
+import type { Config } from '../config/schema.ts';
+import type { MigrationPair } from './plan.ts';
+
+/** The suite that runs migration pairs (part of the host/worker contract: the host schedules pairs, that suite runs them). */
+export const PAIR_SUITE = 'migration';
+
+/**
+ * Every ordered pair the config's migration groups name among the selected
+ * pools (a group's "pools" gives each ordered pair, the diagonal included;
+ * "from" × "to" gives those). A pair named by two groups runs once, with the
+ * first group's settings. Pairs with a pool outside the selection are left
+ * out: --pool chose not to run them (shards keep groups together, see
+ * select.ts).
+ */
+export function migrationPairs(config: Pick<Config, 'migrations'>, selected: ReadonlySet<string>): MigrationPair[] {
+  const out: MigrationPair[] = [];
+  const seen = new Set<string>();
+  for (const g of config.migrations) {
+    const from = g.pools ?? g.from ?? [];
+    const to = g.pools ?? g.to ?? [];
+    for (const source of from)
+      for (const destination of to) {
+        const key = `${source}\0${destination}`;
+        if (seen.has(key) || !selected.has(source) || !selected.has(destination)) continue;
+        seen.add(key);
+        out.push({ group: g.name, source, destination, workloads: [...g.workloads], modes: [...g.modes], preDumps: g.preDumps });
+      }
+  }
+  return out;
+}
+
+/** Pools linked by pairs, as groups that must be up at the same time (each pool in one group). */
+export function coResidentGroups(pools: readonly string[], pairs: readonly Pick<MigrationPair, 'source' | 'destination'>[]): string[][] {
+  const parent = new Map(pools.map((p) => [p, p]));
+  const find = (p: string): string => {
+    let r = p;
+    while (parent.get(r) !== r) r = parent.get(r)!;
+    parent.set(p, r);
+    return r;
+  };
+  for (const { source, destination } of pairs) if (parent.has(source) && parent.has(destination)) parent.set(find(source), find(destination));
+  const groups = new Map<string, string[]>();
+  for (const p of pools) groups.set(find(p), [...(groups.get(find(p)) ?? []), p]);
+  return [...groups.values()];
+}

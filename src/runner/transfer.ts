@@ -1,0 +1,94 @@
+import { lstat, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { EnvironmentError } from '../errors.ts';
+import type { Environment } from '../environments/environment.ts';
+import { mkdirPrivate, removeTree } from '../util/fs.ts';
+
+/** What moving a directory from one node to another cost. */
+export interface Transfer {
+  /** Bytes of the files moved. */
+  bytes: number;
+  files: number;
+  /** From the first byte read on the source to the last mode set on the destination. */
+  ms: number;
+}
+
+/**
+ * Moves DIR (a tree of regular files: checkpoint images, a workload's files)
+ * from one node to the same path on another, through a root-only transit
+ * directory on the host that is removed whatever happens (Ctrl-C included:
+ * the caller's signal stops it between files). File modes travel with the
+ * files: CRIU checks a restored file's mode and size. SKIP, if given, leaves
+ * out the paths (relative to DIR) it returns true for.
+ */
+export async function moveTree(from: Environment, to: Environment, dir: string, transit: string, o: { signal?: AbortSignal | undefined; skip?: (rel: string) => boolean } = {}): Promise<Transfer> {
+  const t0 = performance.now();
+  const { modes, links } = await listTree(from, dir);
+  await removeTree(transit);
+  try {
+    await from.copyOut(dir, transit);
+    o.signal?.throwIfAborted();
+    let bytes = 0;
+    let files = 0;
+    await to.makeDir(dir);
+    const chmods: string[] = [];
+    for (const rel of await walk(transit)) {
+      o.signal?.throwIfAborted();
+      if (o.skip?.(rel)) continue;
+      const host = join(transit, rel);
+      const st = await lstat(host);
+      if (st.isSymbolicLink()) continue; // made from the source's listing below
+      const target = `${dir}/${rel}`;
+      if (st.isDirectory()) {
+        await to.makeDir(target);
+        continue;
+      }
+      await to.copyIn(host, target);
+      bytes += st.size;
+      files++;
+      const mode = modes.get(rel);
+      if (mode !== undefined) chmods.push(mode, target);
+    }
+    // One command sets every mode and makes every symbolic link (a dump's "parent" link to its pre-dump).
+    const ops = [...chmods.flatMap((x, i) => (i % 2 ? [] : ['m', x, chmods[i + 1]!])), ...[...links].filter(([rel]) => !o.skip?.(rel)).flatMap(([rel, target]) => ['l', target, `${dir}/${rel}`])];
+    if (ops.length) {
+      const r = await to.exec(['sh', '-c', 'while [ $# -gt 2 ]; do if [ "$1" = m ]; then chmod "$2" "$3" || exit 1; else ln -sfn "$2" "$3" || exit 1; fi; shift 3; done', 'finish-move', ...ops], { timeoutMs: 30_000, signal: o.signal });
+      if (r.exitCode !== 0) throw new EnvironmentError(`environment ${to.id}: cannot set the modes and links of the moved files: ${r.stderr.trim()}`);
+    }
+    return { bytes, files, ms: performance.now() - t0 };
+  } finally {
+    await removeTree(transit);
+  }
+}
+
+/** Octal mode of every regular file under DIR and the target of every symbolic link, by relative path. */
+async function listTree(env: Environment, dir: string): Promise<{ modes: Map<string, string>; links: Map<string, string> }> {
+  const r = await env.exec(['find', dir, '-mindepth', '1', '(', '-type', 'f', '-printf', 'f %m %P\\n', ')', '-o', '(', '-type', 'l', '-printf', 'l %P\\t%l\\n', ')'], { timeoutMs: 30_000 });
+  if (r.exitCode !== 0) throw new EnvironmentError(`environment ${env.id}: cannot list ${dir}: ${r.stderr.trim()}`);
+  const modes = new Map<string, string>();
+  const links = new Map<string, string>();
+  for (const line of r.stdout.split('\n')) {
+    const f = /^f ([0-7]+) (.+)$/.exec(line);
+    if (f) modes.set(f[2]!, f[1]!);
+    const l = /^l ([^\t]+)\t(.+)$/.exec(line);
+    if (l) links.set(l[1]!, l[2]!);
+  }
+  return { modes, links };
+}
+
+/** Every path under ROOT (directories before what they hold), relative to it. */
+async function walk(root: string, rel = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(join(root, rel), { withFileTypes: true })) {
+    const p = rel ? `${rel}/${e.name}` : e.name;
+    out.push(p);
+    if (e.isDirectory()) out.push(...(await walk(root, p)));
+  }
+  return out;
+}
+
+/** A private transit directory for one move under the host directory BASE. */
+export async function transitDir(base: string, name: string): Promise<string> {
+  await mkdirPrivate(base);
+  return join(base, name);
+}

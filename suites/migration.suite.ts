@@ -1,0 +1,113 @@
+/**
+ * migration: dump on one pool, restore on another. For every pair the run
+ * has up now (plan.migrations: source and destination both started; the
+ * diagonal, source = destination, is the plain round trip), each workload
+ * in each mode: start on the source, dump with the source's CRIU, move the
+ * images and the workload's files to the same path on the destination
+ * through the host, restore with the destination's CRIU on its kernel, and
+ * the workload verifies itself there. A failed restore also tries the
+ * playbook's fallback (the same images on the source). Pairs run one after
+ * another (their figures are timings). The steps live in src/runner/migration.ts.
+ */
+import { afterAll, describe, inject, test } from 'vitest';
+import { basename } from 'node:path';
+import { Criu } from '../src/criu/driver.ts';
+import type { Environment } from '../src/environments/environment.ts';
+import type { PlannedPool } from '../src/plan/plan.ts';
+import { settle } from '../src/runner/cell.ts';
+import { openEnvironment } from '../src/runner/environments.ts';
+import { MIGRATION_BASE, attemptMigration, migrationCases, type MigrationNode } from '../src/runner/migration.ts';
+import { aggregate, type Attempt } from '../src/runner/repeat.ts';
+import { transitDir } from '../src/runner/transfer.ts';
+import { MIGRATION_SESSION } from '../src/suites/migration.needs.ts';
+
+const SUITE = 'migration';
+const plan = inject('plan');
+const t = plan.settings.timeouts;
+const pairs = plan.settings.suites.includes(SUITE) && plan.migrations ? plan.migrations.pairs : [];
+const poolOf = (name: string): PlannedPool => plan.migrations!.pools.find((p) => p.name === name)!;
+
+// One node per pool, opened when a pair first needs it, shared by every pair that names the pool.
+const nodes = new Map<string, Promise<MigrationNode>>();
+function node(name: string): Promise<MigrationNode> {
+  let n = nodes.get(name);
+  if (!n) {
+    n = openNode(poolOf(name));
+    nodes.set(name, n);
+  }
+  return n;
+}
+
+async function openNode(pool: PlannedPool): Promise<MigrationNode> {
+  const env: Environment = await openEnvironment(plan, pool, MIGRATION_SESSION, { workloads: false });
+  try {
+    if (!`${MIGRATION_BASE}/`.startsWith(`${env.workDir}/`) && MIGRATION_BASE !== env.workDir)
+      throw new Error(`pool ${pool.name}: its ${MIGRATION_SESSION} session works in ${env.workDir}, not under ${MIGRATION_BASE} (migrations need the same path on every node)`);
+    await env.makeDir(`${MIGRATION_BASE}/bin`);
+    for (const bin of Object.values(plan.natives.workloads)) await env.copyIn(bin, binaryOf(bin));
+    return { pool: pool.name, env, criu: new Criu(env, pool.criuEnv, t.criuMs, { hwBreakpoints: pool.hwBreakpoints }) };
+  } catch (e) {
+    await env.dispose();
+    throw e;
+  }
+}
+
+function binaryOf(hostBinary: string): string {
+  return `${MIGRATION_BASE}/bin/${basename(hostBinary).replace(/-[0-9a-f]{16}$/, '')}`;
+}
+
+afterAll(async () => {
+  await Promise.all([...nodes.values()].map(async (n) => (await n.catch(() => undefined))?.env.dispose()));
+});
+
+describe.each(pairs)('$source → $destination', (pair) => {
+  const source = poolOf(pair.source);
+  // cold first: the other modes report their downtime relative to it.
+  const modes = [...pair.modes].sort((a, b) => Number(b === 'cold') - Number(a === 'cold'));
+  const cases = migrationCases({ ...pair, modes }, source.bigMemMiB ?? plan.settings.bigMemMiB);
+  const coldDowntime = new Map<string, number>();
+
+  describe(SUITE, { concurrent: false }, () => {
+    test.for(cases)('$check', async (c, ctx) => {
+      const started = new Date();
+      const id = { pool: pair.source, suite: SUITE, check: c.check, workload: c.workload, mode: c.mode, source: pair.source, destination: pair.destination, ...(c.sizeMiB ? { sizeMiB: c.sizeMiB } : {}) };
+      let src: MigrationNode;
+      let dst: MigrationNode;
+      try {
+        [src, dst] = await Promise.all([node(pair.source), node(pair.destination)]);
+      } catch (e) {
+        settle(ctx, id, started, { status: 'ERROR', reason: `harness: cannot open the migration nodes: ${(e as Error).message}`, durations: { totalMs: 0 } });
+        return;
+      }
+      const name = `${c.check.replace(/[^A-Za-z0-9_.-]+/g, '_')}`;
+      const attempts: Attempt[] = [];
+      for (let i = 1; i <= plan.settings.repeat; i++) {
+        const dir = `${MIGRATION_BASE}/cells/${name}${plan.settings.repeat > 1 ? `/${i}` : ''}`;
+        const transit = await transitDir(`${source.hostWorkDir}/migration-transit`, `${name}-${i}`);
+        const a = await attemptMigration(c, {
+          source: src,
+          destination: dst,
+          dir,
+          binary: binaryOf(plan.natives.workloads[c.workload]!),
+          transit,
+          timeouts: t,
+          preDumps: pair.preDumps,
+          coldDowntimeMs: coldDowntime.get(`${c.workload}/${c.sizeMiB ?? ''}`),
+          signal: ctx.signal,
+        });
+        attempts.push(a);
+        if (c.mode === 'cold' && a.status === 'PASS' && a.metrics.migration?.downtimeMs !== undefined) coldDowntime.set(`${c.workload}/${c.sizeMiB ?? ''}`, a.metrics.migration.downtimeMs);
+        if (plan.keepArtifacts) {
+          const keep = `${source.hostWorkDir}/${SUITE}/cells/${name}/${i}`;
+          await src.env.copyOut(dir, `${keep}/source`).catch(() => undefined);
+          if (dst.env !== src.env) await dst.env.copyOut(dir, `${keep}/destination`).catch(() => undefined);
+        }
+        for (const env of new Set([src.env, dst.env])) await env.remove(dir);
+        if (a.status === 'SKIP' || a.status === 'ERROR') break;
+      }
+      const draft = aggregate(attempts);
+      if (plan.keepArtifacts) draft.artifacts = `${source.hostWorkDir}/${SUITE}/cells/${name}`;
+      settle(ctx, id, started, draft);
+    });
+  });
+});
