@@ -179,14 +179,23 @@ export const SIGNATURES: readonly Signature[] = [
       'Treat this direction as incompatible: restore on a node whose bounding set covers the workload\'s (compare CapBnd in /proc/self/status on both), or run the workload with only the capabilities it needs (the intersection of the pools\' bounding sets) so that it can move both ways. Fall back to a cold start on the destination.',
   },
   {
-    id: 'shadow-stack-lost',
-    title: 'The task had a CET shadow stack and this CPU has none',
+    id: 'cpu-instruction-missing',
+    title: 'The restored task ran an instruction this CPU does not have',
     blame: 'tuple',
+    match: line(/trap invalid opcode/),
+    cause:
+      'A program picks its code paths for the CPU it starts on (glibc\'s string and math routines choose AVX2/AVX-512 variants at start-up). Restored on a CPU model without those instructions, it dies on the first one with an invalid-opcode trap. CRIU\'s default CPU check (--cpu-cap=fpu) compares only the FPU state, so the restore itself succeeded.',
+    remediation:
+      'Migrate only to a CPU model with at least the source\'s features (pin one baseline model on both pools: vm.cpu for VM pools, a CPU model/feature mask in the hypervisor for nodes), or let CRIU refuse such a restore up front with --cpu-cap=ins (checks the instruction sets; --cpu-cap=none trades that safety for portability). Fall back to a cold start on the destination and mark the direction incompatible.',
+  },
+  {
+    id: 'shadow-stack-lost',
+    title: 'The task was dumped with CET shadow-stack state and this CPU has none',
+    blame: 'note',
     match: line(/Restoring task with shadow stack on non-CET machine/),
     cause:
-      'On the source the task ran with a hardware shadow stack (x86 CET: the CPU and kernel support it and the binary is marked for it). The destination\'s CPU model lacks the feature, so CRIU can only warn and restore the task without its shadow stack; here the restored task then died.',
-    remediation:
-      'Migrate such workloads only between CPU models with the same CET features (compare the shstk/ibt flags of both pools\' CPUs; a VM pool can set vm.cpu), or run the workload without shadow stacks (a binary built with -fcf-protection=none, or glibc\'s x86_shstk tunable turned off where that glibc has it). Mark this direction incompatible until then.',
+      'The source CPU offers x86 CET shadow stacks and CRIU saved that state; the destination\'s CPU model lacks the feature, so CRIU restores the task without it. A task that really used a shadow stack can fail later; one that did not is unaffected.',
+    remediation: 'Migrate between CPU models with the same CET features (compare the shstk/ibt flags of both pools\' CPUs; a VM pool can set vm.cpu), or run the workload without shadow stacks.',
   },
   {
     id: 'dirty-tracking-off',

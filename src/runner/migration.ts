@@ -1,7 +1,7 @@
 import type { Settings } from '../config/schema.ts';
 import type { MigrationMode } from '../plan/plan.ts';
 import { Criu, describeFailure, type CriuRun } from '../criu/driver.ts';
-import { failureStatus } from '../criu/diagnose.ts';
+import { diagnose, failureStatus } from '../criu/diagnose.ts';
 import { readCriuStats } from '../criu/stats.ts';
 import type { Environment } from '../environments/environment.ts';
 import type { Cell } from '../results/schema.ts';
@@ -96,6 +96,7 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
   let where: Workload | undefined;
   let last: CriuRun | undefined;
   let fallback: Attempt['fallback'];
+  let kernelLines: string[] = [];
   const t0 = performance.now();
   let status: Attempt['status'];
   let reason: string;
@@ -179,12 +180,17 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
       reason = same ? `round trip on ${src.pool}: the restored workload verified its own state` : `the workload restored on ${dst.pool} verified its own state`;
     } else {
       status = 'FAIL';
-      reason = `restored on ${dst.pool}: ${verdict.status === 'FAIL' ? verdict.message : verdict.alive ? `no verdict within ${x.timeouts.verifyMs} ms` : 'died without a verdict'}`;
+      const died = verdict.status !== 'FAIL' && !verdict.alive;
+      const kernel = died ? await kernelSaid(dst.env, c.workload, wl.pid) : [];
+      reason = `restored on ${dst.pool}: ${verdict.status === 'FAIL' ? verdict.message : verdict.alive ? `no verdict within ${x.timeouts.verifyMs} ms` : `died without a verdict${kernel.length ? ` (${kernel[kernel.length - 1]})` : ''}`}`;
+      if (kernel.length) kernelLines = kernel;
     }
     const out = (await where.lines()).join('\n');
     const stall = /^info: max_stall_us=(\d+)$/m.exec(out);
     if (stall) figures.observedStallMs = Number(stall[1]) / 1000;
-    return await finish({ status, reason, diagnoses: last.diagnoses, logExcerpt: status === 'PASS' ? [] : last.excerpt });
+    // What the destination's kernel said of a task that died is evidence as much as CRIU's log.
+    const diagnoses = kernelLines.length ? [...diagnose({ text: kernelLines.join('\n') }), ...last.diagnoses] : last.diagnoses;
+    return await finish({ status, reason, diagnoses, logExcerpt: status === 'PASS' ? [] : [...last.excerpt, ...kernelLines] });
   } catch (e) {
     if (!(e instanceof Ended)) {
       await cleanup().catch(() => undefined);
@@ -219,6 +225,17 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
     await wl.kill();
     if (!same) await wl.movedTo(dst.env).kill();
   }
+}
+
+/** What the destination's kernel logged about the restored task (a segfault, a control-protection fault…). */
+async function kernelSaid(env: Environment, name: string, pid: number): Promise<string[]> {
+  const r = await env.exec(['dmesg'], { timeoutMs: 10_000 }).catch(() => undefined);
+  if (!r || r.exitCode !== 0) return [];
+  return r.stdout
+    .split('\n')
+    .filter((l) => l.includes(`[${pid}]`) && l.includes(name.slice(0, 15)))
+    .slice(-5)
+    .map((l) => `kernel: ${l.trim().replace(/^\[\s*[\d.]+\]\s*/, '')}`);
 }
 
 /**
