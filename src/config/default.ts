@@ -7,7 +7,10 @@
  * runtime suite (the other images carry no runtime: their runtime cell
  * says so). Then the same two node images on Debian's 5.10, 6.1 and
  * 6.12 kernels in VMs (the big-mem curve only at 64 MiB there: under TCG
- * emulation larger dumps cost minutes and say nothing new).
+ * emulation larger dumps cost minutes and say nothing new). One migration
+ * group moves the counter between the host trixie pool and three VM pools
+ * (both node images, so CRIU 4.1.1 and 3.17.1; kernels 6.18, 6.1 and 6.12;
+ * the namespace and qemu backends), cold and with pre-copy.
  */
 export const DEFAULT_CONFIG_TEXT = `# criu-compat embedded default
 pools:
@@ -74,5 +77,14 @@ pools:
     image: debian-trixie
     vm: { memoryMiB: 1536 }
     bigMemMiB: [64]
+migrations:
+  - name: across-pools
+    description: >-
+      The counter moved between node images (CRIU 4.1.1 and 3.17.1), kernels
+      (this machine's, 6.1, 6.12) and backends (namespace, qemu), every
+      direction; cold, and with pre-copy where the source tracks dirty memory
+    pools: [host-trixie, k6.1-trixie, k6.12-bookworm, k6.12-trixie]
+    workloads: [counter]
+    modes: [cold, pre-copy]
 `;
 export const DEFAULT_CONFIG_NAME = '(embedded default)';

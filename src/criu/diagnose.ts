@@ -179,6 +179,26 @@ export const SIGNATURES: readonly Signature[] = [
       'Treat this direction as incompatible: restore on a node whose bounding set covers the workload\'s (compare CapBnd in /proc/self/status on both), or run the workload with only the capabilities it needs (the intersection of the pools\' bounding sets) so that it can move both ways. Fall back to a cold start on the destination.',
   },
   {
+    id: 'file-missing-on-destination',
+    title: 'A file the task had open is missing where it is restored',
+    blame: 'tuple',
+    match: line(/Can't open file .* on restore: No such file or directory/),
+    cause:
+      'CRIU reopens every regular file by its path. This node does not have the file the dumped task had open (the line above names it): the destination\'s filesystem is not the source\'s (not shared storage, not the same image, a volume not mounted).',
+    remediation:
+      'Give the destination the same files at the same paths before restoring (shared or replicated storage, the same node image, the same volumes), or keep this workload class on pools that share them. Fall back to restoring on the source.',
+  },
+  {
+    id: 'file-changed-on-destination',
+    title: 'A file the task had open differs where it is restored',
+    blame: 'tuple',
+    match: line(/File .* has bad (size|mode)/),
+    cause:
+      'CRIU checks that each regular file a task had open still has the size (and permission bits) recorded at dump time. On this node the file named above differs: it was changed after the dump, or the destination holds another version of it.',
+    remediation:
+      'Restore only where the files are the ones the task saw (freeze writers, replicate synchronously, or snapshot the volume with the dump). CRIU\'s --skip-file-rwx-check only skips the permission check; a size change means the data changed: do not force it.',
+  },
+  {
     id: 'cpu-instruction-missing',
     title: 'The restored task ran an instruction this CPU does not have',
     blame: 'tuple',

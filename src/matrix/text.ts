@@ -1,5 +1,6 @@
 import type { RunResults } from '../results/schema.ts';
 import { causeOf, failureGroups, skipGroups } from './groups.ts';
+import { migrationGrids, squareLabel } from './migration-grid.ts';
 import { listNames, notRunLabel, pivot, poolLabels, scalePoints, totalOf, type MatrixCell } from './model.ts';
 
 function summarizeCell(m: MatrixCell): string {
@@ -37,12 +38,27 @@ export function renderText(results: RunResults, opts: { showSkips?: boolean } = 
   if (!opts.showSkips) {
     for (const g of skipGroups(results)) out.push(g.suite ? `SKIP   ${g.pool} › ${g.suite} › ${listNames(g.checks)}: ${g.missing}` : `SKIP   ${g.pool}: ${g.missing}`);
   }
+  const grids = renderGrids(results);
+  if (grids.length) out.push('', ...grids);
   const s = results.summary;
   const scale = renderScale(results);
   if (scale.length) out.push('', ...scale);
   if (results.interrupted) out.push('', 'INTERRUPTED: the run was stopped; checks that had not finished have no verdict (not run).');
   out.push('', `${s.PASS} passed, ${s.FAIL} failed, ${s.ERROR} errors, ${s.SKIP} skipped${notRunLabel(results, ', ')}`);
   return out.join('\n');
+}
+
+/** Each migration grid: rows are sources, columns destinations, the diagonal (the round trip) in brackets. */
+export function renderGrids(results: RunResults): string[] {
+  const out: string[] = [];
+  for (const g of migrationGrids(results)) {
+    const header = [`migration ${g.title}: source ↓ destination →`, ...g.destinations];
+    const rows = g.sources.map((s) => [s, ...g.destinations.map((d) => squareLabel(g.square(s, d)))]);
+    const widths = header.map((h, i) => Math.max(i === 0 ? h.length : h.length, ...rows.map((r) => r[i]!.length)));
+    const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+    out.push(fmt(header), ...rows.map(fmt), '');
+  }
+  return out;
 }
 
 /** The big-mem scale curve per pool: image size and dump time at each size. */

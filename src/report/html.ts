@@ -6,7 +6,7 @@ import { detailsSection, failuresSection } from './html/cells.ts';
 import { cellIds } from './html/format.ts';
 import { headerSection, notRunSection } from './html/header.ts';
 import { matrixSection } from './html/matrix.ts';
-import { frozenSection, migrationsSection } from './html/metrics.ts';
+import { frozenSection, migrationGridsSection, migrationsSection } from './html/metrics.ts';
 import { capabilitiesSection, inventoriesSection } from './html/pools.ts';
 import { scaleChart } from './html/scale-chart.ts';
 
@@ -30,6 +30,7 @@ export function reportModel(results: RunResults) {
     frozen: frozenSection(results),
     scaleChart: scaleChart(results),
     migrations: migrationsSection(results, ids),
+    migrationGrids: migrationGridsSection(results, ids),
     inventories: inventoriesSection(results),
   };
 }

@@ -1,6 +1,7 @@
 import { causeOf, failureGroups, skipGroups } from '../matrix/groups.ts';
 import { listNames, notRunLabel, pivot, poolLabels, totalOf } from '../matrix/model.ts';
 import type { RunResults } from '../results/schema.ts';
+import { migrationGrids } from '../matrix/migration-grid.ts';
 
 const ICON = { PASS: '✅', FAIL: '❌', ERROR: '⚠️', SKIP: '⏭️' } as const;
 
@@ -36,6 +37,21 @@ export function renderMarkdown(results: RunResults, opts: { regressions?: string
     out.push(`| ${md(l.name)} | ${md(l.kernel)} | ${l.backend} | ${l.criu} | ${md(l.runtimes)} | ${cols.join(' | ')} |`);
   }
   out.push('');
+  for (const g of migrationGrids(results)) {
+    out.push(`**Migration ${md(g.title)}** (rows: source, columns: destination; the diagonal, in bold, is the round trip)`, '');
+    out.push(`| source ↓ · destination → | ${g.destinations.map(md).join(' | ')} |`, `|---|${g.destinations.map(() => '---').join('|')}|`);
+    for (const s of g.sources)
+      out.push(
+        `| ${md(s)} | ${g.destinations
+          .map((d) => {
+            const sq = g.square(s, d);
+            const label = sq.cell ? `${ICON[sq.cell.status]} ${sq.cell.status}` : '–';
+            return sq.diagonal ? `**${label}**` : label;
+          })
+          .join(' | ')} |`,
+      );
+    out.push('');
+  }
   const groups = failureGroups(results);
   const poolErrors = results.pools.filter((p) => p.error);
   if (groups.length || poolErrors.length) {

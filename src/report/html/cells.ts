@@ -19,6 +19,8 @@ function metricsOf(c: Cell): { name: string; value: string }[] {
   if (m.observedStallUs !== undefined) out.push({ name: 'stall seen by the workload', value: fmtNumber('observedStallUs', m.observedStallUs) });
   if (m.dumpMsPerGiB !== undefined) out.push({ name: 'dump time per GiB', value: fmtNumber('dumpMsPerGiB', m.dumpMsPerGiB) });
   if (m.archiveBytes !== undefined) out.push({ name: 'checkpoint archive', value: fmtNumber('archiveBytes', m.archiveBytes) });
+  for (const [k, v] of Object.entries(m.migration ?? {})) out.push({ name: `migration: ${k}`, value: fmtNumber(k, v) });
+  if (c.fallback) out.push({ name: 'fallback on the source', value: `${c.fallback.status}: ${c.fallback.reason}` });
   if (m.statsError) out.push({ name: 'stats', value: m.statsError });
   return out;
 }

@@ -1,8 +1,11 @@
 import { featureCells, featureOf, poolLabels, suitesOf, worstStatus } from '../../matrix/model.ts';
 import type { PoolResult, RunResults, Status } from '../../results/schema.ts';
 import type { CellIds } from './format.ts';
+import { MIGRATION_SUITE } from '../../matrix/migration-grid.ts';
 
 const FEATURES_COLUMN = 'features';
+/** The migration suite gets one column (each pool's outgoing migrations); its source × destination grids have their own section. */
+const PAIRS_COLUMN = 'pairs';
 
 interface CellView {
   id: string;
@@ -16,7 +19,7 @@ function columnsOf(results: RunResults): { suite: string; check: string }[] {
   // Within each suite its checks in order of first appearance (suites run side by side, so cells interleave).
   const bySuite = new Map<string, string[]>(suitesOf(results).map((s) => [s, []]));
   for (const c of results.cells) {
-    const check = featureOf(c) !== null ? FEATURES_COLUMN : c.check;
+    const check = featureOf(c) !== null ? FEATURES_COLUMN : c.suite === MIGRATION_SUITE ? PAIRS_COLUMN : c.check;
     const list = bySuite.get(c.suite)!;
     if (!list.includes(check)) list.push(check);
   }
@@ -32,11 +35,20 @@ function featuresCell(results: RunResults, p: PoolResult, ids: CellIds): CellVie
   return { id: broken ? ids(broken) : '', status: s ?? 'NONE', label: fs.length ? `${ok}/${fs.length}` : '–', title: `${ok} of ${fs.length} features present` };
 }
 
+/** The pairs column: the worst of the pool's outgoing migrations, passed of all; links to the grids. */
+function pairsCell(results: RunResults, p: PoolResult): CellView {
+  const cs = results.cells.filter((c) => c.suite === MIGRATION_SUITE && c.pool === p.name);
+  if (!cs.length) return { id: '', status: 'NONE', label: '–', title: 'no migration from this pool' };
+  const ok = cs.filter((c) => c.status === 'PASS').length;
+  return { id: 'migration-grids', status: worstStatus(cs.map((c) => c.status)) ?? 'NONE', label: `${ok}/${cs.length}`, title: `${ok} of ${cs.length} migrations from ${p.name} passed: see the source × destination grids` };
+}
+
 /** The matrix: suites as column groups, one column per check, one row per pool with its labels and cells. */
 export function matrixSection(results: RunResults, ids: CellIds) {
   const cols = columnsOf(results);
   const cellOf = (p: PoolResult, col: { suite: string; check: string }): CellView => {
     if (col.check === FEATURES_COLUMN) return featuresCell(results, p, ids);
+    if (col.suite === MIGRATION_SUITE && col.check === PAIRS_COLUMN) return pairsCell(results, p);
     const c = results.cells.find((x) => x.pool === p.name && x.suite === col.suite && x.check === col.check);
     if (!c) return { id: '', status: p.error ? 'ERROR' : 'NONE', label: p.error ? 'ERROR' : '–', title: p.error ?? 'not run' };
     const label = c.repetitions ? `${c.status} ${c.repetitions.successes}/${c.repetitions.attempts}` : c.status;
