@@ -18,6 +18,7 @@ import { settle } from '../src/runner/cell.ts';
 import { openEnvironment } from '../src/runner/environments.ts';
 import { MIGRATION_BASE, attemptMigration, migrationCases, type MigrationNode } from '../src/runner/migration.ts';
 import { aggregate, type Attempt } from '../src/runner/repeat.ts';
+import { EXPORTING_RUNTIME, attemptRuntimeMigration } from '../src/runner/migration-runtime.ts';
 import { transitDir } from '../src/runner/transfer.ts';
 import { MIGRATION_SESSION } from '../src/suites/migration.needs.ts';
 
@@ -70,7 +71,7 @@ describe.each(pairs)('$source → $destination', (pair) => {
   describe(SUITE, { concurrent: false }, () => {
     test.for(cases)('$check', async (c, ctx) => {
       const started = new Date();
-      const id = { pool: pair.source, suite: SUITE, check: c.check, workload: c.workload, mode: c.mode, source: pair.source, destination: pair.destination, ...(c.sizeMiB ? { sizeMiB: c.sizeMiB } : {}) };
+      const id = { pool: pair.source, suite: SUITE, check: c.check, workload: c.workload, mode: c.mode, source: pair.source, destination: pair.destination, ...(c.sizeMiB ? { sizeMiB: c.sizeMiB } : {}), ...(c.mode === 'runtime' ? { runtime: EXPORTING_RUNTIME } : {}) };
       let src: MigrationNode;
       let dst: MigrationNode;
       try {
@@ -84,7 +85,17 @@ describe.each(pairs)('$source → $destination', (pair) => {
       for (let i = 1; i <= plan.settings.repeat; i++) {
         const dir = `${MIGRATION_BASE}/cells/${name}${plan.settings.repeat > 1 ? `/${i}` : ''}`;
         const transit = await transitDir(`${source.hostWorkDir}/migration-transit`, `${name}-${i}`);
-        const a = await attemptMigration(c, {
+        const a = c.mode === 'runtime'
+          ? await attemptRuntimeMigration(c, {
+              source: { node: src, pool: source },
+              destination: { node: dst, pool: poolOf(pair.destination) },
+              dir,
+              binaries: Object.fromEntries(Object.entries(plan.natives.workloads).map(([w, bin]) => [w, binaryOf(bin)])),
+              timeouts: t,
+              tag: `${plan.runId}-${name}-${i}`.replace(/[^A-Za-z0-9_.-]/g, '_'),
+              signal: ctx.signal,
+            })
+          : await attemptMigration(c, {
           source: src,
           destination: dst,
           dir,

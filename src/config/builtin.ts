@@ -24,6 +24,10 @@ export const BUILTIN_IMAGES: Record<string, ImageSpec> = {
     debootstrap: { suite: 'trixie', include: NODE_IMAGE_PACKAGES },
     description: 'Debian 13: CRIU 4.1.1, glibc 2.41',
   },
+  'debian-sid': {
+    debootstrap: { suite: 'sid', include: NODE_IMAGE_PACKAGES },
+    description: 'Debian unstable: the newest CRIU Debian has (4.2.1 when this was written), glibc 2.42',
+  },
   'debian-bookworm-containers': {
     debootstrap: { suite: 'bookworm', include: [...NODE_IMAGE_PACKAGES, ...CONTAINER_PACKAGES] },
     description: 'Debian 12 with its container runtimes: CRIU 3.17.1, runc 1.1.5, crun 1.8.1, podman 4.3.1',
@@ -31,5 +35,9 @@ export const BUILTIN_IMAGES: Record<string, ImageSpec> = {
   'debian-trixie-containers': {
     debootstrap: { suite: 'trixie', include: [...NODE_IMAGE_PACKAGES, ...CONTAINER_PACKAGES, 'libcriu2'] },
     description: 'Debian 13 with its container runtimes: CRIU 4.1.1, runc 1.1.15, crun 1.21, podman 5.4',
+  },
+  'debian-sid-containers': {
+    debootstrap: { suite: 'sid', include: [...NODE_IMAGE_PACKAGES, ...CONTAINER_PACKAGES, 'libcriu2'] },
+    description: 'Debian unstable with its container runtimes (when this was written: CRIU 4.2.1, runc 1.3.6, crun 1.28, podman 5.8.6)',
   },
 };

@@ -13,7 +13,7 @@ export const WorkloadName = z.enum([...new Set([...WORKLOADS, ...CONTAINER_WORKL
 export const RUNTIME_NAMES = ['runc', 'crun', 'podman'] as const;
 export const SUITES = ['criu-check', 'round-trip', 'runtime', 'migration'] as const;
 /** How a migration moves a workload between pools (see src/runner/migration.ts). */
-export const MIGRATION_MODES = ['cold', 'pre-copy', 'page-server', 'lazy'] as const;
+export const MIGRATION_MODES = ['cold', 'pre-copy', 'page-server', 'lazy', 'runtime'] as const;
 /** What a migration moves: process workloads CRIU dumps itself. */
 export const MIGRATION_WORKLOADS = ['counter', 'open-file', 'pipe-pair', 'process-tree', 'threads', 'big-mem'] as const;
 

@@ -184,6 +184,12 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
       const kernel = died ? await kernelSaid(dst.env, c.workload, wl.pid) : [];
       reason = `restored on ${dst.pool}: ${verdict.status === 'FAIL' ? verdict.message : verdict.alive ? `no verdict within ${x.timeouts.verifyMs} ms` : `died without a verdict${kernel.length ? ` (${kernel[kernel.length - 1]})` : ''}`}`;
       if (kernel.length) kernelLines = kernel;
+      // The playbook's fallback applies as much as when CRIU itself failed: the workload is not alive and well on the destination.
+      if (!same) {
+        await where.kill();
+        fallback = await tryFallback(src, dir, wl, x, record);
+        reason += `; fallback on ${src.pool}: ${fallback.status === 'PASS' ? 'the same images restore there and the workload verified itself — the pair is incompatible, the source is not broken' : fallback.reason}`;
+      }
     }
     const out = (await where.lines()).join('\n');
     const stall = /^info: max_stall_us=(\d+)$/m.exec(out);

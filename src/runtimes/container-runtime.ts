@@ -60,13 +60,20 @@ export interface RuntimeCapabilities {
   exportImport?: ExportImport;
 }
 
+/** What a node of another pool brings of its own to a migration: its CRIU settings, OCI runtime and capabilities. */
+export interface PeerOptions {
+  criuEnv: Record<string, string>;
+  ociRuntime: string;
+  capabilities: Omit<RuntimeCapabilities, 'exportImport'>;
+}
+
 export interface ExportImport {
   /**
    * A driver of the same runtime on another node, with this one's node path
    * (a checkpoint archive names paths of its node); prepare gives it this
    * node's workload image, same ID, as a registry would.
    */
-  peerOn(env: Environment): { runtime: ContainerRuntime; prepare(workloads: Record<string, string>): Promise<RuntimeRun> };
+  peerOn(env: Environment, own?: PeerOptions): { runtime: ContainerRuntime; prepare(workloads: Record<string, string>): Promise<RuntimeRun> };
   /** Copies a file of the environment into the container's root filesystem (a change its rootfs diff must carry). */
   addFile(id: string, from: string, to: string): Promise<RuntimeRun>;
   /** The paths changed in the container's root filesystem. */

@@ -1,7 +1,7 @@
 import type { Status } from '../results/schema.ts';
 import type { Criu } from '../criu/driver.ts';
 import type { Environment } from '../environments/environment.ts';
-import type { ContainerRuntime } from './container-runtime.ts';
+import type { ContainerRuntime, PeerOptions } from './container-runtime.ts';
 import type { RuntimeInfo } from './detect.ts';
 import { OciRuntime } from './oci-runtime.ts';
 import { PodmanRuntime } from './podman.ts';
@@ -25,11 +25,20 @@ export interface RuntimeOptions {
  * CRIU's word are probed on first use, once per driver.
  */
 export function createRuntime(info: RuntimeInfo, o: RuntimeOptions): ContainerRuntime {
+  const capabilities = capabilitiesOf(info, o);
+  const d = { env: o.env, criuEnv: o.criuEnv, tag: o.tag, timeoutMs: o.timeoutMs, capabilities };
+  return info.name === 'podman' ? new PodmanRuntime({ ...d, ociRuntime: info.ociRuntime ?? 'runc' }) : new OciRuntime(info.name, d);
+}
+
+function capabilitiesOf(info: RuntimeInfo, o: Pick<RuntimeOptions, 'criu' | 'probeTimeoutMs'>) {
   let tracking: Promise<{ status: Status; reason: string }> | undefined;
-  const capabilities = {
+  return {
     checkpoint: { ok: info.checkpoint, why: info.detail },
     preDump: () => (tracking ??= o.criu.checkFeature('mem_dirty_track', { timeoutMs: o.probeTimeoutMs }).then(({ status, reason }) => ({ status, reason }))),
   };
-  const d = { env: o.env, criuEnv: o.criuEnv, tag: o.tag, timeoutMs: o.timeoutMs, capabilities };
-  return info.name === 'podman' ? new PodmanRuntime({ ...d, ociRuntime: info.ociRuntime ?? 'runc' }) : new OciRuntime(info.name, d);
+}
+
+/** What a node of another pool brings to a migration's import: its runtime's CRIU settings, OCI runtime and capabilities (see ExportImport.peerOn). */
+export function peerOptions(info: RuntimeInfo, o: Pick<RuntimeOptions, 'criuEnv' | 'criu' | 'probeTimeoutMs'>): PeerOptions {
+  return { criuEnv: o.criuEnv, ociRuntime: info.ociRuntime ?? 'runc', capabilities: capabilitiesOf(info, o) };
 }

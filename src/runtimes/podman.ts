@@ -2,7 +2,7 @@ import { CGROUP_PARENT } from '../environments/cgroup-parent.ts';
 import { podmanCommand } from '../environments/podman-command.ts';
 import { cgroupSweep, type DriverOptions } from './oci-runtime.ts';
 import type { Environment } from '../environments/environment.ts';
-import { runtimeRun, shq, type CheckpointOptions, type ContainerRuntime, type ContainerSpec, type ContainerState, type ExportImport, type RestoreOptions, type RuntimeCapabilities, type RuntimeRun } from './container-runtime.ts';
+import { runtimeRun, shq, type CheckpointOptions, type ContainerRuntime, type ContainerSpec, type ContainerState, type ExportImport, type PeerOptions, type RestoreOptions, type RuntimeCapabilities, type RuntimeRun } from './container-runtime.ts';
 
 export const WORKLOAD_IMAGE = 'localhost/criu-compat-workloads:latest';
 
@@ -53,9 +53,10 @@ export class PodmanRuntime implements ContainerRuntime, ExportImport {
     this.capabilities = { ...o.capabilities, exportImport: this };
   }
 
-  peerOn(env: Environment): { runtime: PodmanRuntime; prepare(workloads: Record<string, string>): Promise<RuntimeRun> } {
+  peerOn(env: Environment, own?: PeerOptions): { runtime: PodmanRuntime; prepare(workloads: Record<string, string>): Promise<RuntimeRun> } {
     // The other node sees podman's directory at the same path as this one does (its own storage behind it).
-    const runtime = new PodmanRuntime({ ...this.o, env, tag: `${this.o.tag}-peer`, nodePath: this.node });
+    // Another pool's node runs its own podman with its own OCI runtime, CRIU settings and capabilities.
+    const runtime = new PodmanRuntime({ ...this.o, ...own, env, tag: `${this.o.tag}-peer`, nodePath: this.node });
     const prepare = async (workloads: Record<string, string>) => {
       const image = `${this.o.env.workDir}/workload-image.tar`;
       const saved = await this.saveImage(image);

@@ -1,0 +1,67 @@
+import type { Settings } from '../config/schema.ts';
+import type { PlannedPool } from '../plan/plan.ts';
+import type { ContainerRuntime } from '../runtimes/container-runtime.ts';
+import { createRuntime, peerOptions } from '../runtimes/factory.ts';
+import { attemptContainerRoundTrip } from './container-round-trip.ts';
+import type { MigrationCase, MigrationNode } from './migration.ts';
+import type { Attempt } from './repeat.ts';
+
+/** The runtime a migration's `runtime` mode drives: the one whose checkpoints travel as an archive (export on one node, import on another). */
+export const EXPORTING_RUNTIME = 'podman';
+
+export interface RuntimeMigrationContext {
+  source: { node: MigrationNode; pool: PlannedPool };
+  destination: { node: MigrationNode; pool: PlannedPool };
+  dir: string;
+  /** Workload binaries inside the nodes (the same paths on both). */
+  binaries: Record<string, string>;
+  timeouts: Settings['timeouts'];
+  tag: string;
+  signal?: AbortSignal | undefined;
+}
+
+function ended(status: Attempt['status'], reason: string, logExcerpt: string[] = []): Attempt {
+  return { status, reason, durations: { totalMs: 0 }, metrics: {}, diagnoses: [], logExcerpt, commands: [], workloadOutput: [] };
+}
+
+/**
+ * A container moved between pools the way its runtime does it: podman
+ * checkpoint --export on the source's podman (its runc, its CRIU), the
+ * archive carried by the harness, podman restore --import on the
+ * destination's own podman, the workload verifying itself there (the steps
+ * of the runtime suite's export-import cell, with the destination another
+ * pool's node). A pool whose node image has no podman that can checkpoint
+ * makes the cell SKIP, naming it.
+ */
+export async function attemptRuntimeMigration(c: MigrationCase, x: RuntimeMigrationContext): Promise<Attempt> {
+  const ends = [x.source, x.destination];
+  const infos = ends.map((e) => e.pool.runtimes.find((r) => r.name === EXPORTING_RUNTIME && r.version !== null));
+  for (const [i, e] of ends.entries()) {
+    const info = infos[i];
+    if (!info) return ended('SKIP', `capability missing: ${EXPORTING_RUNTIME} on ${e.pool.name} (its node image has none)`);
+    if (!info.checkpoint) return ended('SKIP', `capability missing: ${EXPORTING_RUNTIME} checkpoint on ${e.pool.name} (${info.detail})`);
+  }
+  const same = x.source.node.env === x.destination.node.env;
+  const made: ContainerRuntime[] = [];
+  try {
+    const options = (e: (typeof ends)[number]) => ({ criuEnv: e.pool.criuEnv, criu: e.node.criu, probeTimeoutMs: x.timeouts.commandMs });
+    const rt = createRuntime(infos[0]!, { env: x.source.node.env, tag: `${x.tag}-src`, timeoutMs: x.timeouts.criuMs, ...options(x.source) });
+    made.push(rt);
+    const ready = await rt.prepare(x.binaries);
+    if (!ready.ok) return ended('ERROR', `preparing ${EXPORTING_RUNTIME} on ${x.source.pool.name} failed: ${ready.result.stderr.trim().split('\n').slice(-1)[0] ?? ''}`, ready.excerpt);
+    let peer = { env: x.source.node.env, runtime: rt };
+    if (!same) {
+      const there = rt.capabilities.exportImport!.peerOn(x.destination.node.env, peerOptions(infos[1]!, options(x.destination)));
+      made.push(there.runtime);
+      const r = await there.prepare(x.binaries);
+      if (!r.ok) return ended('ERROR', `preparing ${EXPORTING_RUNTIME} on ${x.destination.pool.name} failed: ${r.result.stderr.trim().split('\n').slice(-1)[0] ?? ''}`, r.excerpt);
+      peer = { env: x.destination.node.env, runtime: there.runtime };
+    }
+    await x.source.node.env.makeDir(x.dir);
+    if (!same) await x.destination.node.env.makeDir(x.dir);
+    const id = `cc-mig-${c.workload}`;
+    return await attemptContainerRoundTrip({ check: c.check, workload: c.workload, args: c.args, mode: 'migrate' }, { env: x.source.node.env, runtime: rt, dir: x.dir, id, timeouts: x.timeouts, peer, signal: x.signal });
+  } finally {
+    for (const r of made.reverse()) await r.dispose();
+  }
+}
