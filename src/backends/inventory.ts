@@ -130,6 +130,7 @@ export async function probePool(
   await env.copyIn(o.hwBreakpoints, `${env.workDir}/hw-breakpoints`);
   const probe = await takeInventory(env, p.image?.packages ?? {}, p.pool.criu.env, o.commandMs, `${env.workDir}/hw-breakpoints`, o.kernelConfig);
   p.planned.features = probe.features;
+  p.planned.criuVersion = probe.inventory.criuVersion;
   p.planned.hwBreakpoints = probe.inventory.hwBreakpoints.works;
   p.planned.runtimes = probe.inventory.runtimes ?? [];
   const inventory: Inventory = { ...probe.inventory, ...o.extras };

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { diagnose, failureStatus, logExcerpt } from './diagnose.ts';
+import { diagnose, failureStatus, logExcerpt, olderCriuOnDestination } from './diagnose.ts';
 
 const rec = (f: string) => readFileSync(join(import.meta.dirname, '../../fixtures/recorded/criu-logs', f), 'utf8');
 const ids = (text: string, timedOut = false) => diagnose({ text, timedOut }).map((d) => d.id);
@@ -79,5 +79,16 @@ describe('diagnosis on logs recorded here', () => {
     expect(ex.length).toBeLessThanOrEqual(16);
     const many = Array.from({ length: 50 }, (_, i) => `Error (x.c:${i}): e${i}`).join('\n');
     expect(logExcerpt(many)).toHaveLength(12);
+  });
+});
+
+describe('a migration towards an older CRIU', () => {
+  test('is named from the two pools\' CRIU versions when the restore failed; same or newer on the destination is not', () => {
+    const d = olderCriuOnDestination({ pool: 'host-sid', criuVersion: '4.2.1' }, { pool: 'host-trixie', criuVersion: '4.1.1' });
+    expect(d).toMatchObject({ id: 'criu-older-on-destination', blame: 'tuple', evidence: 'criu 4.2.1 (host-sid) → criu 4.1.1 (host-trixie)' });
+    expect(olderCriuOnDestination({ pool: 'a', criuVersion: '4.1.1' }, { pool: 'b', criuVersion: '4.2.1' })).toBeUndefined();
+    expect(olderCriuOnDestination({ pool: 'a', criuVersion: '3.17.1' }, { pool: 'b', criuVersion: '3.17.1' })).toBeUndefined();
+    // Unknown versions decide nothing.
+    expect(olderCriuOnDestination({ pool: 'a', criuVersion: null }, { pool: 'b', criuVersion: '3.17.1' })).toBeUndefined();
   });
 });

@@ -1,4 +1,5 @@
 import type { Status } from '../results/schema.ts';
+import semver from 'semver';
 
 /**
  * Known failure signatures: text seen in CRIU's log or output → the cause
@@ -259,4 +260,24 @@ export function logExcerpt(text: string, maxErrors = 12, tail = 4): string[] {
  */
 export function failureStatus(diagnoses: readonly Diagnosis[]): Status {
   return diagnoses.some((d) => d.blame === 'environment') ? 'ERROR' : 'FAIL';
+}
+
+/**
+ * A migration whose restore failed where the destination's CRIU is older
+ * than the source's: CRIU's images are not promised to be readable by an
+ * older CRIU (seen here: 4.2.1's images make 4.1.1 fail on the vDSO's ELF
+ * header). Decided from the two pools' CRIU versions, not from a log line.
+ */
+export function olderCriuOnDestination(source: { pool: string; criuVersion?: string | null | undefined }, destination: { pool: string; criuVersion?: string | null | undefined }): Diagnosis | undefined {
+  const [s, d] = [semver.coerce(source.criuVersion ?? ''), semver.coerce(destination.criuVersion ?? '')];
+  if (!s || !d || !semver.lt(d, s)) return undefined;
+  return {
+    id: 'criu-older-on-destination',
+    fatal: false,
+    title: 'Images written by a newer CRIU, restored by an older one',
+    cause: `The images were written by CRIU ${source.criuVersion} on ${source.pool}; ${destination.pool} restores with CRIU ${destination.criuVersion}. CRIU keeps its image format readable forward (an old image by a new CRIU), not backward: a newer CRIU records what an older one does not know or lays it out differently.`,
+    remediation: 'Migrate only towards the same or a newer CRIU (upgrade the destination pool first in a rolling upgrade, or roll the source back), and mark new → old incompatible for this class. Fall back to a cold start on the destination.',
+    blame: 'tuple',
+    evidence: `criu ${source.criuVersion} (${source.pool}) → criu ${destination.criuVersion} (${destination.pool})`,
+  };
 }

@@ -21,6 +21,8 @@ export interface PlannedPool {
   hostWorkDir: string;
   /** Do debug-register breakpoints reach a ptracer on this pool (its probe; null: unknown)? CRIU's diagnoses depend on it. */
   hwBreakpoints?: boolean | null;
+  /** The node image's CRIU version (its inventory; null: unknown). */
+  criuVersion?: string | null;
   /** Feature names this pool's CRIU knows (from criu --help), probed one by one. */
   features: string[];
   /** Container runtimes found in the node image (from the inventory). */

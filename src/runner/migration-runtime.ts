@@ -1,5 +1,6 @@
 import type { Settings } from '../config/schema.ts';
 import type { PlannedPool } from '../plan/plan.ts';
+import { olderCriuOnDestination } from '../criu/diagnose.ts';
 import type { ContainerRuntime } from '../runtimes/container-runtime.ts';
 import { createRuntime, peerOptions } from '../runtimes/factory.ts';
 import { attemptContainerRoundTrip } from './container-round-trip.ts';
@@ -60,7 +61,10 @@ export async function attemptRuntimeMigration(c: MigrationCase, x: RuntimeMigrat
     await x.source.node.env.makeDir(x.dir);
     if (!same) await x.destination.node.env.makeDir(x.dir);
     const id = `cc-mig-${c.workload}`;
-    return await attemptContainerRoundTrip({ check: c.check, workload: c.workload, args: c.args, mode: 'migrate' }, { env: x.source.node.env, runtime: rt, dir: x.dir, id, timeouts: x.timeouts, peer, signal: x.signal });
+    const a = await attemptContainerRoundTrip({ check: c.check, workload: c.workload, args: c.args, mode: 'migrate' }, { env: x.source.node.env, runtime: rt, dir: x.dir, id, timeouts: x.timeouts, peer, signal: x.signal });
+    // The runtime's own CRIU restored on the destination: an older one there is part of the story.
+    const skew = a.status === 'FAIL' ? olderCriuOnDestination({ pool: x.source.pool.name, criuVersion: x.source.pool.criuVersion }, { pool: x.destination.pool.name, criuVersion: x.destination.pool.criuVersion }) : undefined;
+    return skew ? { ...a, diagnoses: [skew, ...a.diagnoses] } : a;
   } finally {
     for (const r of made.reverse()) await r.dispose();
   }

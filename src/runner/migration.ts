@@ -1,7 +1,7 @@
 import type { Settings } from '../config/schema.ts';
 import type { MigrationMode } from '../plan/plan.ts';
 import { Criu, describeFailure, type CriuRun } from '../criu/driver.ts';
-import { diagnose, failureStatus } from '../criu/diagnose.ts';
+import { diagnose, failureStatus, olderCriuOnDestination } from '../criu/diagnose.ts';
 import { readCriuStats } from '../criu/stats.ts';
 import type { Environment } from '../environments/environment.ts';
 import type { Cell } from '../results/schema.ts';
@@ -22,6 +22,8 @@ export interface MigrationNode {
   pool: string;
   env: Environment;
   criu: Criu;
+  /** The node image's CRIU version: a restore that fails on an older CRIU says so. */
+  criuVersion?: string | null | undefined;
 }
 
 export interface MigrationCase {
@@ -144,6 +146,8 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
     durations.dumpMs = figures.freezeMs = dump.result.durationMs;
     if (!dump.ok) throw new Ended({ status: failureStatus(dump.diagnoses), reason: `on ${src.pool}: ${describeFailure('criu dump', dump, x.timeouts.criuMs)}`, diagnoses: dump.diagnoses, logExcerpt: dump.excerpt });
     if (!(await wl.waitGone(2000))) throw new Ended({ status: 'FAIL', reason: `criu dump exited 0 on ${src.pool} but the process tree is still running`, diagnoses: dump.diagnoses, logExcerpt: dump.excerpt });
+    // Restoring on the same node needs the PID itself back, not only the process gone: its zombie must be reaped too.
+    if (same) await reaped(src.env, wl.pid, x.signal);
 
     let moved: Transfer;
     if (same) moved = { bytes: await src.env.du(dir), files: 0, ms: 0 };
@@ -168,7 +172,9 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
     if (!restore.ok) {
       const why = `on ${dst.pool}: ${describeFailure('criu restore', restore, x.timeouts.criuMs)}`;
       fallback = same ? undefined : await tryFallback(src, dir, wl, x, record);
-      throw new Ended({ status: failureStatus(restore.diagnoses), reason: `${why}${fallback ? `; fallback on ${src.pool}: ${fallback.status === 'PASS' ? 'the same images restore there and the workload verified itself — the pair is incompatible, the source is not broken' : fallback.reason}` : ''}`, diagnoses: restore.diagnoses, logExcerpt: restore.excerpt });
+      const skew = olderCriuOnDestination(src, dst);
+      const diagnoses = skew ? [skew, ...restore.diagnoses] : restore.diagnoses;
+      throw new Ended({ status: failureStatus(diagnoses), reason: `${why}${fallback ? `; fallback on ${src.pool}: ${fallback.status === 'PASS' ? 'the same images restore there and the workload verified itself — the pair is incompatible, the source is not broken' : fallback.reason}` : ''}`, diagnoses, logExcerpt: restore.excerpt });
     }
 
     where = wl.movedTo(dst.env);
@@ -195,7 +201,8 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
     const stall = /^info: max_stall_us=(\d+)$/m.exec(out);
     if (stall) figures.observedStallMs = Number(stall[1]) / 1000;
     // What the destination's kernel said of a task that died is evidence as much as CRIU's log.
-    const diagnoses = kernelLines.length ? [...diagnose({ text: kernelLines.join('\n') }), ...last.diagnoses] : last.diagnoses;
+    const skew = status === 'PASS' ? undefined : olderCriuOnDestination(src, dst);
+    const diagnoses = [...(skew ? [skew] : []), ...(kernelLines.length ? diagnose({ text: kernelLines.join('\n') }) : []), ...last.diagnoses];
     return await finish({ status, reason, diagnoses, logExcerpt: status === 'PASS' ? [] : [...last.excerpt, ...kernelLines] });
   } catch (e) {
     if (!(e instanceof Ended)) {
@@ -233,6 +240,11 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
   }
 }
 
+/** Waits (up to 5 s) until no process, not even a zombie, holds PID on the node: CRIU restores the tree with its PIDs. */
+async function reaped(env: Environment, pid: number, signal: AbortSignal | undefined): Promise<void> {
+  await env.exec(['sh', '-c', 'i=0; while [ -e /proc/$1 ] && [ $i -lt 500 ]; do sleep 0.01; i=$((i+1)); done', 'reaped', String(pid)], { timeoutMs: 10_000, signal });
+}
+
 /** What the destination's kernel logged about the restored task (a segfault, a control-protection fault…). */
 async function kernelSaid(env: Environment, name: string, pid: number): Promise<string[]> {
   const r = await env.exec(['dmesg'], { timeoutMs: 10_000 }).catch(() => undefined);
@@ -267,6 +279,7 @@ async function placePids(src: Environment, dst: Environment, signal: AbortSignal
 
 /** The playbook's fallback: restore the same images on the source and let the workload verify itself there. */
 async function tryFallback(src: MigrationNode, dir: string, wl: Workload, x: MigrationContext, record: (n: MigrationNode, r: CriuRun) => CriuRun): Promise<NonNullable<Attempt['fallback']>> {
+  await reaped(src.env, wl.pid, x.signal);
   const run = record(src, await src.criu.restore({ detach: true, imagesDir: `${dir}/img`, logFile: 'restore-fallback.log', verbosity: 4 }));
   if (!run.ok) return { status: failureStatus(run.diagnoses), reason: `the images do not restore on the source either: ${describeFailure('criu restore', run, x.timeouts.criuMs)}` };
   const v = await wl.verdict(x.timeouts.verifyMs);

@@ -98,8 +98,10 @@ export class PodmanRuntime implements ContainerRuntime, ExportImport {
     await this.o.env.writeFile(`${this.base}/containers.conf`, CONTAINERS_CONF, 0o600);
     for (const [name, path] of Object.entries(workloads)) cmds.push(`cp ${shq(path)} ${t}/cc/${name}`);
     // podman starts its OCI runtime with an environment of its own: the pool's
-    // CRIU settings (e.g. CRIU_FAULT) reach criu only through a wrapper.
-    if (Object.keys(this.o.criuEnv).length) {
+    // CRIU settings (e.g. CRIU_FAULT) reach criu only through a wrapper. Every
+    // node has one, even with no settings: a checkpoint archive names the
+    // runtime by path, and another pool's node must have it at the same path.
+    {
       const where = await this.o.env.exec(['sh', '-c', `command -v ${shq(this.ociRuntime)}`], { timeoutMs: this.o.timeoutMs });
       const real = where.stdout.trim() || this.ociRuntime;
       const wrapper = `${this.base}/oci-runtime`;
@@ -117,6 +119,7 @@ export class PodmanRuntime implements ContainerRuntime, ExportImport {
 
   /** Saves the workload image to an archive (for another node's prepare). */
   async saveImage(to: string): Promise<RuntimeRun> {
+    await this.o.env.remove(to); // podman 5.8 refuses to write a docker-archive over an existing file
     const { argv, result } = await this.podman(['save', '-q', '-o', to, WORKLOAD_IMAGE], this.o.timeoutMs * 3);
     return runtimeRun(this.o.env, argv, result);
   }
