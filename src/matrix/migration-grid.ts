@@ -51,14 +51,3 @@ export function squareLabel(s: GridSquare): string {
   const st: Status | '-' = s.cell?.status ?? '-';
   return s.diagonal ? `[${st}]` : st;
 }
-
-/** One line per direction that did not pass, for summaries: "a → b: FAIL — reason". */
-export function brokenDirections(grid: MigrationGrid): { square: GridSquare; cell: Cell }[] {
-  const out: { square: GridSquare; cell: Cell }[] = [];
-  for (const s of grid.sources)
-    for (const d of grid.destinations) {
-      const sq = grid.square(s, d);
-      if (sq.cell && sq.cell.status !== 'PASS' && sq.cell.status !== 'SKIP') out.push({ square: sq, cell: sq.cell });
-    }
-  return out;
-}
