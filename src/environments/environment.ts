@@ -49,6 +49,13 @@ export interface Environment {
   makeDir(envPath: string): Promise<void>;
   /** Removes a path inside the work directory. */
   remove(envPath: string): Promise<void>;
+  /**
+   * Where a path of the work directory lives on the host, for environments
+   * whose work directory is a host directory (namespace nodes): lets the
+   * harness copy between two such nodes directly. Optional; throws for a path
+   * outside the work directory.
+   */
+  hostPath?(envPath: string): string;
   /** Tears everything down: processes, mounts, namespaces. Idempotent. */
   dispose(): Promise<void>;
 }
