@@ -13,7 +13,7 @@ import { afterAll, describe, inject, test } from 'vitest';
 import { basename } from 'node:path';
 import { Criu } from '../src/criu/driver.ts';
 import type { Environment } from '../src/environments/environment.ts';
-import type { PlannedPool } from '../src/plan/plan.ts';
+import type { MigrationPair, PlannedPool } from '../src/plan/plan.ts';
 import { settle } from '../src/runner/cell.ts';
 import { openEnvironment } from '../src/runner/environments.ts';
 import { MIGRATION_BASE, attemptMigration, migrationCases, type MigrationNode } from '../src/runner/migration.ts';
@@ -61,64 +61,70 @@ afterAll(async () => {
   await Promise.all([...nodes.values()].map(async (n) => (await n.catch(() => undefined))?.env.dispose()));
 });
 
-describe.each(pairs)('$source → $destination', (pair) => {
+// Like every suite: describe(pool) › describe(suite) › test(check); the pool is the source, the check names the destination.
+const sources = [...new Set(pairs.map((p) => p.source))].map((name) => ({ name }));
+describe.each(sources)('$name', ({ name }) => {
+  describe(SUITE, { concurrent: false }, () => {
+    for (const pair of pairs.filter((p) => p.source === name)) pairTests(pair);
+  });
+});
+
+/** The cells of one pair, in order (cold first: the other modes report their downtime relative to it). */
+function pairTests(pair: MigrationPair): void {
   const source = poolOf(pair.source);
-  // cold first: the other modes report their downtime relative to it.
   const modes = [...pair.modes].sort((a, b) => Number(b === 'cold') - Number(a === 'cold'));
   const cases = migrationCases({ ...pair, modes }, source.bigMemMiB ?? plan.settings.bigMemMiB);
   const coldDowntime = new Map<string, number>();
 
-  describe(SUITE, { concurrent: false }, () => {
-    test.for(cases)('$check', async (c, ctx) => {
-      const started = new Date();
-      const id = { pool: pair.source, suite: SUITE, check: c.check, workload: c.workload, mode: c.mode, source: pair.source, destination: pair.destination, ...(c.sizeMiB ? { sizeMiB: c.sizeMiB } : {}), ...(c.mode === 'runtime' ? { runtime: EXPORTING_RUNTIME } : {}) };
-      let src: MigrationNode;
-      let dst: MigrationNode;
-      try {
-        [src, dst] = await Promise.all([node(pair.source), node(pair.destination)]);
-      } catch (e) {
-        settle(ctx, id, started, { status: 'ERROR', reason: `harness: cannot open the migration nodes: ${(e as Error).message}`, durations: { totalMs: 0 } });
-        return;
+  test.for(cases)('$check', async (c, ctx) => {
+    const started = new Date();
+    const id = { pool: pair.source, suite: SUITE, check: c.check, workload: c.workload, mode: c.mode, source: pair.source, destination: pair.destination, ...(c.sizeMiB ? { sizeMiB: c.sizeMiB } : {}), ...(c.mode === 'runtime' ? { runtime: EXPORTING_RUNTIME } : {}) };
+    let src: MigrationNode;
+    let dst: MigrationNode;
+    try {
+      [src, dst] = await Promise.all([node(pair.source), node(pair.destination)]);
+    } catch (e) {
+      settle(ctx, id, started, { status: 'ERROR', reason: `harness: cannot open the migration nodes: ${(e as Error).message}`, durations: { totalMs: 0 } });
+      return;
+    }
+    const name = `${c.check.replace(/[^A-Za-z0-9_.-]+/g, '_')}`;
+    const attempts: Attempt[] = [];
+    for (let i = 1; i <= plan.settings.repeat; i++) {
+      const dir = `${MIGRATION_BASE}/cells/${name}${plan.settings.repeat > 1 ? `/${i}` : ''}`;
+      const transit = await transitDir(`${source.hostWorkDir}/migration-transit`, `${name}-${i}`);
+      const a = c.mode === 'runtime'
+        ? await attemptRuntimeMigration(c, {
+            source: { node: src, pool: source },
+            destination: { node: dst, pool: poolOf(pair.destination) },
+            dir,
+            binaries: Object.fromEntries(Object.entries(plan.natives.workloads).map(([w, bin]) => [w, binaryOf(bin)])),
+            timeouts: t,
+            tag: `${plan.runId}-${name}-${i}`.replace(/[^A-Za-z0-9_.-]/g, '_'),
+            signal: ctx.signal,
+          })
+        : await attemptMigration(c, {
+        source: src,
+        destination: dst,
+        dir,
+        binary: binaryOf(plan.natives.workloads[c.workload]!),
+        transit,
+        timeouts: t,
+        preDumps: pair.preDumps,
+        coldDowntimeMs: coldDowntime.get(`${c.workload}/${c.sizeMiB ?? ''}`),
+        signal: ctx.signal,
+      });
+      attempts.push(a);
+      if (c.mode === 'cold' && a.status === 'PASS' && a.metrics.migration?.downtimeMs !== undefined) coldDowntime.set(`${c.workload}/${c.sizeMiB ?? ''}`, a.metrics.migration.downtimeMs);
+      if (plan.keepArtifacts) {
+        const keep = `${source.hostWorkDir}/${SUITE}/cells/${name}/${i}`;
+        await src.env.copyOut(dir, `${keep}/source`).catch(() => undefined);
+        if (dst.env !== src.env) await dst.env.copyOut(dir, `${keep}/destination`).catch(() => undefined);
       }
-      const name = `${c.check.replace(/[^A-Za-z0-9_.-]+/g, '_')}`;
-      const attempts: Attempt[] = [];
-      for (let i = 1; i <= plan.settings.repeat; i++) {
-        const dir = `${MIGRATION_BASE}/cells/${name}${plan.settings.repeat > 1 ? `/${i}` : ''}`;
-        const transit = await transitDir(`${source.hostWorkDir}/migration-transit`, `${name}-${i}`);
-        const a = c.mode === 'runtime'
-          ? await attemptRuntimeMigration(c, {
-              source: { node: src, pool: source },
-              destination: { node: dst, pool: poolOf(pair.destination) },
-              dir,
-              binaries: Object.fromEntries(Object.entries(plan.natives.workloads).map(([w, bin]) => [w, binaryOf(bin)])),
-              timeouts: t,
-              tag: `${plan.runId}-${name}-${i}`.replace(/[^A-Za-z0-9_.-]/g, '_'),
-              signal: ctx.signal,
-            })
-          : await attemptMigration(c, {
-          source: src,
-          destination: dst,
-          dir,
-          binary: binaryOf(plan.natives.workloads[c.workload]!),
-          transit,
-          timeouts: t,
-          preDumps: pair.preDumps,
-          coldDowntimeMs: coldDowntime.get(`${c.workload}/${c.sizeMiB ?? ''}`),
-          signal: ctx.signal,
-        });
-        attempts.push(a);
-        if (c.mode === 'cold' && a.status === 'PASS' && a.metrics.migration?.downtimeMs !== undefined) coldDowntime.set(`${c.workload}/${c.sizeMiB ?? ''}`, a.metrics.migration.downtimeMs);
-        if (plan.keepArtifacts) {
-          const keep = `${source.hostWorkDir}/${SUITE}/cells/${name}/${i}`;
-          await src.env.copyOut(dir, `${keep}/source`).catch(() => undefined);
-          if (dst.env !== src.env) await dst.env.copyOut(dir, `${keep}/destination`).catch(() => undefined);
-        }
-        for (const env of new Set([src.env, dst.env])) await env.remove(dir);
-        if (a.status === 'SKIP' || a.status === 'ERROR') break;
-      }
-      const draft = aggregate(attempts);
-      if (plan.keepArtifacts) draft.artifacts = `${source.hostWorkDir}/${SUITE}/cells/${name}`;
-      settle(ctx, id, started, draft);
-    });
+      for (const env of new Set([src.env, dst.env])) await env.remove(dir);
+      if (a.status === 'SKIP' || a.status === 'ERROR') break;
+    }
+    const draft = aggregate(attempts);
+    if (plan.keepArtifacts) draft.artifacts = `${source.hostWorkDir}/${SUITE}/cells/${name}`;
+    settle(ctx, id, started, draft);
   });
-});
+}
