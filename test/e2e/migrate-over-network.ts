@@ -43,6 +43,8 @@ export interface Migration {
   pagesOnSource: number;
   /** Bytes of pages-*.img in the destination's image directory before the restore. */
   pagesOnDestination: number;
+  /** When the restore failed: the verdict of the source's own tree (unfrozen by the failed dump), the playbook's fallback. */
+  fallback?: string;
 }
 
 /** Where the workload binary lives: the same path on every node (CRIU restores the executable by path). */
@@ -92,15 +94,46 @@ async function transfer(src: Environment, dst: Environment, dir: string, file: s
   }
 }
 
+/** CPU flags whose absence on the destination glibc's own tunables can hide from a process at start (its string functions are chosen then). */
+const GLIBC_HWCAPS = ['avx512f', 'avx512cd', 'avx512bw', 'avx512dq', 'avx512vl', 'avx2', 'avx', 'fma', 'bmi1', 'bmi2', 'lzcnt', 'movbe', 'erms', 'fsrm', 'rtm'];
+
+async function statusField(env: Environment, field: string): Promise<bigint> {
+  const r = await env.exec(['grep', `^${field}:`, '/proc/self/status'], { timeoutMs: MS });
+  return BigInt(`0x${r.stdout.split(':')[1]!.trim()}`);
+}
+
+async function cpuFlags(env: Environment): Promise<Set<string>> {
+  const r = await env.exec(['grep', '-m1', '^flags', '/proc/cpuinfo'], { timeoutMs: MS });
+  return new Set(r.stdout.split(':')[1]!.trim().split(/\s+/));
+}
+
+/**
+ * How to start the workload on SRC so that DST can run it: without the
+ * capabilities DST's sessions lack (CRIU restores the bounding set and
+ * fails with EPERM otherwise) and with glibc told not to use CPU features
+ * DST lacks (else the restored process dies of SIGILL in memcpy).
+ */
+export async function portableLaunch(src: Node, dst: Node): Promise<{ argv: string[]; dropped: string[] }> {
+  const [sb, db] = [await statusField(src.env, 'CapBnd'), await statusField(dst.env, 'CapBnd')];
+  const caps: string[] = [];
+  for (let i = 0n; i < 64n; i++) if (sb & (1n << i) && !(db & (1n << i))) caps.push(`-cap_${i}`);
+  const [sf, df] = [await cpuFlags(src.env), await cpuFlags(dst.env)];
+  const hw = GLIBC_HWCAPS.filter((f) => sf.has(f) && !df.has(f)).map((f) => `-${f.toUpperCase()}`);
+  const argv = [...(caps.length ? ['/usr/bin/setpriv', '--bounding-set', caps.join(',')] : []), ...(hw.length ? ['/usr/bin/env', `GLIBC_TUNABLES=glibc.cpu.hwcaps=${hw.join(',')}`] : [])];
+  return { argv, dropped: [...caps, ...hw] };
+}
+
 /** Both nodes: the directory, the binary at the same path; the source's next PIDs far above a VM's kernel threads (the restore needs the same PID free on the destination). */
-async function prepare(src: Node, dst: Node, bin: string, dir: string): Promise<Workload> {
+async function prepare(src: Node, dst: Node, o: { bin: string; dir: string; portable: boolean }): Promise<Workload> {
   for (const n of [src, dst]) {
-    await n.env.makeDir(`${dir}/img`);
+    await n.env.makeDir(`${o.dir}/img`);
     await n.env.makeDir('/run/criu-compat/net/bin');
-    await n.env.copyIn(bin, BIN);
+    await n.env.copyIn(o.bin, BIN);
   }
   await src.env.exec(['sh', '-c', 'echo 200000 > /proc/sys/kernel/ns_last_pid'], { timeoutMs: MS });
-  return new Workload(src.env, 'counter', BIN, `${dir}/workload.out`);
+  const launch = o.portable ? (await portableLaunch(src, dst)).argv : [];
+  const [binary, ...args] = [...launch, BIN];
+  return new Workload(src.env, 'counter', binary!, `${o.dir}/workload.out`, args);
 }
 
 function failed(m: Migration, step: string, run: CriuRun): Migration {
@@ -114,14 +147,17 @@ async function verdict(dst: Node, pid: number, outFile: string, m: Migration): P
   w.pid = pid;
   const v = await w.verdict(MS);
   m.steps.push(v.status === 'PASS' ? 'PASS' : v.status === 'FAIL' ? `FAIL: ${v.message}` : `no verdict (alive: ${v.alive})`);
-  if (v.status !== 'PASS') m.log += (await w.lines()).join('\n');
+  if (v.status !== 'PASS') {
+    const kernel = await dst.env.exec(['sh', '-c', 'dmesg | grep -E "counter|traps" | tail -3'], { timeoutMs: MS }).catch(() => undefined);
+    m.log += `${(await w.lines()).join('\n')}\n--- kernel: ${kernel?.stdout.trim() ?? ''}`;
+  }
 }
 
 /** `criu page-server` on DST, `criu dump --page-server` on SRC, the other images copied, `criu restore` on DST. */
-export async function pageServerMigrate(src: Node, dst: Node, o: { bin: string; port: number; dir: string }): Promise<Migration> {
+export async function pageServerMigrate(src: Node, dst: Node, o: { bin: string; port: number; dir: string; portable: boolean }): Promise<Migration> {
   const m: Migration = { steps: [], log: '', pagesOnSource: 0, pagesOnDestination: 0 };
   const img = `${o.dir}/img`;
-  const wl = await prepare(src, dst, o.bin, o.dir);
+  const wl = await prepare(src, dst, o);
   await wl.start();
   if (!(await wl.waitReady(MS)).ok) throw new Error(`${src.name}: counter not ready: ${(await wl.lines()).join(' | ')}`);
   const to = { address: dst.env.network!.address, port: o.port };
@@ -148,10 +184,10 @@ export async function pageServerMigrate(src: Node, dst: Node, o: { bin: string; 
  * `criu restore --lazy-pages` on DST: the restored tree faults its memory in
  * over the network (userfaultfd on DST).
  */
-export async function lazyMigrate(src: Node, dst: Node, o: { bin: string; port: number; dir: string }): Promise<Migration> {
+export async function lazyMigrate(src: Node, dst: Node, o: { bin: string; port: number; dir: string; portable: boolean }): Promise<Migration> {
   const m: Migration = { steps: [], log: '', pagesOnSource: 0, pagesOnDestination: 0 };
   const img = `${o.dir}/img`;
-  const wl = await prepare(src, dst, o.bin, o.dir);
+  const wl = await prepare(src, dst, o);
   await wl.start();
   if (!(await wl.waitReady(MS)).ok) throw new Error(`${src.name}: counter not ready: ${(await wl.lines()).join(' | ')}`);
   const from = { address: src.env.network!.address, port: o.port };
@@ -185,6 +221,9 @@ export async function lazyMigrate(src: Node, dst: Node, o: { bin: string; port: 
   if (!restore.ok) {
     failed(m, 'restore', restore);
     await both();
+    // A failed lazy transfer unfreezes the source tree: it must still be healthy (its own verdict).
+    const v = await wl.verdict(MS);
+    m.fallback = v.status === 'FAIL' ? `FAIL: ${v.message}` : v.status;
     await wl.kill();
     return m;
   }
