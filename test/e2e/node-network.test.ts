@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { containerBackend } from '../../src/backends/container/container-backend.ts';
 import { namespaceBackend } from '../../src/backends/namespace/namespace-backend.ts';
 import type { ProvisionedPool, StartContext } from '../../src/backends/pool-backend.ts';
 import { qemuBackend } from '../../src/backends/qemu/qemu-backend.ts';
@@ -38,6 +39,22 @@ pools:
     kernel: debian/trixie
     image: debian-trixie
     vm: {memoryMiB: 1024}
+settings:
+  workloads: [counter]
+  suites: [round-trip]
+`;
+
+const CONTAINER_CONFIG = `
+pools:
+  - name: ns-trixie
+    kernel: host
+    image: debian-trixie
+    criu: {env: {CRIU_FAULT: "130"}}
+  - name: ct-trixie
+    kernel: host
+    backend: container
+    image: debian-trixie
+    criu: {env: {CRIU_FAULT: "130"}}
 settings:
   workloads: [counter]
   suites: [round-trip]
@@ -177,6 +194,65 @@ describe('node network', () => {
     const links = await run(['ip', '-o', 'link', 'show'], { timeoutMs: 5000 });
     expect(links.stdout).not.toContain(network.bridge);
   }, 120_000);
+});
+
+describe('node network with a node container', () => {
+  const cacheDir = defaultCacheDir();
+  let network: NodeNetworkSpec;
+  let stops: (() => Promise<void>)[] = [];
+  const envs: Environment[] = [];
+  let ns: Node;
+  let ct: Node;
+  let bin = '';
+
+  beforeAll(async () => {
+    const loaded = parseConfig(CONTAINER_CONFIG, 'node-network-container.e2e');
+    const natives = await buildNatives(cacheDir, ['counter']);
+    bin = natives.workloads.counter!;
+    const workRoot = tempDir('criu-compat-run-netc-');
+    const pools = await provisionPools(loaded, loaded.config.pools, { cacheDir, workRoot, natives, progress: new Progress(process.stderr, false) });
+    network = await createNodeNetwork();
+    const t = loaded.config.settings.timeouts;
+    const ctx: StartContext = { loaded, cacheDir, workRoot, natives, timeouts: t, sessions: ['net'], accel: 'auto', network, progress: () => undefined, once: (_k, make) => make() };
+    const [nsPool, ctPool] = pools as [ProvisionedPool, ProvisionedPool];
+    stops = [await namespaceBackend.start([nsPool], ctx), await containerBackend.start([ctPool], ctx)];
+    for (const p of pools) expect(p.planned.error, p.pool.name).toBeUndefined();
+    const sctx = { helper: natives.helper, timeoutMs: t.environmentMs, network };
+    const open = async (p: ProvisionedPool, backend: typeof containerBackend): Promise<Node> => {
+      const env = await backend.openSession(p.planned, 'net', sctx);
+      envs.push(env);
+      return { env, criu: new Criu(env, p.planned.criuEnv, t.criuMs, { hwBreakpoints: p.planned.hwBreakpoints ?? null }), name: p.pool.name, criuEnv: p.planned.criuEnv };
+    };
+    ns = await open(nsPool, namespaceBackend);
+    ct = await open(ctPool, containerBackend);
+  }, 900_000);
+
+  afterAll(async () => {
+    for (const e of envs) await e.dispose();
+    for (const s of stops) await s();
+    if (network) await teardownNodeNetwork(network);
+  }, 120_000);
+
+  test('the node container gets a veth in its own netns: TCP both ways with a namespace node; page-server migration container → namespace PASSes once the root directories agree; nothing left', async () => {
+    expect(ct.env.network!.address.startsWith(`${network.prefix}.`)).toBe(true);
+    expect(await tcpGreeting(ct, ct.env.network!.address, 7501, (argv) => ns.env.exec(argv, { timeoutMs: 20_000 }))).toBe('hello from ct-trixie');
+    expect(await tcpGreeting(ns, ns.env.network!.address, 7502, (argv) => ct.env.exec(argv, { timeoutMs: 20_000 }))).toBe('hello from ns-trixie');
+    // Filesystem truth: podman gives the container's root directory mode 0555, the namespace node's root is the image's 0755.
+    const modes = [await ct.env.exec(['stat', '-c', '%a', '/'], { timeoutMs: 5000 }), await ns.env.exec(['stat', '-c', '%a', '/'], { timeoutMs: 5000 })].map((x) => x.stdout.trim());
+    if (modes[0] !== modes[1]) {
+      const refused = await pageServerMigrate(ct, ns, { bin, port: 7503, dir: '/run/criu-compat/net/ps-ct-ns-mode', portable: true });
+      expect(refused.steps, refused.log).toEqual(['page-server', 'dump', 'copy', 'restore failed']);
+      expect(refused.log).toContain(`File . has bad mode 040${modes[1]} (expect 040${modes[0]})`);
+      await ct.env.exec(['chmod', modes[1]!, '/'], { timeoutMs: 5000 });
+    }
+    const r = await pageServerMigrate(ct, ns, { bin, port: 7504, dir: '/run/criu-compat/net/ps-ct-ns', portable: true });
+    expect(r.steps, r.log).toEqual(['page-server', 'dump', 'copy', 'restore', 'PASS']);
+    expect(r.pagesOnSource).toBe(0);
+    for (const e of envs.splice(0)) await e.dispose();
+    for (const s of stops.splice(0)) await s();
+    await teardownNodeNetwork(network);
+    expect(await leftoversOf(network.runPid)).toEqual({ links: [], netns: [] });
+  }, 300_000);
 });
 
 describe('node network of a process that dies', () => {
