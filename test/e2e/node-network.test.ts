@@ -233,7 +233,7 @@ describe('node network with a node container', () => {
     if (network) await teardownNodeNetwork(network);
   }, 120_000);
 
-  test('the node container gets a veth in its own netns: TCP both ways with a namespace node; page-server migration container → namespace PASSes once the root directories agree; nothing left', async () => {
+  test('the node container gets a veth in its own netns: TCP both ways with a namespace node; page-server migration container → namespace PASSes once the root directories agree; a lazy one fails at the host-kernel source as from a namespace node; nothing left', async () => {
     expect(ct.env.network!.address.startsWith(`${network.prefix}.`)).toBe(true);
     expect(await tcpGreeting(ct, ct.env.network!.address, 7501, (argv) => ns.env.exec(argv, { timeoutMs: 20_000 }))).toBe('hello from ct-trixie');
     expect(await tcpGreeting(ns, ns.env.network!.address, 7502, (argv) => ct.env.exec(argv, { timeoutMs: 20_000 }))).toBe('hello from ns-trixie');
@@ -248,6 +248,11 @@ describe('node network with a node container', () => {
     const r = await pageServerMigrate(ct, ns, { bin, port: 7504, dir: '/run/criu-compat/net/ps-ct-ns', portable: true });
     expect(r.steps, r.log).toEqual(['page-server', 'dump', 'copy', 'restore', 'PASS']);
     expect(r.pagesOnSource).toBe(0);
+    // A lazy source on the host kernel fails the same way from a node container as from a namespace node: the kernel, not the backend.
+    const lazy = await lazyMigrate(ct, ns, { bin, port: 7505, dir: '/run/criu-compat/net/lazy-ct-ns', portable: true });
+    expect(lazy.steps, lazy.log).toEqual(['dump', 'copy', 'lazy-pages', 'restore failed']);
+    expect(lazy.log).toMatch(/page-pipe: splice: -1: Bad file descriptor/);
+    expect(lazy.fallback).toBe('PASS');
     for (const e of envs.splice(0)) await e.dispose();
     for (const s of stops.splice(0)) await s();
     await teardownNodeNetwork(network);
