@@ -51,25 +51,12 @@ export interface Migration {
 const BIN = '/run/criu-compat/net/bin/counter';
 const MS = 30_000;
 
-/** Is something listening on TCP PORT inside the node (its /proc/net/tcp)? */
-async function listening(env: Environment, port: number): Promise<boolean> {
-  const r = await env.exec(['cat', '/proc/net/tcp', '/proc/net/tcp6'], { timeoutMs: 5000 });
-  const hex = port.toString(16).toUpperCase().padStart(4, '0');
-  return r.stdout.split('\n').some((l) => {
-    const f = l.trim().split(/\s+/);
-    return f[1]?.endsWith(`:${hex}`) === true && f[3] === '0A';
-  });
-}
-
-async function waitListening(env: Environment, port: number, give: () => boolean): Promise<boolean> {
-  return (await poll(async () => ((await listening(env, port)) ? true : give() ? false : undefined), { intervalMs: 50, timeoutMs: MS })) === true;
-}
 
 /** A one-shot TCP server (perl, in every Debian node image) on SERVER says hello; the client's bash reads it from ADDRESS:PORT. */
 export async function tcpGreeting(server: Node, address: string, port: number, client: (argv: readonly string[]) => Promise<ExecResult>): Promise<string> {
   const code = 'use IO::Socket::INET; my $s = IO::Socket::INET->new(LocalAddr => $ARGV[0], LocalPort => $ARGV[1], Listen => 1, ReuseAddr => 1) or die "listen: $!"; my $c = $s->accept; print $c "hello from $ARGV[2]\\n"; close $c;';
   await server.env.spawnDetached(['timeout', '60', 'perl', '-e', code, address, String(port), server.name], { outFile: `${server.env.workDir}/tcp-${port}.out` });
-  if (!(await waitListening(server.env, port, () => false))) throw new Error(`${server.name}: nothing listens on ${address}:${port}`);
+  if (!(await server.env.network!.waitListening(port, { timeoutMs: MS }))) throw new Error(`${server.name}: nothing listens on ${address}:${port}`);
   const r = await client(['timeout', '10', 'bash', '-c', `exec 3<>/dev/tcp/${address}/${port} && read -r line <&3 && echo "$line"`]);
   if (r.exitCode !== 0) throw new Error(`client could not read from ${address}:${port}: exit ${r.exitCode} ${r.stderr.trim()}`);
   return r.stdout.trim();
@@ -192,7 +179,7 @@ export async function lazyMigrate(src: Node, dst: Node, o: { bin: string; port: 
   if (!(await wl.waitReady(MS)).ok) throw new Error(`${src.name}: counter not ready: ${(await wl.lines()).join(' | ')}`);
   const from = { address: src.env.network!.address, port: o.port };
   const dumping = background(src, (c) => c.dump({ pid: wl.pid, imagesDir: img, logFile: 'dump.log', verbosity: 4, lazyPages: true, lazyListen: from }));
-  if (!(await waitListening(src.env, o.port, () => dumping.done() !== undefined))) {
+  if (!(await src.env.network!.waitListening(o.port, { timeoutMs: MS, stopIf: () => dumping.done() !== undefined }))) {
     const r = await dumping.stop();
     await wl.kill();
     if (!r) throw new Error(`${src.name}: the lazy dump neither listened on ${from.port} nor ended within ${MS} ms`);

@@ -8,7 +8,7 @@
  * killed.
  */
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { containerBackend } from '../../src/backends/container/container-backend.ts';
@@ -133,6 +133,15 @@ describe('node network', () => {
       expect(await tcpGreeting(vm, service, 7105, fromClient)).toBe('hello from vm-trixie');
       expect(await vm.env.network!.addresses()).toEqual([vm.env.network!.address, service]);
       await vm.env.network!.removeAddress(service);
+      // A long-lived client (what a network-continuity cell keeps connected across a migration): spawned, then killed by dispose.
+      const hold = 'use IO::Socket::INET; my $s = IO::Socket::INET->new(LocalAddr => $ARGV[0], LocalPort => 7106, Listen => 1, ReuseAddr => 1) or die; my $c = $s->accept; $c->autoflush(1); print $c "hello\\n"; sleep 60;';
+      await vm.env.spawnDetached(['timeout', '90', 'perl', '-e', hold, vm.env.network!.address], { outFile: `${vm.env.workDir}/hold.out` });
+      expect(await vm.env.network!.waitListening(7106, { timeoutMs: 20_000 })).toBe(true);
+      const out = join(tempDir('criu-compat-e2e-'), 'client.out');
+      const p = await client.spawn(['bash', '-c', `exec 3<>/dev/tcp/${vm.env.network!.address}/7106; cat <&3`], { outFile: out });
+      expect(await waitFor(() => readFileSync(out, 'utf8').includes('hello'), 20_000)).toBe(true);
+      await client.dispose();
+      expect((await p.exited).signal).toBe('SIGKILL');
     } finally {
       await client.dispose();
     }

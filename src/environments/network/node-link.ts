@@ -1,4 +1,5 @@
 import { EnvironmentError } from '../../errors.ts';
+import { poll } from '../../util/wait-until.ts';
 import type { Environment } from '../environment.ts';
 import { addressOf, claimHost, ip, macOf, tapName, vethName, type NodeAddress, type NodeNetworkSpec } from './node-network.ts';
 
@@ -39,6 +40,27 @@ export class NodeLink implements NodeAddress {
   /** Removes ADDR from the node's interface. */
   removeAddress(addr: string): Promise<void> {
     return ipInside(this.env, ['addr', 'del', `${addr}/${this.prefixLen}`, 'dev', this.iface], `removing ${addr}`);
+  }
+
+  /** Does something in the node listen on TCP PORT (any address; its /proc/net/tcp and tcp6)? */
+  async isListening(port: number): Promise<boolean> {
+    const r = await this.env.exec(['cat', '/proc/net/tcp', '/proc/net/tcp6'], { timeoutMs: IP_MS });
+    const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+    // sl local_address rem_address st …: st 0A is LISTEN
+    return r.stdout.split('\n').some((l) => {
+      const f = l.trim().split(/\s+/);
+      return f[1]?.endsWith(hex) === true && f[3] === '0A';
+    });
+  }
+
+  /**
+   * Waits until something in the node listens on PORT (a page server, a lazy
+   * dump serving its memory): true; false when stopIf() says the listener
+   * will never come (its command ended) or timeoutMs passed.
+   */
+  async waitListening(port: number, o: { timeoutMs: number; stopIf?: () => boolean; signal?: AbortSignal | undefined }): Promise<boolean> {
+    const r = await poll(async () => ((await this.isListening(port)) ? true : o.stopIf?.() ? false : undefined), { intervalMs: 50, timeoutMs: o.timeoutMs, signal: o.signal });
+    return r === true;
   }
 
   /** The addresses the interface has now (inside the node). */
