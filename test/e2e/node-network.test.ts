@@ -39,6 +39,10 @@ pools:
     kernel: debian/trixie
     image: debian-trixie
     vm: {memoryMiB: 1024}
+  - name: vm61-trixie
+    kernel: debian/bookworm
+    image: debian-trixie
+    vm: {memoryMiB: 1024}
 settings:
   workloads: [counter]
   suites: [round-trip]
@@ -66,6 +70,7 @@ describe('node network', () => {
   let stops: (() => Promise<void>)[] = [];
   let ns: Node;
   let vm: Node;
+  let vm61: Node;
   let bin = '';
   const envs: Environment[] = [];
 
@@ -85,8 +90,8 @@ describe('node network', () => {
       progress: () => undefined,
       once: <T,>(k: string, make: () => Promise<T>) => (memo.get(k) ?? memo.set(k, make()).get(k)) as Promise<T>,
     };
-    const [nsPool, vmPool] = pools as [ProvisionedPool, ProvisionedPool];
-    stops = [await namespaceBackend.start([nsPool], ctx), await qemuBackend.start([vmPool], ctx)];
+    const [nsPool, vmPool, vm61Pool] = pools as [ProvisionedPool, ProvisionedPool, ProvisionedPool];
+    stops = [await namespaceBackend.start([nsPool], ctx), await qemuBackend.start([vmPool, vm61Pool], ctx)];
     for (const p of pools) expect(p.planned.error, p.pool.name).toBeUndefined();
     const sctx = { helper: natives.helper, timeoutMs: t.environmentMs, network };
     const open = async (p: ProvisionedPool, backend: typeof qemuBackend): Promise<Node> => {
@@ -96,6 +101,7 @@ describe('node network', () => {
     };
     ns = await open(nsPool, namespaceBackend);
     vm = await open(vmPool, qemuBackend);
+    vm61 = await open(vm61Pool, qemuBackend);
   }, 1_200_000);
 
   afterAll(async () => {
@@ -193,6 +199,17 @@ describe('node network', () => {
     if (!dropped.length) return expect(r.steps, r.log).toEqual(['page-server', 'dump', 'copy', 'restore', 'PASS']);
     expect(r.steps, r.log).toEqual(['page-server', 'dump', 'copy', 'restore', 'no verdict (alive: false)']);
     expect(r.log).toMatch(/trap invalid opcode/);
+  }, 300_000);
+
+  test('two QEMU guests on the bridge (6.12 and 6.1, each its own MAC): TCP both ways; page-server and lazy migrations 6.12 → 6.1 PASS', async () => {
+    expect(vm61.env.network!.address).not.toBe(vm.env.network!.address);
+    expect(await tcpGreeting(vm, vm.env.network!.address, 7601, (argv) => vm61.env.exec(argv, { timeoutMs: 20_000 }))).toBe('hello from vm-trixie');
+    expect(await tcpGreeting(vm61, vm61.env.network!.address, 7602, (argv) => vm.env.exec(argv, { timeoutMs: 20_000 }))).toBe('hello from vm61-trixie');
+    const ps = await pageServerMigrate(vm, vm61, { bin, port: 7603, dir: '/run/criu-compat/net/ps-vm-vm61', portable: true });
+    expect(ps.steps, ps.log).toEqual(['page-server', 'dump', 'copy', 'restore', 'PASS']);
+    expect(ps.pagesOnSource).toBe(0);
+    const lazy = await lazyMigrate(vm, vm61, { bin, port: 7604, dir: '/run/criu-compat/net/lazy-vm-vm61', portable: true });
+    expect(lazy.steps, lazy.log).toEqual(['dump', 'copy', 'lazy-pages', 'restore', 'PASS', 'lazy-pages done', 'dump done']);
   }, 300_000);
 
   test('teardown leaves no bridge, tap, veth or netns of the run', async () => {
