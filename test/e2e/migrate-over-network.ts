@@ -115,7 +115,8 @@ async function prepare(src: Node, dst: Node, o: { bin: string; dir: string; port
   for (const n of [src, dst]) {
     await n.env.makeDir(`${o.dir}/img`);
     await n.env.makeDir('/run/criu-compat/net/bin');
-    await n.env.copyIn(o.bin, BIN);
+    // The same binary every time: copied once (a restored counter still exiting keeps it busy).
+    if ((await n.env.exec(['test', '-x', BIN], { timeoutMs: MS })).exitCode !== 0) await n.env.copyIn(o.bin, BIN);
   }
   await src.env.exec(['sh', '-c', 'echo 200000 > /proc/sys/kernel/ns_last_pid'], { timeoutMs: MS });
   const launch = o.portable ? (await portableLaunch(src, dst)).argv : [];
@@ -133,6 +134,7 @@ async function verdict(dst: Node, pid: number, outFile: string, m: Migration): P
   const w = new Workload(dst.env, 'counter', BIN, outFile);
   w.pid = pid;
   const v = await w.verdict(MS);
+  await w.waitGone(5000);
   m.steps.push(v.status === 'PASS' ? 'PASS' : v.status === 'FAIL' ? `FAIL: ${v.message}` : `no verdict (alive: ${v.alive})`);
   if (v.status !== 'PASS') {
     const kernel = await dst.env.exec(['sh', '-c', 'dmesg | grep -E "counter|traps" | tail -3'], { timeoutMs: MS }).catch(() => undefined);
