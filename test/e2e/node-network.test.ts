@@ -8,7 +8,7 @@
  * killed.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { containerBackend } from '../../src/backends/container/container-backend.ts';
@@ -71,6 +71,7 @@ describe('node network', () => {
   let ns: Node;
   let vm: Node;
   let vm61: Node;
+  let guard = '';
   let bin = '';
   const envs: Environment[] = [];
 
@@ -78,6 +79,7 @@ describe('node network', () => {
     const loaded = parseConfig(CONFIG, 'node-network.e2e');
     const natives = await buildNatives(cacheDir, ['counter']);
     bin = natives.workloads.counter!;
+    guard = natives.guard;
     const workRoot = tempDir('criu-compat-run-net-');
     const pools = await provisionPools(loaded, loaded.config.pools, { cacheDir, workRoot, natives, progress: new Progress(process.stderr, false) });
     for (const p of pools) expect(p.planned.error, p.pool.name).toBeUndefined();
@@ -123,7 +125,7 @@ describe('node network', () => {
     expect(await tcpGreeting(ns, ns.env.network!.address, 7101, (argv) => vm.env.exec(argv, { timeoutMs: 20_000 }))).toBe('hello from ns-trixie');
     expect(await tcpGreeting(vm, vm.env.network!.address, 7102, (argv) => ns.env.exec(argv, { timeoutMs: 20_000 }))).toBe('hello from vm-trixie');
 
-    const client = await ClientNode.start(network, 'e2e client');
+    const client = await ClientNode.start(network, 'e2e client', { guard });
     try {
       const fromClient = (argv: readonly string[]) => client.exec(argv, { timeoutMs: 20_000 });
       const service = addressOf(network, await claimHost(network, 'service'));
@@ -288,7 +290,7 @@ describe('node network with a node container', () => {
 
 describe('node network of a process that dies', () => {
   /** A process that makes a network with a namespace node and a client node on it, prints "up" and waits. */
-  async function holder(): Promise<{ child: ReturnType<typeof spawn>; exited: Promise<number | null> }> {
+  async function holder(): Promise<{ child: ReturnType<typeof spawn>; exited: Promise<number | null>; sleeper: number }> {
     const cacheDir = defaultCacheDir();
     const image = await resolveImage('debian-trixie', BUILTIN_IMAGES['debian-trixie']!, { cacheDir, buildTimeoutMs: 900_000 });
     const script = join(tempDir('criu-compat-cfg-'), 'hold-network.ts');
@@ -305,8 +307,9 @@ const net = await createNodeNetwork();
 process.on('SIGINT', () => void teardownNodeNetwork(net).then(() => process.exit(130)));
 const env = await NamespaceEnvironment.start({ id: 'hold/net', rootfs, hostWorkDir: work, helper: natives.helper, timeoutMs: 30000 });
 env.network = await configureInside(env, await plugNetns(net, env.initPid, env.id));
-await ClientNode.start(net, 'hold client');
-console.log('up ' + env.network.address);
+const client = await ClientNode.start(net, 'hold client', { guard: natives.guard });
+const sleeper = await client.spawn(['sleep', '300'], { outFile: work + '/sleep.out' });
+console.log('up ' + env.network.address + ' sleeper ' + sleeper.pid);
 setInterval(() => undefined, 1000);
 `,
     );
@@ -315,8 +318,8 @@ setInterval(() => undefined, 1000);
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     expect(await waitFor(() => /^up /m.test(out) || child.exitCode !== null, 60_000), out).toBe(true);
-    expect(out).toMatch(/^up 10\.\d+\.\d+\.2$/m);
-    return { child, exited };
+    expect(out).toMatch(/^up 10\.\d+\.\d+\.2 sleeper \d+$/m);
+    return { child, exited, sleeper: Number(/sleeper (\d+)/.exec(out)![1]) };
   }
 
   test('Ctrl-C: its handler tears the network down (bridge, veth, client netns gone)', async () => {
@@ -330,9 +333,11 @@ setInterval(() => undefined, 1000);
   }, 120_000);
 
   test("kill -9: the namespace node's veth dies with it; the bridge and the client netns stay until the next sweep removes them", async () => {
-    const { child, exited } = await holder();
+    const { child, exited, sleeper } = await holder();
     child.kill('SIGKILL');
     await exited;
+    // The client's process, started under cc-guard, died with it.
+    expect(await waitFor(() => !existsSync(`/proc/${sleeper}`) || readFileSync(`/proc/${sleeper}/stat`, 'utf8').includes(') Z'), 5000)).toBe(true);
     // cc-ns's init dies with its parent (PDEATHSIG): its netns, and the veth in it, go at once.
     let stale = await leftoversOf(child.pid!);
     for (let i = 0; i < 50 && stale.links.includes(`ccv${child.pid}x2`); i++) {

@@ -18,8 +18,10 @@ export interface ClientProcess {
  * (ccnPIDxN) with a veth on the bridge and loopback, for a peer that lives
  * outside every migrated tree (a TCP client whose connection must survive a
  * migration). Its commands are host binaries run with `ip netns exec`
- * (the host's file system, the node's network). dispose() kills what it
- * started and deletes the netns (the veth goes with it).
+ * (the host's file system, the node's network), under cc-guard when given
+ * one, so that they die with the harness even after kill -9 (the netns
+ * itself is swept by the next run). dispose() kills what it started and
+ * deletes the netns (the veth goes with it).
  */
 export class ClientNode implements NodeAddress {
   readonly name: string;
@@ -27,19 +29,23 @@ export class ClientNode implements NodeAddress {
   readonly prefixLen: number;
   readonly iface = NODE_IFACE;
   private readonly children = new Set<ChildProcess>();
+  /** cc-guard's path (plan.natives.guard), or none. */
+  private readonly guard: string | undefined;
   private disposed = false;
 
-  private constructor(name: string, address: string, prefixLen: number) {
+  private constructor(name: string, address: string, prefixLen: number, guard: string | undefined) {
     this.name = name;
     this.address = address;
     this.prefixLen = prefixLen;
+    this.guard = guard;
   }
 
-  static async start(spec: NodeNetworkSpec, what = 'client'): Promise<ClientNode> {
+  /** Makes a client node on the run's network; with opts.guard (plan.natives.guard) its commands die with the harness. */
+  static async start(spec: NodeNetworkSpec, what = 'client', opts: { guard?: string } = {}): Promise<ClientNode> {
     const i = await claimHost(spec, what);
     const name = clientNetnsName(spec.runPid, i);
     const host = vethName(spec.runPid, i);
-    const node = new ClientNode(name, addressOf(spec, i), spec.prefixLen);
+    const node = new ClientNode(name, addressOf(spec, i), spec.prefixLen, opts.guard);
     try {
       await ip(['netns', 'add', name], `creating client netns ${name}`);
       await ip(['link', 'add', host, 'type', 'veth', 'peer', 'name', NODE_IFACE, 'netns', name], `plugging ${name} into ${spec.bridge}`);
@@ -61,7 +67,7 @@ export class ClientNode implements NodeAddress {
   /** Runs a host command in the client's network namespace; never throws for a non-zero exit. */
   async exec(argv: readonly string[], opts: ExecOptions): Promise<ExecResult> {
     this.assertUp();
-    return run(['ip', 'netns', 'exec', this.name, ...argv], { timeoutMs: opts.timeoutMs, env: { ...BASE_ENV, ...opts.env }, signal: opts.signal, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+    return run([...this.inNetns(), ...argv], { timeoutMs: opts.timeoutMs, env: { ...BASE_ENV, ...opts.env }, signal: opts.signal, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
   }
 
   /** Starts a host command in the client's network namespace, in its own process group, output to outFile (a host path). */
@@ -69,7 +75,8 @@ export class ClientNode implements NodeAddress {
     this.assertUp();
     const out = await open(opts.outFile, 'w', 0o600);
     try {
-      const child = spawn('ip', ['netns', 'exec', this.name, ...argv], { detached: true, stdio: ['ignore', out.fd, out.fd], env: { ...BASE_ENV, ...opts.env } });
+      const [file, ...args] = [...this.inNetns(), ...argv];
+      const child = spawn(file!, args, { detached: true, stdio: ['ignore', out.fd, out.fd], env: { ...BASE_ENV, ...opts.env } });
       const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.once('exit', (code, signal) => res({ code, signal })));
       await new Promise<void>((res, rej) => {
         child.once('spawn', res);
@@ -81,6 +88,10 @@ export class ClientNode implements NodeAddress {
     } finally {
       await out.close();
     }
+  }
+
+  private inNetns(): string[] {
+    return [...(this.guard ? [this.guard, '--'] : []), 'ip', 'netns', 'exec', this.name];
   }
 
   /** Forgets the neighbours it learnt (a moved address is then looked up afresh instead of waiting for the entry to go stale). */
