@@ -1,6 +1,7 @@
 import type { LoadedConfig } from '../config/load.ts';
 import type { Pool, Settings } from '../config/schema.ts';
 import type { Environment } from '../environments/environment.ts';
+import type { NodeNetworkSpec } from '../environments/network/node-network.ts';
 import type { GuestRoot } from '../images/guest-root.ts';
 import type { NodeImage } from '../images/node-image.ts';
 import type { Kernel } from '../kernels/kernel.ts';
@@ -44,6 +45,8 @@ export interface StartContext {
   /** --accel, else settings.accel (qemu). */
   accel: 'kvm' | 'tcg' | 'auto';
   signal?: AbortSignal | undefined;
+  /** The run's node network, when a suite needs one: every node the backend starts gets an interface on it. */
+  network?: NodeNetworkSpec | undefined;
   /** One value per run for KEY (e.g. the accelerator probed once for all VM waves). */
   once<T>(key: string, make: () => Promise<T>): Promise<T>;
 }
@@ -53,6 +56,8 @@ export interface SessionContext {
   /** The compiled cc-ns helper. */
   helper: string;
   timeoutMs: number;
+  /** The run's node network: a namespace session gets its own interface on it (VMs and node containers got theirs at start). */
+  network?: NodeNetworkSpec | undefined;
 }
 
 /**

@@ -54,7 +54,7 @@ async function select(values: { config?: string | undefined; pool?: string[] | u
   const loaded = await loadConfig(values.config);
   const pools = selectPools(loaded, values.pool, shard);
   const needs = needsOf(loaded, pools);
-  if (values.tests) needs.add('tests');
+  if (values.tests) needs.add('tests').add('network'); // the node network's e2e test
   return { needs, what: `${selectionLabel(loaded, pools)}${values.tests ? ' and the tests' : ''}`, cacheDir: values['cache-dir'] ?? defaultCacheDir() };
 }
 

@@ -46,6 +46,10 @@ describe('migration\'s command lines', () => {
       'criu dump -t 42 -D img --page-server --address 10.0.0.2 --port 27 --tcp-established --file-locks --shell-job --lazy-pages',
     );
     expect(line(restoreArgs({ imagesDir: 'img', lazyPages: true, tcpEstablished: true }))).toBe('criu restore -D img --tcp-established --lazy-pages');
+    // A remote lazy migration: the dump itself serves the frozen tree's memory on the source's address.
+    expect(line(dumpArgs({ pid: 42, imagesDir: 'img', lazyPages: true, lazyListen: { address: '10.0.0.1', port: 27 } }))).toBe('criu dump -t 42 -D img --lazy-pages --address 10.0.0.1 --port 27');
+    expect(() => dumpArgs({ pid: 42, imagesDir: 'img', lazyListen: { address: '10.0.0.1', port: 27 } })).toThrow(/needs lazyPages/);
+    expect(() => dumpArgs({ pid: 42, imagesDir: 'img', lazyPages: true, lazyListen: { address: 'a', port: 1 }, pageServer: { address: 'b', port: 2 } })).toThrow(/both/);
   });
 });
 

@@ -41,6 +41,12 @@ export interface DumpOptions extends TreeOptions {
   shellJob?: boolean;
   /** --lazy-pages: leave the memory for a lazy restore to fetch. */
   lazyPages?: boolean;
+  /**
+   * With lazyPages, a remote lazy restore: --address/--port the dump listens
+   * on and serves the memory from (the tree stays frozen) until a
+   * `criu lazy-pages --page-server` on the destination has pulled it all.
+   */
+  lazyListen?: PageServerAddress;
 }
 
 export type PreDumpOptions = TreeOptions;
@@ -100,7 +106,9 @@ const RESTORE_FLAGS: { [K in keyof RestoreOptions]?: string } = { tcpEstablished
 
 /** `criu dump -t PID -D DIR …` (without the leading "criu"). */
 export function dumpArgs(o: DumpOptions): string[] {
-  return [...tree('dump', o), ...flags(o, DUMP_FLAGS)];
+  if (o.lazyListen && !o.lazyPages) throw new TypeError('dumpArgs: lazyListen serves a lazy restore: it needs lazyPages');
+  if (o.lazyListen && o.pageServer) throw new TypeError('dumpArgs: lazyListen and pageServer both set --address/--port');
+  return [...tree('dump', o), ...flags(o, DUMP_FLAGS), ...(o.lazyListen ? ['--address', o.lazyListen.address, '--port', String(o.lazyListen.port)] : [])];
 }
 
 /** `criu pre-dump -t PID -D DIR …`: the tree keeps running, its memory is copied and tracked. */

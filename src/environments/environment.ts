@@ -1,3 +1,5 @@
+import type { NodeLink } from './network/node-link.ts';
+
 /**
  * The one interface every backend implements. Suites only ever talk to an
  * Environment, so a namespace, a VM or a pod look the same to them.
@@ -27,6 +29,14 @@ export interface Environment {
   readonly backend: string;
   /** Where the shared work directory appears inside the environment. */
   readonly workDir: string;
+  /**
+   * Its interface on the run's node network (a bridge on the host), when a
+   * suite of the run declared `network: true`: address, prefix, interface,
+   * and secondary addresses to add or remove inside. Every session of one VM
+   * or node container shares it (one network namespace); each namespace
+   * session has its own.
+   */
+  network?: NodeLink;
   /** Runs argv inside; never throws for a non-zero exit. Throws EnvironmentError if the environment is gone. */
   exec(argv: readonly string[], opts: ExecOptions): Promise<ExecResult>;
   /** Starts argv detached (own session, stdout+stderr to outFile inside); returns its PID as seen inside. */

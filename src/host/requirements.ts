@@ -3,6 +3,7 @@ import { arch } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import type { LoadedConfig } from '../config/load.ts';
 import type { Pool } from '../config/schema.ts';
+import { networkFor } from '../suites/registry.ts';
 
 /**
  * What the host needs for a selection of pools (or for the harness's own
@@ -13,7 +14,7 @@ import type { Pool } from '../config/schema.ts';
 
 /** Why something is needed; decides which requirements a selection has. */
 /** deb-kernel: a kernel .deb to unpack; debian-kernel: one found in Debian's archive (then also deb-kernel); own-kernel: {vmlinuz, modules}. */
-export type Need = 'harness' | 'debootstrap' | 'tarball' | 'qemu' | 'deb-kernel' | 'debian-kernel' | 'own-kernel' | 'tests';
+export type Need = 'harness' | 'debootstrap' | 'tarball' | 'qemu' | 'deb-kernel' | 'debian-kernel' | 'own-kernel' | 'network' | 'tests';
 
 export interface Requirement {
   /** What the user reads: a command or a file. */
@@ -107,6 +108,8 @@ export function requirements(cacheDir: string): Requirement[] {
     { name: 'qemu-system-x86_64', why: 'boots the VM pools', needs: ['qemu'], packages: ['qemu-system-x86'], check: command('qemu-system-x86_64') },
     { name: 'cpio', why: 'packs the VM guest roots', needs: ['qemu'], packages: ['cpio'], check: command('cpio') },
     { name: 'xz', why: "unpacks the kernels' compressed modules", needs: ['qemu'], packages: ['xz-utils'], check: command('xz') },
+    { name: 'ip', why: 'makes the node network a suite asked for (a bridge, veths, taps, client netns)', needs: ['network'], packages: ['iproute2'], check: command('ip') },
+    { name: '/dev/net/tun', why: "plugs VMs into the node network (QEMU's tap)", needs: ['network'], packages: [], fix: 'load the tun module (modprobe tun)', check: () => exists('/dev/net/tun') },
     { name: 'depmod', why: 'indexes the modules of Debian kernel packages', needs: ['deb-kernel', 'own-kernel'], packages: ['kmod'], check: command('depmod') },
     { name: 'dpkg-deb', why: 'unpacks Debian kernel packages', needs: ['deb-kernel'], packages: ['dpkg'], check: command('dpkg-deb') },
     { name: 'apt-get', why: 'finds and downloads Debian kernel packages', needs: ['debian-kernel'], packages: ['apt'], check: command('apt-get') },
@@ -119,6 +122,7 @@ export function requirements(cacheDir: string): Requirement[] {
 /** What a selection of pools needs on this machine. */
 export function needsOf(loaded: LoadedConfig, pools: readonly Pool[]): Set<Need> {
   const needs = new Set<Need>(['harness']);
+  if (networkFor(loaded.config.settings.suites)) needs.add('network');
   for (const pool of pools) {
     const image = loaded.images[pool.image];
     if (image && 'debootstrap' in image) needs.add('debootstrap');

@@ -9,6 +9,8 @@ export const CRIU_GUEST_MODULES = [
   // exec channel (virtio-serial); built in on newer kernels, modules on older ones
   'virtio_pci',
   'virtio_console',
+  // the node network's NIC (virtio-net on a host bridge): page server, lazy pages, migrations
+  'virtio_net',
   // CRIU's socket dumping needs the diag modules
   'netlink_diag',
   'af_packet_diag',

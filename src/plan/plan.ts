@@ -1,4 +1,5 @@
 import type { Settings } from '../config/schema.ts';
+import type { NodeAddress, NodeNetworkSpec } from '../environments/network/node-network.ts';
 
 /**
  * What a suite worker needs to know about one pool (serialisable: it crosses
@@ -14,6 +15,8 @@ export interface PlannedPool {
   vm?: { sockets: Record<string, string> };
   /** Container backend: the node container's agent socket (one connection per session). */
   container?: { socket: string };
+  /** Qemu and container pools on a run with a node network: the node's interface (all its sessions share it). Namespace sessions get their own. */
+  network?: NodeAddress;
   criuEnv: Record<string, string>;
   /** The pool's own big-mem sizes, when it overrides settings.bigMemMiB. */
   bigMemMiB?: number[];
@@ -54,6 +57,8 @@ export interface RunPlan {
   keepArtifacts: boolean;
   /** The migration pairs to run now (both pools are up) and every pool they name. */
   migrations?: { pairs: MigrationPair[]; pools: PlannedPool[] };
+  /** The run's node network, when a suite declared `network: true` (see SuiteNeeds). */
+  network?: NodeNetworkSpec;
 }
 
 declare module 'vitest' {

@@ -10,7 +10,7 @@ import type { PlannedPool, RunPlan } from '../plan/plan.ts';
  * travel over the agent's channel: not for suites that never start one).
  */
 export async function openEnvironment(plan: RunPlan, pool: PlannedPool, session: string, opts: { workloads: boolean }): Promise<Environment> {
-  const env = await backendOf(pool.backend).openSession(pool, session, { helper: plan.natives.helper, timeoutMs: plan.settings.timeouts.environmentMs });
+  const env = await backendOf(pool.backend).openSession(pool, session, { helper: plan.natives.helper, timeoutMs: plan.settings.timeouts.environmentMs, network: plan.network });
   if (!opts.workloads) return env;
   try {
     await env.makeDir(`${env.workDir}/bin`);

@@ -20,7 +20,8 @@ import { PROJECT_ROOT, buildNatives, provisionPools, type ProvisionedPool } from
 import { kernelLabel } from '../config/schema.ts';
 import { sweepHostCgroups } from '../runtimes/cgroup-sweep.ts';
 import { allBackends } from '../backends/registry.ts';
-import { sessionsFor, workloadsFor } from '../suites/registry.ts';
+import { networkFor, sessionsFor, workloadsFor } from '../suites/registry.ts';
+import { createNodeNetwork, sweepStaleNetworks, teardownNodeNetwork, type NodeNetworkSpec } from '../environments/network/node-network.ts';
 import { runInGroups } from './pool-groups.ts';
 import { capabilitiesOf } from '../results/cell-fields.ts';
 import { PAIR_SUITE, migrationPairs } from '../plan/migration-pairs.ts';
@@ -67,9 +68,11 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
   await sweepStaleWorkDirs();
   await sweepStaleScratch(opts.cacheDir); // half-built images of runs that were killed (135-220 MB each)
   await sweepHostCgroups();
+  await sweepStaleNetworks(); // bridges, taps, veths and netns of runs that were killed
   const workRoot = opts.keepArtifacts ? join(runDir, 'artifacts') : await mkdtemp(join(tmpdir(), `${WORK_PREFIX}${process.pid}-`));
   await mkdirPrivate(workRoot);
   const progress = new Progress(process.stderr, opts.progress);
+  let network: NodeNetworkSpec | undefined;
   try {
     for (const p of pools) progress.update(p.name, 'compiling helpers and workloads…');
     const s = loaded.config.settings;
@@ -82,7 +85,9 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
       progress,
       signal: opts.signal,
     });
-    const plan: RunPlan = { runId, pools: provisioned.map((p) => p.planned), settings: s, natives, keepArtifacts: opts.keepArtifacts };
+    // A real network between the nodes (a host bridge), only when a suite asks for one.
+    if (networkFor(s.suites) && !opts.signal?.aborted) network = await createNodeNetwork();
+    const plan: RunPlan = { runId, pools: provisioned.map((p) => p.planned), settings: s, natives, keepArtifacts: opts.keepArtifacts, ...(network ? { network } : {}) };
     const collector = new CellCollector(progress);
     const memo = new Map<string, Promise<unknown>>();
     const pairs = s.suites.includes(PAIR_SUITE) ? migrationPairs(loaded.config, new Set(pools.map((p) => p.name))) : [];
@@ -102,6 +107,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
         sessions: sessionsFor(s.suites),
         accel: opts.accel ?? s.accel,
         signal: opts.signal,
+        network,
         once: <T>(key: string, make: () => Promise<T>) => {
           if (!memo.has(key)) memo.set(key, make());
           return memo.get(key) as Promise<T>;
@@ -199,6 +205,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
     return { results, runDir };
   } finally {
     progress.done();
+    if (network) await teardownNodeNetwork(network);
     if (!opts.keepArtifacts) await removeTree(workRoot);
     await sweepHostCgroups();
   }

@@ -24,6 +24,11 @@ export function sessionsFor(suites: readonly string[]): string[] {
   return [...new Set(suites.flatMap((s) => needsOfSuite(s).sessions))];
 }
 
+/** Whether any of these suites needs the run's node network (SuiteNeeds.network). */
+export function networkFor(suites: readonly string[]): boolean {
+  return suites.some((s) => needsOfSuite(s).network === true);
+}
+
 /** The workloads to compile for a run: settings.workloads and what the suites run on their own. */
 export function workloadsFor(settings: { workloads: readonly string[]; suites: readonly string[] }, migrations: readonly { workloads: readonly string[] }[] = []): string[] {
   return [...new Set([...settings.workloads, ...settings.suites.flatMap((s) => needsOfSuite(s).workloads), ...migrations.flatMap((g) => g.workloads)])];

@@ -14,4 +14,10 @@ export interface SuiteNeeds {
   workloads: readonly string[];
   /** Whether its sessions get the compiled workloads copied in (settings.workloads and the above). */
   copyWorkloads: boolean;
+  /**
+   * Whether its nodes need a real network between them (page server, lazy
+   * pages, network continuity): the run then makes its node network (a host
+   * bridge) and every node gets an address on it (Environment.network).
+   */
+  network?: boolean;
 }

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { AgentEnvironment } from '../../environments/agent/agent-environment.ts';
 import { ensureEngineImage, startEngine, type ContainerEngine } from '../../environments/container/engine.ts';
 import { startNodeContainer, type NodeContainer } from '../../environments/container/node-container.ts';
+import { NodeLink, configureInside, plugNetns } from '../../environments/network/node-link.ts';
 import { EnvironmentError } from '../../errors.ts';
 import { resolveImage } from '../../images/node-image.ts';
 import { failPool, probePool } from '../inventory.ts';
@@ -30,7 +31,9 @@ export const containerBackend: PoolBackend = {
 
   async openSession(pool, session, ctx) {
     if (!pool.container) throw new EnvironmentError(`pool ${pool.name}: its node container is not running`);
-    return AgentEnvironment.open({ id: `${pool.name}/${session}`, socket: pool.container.socket, session, timeoutMs: ctx.timeoutMs, backend: 'container' });
+    const env = await AgentEnvironment.open({ id: `${pool.name}/${session}`, socket: pool.container.socket, session, timeoutMs: ctx.timeoutMs, backend: 'container' });
+    if (pool.network) env.network = new NodeLink(env, pool.network);
+    return env;
   },
 };
 
@@ -77,6 +80,8 @@ async function startContainerPools(pools: readonly ProvisionedPool[], o: StartCo
         p.phases.bootMs = performance.now() - t0;
         const env = await AgentEnvironment.open({ id: `${p.pool.name}/inventory`, socket: nc.socket, session: 'inventory', timeoutMs: o.timeouts.environmentMs, backend: 'container' });
         try {
+          // The node container's own network namespace (started with none: loopback only) gets a veth on the run's bridge.
+          if (o.network) p.planned.network = (await configureInside(env, await plugNetns(o.network, await nc.hostPid(), p.pool.name))).toJSON();
           const extras = { container: { engine: engine.description, image: ref, containerId: nc.containerId.slice(0, 12) } };
           const inv = await probePool(p, env, { hwBreakpoints: o.natives.probes.hwBreakpoints, commandMs: o.timeouts.commandMs, extras });
           p.planned.container = { socket: nc.socket };

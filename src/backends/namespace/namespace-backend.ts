@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { NamespaceEnvironment } from '../../environments/namespace/namespace-environment.ts';
+import { configureInside, plugNetns } from '../../environments/network/node-link.ts';
 import { mkdirPrivate, removeTree } from '../../util/fs.ts';
 import { failPool, probePool } from '../inventory.ts';
 import { provisionNodeImage, type PoolBackend } from '../pool-backend.ts';
@@ -47,6 +48,15 @@ export const namespaceBackend: PoolBackend = {
   async openSession(pool, session, ctx) {
     const hostWorkDir = join(pool.hostWorkDir, session);
     await mkdirPrivate(hostWorkDir);
-    return NamespaceEnvironment.start({ id: `${pool.name}/${session}`, rootfs: pool.rootfs, hostWorkDir, helper: ctx.helper, timeoutMs: ctx.timeoutMs });
+    const env = await NamespaceEnvironment.start({ id: `${pool.name}/${session}`, rootfs: pool.rootfs, hostWorkDir, helper: ctx.helper, timeoutMs: ctx.timeoutMs });
+    if (!ctx.network) return env;
+    // Its own network namespace on the run's bridge: a veth that goes with the namespace.
+    try {
+      env.network = await configureInside(env, await plugNetns(ctx.network, env.initPid, env.id));
+      return env;
+    } catch (e) {
+      await env.dispose();
+      throw e;
+    }
   },
 };

@@ -5,6 +5,7 @@ import type { KernelSpec } from '../../config/schema.ts';
 import { chooseAccel, type AccelChoice } from '../../environments/qemu/accel.ts';
 import { BootError, QEMU, QemuMachine, TCG_ACCEL, channelSocket } from '../../environments/qemu/qemu-machine.ts';
 import { openVmSession } from '../../environments/qemu/vm-session.ts';
+import { NodeLink, attachTap, claimVmNic, configureInside, type VmNic } from '../../environments/network/node-link.ts';
 import { EnvironmentError } from '../../errors.ts';
 import { run } from '../../util/process.ts';
 import { failPool, probePool } from '../inventory.ts';
@@ -48,7 +49,9 @@ export const qemuBackend: PoolBackend = {
   async openSession(pool, session, ctx) {
     const socket = pool.vm?.sockets[session];
     if (!socket) throw new EnvironmentError(`pool ${pool.name}: no VM channel for suite ${session}`);
-    return openVmSession({ id: `${pool.name}/${session}`, socket, session, timeoutMs: ctx.timeoutMs });
+    const env = await openVmSession({ id: `${pool.name}/${session}`, socket, session, timeoutMs: ctx.timeoutMs });
+    if (pool.network) env.network = new NodeLink(env, pool.network);
+    return env;
   },
 };
 
@@ -64,7 +67,9 @@ async function bootPool(p: ProvisionedPool, ctx: StartContext, accel: AccelChoic
   ctx.progress(pool.name, `booting ${vm.kernel.release} (${accel.accel})…`);
   let machine: QemuMachine | null = null;
   try {
+    const nic: VmNic | undefined = ctx.network ? await claimVmNic(ctx.network, pool.name) : undefined;
     machine = await QemuMachine.start({
+      nic: nic && { tap: nic.tap, mac: nic.mac },
       id: pool.name,
       vmlinuz: vm.kernel.vmlinuz,
       initrd: vm.guestRoot.initrd,
@@ -81,6 +86,10 @@ async function bootPool(p: ProvisionedPool, ctx: StartContext, accel: AccelChoic
     ctx.progress(pool.name, `booted in ${(machine.bootMs / 1000).toFixed(1)} s; reading inventory…`);
     const env = await openVmSession({ id: `${pool.name}/inventory`, socket: machine.control, session: 'inventory', timeoutMs: ctx.timeouts.environmentMs });
     try {
+      if (nic && ctx.network) {
+        await attachTap(ctx.network, nic.tap);
+        planned.network = (await configureInside(env, nic.address)).toJSON();
+      }
       const kernelConfig = vm.kernel.configFile ? await readFile(vm.kernel.configFile, 'utf8').catch(() => undefined) : undefined;
       const extras = {
         vm: {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { mkdirPrivate } from '../../util/fs.ts';
 import { signalName } from '../../util/process.ts';
 import { EnvironmentError } from '../../errors.ts';
+import type { NodeLink } from '../network/node-link.ts';
 import { BASE_ENV, type Environment, type ExecOptions, type ExecResult } from '../environment.ts';
 import { AgentChannel } from '../qemu/agent-channel.ts';
 
@@ -21,6 +22,7 @@ export class AgentEnvironment implements Environment {
   readonly backend: string;
   readonly id: string;
   readonly workDir: string;
+  network?: NodeLink;
   private readonly channel: AgentChannel;
   private disposed = false;
 

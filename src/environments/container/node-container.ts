@@ -1,4 +1,4 @@
-import { access, copyFile, readFile } from 'node:fs/promises';
+import { access, copyFile, readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GenericContainer, type StartedTestContainer } from 'testcontainers';
 import { EnvironmentError } from '../../errors.ts';
@@ -22,6 +22,8 @@ export interface NodeContainer {
   /** Host path of the agent's socket: AgentEnvironment.open({ socket, backend: 'container' }) talks to it. */
   socket: string;
   containerId: string;
+  /** The host PID of the container's init (the agent): its network namespace is the node's. Needs an engine on this machine. */
+  hostPid(): Promise<number>;
   dispose(): Promise<void>;
 }
 
@@ -93,8 +95,25 @@ export async function startNodeContainer(o: { engine: ContainerEngine; image: st
   return {
     socket,
     containerId: started.getId(),
+    hostPid: () => agentHostPid(socket, o.name),
     dispose: async () => {
       await started.stop({ timeout: 0, remove: true, removeVolumes: true }).catch(() => undefined);
     },
   };
+}
+
+/**
+ * The host PID of the agent serving SOCKET: the cc-agent --listen process
+ * whose /cc/agent.sock is that very file (same device and inode), so it
+ * works whatever PID namespace the engine runs its containers in.
+ */
+async function agentHostPid(socket: string, name: string): Promise<number> {
+  const want = await stat(socket);
+  for (const pid of (await readdir('/proc')).filter((d) => /^\d+$/.test(d))) {
+    const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (!cmd.startsWith('/cc/cc-agent\0--listen\0')) continue;
+    const st = await stat(`/proc/${pid}/root/cc/agent.sock`).catch(() => undefined);
+    if (st && st.dev === want.dev && st.ino === want.ino) return Number(pid);
+  }
+  throw new EnvironmentError(`node container ${name}: no process on this machine serves ${socket} (the engine runs elsewhere? the node network needs a local engine)`);
 }

@@ -4,6 +4,7 @@ import { join, relative, resolve } from 'node:path';
 import { EnvironmentError } from '../../errors.ts';
 import { mkdirPrivate } from '../../util/fs.ts';
 import { run } from '../../util/process.ts';
+import type { NodeLink } from '../network/node-link.ts';
 import { BASE_ENV, type Environment, type ExecOptions, type ExecResult } from '../environment.ts';
 
 const WORKDIR_INSIDE = '/run/criu-compat';
@@ -29,6 +30,7 @@ export class NamespaceEnvironment implements Environment {
   readonly workDir = WORKDIR_INSIDE;
   readonly id: string;
   readonly initPid: number;
+  network?: NodeLink;
   private readonly opts: NamespaceStartOptions;
   private readonly proc: ChildProcess;
   private exited: Promise<void>;

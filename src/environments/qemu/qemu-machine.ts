@@ -25,6 +25,8 @@ export interface MachineSpec {
   bootTimeoutMs: number;
   /** Extra kernel command line. */
   append?: string;
+  /** A virtio-net NIC on this tap (QEMU creates it and it goes with QEMU; script=no: the harness bridges it). */
+  nic?: { tap: string; mac: string } | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -44,7 +46,7 @@ export const QEMU = 'qemu-system-x86_64';
 export const TCG_ACCEL = 'tcg,thread=single';
 
 /** The QEMU command line of a criu-compat guest (also used bare by the benchmark). */
-export function qemuArgv(spec: Pick<MachineSpec, 'id' | 'vmlinuz' | 'initrd' | 'memoryMiB' | 'cpus' | 'accel' | 'channels' | 'dir' | 'append'>): string[] {
+export function qemuArgv(spec: Pick<MachineSpec, 'id' | 'vmlinuz' | 'initrd' | 'memoryMiB' | 'cpus' | 'accel' | 'channels' | 'dir' | 'append' | 'nic'>): string[] {
   const argv = [
     QEMU,
     '-name', `criu-compat-${spec.id}`,
@@ -66,6 +68,8 @@ export function qemuArgv(spec: Pick<MachineSpec, 'id' | 'vmlinuz' | 'initrd' | '
     // ("IO-APIC + timer doesn't work!", seen with Debian 6.12 under TCG at load 12 on 2 cores).
     '-append', `console=ttyS0 rdinit=/cc/init panic=-1 loglevel=4 no_timer_check ${spec.append ?? ''}`.trim(),
   ];
+  if (spec.nic)
+    argv.push('-netdev', `tap,id=net0,ifname=${spec.nic.tap},script=no,downscript=no`, '-device', `virtio-net-pci,netdev=net0,mac=${spec.nic.mac}`);
   if (spec.channels > 0) {
     argv.push('-device', 'virtio-serial-pci,id=vs');
     for (let i = 0; i < spec.channels; i++)
