@@ -140,6 +140,8 @@ export const MigrationGroup = z
     modes: z.array(z.enum(MIGRATION_MODES)).min(1).default(['cold']),
     /** pre-copy: how many pre-dumps before the final dump. */
     preDumps: z.number().int().min(1).max(10).default(2),
+    /** big-mem: the share of its pages it keeps rewriting while it runs (what pre-copy and lazy are for). */
+    dirtyPercent: z.number().int().min(0).max(100).default(0),
   })
   .superRefine((g, ctx) => {
     if (g.pools && (g.from || g.to)) ctx.addIssue({ code: 'custom', path: ['pools'], message: 'either "pools" (every ordered pair) or "from" and "to", not both' });

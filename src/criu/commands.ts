@@ -72,8 +72,8 @@ export interface PageServerOptions extends ImageOptions {
 }
 
 export interface LazyPagesOptions extends Partial<ImageOptions> {
-  /** The page server holding the pages (--page-server --address A --port P). */
-  from: PageServerAddress;
+  /** The page server holding the pages (--page-server --address A --port P); without it the pages come from the image directory's own pages-*.img. */
+  from?: PageServerAddress;
 }
 
 function logging(o: Partial<ImageOptions>): string[] {
@@ -147,5 +147,5 @@ export function pageServerArgs(o: PageServerOptions): string[] {
 
 /** `criu lazy-pages --page-server --address A --port P`: the daemon a `restore --lazy-pages` fetches memory through. */
 export function lazyPagesArgs(o: LazyPagesOptions): string[] {
-  return ['lazy-pages', '--page-server', '--address', o.from.address, '--port', String(o.from.port), ...(o.imagesDir ? ['--images-dir', o.imagesDir] : []), ...logging(o)];
+  return ['lazy-pages', ...(o.from ? ['--page-server', '--address', o.from.address, '--port', String(o.from.port)] : []), ...(o.imagesDir ? ['--images-dir', o.imagesDir] : []), ...logging(o)];
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { diagnose, failureStatus, logExcerpt, olderCriuOnDestination } from './diagnose.ts';
+import { criuVersionsOnTheWire, diagnose, failureStatus, logExcerpt, olderCriuOnDestination } from './diagnose.ts';
 
 const rec = (f: string) => readFileSync(join(import.meta.dirname, '../../fixtures/recorded/criu-logs', f), 'utf8');
 const ids = (text: string, timedOut = false) => diagnose({ text, timedOut }).map((d) => d.id);
@@ -90,5 +90,18 @@ describe('a migration towards an older CRIU', () => {
     expect(olderCriuOnDestination({ pool: 'a', criuVersion: '3.17.1' }, { pool: 'b', criuVersion: '3.17.1' })).toBeUndefined();
     // Unknown versions decide nothing.
     expect(olderCriuOnDestination({ pool: 'a', criuVersion: null }, { pool: 'b', criuVersion: '3.17.1' })).toBeUndefined();
+  });
+});
+
+describe('lazy migration from this host kernel', () => {
+  test("the source's splice failure is named (from the source's log beside the destination's)", () => {
+    const d = diagnose({ text: rec('trixie-4.1.1-lazy-from-host-6.18-splice.excerpt.log') });
+    expect(d.map((x) => x.id)).toContain('lazy-source-splice-failed');
+    expect(failureStatus(d)).toBe('FAIL');
+  });
+
+  test('two CRIU versions over the wire are named; one version is not', () => {
+    expect(criuVersionsOnTheWire({ pool: 'a', criuVersion: '4.1.1' }, { pool: 'b', criuVersion: '4.2.1' })).toMatchObject({ id: 'criu-versions-on-the-wire', blame: 'tuple' });
+    expect(criuVersionsOnTheWire({ pool: 'a', criuVersion: '4.1.1' }, { pool: 'b', criuVersion: '4.1.1' })).toBeUndefined();
   });
 });

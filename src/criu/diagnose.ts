@@ -200,6 +200,16 @@ export const SIGNATURES: readonly Signature[] = [
       'Restore only where the files are the ones the task saw (freeze writers, replicate synchronously, or snapshot the volume with the dump). CRIU\'s --skip-file-rwx-check only skips the permission check; a size change means the data changed: do not force it.',
   },
   {
+    id: 'lazy-source-splice-failed',
+    title: "The source's lazy page server could not send the frozen task's pages",
+    blame: 'tuple',
+    match: line(/page-pipe: splice: -1: Bad file descriptor/),
+    cause:
+      "In a lazy migration the source's `criu dump --lazy-pages` keeps the tree frozen and serves its memory. Here it failed on its first page request: splicing the task's pages into the transfer failed with EBADF (seen with CRIU 4.1.1 on this 6.18 kernel, from a namespace node and a node container alike; the same CRIU serves lazily from Debian's 6.1 and 6.12 kernels). The destination's restore then lost its page server.",
+    remediation:
+      'Do not use lazy migration from this pool: migrate cold or with a page server (both PASS from it), or move the source pool to a kernel/CRIU pair where a lazy dump serves its pages. The source tree is unfrozen when the transfer fails: it keeps running where it was.',
+  },
+  {
     id: 'cpu-instruction-missing',
     title: 'The restored task ran an instruction this CPU does not have',
     blame: 'tuple',
@@ -279,5 +289,25 @@ export function olderCriuOnDestination(source: { pool: string; criuVersion?: str
     remediation: 'Migrate only towards the same or a newer CRIU (upgrade the destination pool first in a rolling upgrade, or roll the source back), and mark new → old incompatible for this class. Fall back to a cold start on the destination.',
     blame: 'tuple',
     evidence: `criu ${source.criuVersion} (${source.pool}) → criu ${destination.criuVersion} (${destination.pool})`,
+  };
+}
+
+/**
+ * page-server and lazy migrations between two CRIU versions: the page
+ * transfer protocol is CRIU's own and not promised across versions (seen
+ * here: 4.1.1's dump stalls against 4.2.1's page server, and 4.2.1's dump is
+ * reset by 4.1.1's). Decided from the two versions when such a migration failed.
+ */
+export function criuVersionsOnTheWire(source: { pool: string; criuVersion?: string | null | undefined }, destination: { pool: string; criuVersion?: string | null | undefined }): Diagnosis | undefined {
+  const [s, d] = [semver.coerce(source.criuVersion ?? ''), semver.coerce(destination.criuVersion ?? '')];
+  if (!s || !d || semver.eq(s, d)) return undefined;
+  return {
+    id: 'criu-versions-on-the-wire',
+    fatal: false,
+    title: 'Two CRIU versions on either end of a page transfer',
+    cause: `Pages went over the network between CRIU ${source.criuVersion} (${source.pool}) and CRIU ${destination.criuVersion} (${destination.pool}). The page-server protocol is CRIU's own and changes between releases; a mismatch shows as a stalled dump, a reset connection or a lazy restore that loses its page server.`,
+    remediation: 'Use the same CRIU release on both pools for page-server and lazy migrations (or migrate cold: image files are read across versions more often than the wire protocol), and mark network modes between these pools incompatible.',
+    blame: 'tuple',
+    evidence: `criu ${source.criuVersion} (${source.pool}) ⇄ criu ${destination.criuVersion} (${destination.pool})`,
   };
 }

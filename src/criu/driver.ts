@@ -46,6 +46,13 @@ export class Criu {
     this.hwBreakpoints = probed.hwBreakpoints ?? null;
   }
 
+  /** A driver with the same node, settings and timeout, for a command that runs while others go on (cancelled by SIGNAL alone). */
+  alongside(signal: AbortSignal, timeoutMs = this.timeoutMs): Criu {
+    const c = new Criu(this.env, this.criuEnv, timeoutMs, { hwBreakpoints: this.hwBreakpoints });
+    c.signal = signal;
+    return c;
+  }
+
   /** Runs criu with args; logFile (inside the environment) is read back for diagnosis. */
   async run(args: string[], opts: { logFile?: string; timeoutMs?: number } = {}): Promise<CriuRun> {
     const argv = ['criu', ...args];

@@ -23,10 +23,17 @@ export function migrationPairs(config: Pick<Config, 'migrations'>, selected: Rea
         const key = `${source}\0${destination}`;
         if (seen.has(key) || !selected.has(source) || !selected.has(destination)) continue;
         seen.add(key);
-        out.push({ group: g.name, source, destination, workloads: [...g.workloads], modes: [...g.modes], preDumps: g.preDumps });
+        out.push({ group: g.name, source, destination, workloads: [...g.workloads], modes: [...g.modes], preDumps: g.preDumps, dirtyPercent: g.dirtyPercent });
       }
   }
   return out;
+}
+
+/** Modes whose pages travel over the network between the two nodes (the run then makes its node network). */
+const NETWORK_MODES: readonly MigrationPair['modes'][number][] = ['page-server', 'lazy'];
+
+export function pairNeedsNetwork(p: Pick<MigrationPair, 'modes' | 'source' | 'destination'>): boolean {
+  return p.modes.some((m) => NETWORK_MODES.includes(m));
 }
 
 /** Pools linked by pairs, as groups that must be up at the same time (each pool in one group). */

@@ -46,6 +46,8 @@ export interface MigrationPair {
   workloads: string[];
   modes: MigrationMode[];
   preDumps: number;
+  /** big-mem: the share of its pages it keeps rewriting (percent). */
+  dirtyPercent: number;
 }
 
 export interface RunPlan {

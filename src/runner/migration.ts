@@ -1,13 +1,14 @@
 import type { Settings } from '../config/schema.ts';
 import type { MigrationMode } from '../plan/plan.ts';
 import { Criu, describeFailure, type CriuRun } from '../criu/driver.ts';
-import { diagnose, failureStatus, olderCriuOnDestination } from '../criu/diagnose.ts';
+import { criuVersionsOnTheWire, diagnose, failureStatus, olderCriuOnDestination, type Diagnosis } from '../criu/diagnose.ts';
 import { readCriuStats } from '../criu/stats.ts';
 import type { Environment } from '../environments/environment.ts';
 import type { Cell } from '../results/schema.ts';
 import { Workload } from '../workloads/protocol.ts';
 import type { Attempt } from './repeat.ts';
 import { moveTree, type Transfer } from './transfer.ts';
+import { poll } from '../util/wait-until.ts';
 
 /**
  * Where a migration's workload lives on every node: the same path on the
@@ -35,11 +36,11 @@ export interface MigrationCase {
 }
 
 /** The cells of one pair: each workload in each mode, named "WORKLOAD/MODE → DESTINATION". */
-export function migrationCases(pair: { destination: string; workloads: readonly string[]; modes: readonly MigrationMode[] }, bigMemMiB: readonly number[]): MigrationCase[] {
+export function migrationCases(pair: { destination: string; workloads: readonly string[]; modes: readonly MigrationMode[]; dirtyPercent?: number }, bigMemMiB: readonly number[]): MigrationCase[] {
   const out: MigrationCase[] = [];
   for (const w of pair.workloads)
     for (const mode of pair.modes) {
-      if (w === 'big-mem') for (const mib of bigMemMiB) out.push({ check: `big-mem/${mib}MiB/${mode} → ${pair.destination}`, workload: w, args: [String(mib)], mode, sizeMiB: mib });
+      if (w === 'big-mem') for (const mib of bigMemMiB) out.push({ check: `big-mem/${mib}MiB/${mode} → ${pair.destination}`, workload: w, args: [String(mib), ...(pair.dirtyPercent ? [String(pair.dirtyPercent)] : [])], mode, sizeMiB: mib });
       else out.push({ check: `${w}/${mode} → ${pair.destination}`, workload: w, args: [], mode });
     }
   return out;
@@ -99,6 +100,7 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
   let last: CriuRun | undefined;
   let fallback: Attempt['fallback'];
   let kernelLines: string[] = [];
+  let lazy: Lazy | undefined;
   const t0 = performance.now();
   let status: Attempt['status'];
   let reason: string;
@@ -112,8 +114,13 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
       if (probe.status === 'SKIP') throw new Ended({ status: 'SKIP', reason: `capability missing on ${src.pool}: mem_dirty_track (memory dirty tracking, needed by pre-copy's pre-dumps)` });
       if (probe.status !== 'PASS') throw new Ended({ status: probe.status, reason: `${src.pool}: ${probe.reason}` });
     }
-    if (c.mode === 'page-server' || c.mode === 'lazy') throw new Ended({ status: 'SKIP', reason: `capability missing: a network path between ${src.pool} and ${dst.pool} (mode ${c.mode} is not wired to a node network in this build)` });
 
+    if (c.mode === 'lazy') {
+      // A lazy restore faults memory in through userfaultfd on the destination.
+      const probe = await dst.criu.checkFeature('uffd-noncoop', { timeoutMs: x.timeouts.commandMs });
+      if (probe.status === 'SKIP') throw new Ended({ status: 'SKIP', reason: `capability missing on ${dst.pool}: uffd-noncoop (userfaultfd, needed by a lazy restore)` });
+      if (probe.status !== 'PASS') throw new Ended({ status: probe.status, reason: `${dst.pool}: ${probe.reason}` });
+    }
     if (!same) await placePids(src.env, dst.env, x.signal);
     await wl.start();
     where = wl;
@@ -140,18 +147,42 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
         parent = pre;
       }
 
+    // page-server and lazy: pages travel over the node network, to or from the address of a node.
+    const net = c.mode === 'page-server' || c.mode === 'lazy' ? addressesOf(src, dst, same) : undefined;
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
     const downFrom = performance.now();
-    const dump = record(src, await src.criu.dump({ pid: wl.pid, imagesDir: `${dir}/img`, ...(parent ? { parent: `../${parent}`, trackMem: true } : {}), logFile: 'dump.log', verbosity: 4 }));
-    last = dump;
-    durations.dumpMs = figures.freezeMs = dump.result.durationMs;
-    if (!dump.ok) throw new Ended({ status: failureStatus(dump.diagnoses), reason: `on ${src.pool}: ${describeFailure('criu dump', dump, x.timeouts.criuMs)}`, diagnoses: dump.diagnoses, logExcerpt: dump.excerpt });
-    if (!(await wl.waitGone(2000))) throw new Ended({ status: 'FAIL', reason: `criu dump exited 0 on ${src.pool} but the process tree is still running`, diagnoses: dump.diagnoses, logExcerpt: dump.excerpt });
-    // Restoring on the same node needs the PID itself back, not only the process gone: its zombie must be reaped too.
-    if (same) await reaped(src.env, wl.pid, x.signal);
+    if (c.mode === 'page-server') {
+      await dst.env.makeDir(`${dir}/img`);
+      const ps = record(dst, await dst.criu.pageServer({ imagesDir: `${dir}/img`, port, address: net!.destination, daemon: true, logFile: 'page-server.log', verbosity: 4 }));
+      if (!ps.ok) throw new Ended({ status: failureStatus(ps.diagnoses), reason: `on ${dst.pool}: ${describeFailure('criu page-server', ps, x.timeouts.criuMs)}`, diagnoses: ps.diagnoses, logExcerpt: ps.excerpt });
+    }
+    if (c.mode === 'lazy' && !same) {
+      // The frozen source serves its memory until the destination has pulled every page; its dump ends only then.
+      lazy = new Lazy(src, dst, x.signal);
+      const served = await lazy.serve({ pid: wl.pid, imagesDir: `${dir}/img`, logFile: 'dump.log', verbosity: 4, lazyPages: true, lazyListen: { address: net!.source, port } }, port, x.timeouts.criuMs);
+      durations.dumpMs = figures.freezeMs = performance.now() - downFrom;
+      if (served !== true) {
+        last = served ? record(src, served) : undefined;
+        throw new Ended({ status: served ? failureStatus(served.diagnoses) : 'ERROR', reason: served ? `on ${src.pool}: ${describeFailure('criu dump --lazy-pages', served, x.timeouts.criuMs)}` : `harness: the lazy dump on ${src.pool} neither listened on port ${port} nor ended within ${x.timeouts.criuMs} ms`, diagnoses: served?.diagnoses ?? [], logExcerpt: served?.excerpt ?? [] });
+      }
+    } else {
+      const dump = record(src, await src.criu.dump({ pid: wl.pid, imagesDir: `${dir}/img`, ...(parent ? { parent: `../${parent}`, trackMem: true } : {}), ...(c.mode === 'page-server' ? { pageServer: { address: net!.destination, port } } : {}), logFile: 'dump.log', verbosity: 4 }));
+      last = dump;
+      durations.dumpMs = figures.freezeMs = dump.result.durationMs;
+      if (!dump.ok) {
+        const diagnoses = migrationDiagnoses(c.mode, src, dst, dump.diagnoses);
+        // A page-server dump that failed over the wire gives the tree back: the source must still be healthy.
+        if (c.mode === 'page-server' && !same) fallback = await sourceStillHealthy(src, wl, x);
+        throw new Ended({ status: failureStatus(diagnoses), reason: `on ${src.pool}: ${describeFailure('criu dump', dump, x.timeouts.criuMs)}${fallback ? `; fallback on ${src.pool}: ${fallback.reason}` : ''}`, diagnoses, logExcerpt: dump.excerpt });
+      }
+      if (!(await wl.waitGone(2000))) throw new Ended({ status: 'FAIL', reason: `criu dump exited 0 on ${src.pool} but the process tree is still running`, diagnoses: dump.diagnoses, logExcerpt: dump.excerpt });
+      // Restoring on the same node needs the PID itself back, not only the process gone: its zombie must be reaped too.
+      if (same) await reaped(src.env, wl.pid, x.signal);
+    }
 
     let moved: Transfer;
     if (same) moved = { bytes: await src.env.du(dir), files: 0, ms: 0 };
-    else if (!parent) moved = await moveTree(src.env, dst.env, dir, x.transit, { signal: x.signal });
+    else if (!parent) moved = await moveTree(src.env, dst.env, dir, x.transit, { signal: x.signal, merge: c.mode === 'page-server' });
     else {
       // The pre-dumps are there already: only the final images and the workload's files move now.
       moved = { bytes: 0, files: 0, ms: 0 };
@@ -164,17 +195,37 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
     figures.transferMs = moved.ms;
     await x.tamper?.(dst.env, dir);
 
-    const restore = record(dst, await dst.criu.restore({ detach: true, imagesDir: `${dir}/img`, logFile: 'restore.log', verbosity: 4 }));
+    // lazy: the destination's lazy-pages daemon fetches from the source (or, on one node, from the images), the restore faults memory in through it.
+    if (c.mode === 'lazy') {
+      lazy ??= new Lazy(src, dst, x.signal);
+      const up = await lazy.daemon({ imagesDir: `${dir}/img`, logFile: 'lazy-pages.log', verbosity: 4, ...(same ? {} : { from: { address: net!.source, port } }) }, x.timeouts.criuMs);
+      if (up !== true) {
+        const stopped = await lazy.stop();
+        last = up ? record(dst, up) : stopped.daemon;
+        throw new Ended({ status: up ? failureStatus(up.diagnoses) : 'ERROR', reason: up ? `on ${dst.pool}: ${describeFailure('criu lazy-pages', up, x.timeouts.criuMs)}` : `harness: the lazy-pages daemon on ${dst.pool} made no socket within ${x.timeouts.criuMs} ms`, diagnoses: up?.diagnoses ?? [], logExcerpt: up?.excerpt ?? [] });
+      }
+    }
+    const restore = record(dst, await dst.criu.restore({ detach: true, imagesDir: `${dir}/img`, ...(c.mode === 'lazy' ? { lazyPages: true } : {}), logFile: 'restore.log', verbosity: 4 }));
     last = restore;
     durations.restoreMs = figures.restoreMs = restore.result.durationMs;
     figures.downtimeMs = performance.now() - downFrom;
     if (x.coldDowntimeMs && c.mode !== 'cold') figures.downtimeVsCold = figures.downtimeMs / x.coldDowntimeMs;
     if (!restore.ok) {
       const why = `on ${dst.pool}: ${describeFailure('criu restore', restore, x.timeouts.criuMs)}`;
-      fallback = same ? undefined : await tryFallback(src, dir, wl, x, record);
-      const skew = olderCriuOnDestination(src, dst);
-      const diagnoses = skew ? [skew, ...restore.diagnoses] : restore.diagnoses;
-      throw new Ended({ status: failureStatus(diagnoses), reason: `${why}${fallback ? `; fallback on ${src.pool}: ${fallback.status === 'PASS' ? 'the same images restore there and the workload verified itself — the pair is incompatible, the source is not broken' : fallback.reason}` : ''}`, diagnoses, logExcerpt: restore.excerpt });
+      let sourceSide: CriuRun | undefined;
+      if (lazy) {
+        // A lazy transfer that fails unfreezes the source tree: the fallback is that tree, still healthy.
+        sourceSide = (await lazy.stop()).dump;
+        if (sourceSide) record(src, sourceSide);
+        fallback = same ? undefined : await sourceStillHealthy(src, wl, x);
+      } else {
+        // page-server: the pages are on the destination; the fallback takes them back first.
+        fallback = same ? undefined : await tryFallback(src, dir, wl, x, record, c.mode === 'page-server' ? () => takePagesBack(dst, src, dir, x) : undefined);
+      }
+      // What the source said matters as much: a lazy source that could not serve its pages.
+      const diagnoses = migrationDiagnoses(c.mode, src, dst, [...restore.diagnoses, ...(sourceSide?.diagnoses ?? [])]);
+      if (sourceSide && !sourceSide.ok) restore.excerpt.push(`--- source (${src.pool}) criu dump --lazy-pages:`, ...sourceSide.excerpt);
+      throw new Ended({ status: failureStatus(diagnoses), reason: `${why}${fallback ? `; fallback on ${src.pool}: ${fallback.status === 'PASS' ? (lazy ? 'the source tree, unfrozen, verified itself — the pair is incompatible, the source is not broken' : 'the same images restore there and the workload verified itself — the pair is incompatible, the source is not broken') : fallback.reason}` : ''}`, diagnoses, logExcerpt: restore.excerpt });
     }
 
     where = wl.movedTo(dst.env);
@@ -193,8 +244,18 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
       // The playbook's fallback applies as much as when CRIU itself failed: the workload is not alive and well on the destination.
       if (!same) {
         await where.kill();
-        fallback = await tryFallback(src, dir, wl, x, record);
+        fallback = lazy ? await sourceStillHealthy(src, wl, x) : await tryFallback(src, dir, wl, x, record, c.mode === 'page-server' ? () => takePagesBack(dst, src, dir, x) : undefined);
         reason += `; fallback on ${src.pool}: ${fallback.status === 'PASS' ? 'the same images restore there and the workload verified itself — the pair is incompatible, the source is not broken' : fallback.reason}`;
+      }
+    }
+    if (lazy) {
+      // Both end on their own once every page went over; what did not is stopped and said.
+      const ended = await lazy.finish(x.timeouts.criuMs);
+      if (ended.dump) record(src, ended.dump);
+      if (ended.daemon) record(dst, ended.daemon);
+      if (status === 'PASS' && !ended.ok) {
+        status = 'FAIL';
+        reason = `the workload verified itself on ${dst.pool}, but the lazy transfer did not end cleanly: ${ended.why}`;
       }
     }
     const out = (await where.lines()).join('\n');
@@ -206,6 +267,7 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
     return await finish({ status, reason, diagnoses, logExcerpt: status === 'PASS' ? [] : [...last.excerpt, ...kernelLines] });
   } catch (e) {
     if (!(e instanceof Ended)) {
+      await lazy?.stop().catch(() => undefined);
       await cleanup().catch(() => undefined);
       throw e;
     }
@@ -213,6 +275,7 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
   }
 
   async function finish(a: Partial<Attempt> & Pick<Attempt, 'status' | 'reason'>): Promise<Attempt> {
+    await lazy?.stop(); // nothing of a lazy transfer outlives its cell
     durations.totalMs = performance.now() - t0;
     const shown = where ?? wl;
     const output = where || wl.pid ? await shown.lines() : [];
@@ -239,6 +302,108 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
     await wl.kill();
     if (!same) await wl.movedTo(dst.env).kill();
   }
+}
+
+/**
+ * A migration's diagnoses: the commands' own, plus what the pair itself
+ * explains — an older CRIU on the destination, or (page-server, lazy) two
+ * CRIU versions talking over the wire, whose page-transfer protocols need
+ * not match: then a stall there is that, not a slow host.
+ */
+function migrationDiagnoses(mode: MigrationMode, src: MigrationNode, dst: MigrationNode, own: readonly Diagnosis[]): Diagnosis[] {
+  const wire = mode === 'page-server' || mode === 'lazy' ? criuVersionsOnTheWire(src, dst) : undefined;
+  const older = olderCriuOnDestination(src, dst);
+  const out = [...(wire ? [wire] : []), ...(older ? [older] : []), ...own];
+  return wire ? out.filter((d) => d.id !== 'criu-slow-not-hung') : out;
+}
+
+/** The addresses pages travel between: each node's on the run's network (one node: its own, or loopback without a network). */
+function addressesOf(src: MigrationNode, dst: MigrationNode, same: boolean): { source: string; destination: string } {
+  if (same) {
+    const a = src.env.network?.address ?? '127.0.0.1';
+    return { source: a, destination: a };
+  }
+  const [a, b] = [src.env.network?.address, dst.env.network?.address];
+  if (!a || !b) throw new Error(`no node network address on ${a ? dst.pool : src.pool}: the run made no node network (a harness bug: page-server and lazy pairs ask for one)`);
+  return { source: a, destination: b };
+}
+
+/**
+ * The two background commands of a lazy migration: the source's
+ * `criu dump --lazy-pages` (it serves the frozen tree's memory and ends once
+ * everything was pulled) and the destination's `criu lazy-pages` daemon
+ * (it ends once the restored tree has all its memory). Each has its own
+ * cancellation; stop() ends whatever still runs.
+ */
+class Lazy {
+  private readonly ctl = new AbortController();
+  private dumping?: { result: Promise<CriuRun | undefined>; done?: CriuRun | undefined };
+  private serving?: { result: Promise<CriuRun | undefined>; done?: CriuRun | undefined };
+  private readonly src: MigrationNode;
+  private readonly dst: MigrationNode;
+
+  constructor(src: MigrationNode, dst: MigrationNode, signal: AbortSignal | undefined) {
+    this.src = src;
+    this.dst = dst;
+    signal?.addEventListener('abort', () => this.ctl.abort(), { once: true });
+  }
+
+  private start(criu: Criu, run: (c: Criu) => Promise<CriuRun>, timeoutMs: number) {
+    const slot: { result: Promise<CriuRun | undefined>; done?: CriuRun | undefined } = { result: Promise.resolve(undefined) };
+    slot.result = run(criu.alongside(this.ctl.signal, 4 * timeoutMs)).then(
+      (r) => (slot.done = r),
+      () => undefined,
+    );
+    return slot;
+  }
+
+  /** Starts the lazy dump; true once it listens, else how it ended (undefined: it did neither in time). */
+  async serve(o: Parameters<Criu['dump']>[0], port: number, timeoutMs: number): Promise<true | CriuRun | undefined> {
+    const slot = this.start(this.src.criu, (c) => c.dump(o), timeoutMs);
+    this.dumping = slot;
+    const listening = await this.src.env.network?.waitListening(port, { timeoutMs, stopIf: () => slot.done !== undefined, signal: this.ctl.signal });
+    if (listening) return true;
+    if (!slot.done) await this.stop();
+    return slot.done;
+  }
+
+  /** Starts the destination's daemon; true once its socket is there, else how it ended. */
+  async daemon(o: Parameters<Criu['lazyPages']>[0], timeoutMs: number): Promise<true | CriuRun | undefined> {
+    const slot = this.start(this.dst.criu, (c) => c.lazyPages(o), timeoutMs);
+    this.serving = slot;
+    const socket = await poll(async () => ((await this.dst.env.exec(['test', '-S', `${o.imagesDir}/lazy-pages.socket`], { timeoutMs: 10_000 })).exitCode === 0 ? true : slot.done ? false : undefined), { intervalMs: 20, timeoutMs, signal: this.ctl.signal });
+    return socket ? true : slot.done;
+  }
+
+  /** Waits (bounded) for both to end by themselves; ok when both exited 0. */
+  async finish(timeoutMs: number): Promise<{ ok: boolean; why: string; dump?: CriuRun | undefined; daemon?: CriuRun | undefined }> {
+    const both = Promise.all([this.dumping?.result, this.serving?.result]);
+    await Promise.race([both, new Promise((r) => setTimeout(r, timeoutMs))]);
+    const [d, l] = [this.dumping?.done, this.serving?.done];
+    await this.stop();
+    const why = [this.dumping && !d ? 'the source still served pages' : d && !d.ok ? `the lazy dump exited ${d.result.exitCode}` : '', this.serving && !l ? 'the lazy-pages daemon still ran' : l && !l.ok ? `the lazy-pages daemon exited ${l.result.exitCode}` : ''].filter(Boolean).join('; ');
+    return { ok: why === '', why, dump: d, daemon: l };
+  }
+
+  /** Ends whatever still runs; returns how each ended. */
+  async stop(): Promise<{ dump?: CriuRun | undefined; daemon?: CriuRun | undefined }> {
+    this.ctl.abort();
+    await Promise.all([this.dumping?.result, this.serving?.result]);
+    return { dump: this.dumping?.done, daemon: this.serving?.done };
+  }
+}
+
+/** page-server's images are split: the pages are on the destination. The fallback brings them back beside the rest. */
+function takePagesBack(dst: MigrationNode, src: MigrationNode, dir: string, x: MigrationContext): Promise<Transfer> {
+  return moveTree(dst.env, src.env, `${dir}/img`, `${x.transit}-back`, { signal: x.signal, merge: true });
+}
+
+/** lazy's fallback: the source tree, unfrozen by the failed transfer, verifies itself where it is. */
+async function sourceStillHealthy(src: MigrationNode, wl: Workload, x: MigrationContext): Promise<NonNullable<Attempt['fallback']>> {
+  if (!(await wl.alive())) return { status: 'FAIL', reason: `the source tree is gone from ${src.pool} (the lazy dump did not give it back)` };
+  const v = await wl.verdict(x.timeouts.verifyMs);
+  if (v.status === 'PASS') return { status: 'PASS', reason: `the source tree on ${src.pool}, unfrozen, verified its own state` };
+  return { status: 'FAIL', reason: `the source tree on ${src.pool}: ${v.status === 'FAIL' ? v.message : 'no verdict'}` };
 }
 
 /** Waits (up to 5 s) until no process, not even a zombie, holds PID on the node: CRIU restores the tree with its PIDs. */
@@ -278,8 +443,9 @@ async function placePids(src: Environment, dst: Environment, signal: AbortSignal
 }
 
 /** The playbook's fallback: restore the same images on the source and let the workload verify itself there. */
-async function tryFallback(src: MigrationNode, dir: string, wl: Workload, x: MigrationContext, record: (n: MigrationNode, r: CriuRun) => CriuRun): Promise<NonNullable<Attempt['fallback']>> {
+async function tryFallback(src: MigrationNode, dir: string, wl: Workload, x: MigrationContext, record: (n: MigrationNode, r: CriuRun) => CriuRun, before?: () => Promise<unknown>): Promise<NonNullable<Attempt['fallback']>> {
   await reaped(src.env, wl.pid, x.signal);
+  await before?.();
   const run = record(src, await src.criu.restore({ detach: true, imagesDir: `${dir}/img`, logFile: 'restore-fallback.log', verbosity: 4 }));
   if (!run.ok) return { status: failureStatus(run.diagnoses), reason: `the images do not restore on the source either: ${describeFailure('criu restore', run, x.timeouts.criuMs)}` };
   const v = await wl.verdict(x.timeouts.verifyMs);

@@ -24,7 +24,7 @@ import { networkFor, sessionsFor, workloadsFor } from '../suites/registry.ts';
 import { createNodeNetwork, sweepStaleNetworks, teardownNodeNetwork, type NodeNetworkSpec } from '../environments/network/node-network.ts';
 import { runInGroups } from './pool-groups.ts';
 import { capabilitiesOf } from '../results/cell-fields.ts';
-import { PAIR_SUITE, migrationPairs } from '../plan/migration-pairs.ts';
+import { PAIR_SUITE, migrationPairs, pairNeedsNetwork } from '../plan/migration-pairs.ts';
 import type { MigrationPair } from '../plan/plan.ts';
 import { migrationCases } from './migration.ts';
 
@@ -85,12 +85,12 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
       progress,
       signal: opts.signal,
     });
-    // A real network between the nodes (a host bridge), only when a suite asks for one.
-    if (networkFor(s.suites) && !opts.signal?.aborted) network = await createNodeNetwork();
+    const pairs = s.suites.includes(PAIR_SUITE) ? migrationPairs(loaded.config, new Set(pools.map((p) => p.name))) : [];
+    // A real network between the nodes (a host bridge), only when a suite or a migration mode asks for one.
+    if ((networkFor(s.suites) || pairs.some(pairNeedsNetwork)) && !opts.signal?.aborted) network = await createNodeNetwork();
     const plan: RunPlan = { runId, pools: provisioned.map((p) => p.planned), settings: s, natives, keepArtifacts: opts.keepArtifacts, ...(network ? { network } : {}) };
     const collector = new CellCollector(progress);
     const memo = new Map<string, Promise<unknown>>();
-    const pairs = s.suites.includes(PAIR_SUITE) ? migrationPairs(loaded.config, new Set(pools.map((p) => p.name))) : [];
     const scheduled = new Set<MigrationPair>();
     await runInGroups(provisioned, {
       jobs: opts.jobs,

@@ -20,11 +20,12 @@ export interface Transfer {
  * directory on the host that is removed whatever happens (Ctrl-C included:
  * the caller's signal stops it between files). File modes travel with the
  * files: CRIU checks a restored file's mode and size. SKIP, if given, leaves
- * out the paths (relative to DIR) it returns true for.
+ * out the paths (relative to DIR) it returns true for. MERGE keeps what the
+ * destination has there already (pages a page server wrote).
  */
-export async function moveTree(from: Environment, to: Environment, dir: string, transit: string, o: { signal?: AbortSignal | undefined; skip?: (rel: string) => boolean } = {}): Promise<Transfer> {
+export async function moveTree(from: Environment, to: Environment, dir: string, transit: string, o: { signal?: AbortSignal | undefined; skip?: (rel: string) => boolean; merge?: boolean } = {}): Promise<Transfer> {
   const t0 = performance.now();
-  if (from.hostPath && to.hostPath && !o.skip) return copyOnHost(from.hostPath(dir), to.hostPath(dir), t0);
+  if (from.hostPath && to.hostPath && !o.skip) return copyOnHost(from.hostPath(dir), to.hostPath(dir), t0, o.merge ?? false);
   const { modes, links } = await listTree(from, dir);
   await removeTree(transit);
   try {
@@ -64,8 +65,8 @@ export async function moveTree(from: Environment, to: Environment, dir: string, 
 }
 
 /** Both nodes' work directories are host directories: one copy, modes, times and links kept. */
-async function copyOnHost(src: string, dst: string, t0: number): Promise<Transfer> {
-  await rm(dst, { recursive: true, force: true });
+async function copyOnHost(src: string, dst: string, t0: number, merge: boolean): Promise<Transfer> {
+  if (!merge) await rm(dst, { recursive: true, force: true });
   await cp(src, dst, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true, mode: constants.COPYFILE_FICLONE });
   let bytes = 0;
   let files = 0;
