@@ -1,4 +1,6 @@
 import type { Status } from '../results/schema.ts';
+import type { CpuInfo } from './cpu-features.ts';
+import { MIGRATION_SIGNATURES } from './migration-signatures.ts';
 
 /**
  * Known failure signatures: text seen in CRIU's log or output → the cause
@@ -29,6 +31,8 @@ export interface DiagnoseInput {
   signal?: string;
   /** The pool's breakpoint probe: true when debug-register breakpoints reach a ptracer there, null or absent when unknown. */
   hwBreakpoints?: boolean | null;
+  /** A migration: the CPUs of the node the checkpoint came from and of the node restoring it (the pools' inventories). */
+  cpu?: { source?: CpuInfo | null | undefined; destination?: CpuInfo | null | undefined };
 }
 
 /** The last lines of a timed-out CRIU log show it waiting for the task to trap on its breakpoint. */
@@ -38,19 +42,23 @@ function restsAtBreakpointWait(i: DiagnoseInput): string | undefined {
   return tail.find((l) => /new_sp=0x[0-9a-f]+ ip 0x[0-9a-f]+/.test(l) || /Waiting for \d+ to trap/.test(l));
 }
 
-interface Signature {
+export interface Signature {
   id: string;
   fatal?: boolean;
   title: string;
   blame: Blame;
   match: (input: DiagnoseInput) => string | undefined;
   cause: string;
+  /** What this occurrence says beyond the general cause (which file, which address, which CPU features); put before the cause. */
+  detail?: (input: DiagnoseInput, evidence: string) => string | undefined;
   remediation: string;
 }
 
-const line = (re: RegExp) => (i: DiagnoseInput) => i.text.split('\n').find((l) => re.test(l));
+/** Matches the first line of CRIU's text that RE finds. */
+export const line = (re: RegExp) => (i: DiagnoseInput) => i.text.split('\n').find((l) => re.test(l));
 
 export const SIGNATURES: readonly Signature[] = [
+  ...MIGRATION_SIGNATURES,
   {
     id: 'criu-crashed',
     title: 'CRIU crashed',
@@ -191,7 +199,9 @@ export function diagnose(input: DiagnoseInput): Diagnosis[] {
   const out: Diagnosis[] = [];
   for (const s of SIGNATURES) {
     const evidence = s.match(input);
-    if (evidence !== undefined) out.push({ id: s.id, fatal: s.fatal ?? false, title: s.title, cause: s.cause, remediation: s.remediation, blame: s.blame, evidence: evidence.trim().slice(0, 300) });
+    if (evidence === undefined) continue;
+    const detail = s.detail?.(input, evidence);
+    out.push({ id: s.id, fatal: s.fatal ?? false, title: s.title, cause: detail ? `${detail} ${s.cause}` : s.cause, remediation: s.remediation, blame: s.blame, evidence: evidence.trim().slice(0, 300) });
   }
   return out;
 }
