@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KernelSpec } from '../../config/schema.ts';
 import { chooseAccel, type AccelChoice } from '../../environments/qemu/accel.ts';
-import { cpuModelProblem, qemuCpuModels } from '../../environments/qemu/cpu-models.ts';
+import { cpuModelProblem, qemuCpuModels } from '../../config/qemu-cpu-models.ts';
 import { BootError, QEMU, QemuMachine, TCG_ACCEL, channelSocket } from '../../environments/qemu/qemu-machine.ts';
 import { openVmSession } from '../../environments/qemu/vm-session.ts';
 import { EnvironmentError } from '../../errors.ts';
@@ -65,8 +65,8 @@ async function bootPool(p: ProvisionedPool, ctx: StartContext, accel: AccelChoic
   ctx.progress(pool.name, `booting ${vm.kernel.release} (${accel.accel})…`);
   let machine: QemuMachine | null = null;
   try {
-    const problem = pool.vm.cpu ? cpuModelProblem(pool.name, pool.vm.cpu, await qemuCpuModels(), accel.accel) : undefined;
-    if (problem) throw new EnvironmentError(problem);
+    const problem = pool.vm.cpu ? cpuModelProblem(pool.vm.cpu, await qemuCpuModels(), accel.accel) : undefined;
+    if (problem) throw new EnvironmentError(`pool ${pool.name}: vm.cpu "${pool.vm.cpu}": ${problem}`);
     machine = await QemuMachine.start({
       id: pool.name,
       vmlinuz: vm.kernel.vmlinuz,
