@@ -4,6 +4,7 @@ import { describe, expect, test } from 'vitest';
 import { parseCpuInfo } from '../backends/inventory.ts';
 import { cpuFeaturesNamedInLog, featureList, missingCpuFeatures } from './cpu-features.ts';
 import { diagnose, failureStatus } from './diagnose.ts';
+import { MIGRATION_SIGNATURES } from './migration-signatures.ts';
 
 const fixtures = join(import.meta.dirname, '../../fixtures/recorded');
 const log = (f: string) => readFileSync(join(fixtures, 'criu-logs', f), 'utf8');
@@ -53,6 +54,14 @@ describe('restore on another node: signatures on logs recorded here (CRIU 4.1.1 
       expect(d.id).toBe('cpu-features-missing');
       expect(d.cause).toMatch(/^CRIU names: osxsave\./);
     }
+  });
+
+  test("the opposite direction under a strict --cpu-cap (cpu, ins or all): refused for the XSAVE size, even though the destination lacks nothing", () => {
+    const text = log('trixie-4.1.1-k6.12-tcg-restore-cpu-cap-ins-qemu64-on-max-xsave-size.excerpt.log');
+    const d = only(text, { cpu: { source: qemu64, destination: max } });
+    expect(d).toMatchObject({ id: 'cpu-strict-check-refused', blame: 'tuple', evidence: expect.stringContaining('CPU xsave size mismatch (0/2696)') });
+    expect(d.cause).toMatch(/^The destination's CPU \(QEMU TCG CPU version 2\.5\+\) has every feature of the source's \(QEMU Virtual CPU version 2\.5\+\); only the strict check stops it\./);
+    expect(d.remediation).toMatch(/--cpu-cap=fpu/);
   });
 
   test('the opposite direction (qemu64 dumped, max restores) passes: no diagnosis', () => {
@@ -112,4 +121,10 @@ describe('restore on another node: signatures on logs recorded here (CRIU 4.1.1 
       expect(diagnose({ text }).filter((d) => d.blame !== 'note')).toEqual([]);
     }
   });
+});
+
+test('every migration signature has a test on a recording above', () => {
+  const body = readFileSync(import.meta.filename, 'utf8');
+  for (const s of MIGRATION_SIGNATURES) expect(body.split(`'${s.id}'`).length - 1, s.id).toBeGreaterThanOrEqual(1);
+  expect(new Set(MIGRATION_SIGNATURES.map((s) => s.id)).size).toBe(MIGRATION_SIGNATURES.length);
 });

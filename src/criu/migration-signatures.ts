@@ -38,7 +38,18 @@ function tcpDetail(i: DiagnoseInput, evidence: string): string | undefined {
   return `The checkpointed socket's local address ${addr}${port ? ` (port ${port}${state ? `, ${state}` : ''})` : ''} is not configured on the destination.`;
 }
 
-export const MIGRATION_SIGNATURES: readonly Signature[] = [
+/** The ids a migration cell may see, for code that reacts to one of them. */
+export type MigrationSignatureId =
+  | 'cpu-features-missing'
+  | 'cpu-strict-check-refused'
+  | 'cpu-invalid-opcode'
+  | 'file-missing'
+  | 'file-size-differs'
+  | 'file-mode-differs'
+  | 'tcp-address-missing'
+  | 'tcp-netlock-not-on-destination';
+
+export const MIGRATION_SIGNATURES: readonly (Signature & { id: MigrationSignatureId })[] = [
   {
     id: 'cpu-features-missing',
     title: "The destination's CPU lacks features the checkpoint needs",
@@ -49,6 +60,22 @@ export const MIGRATION_SIGNATURES: readonly Signature[] = [
       "The process was dumped on a CPU with more features (here the XSAVE FPU state and the instructions behind it) than the CPU restoring it; CRIU cannot load its FPU state there, and the program would execute instructions this CPU does not have (glibc picks its AVX2 functions once, at start-up). Without --cpu-cap CRIU only notices while restoring the task (x86: FPU xsave area present…); with --cpu-cap on dump and restore it refuses at start, naming the features. The opposite direction (poorer CPU dumped, richer restores) passes.",
     remediation:
       "Restore on a node whose CPU offers at least the source's features, or run the whole pool on a common CPU baseline (a QEMU/cloud CPU model such as Nehalem or x86-64-v2 on every node; vm.cpu here). --cpu-cap=none on restore skips CRIU's check and trades safety for portability: the restore then succeeds but the process dies with SIGILL at its first missing instruction (seen here). Dump with --cpu-cap=all (or fpu,ins) to have CRIU record the CPU and refuse an incompatible restore up front; `criu cpuinfo dump` / `criu cpuinfo check` compares two nodes without a workload.",
+  },
+  {
+    id: 'cpu-strict-check-refused',
+    title: "CRIU's strict CPU check refused a CPU that differs from the dumping one",
+    blame: 'tuple',
+    match: find(/CPU xsave size mismatch|CPU capabilities do not match|cpu: .*capabilit(y|ies) .*mismatch/i),
+    detail: (i) => {
+      const missing = missingCpuFeatures(i.cpu?.source, i.cpu?.destination);
+      if (!missing) return undefined;
+      return missing.length
+        ? `The destination's CPU lacks ${featureList(missing)}.`
+        : `The destination's CPU (${i.cpu!.destination!.model}) has every feature of the source's (${i.cpu!.source!.model}); only the strict check stops it.`;
+    },
+    cause:
+      'The checkpoint was dumped with --cpu-cap (CRIU recorded the CPU in cpuinfo.img) and the restore asked for a check beyond the FPU (cpu, ins or all): CRIU then wants the same XSAVE layout, and refuses a different CPU even when it is richer (recorded: a dump on qemu64 refused on max with "CPU xsave size mismatch (0/2696)"; the default and --cpu-cap=fpu restore it and the workload PASSes).',
+    remediation: 'Restore with --cpu-cap=fpu (the FPU compatibility check only) when the destination is at least as capable as the source; keep the strict check only for pools that must run on identical CPUs.',
   },
   {
     id: 'cpu-invalid-opcode',
