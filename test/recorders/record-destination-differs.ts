@@ -6,7 +6,7 @@ import { Workload } from '../../src/workloads/protocol.ts';
 import { tamperPages, tamperRegFileSize, recordedRegFiles } from '../e2e/tamper.ts';
 
 const OUT = '/tmp/cpudiag-rec';
-const save = (f: string, t: string) => writeFileSync(`${OUT}/${f}`, t, { mode: 0o600 });
+const save = (f: string, t: string) => writeFileSync(`${OUT}/${process.env.PREFIX ?? ""}${f}`, t, { mode: 0o600 });
 const which = process.argv.slice(2);
 
 async function dumpOf(vm: Vm, wl: Workload, d: string, extra: string[] = []) {
@@ -36,7 +36,7 @@ async function onHost(vm: Vm, d: string, fn: (dir: string) => string) {
   } finally { rmSync(host, { recursive: true, force: true }); }
 }
 
-const vm = await boot('lab', 'trixie', 'debian-trixie', 'max');
+const vm = await boot('lab', process.env.KERNEL ?? 'trixie', process.env.IMG ?? 'debian-trixie', 'max');
 try {
   if (which.includes('files')) {
     const d = `${vm.env.workDir}/files`;
@@ -44,7 +44,7 @@ try {
     const wl = await startWorkload(vm, 'open-file', 'files');
     const f = `/tmp/cc-open-file-${wl.pid}`;
     await dumpOf(vm, wl, d);
-    await onHost(vm, d, (dir) => { copyFileSync(join(dir, 'files.img'), `${OUT}/files-open-file-4.1.1.img`); save('files-open-file-4.1.1.regfiles.json', JSON.stringify(recordedRegFiles(dir), null, 1)); return 'files.img'; });
+    await onHost(vm, d, (dir) => { copyFileSync(join(dir, 'files.img'), `${OUT}/${process.env.PREFIX ?? ''}files-open-file.img`); save('files-open-file.regfiles.json', JSON.stringify(recordedRegFiles(dir), null, 1)); return 'files.img'; });
     await sh(vm, `cp -p ${f} ${f}.bak && rm ${f}`);
     await restoreOf(vm, d, 'file-missing');
     await sh(vm, `cp -p ${f}.bak ${f} && truncate -s 1000 ${f}`);
