@@ -11,6 +11,7 @@ const log = (f: string) => readFileSync(join(fixtures, 'criu-logs', f), 'utf8');
 const cpu = (f: string) => parseCpuInfo(readFileSync(join(fixtures, 'cpuinfo', f), 'utf8'))!;
 const max = cpu('tcg-max.txt');
 const qemu64 = cpu('tcg-qemu64.txt');
+const hostCpu = cpu('host.txt');
 const only = (text: string, extra = {}) => {
   const d = diagnose({ text, ...extra }).filter((x) => x.blame !== 'note');
   expect(d, d.map((x) => x.id).join(', ')).toHaveLength(1);
@@ -90,6 +91,22 @@ describe('restore on another node: signatures on logs recorded here (CRIU 4.1.1 
     const mode = only(log(`${v}-restore-file-chmod.excerpt.log`));
     expect(mode).toMatchObject({ id: 'file-mode-differs', blame: 'tuple' });
     expect(mode.cause).toMatch(/^\/tmp\/cc-open-file-\d+ has mode 0644 where the restore runs; the checkpoint recorded 0600\./);
+  });
+
+  test("this machine's CPU → a TCG guest (-cpu max): without --cpu-cap the restore succeeds and the process dies of SIGILL; with --cpu-cap CRIU refuses up front (XSAVES)", () => {
+    const sigill = only(log('trixie-4.1.1-host-cpu-to-k6.12-tcg-max-sigill.dmesg.txt'), { cpu: { source: hostCpu, destination: max } });
+    expect(sigill.id).toBe('cpu-invalid-opcode');
+    expect(sigill.cause).toMatch(/^The destination's CPU lacks xsavec, xsaves, avx512f/);
+    const refused = only(log('trixie-4.1.1-k6.12-tcg-restore-cpu-cap-fpu-host-cpu-on-max.excerpt.log'), { cpu: { source: hostCpu, destination: max } });
+    expect(refused.id).toBe('cpu-features-missing');
+    expect(refused.cause).toMatch(/^The destination's CPU \(QEMU TCG CPU version 2\.5\+\) lacks \d+ features the source's \(Intel\(R\) Xeon\(R\) Processor\) offered: xsavec, xsaves, avx512f.* CRIU names: xsaves\./);
+  });
+
+  test("a TCG guest's root process restored on this machine: its capabilities exceed what this machine's root holds (no CAP_SYS_RESOURCE)", () => {
+    const d = diagnose({ text: log('trixie-4.1.1-host-6.18-restore-from-vm-capabilities.excerpt.log') });
+    expect(d.map((x) => x.id)).toEqual(['capabilities-not-restorable', 'rlimit-nofile']);
+    expect(d[0]).toMatchObject({ blame: 'tuple', evidence: expect.stringContaining('Unable to restore capabilities: -1') });
+    expect(failureStatus(d)).toBe('FAIL');
   });
 
   test('open file grown on the destination', () => {

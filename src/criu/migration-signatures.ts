@@ -47,7 +47,8 @@ export type MigrationSignatureId =
   | 'file-size-differs'
   | 'file-mode-differs'
   | 'tcp-address-missing'
-  | 'tcp-netlock-not-on-destination';
+  | 'tcp-netlock-not-on-destination'
+  | 'capabilities-not-restorable';
 
 export const MIGRATION_SIGNATURES: readonly (Signature & { id: MigrationSignatureId })[] = [
   {
@@ -151,5 +152,15 @@ export const MIGRATION_SIGNATURES: readonly (Signature & { id: MigrationSignatur
       "CRIU's dump locks every checkpointed connection in the dumping node's firewall (iptables rules matching the connection that DROP packets without CRIU's mark 0xc114) and its restore expects that lock where it runs. On another node nothing blocks the half-restored socket's packets, the kernel answers them with a reset, and restoring the socket's queues fails with EPIPE. Seen restoring a loopback connection on a second VM with CRIU 3.17.1 and 4.1.1 alike; with the source's rules copied over (iptables-save | iptables-restore) both directions pass.",
     remediation:
       "A migration must carry CRIU's network lock: before restoring, install the dumping node's CRIU rules (or use --network-lock nftables / an action script that locks the same connections) on the destination; CRIU removes them after a successful restore. Harness: the migration transfer step must copy the lock.",
+  },
+  {
+    id: 'capabilities-not-restorable',
+    title: "The process's capabilities cannot be given back where it is restored",
+    blame: 'tuple',
+    match: find(/Unable to restore capabilities/),
+    cause:
+      "CRIU restores a process's capability sets as they were; the restoring node may grant fewer (a smaller bounding set, CRIU itself running without some capability), so capset fails and the restored task dies in CRIU's restorer. Recorded: a root process from a VM (all capabilities) restored on this machine, whose root lacks CAP_SYS_RESOURCE.",
+    remediation:
+      'Run workloads with no more capabilities than every node of the pool grants (drop the ones they do not need; containers get the runtime\'s default set), or give the restoring CRIU the same capability set as the source (the same bounding set on every node).',
   },
 ];
