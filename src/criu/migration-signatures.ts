@@ -60,11 +60,11 @@ export const MIGRATION_SIGNATURES: readonly (Signature & { id: MigrationSignatur
     cause:
       "The process was dumped on a CPU with more features (here the XSAVE FPU state and the instructions behind it) than the CPU restoring it; CRIU cannot load its FPU state there, and the program would execute instructions this CPU does not have (glibc picks its AVX2 functions once, at start-up). Without --cpu-cap CRIU only notices while restoring the task (x86: FPU xsave area present…); with --cpu-cap on dump and restore it refuses at start, naming the features. The opposite direction (poorer CPU dumped, richer restores) passes.",
     remediation:
-      "Restore on a node whose CPU offers at least the source's features, or run the whole pool on a common CPU baseline (a QEMU/cloud CPU model such as Nehalem or x86-64-v2 on every node; vm.cpu here). --cpu-cap=none on restore skips CRIU's check and trades safety for portability: the restore then succeeds but the process dies with SIGILL at its first missing instruction (seen here). Dump with --cpu-cap=all (or fpu,ins) to have CRIU record the CPU and refuse an incompatible restore up front; `criu cpuinfo dump` / `criu cpuinfo check` compares two nodes without a workload.",
+      "Restore on a node whose CPU offers at least the source's features, or run the whole pool on a common CPU baseline (a QEMU/cloud CPU model such as Nehalem or x86-64-v2 on every node; vm.cpu here). --cpu-cap=none on restore skips CRIU's check and trades safety for portability: the restore then succeeds but the process dies with SIGILL at its first missing instruction (seen here). With --cpu-cap on dump and restore CRIU refuses an incompatible CPU up front, naming the feature, but then refuses every different CPU, richer ones included (see cpu-strict-check-refused); `criu cpuinfo dump` / `criu cpuinfo check` compares two nodes without a workload.",
   },
   {
     id: 'cpu-strict-check-refused',
-    title: "CRIU's strict CPU check refused a CPU that differs from the dumping one",
+    title: "CRIU's CPU check (--cpu-cap) refused a CPU that differs from the dumping one",
     blame: 'tuple',
     match: find(/CPU xsave size mismatch|CPU capabilities do not match|cpu: .*capabilit(y|ies) .*mismatch/i),
     detail: (i) => {
@@ -72,11 +72,12 @@ export const MIGRATION_SIGNATURES: readonly (Signature & { id: MigrationSignatur
       if (!missing) return undefined;
       return missing.length
         ? `The destination's CPU lacks ${featureList(missing)}.`
-        : `The destination's CPU (${i.cpu!.destination!.model}) has every feature of the source's (${i.cpu!.source!.model}); only the strict check stops it.`;
+        : `The destination's CPU (${i.cpu!.destination!.model}) has every feature of the source's (${i.cpu!.source!.model}); only the check stops it.`;
     },
     cause:
-      'The checkpoint was dumped with --cpu-cap (CRIU recorded the CPU in cpuinfo.img) and the restore asked for a check beyond the FPU (cpu, ins or all): CRIU then wants the same XSAVE layout, and refuses a different CPU even when it is richer (recorded: a dump on qemu64 refused on max with "CPU xsave size mismatch (0/2696)"; the default and --cpu-cap=fpu restore it and the workload PASSes).',
-    remediation: 'Restore with --cpu-cap=fpu (the FPU compatibility check only) when the destination is at least as capable as the source; keep the strict check only for pools that must run on identical CPUs.',
+      'The checkpoint was dumped with --cpu-cap (CRIU recorded the CPU in cpuinfo.img) and restored with --cpu-cap: CRIU then wants the same XSAVE layout and refuses any different CPU, a richer one included (recorded: a dump on qemu64 refused on max with "CPU xsave size mismatch (0/2696)" under --cpu-cap=fpu, ins, cpu and all alike; restored without --cpu-cap the same images PASS).',
+    remediation:
+      'Use --cpu-cap on restore only in pools of identical CPUs. Across CPU models, restore without it where the destination has every feature of the source (the inventories tell: none missing), and never onto a poorer CPU.',
   },
   {
     id: 'cpu-invalid-opcode',
@@ -89,7 +90,7 @@ export const MIGRATION_SIGNATURES: readonly (Signature & { id: MigrationSignatur
     },
     cause:
       "The kernel killed the process with SIGILL (invalid opcode). It was checkpointed on a CPU with more features and restored here without CRIU's CPU check (--cpu-cap=none, or no --cpu-cap): its code still uses the instructions it chose on the source.",
-    remediation: "Restore only on nodes with at least the source's CPU features (a common CPU model across the pool), and keep CRIU's CPU check on (no --cpu-cap=none; --cpu-cap=all on dump and restore).",
+    remediation: "Restore only on nodes with at least the source's CPU features (a common CPU model across the pool; compare the two nodes' CPU flags before migrating): without --cpu-cap CRIU does not compare CPUs, it only fails on a missing XSAVE.",
   },
   {
     id: 'file-missing',

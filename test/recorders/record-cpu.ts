@@ -58,6 +58,9 @@ try {
   if (mode === 'plain') {
     await oneWay(a, b, `${rich}-to-${poor}`);
     await oneWay(b, a, `${poor}-to-${rich}`);
+  } else if (mode === 'fpu-richer') {
+    await oneWay(b, a, `fpu-${poor}-to-${rich}`, ['--cpu-cap=all'], ['fpu']);
+    await oneWay(b, a, `fpuonly-${poor}-to-${rich}`, ['--cpu-cap=fpu'], ['fpu']);
   } else if (mode === 'strict') {
     await oneWay(b, a, `strict-${poor}-to-${rich}`, ['--cpu-cap=all'], ['cpu', 'ins', 'all']);
   } else {
