@@ -3,7 +3,8 @@
  * backend, debian-trixie's CRIU 4.1.1 with CRIU_FAULT=130 as in the default
  * host-trixie-nobp pool): a flipped page of counter restores, and the
  * workload's own verification FAILs; a changed file size in files.img makes
- * CRIU refuse the restore, diagnosed. Never PASS.
+ * CRIU refuse the restore, diagnosed; so does the open file itself changed
+ * after the dump (missing, truncated, chmod-ed). Never PASS.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -84,5 +85,29 @@ describe('tampered image sets', () => {
     const d = r.diagnoses.find((x) => x.blame !== 'note')!;
     expect(d).toMatchObject({ id: 'file-size-differs', blame: 'tuple' });
     expect(d.cause).toContain(`${name} is 65536 bytes where the restore runs; the checkpoint recorded 1234`);
+  });
+
+  test('the open file changed after the dump (missing, truncated, chmod-ed): each restore is refused and diagnosed with the file and what differs; the original restores and PASSes', async () => {
+    const { wl, img } = await dumpAndTamper('open-file', () => ({ file: 'files.img', what: 'nothing' }));
+    const f = `/tmp/cc-open-file-${wl.pid}`;
+    const sh = (cmd: string) => env.exec(['sh', '-c', cmd], { timeoutMs: 10_000 });
+    expect((await sh(`cp -p ${f} ${f}.orig`)).exitCode).toBe(0);
+    const cases = [
+      { change: `rm ${f}`, id: 'file-missing', says: `${f} does not exist where the restore runs` },
+      { change: `cp -p ${f}.orig ${f} && truncate -s 100 ${f}`, id: 'file-size-differs', says: `${f} is 100 bytes where the restore runs; the checkpoint recorded 65536` },
+      { change: `cp -p ${f}.orig ${f} && chmod 0640 ${f}`, id: 'file-mode-differs', says: `${f} has mode 0640 where the restore runs; the checkpoint recorded 0600` },
+    ];
+    for (const c of cases) {
+      expect((await sh(c.change)).exitCode).toBe(0);
+      const r = await criu.restore({ detach: true, imagesDir: img, logFile: 'restore.log', verbosity: 4 });
+      expect(r.ok, c.id).toBe(false);
+      const d = r.diagnoses.filter((x) => x.blame !== 'note');
+      expect(d.map((x) => x.id)).toEqual([c.id]);
+      expect(d[0]!.cause).toContain(c.says);
+    }
+    expect((await sh(`chmod 0600 ${f}`)).exitCode).toBe(0);
+    const ok = await criu.restore({ detach: true, imagesDir: img, logFile: 'restore.log', verbosity: 4 });
+    expect(ok.ok, ok.excerpt.join('\n')).toBe(true);
+    expect(await wl.verdict(10_000)).toEqual({ status: 'PASS' });
   });
 });
