@@ -160,7 +160,7 @@ export const MIGRATION_SIGNATURES: readonly (Signature & { id: MigrationSignatur
     blame: 'tuple',
     match: find(/Unable to restore capabilities/),
     cause:
-      "CRIU restores a process's capability sets as they were; the restoring node may grant fewer (a smaller bounding set, CRIU itself running without some capability), so capset fails and the restored task dies in CRIU's restorer. Recorded: a root process from a VM (all capabilities) restored on this machine, whose root lacks CAP_SYS_RESOURCE.",
+      "CRIU restores a process's capability sets as they were; the restoring node may grant fewer (a smaller bounding set, CRIU itself running without some capability), so capset fails and the restored task dies in CRIU's restorer. Recorded: a root process from a VM (all capabilities) restored on this machine, whose root lacks CAP_SYS_RESOURCE; the same workload started there without CAP_SYS_RESOURCE (setpriv --bounding-set -sys_resource) restores here and PASSes.",
     remediation:
       'Run workloads with no more capabilities than every node of the pool grants (drop the ones they do not need; containers get the runtime\'s default set), or give the restoring CRIU the same capability set as the source (the same bounding set on every node).',
   },

@@ -30,11 +30,11 @@ async function host(): Promise<Vm & { dir: string }> {
 }
 
 let nextPid = 300_000;
-async function oneWay(src: Vm, dst: Vm, tag: string, caps: string[], dumpExtra: string[] = []) {
+async function oneWay(src: Vm, dst: Vm, tag: string, caps: string[], dumpExtra: string[] = [], wrap: string[] = []) {
   const d = `${W}/${tag}`;
   await src.env.makeDir(d);
   await sh(src, `echo ${(nextPid += 1000)} > /proc/sys/kernel/ns_last_pid`);
-  const wl = new Workload(src.env, 'counter', src.bin('counter'), `${W}/${tag}.out`);
+  const wl = wrap.length ? new Workload(src.env, 'counter', wrap[0]!, `${W}/${tag}.out`, [...wrap.slice(1), src.bin('counter')]) : new Workload(src.env, 'counter', src.bin('counter'), `${W}/${tag}.out`);
   await wl.start();
   if (!(await wl.waitReady(60_000)).ok) throw new Error(`not ready: ${(await wl.lines()).join('|')}`);
   const dump = await src.criu.run(['dump', '-t', String(wl.pid), '-D', d, '-o', 'dump.log', '-v4', ...dumpExtra], { logFile: `${d}/dump.log` });
@@ -67,7 +67,10 @@ async function oneWay(src: Vm, dst: Vm, tag: string, caps: string[], dumpExtra: 
 const [h, vm] = await Promise.all([host(), boot('vm', 'trixie', 'debian-trixie', 'max')]);
 try {
   await vm.env.makeDir(`${W}/bin`);
-  if (process.argv[2] === 'cpu-cap') {
+  if (process.argv[2] === 'caps') {
+    // The workload started without CAP_SYS_RESOURCE (setpriv drops it from the bounding set before exec, as this machine's root lacks it).
+    await oneWay(vm, h, 'nosysresource-tcgmax-to-host', ['default'], [], ['setpriv', '--bounding-set', '-sys_resource']);
+  } else if (process.argv[2] === 'cpu-cap') {
     await oneWay(h, vm, 'capall-host-to-tcgmax', ['fpu', 'ins', 'default'], ['--cpu-cap=all']);
   } else {
     await oneWay(h, vm, 'host-to-tcgmax', ['default', 'fpu', 'none']);
