@@ -97,6 +97,7 @@ describe('restore on another node: signatures on logs recorded here (CRIU 4.1.1 
     const sigill = only(log('trixie-4.1.1-host-cpu-to-k6.12-tcg-max-sigill.dmesg.txt'), { cpu: { source: hostCpu, destination: max } });
     expect(sigill.id).toBe('cpu-invalid-opcode');
     expect(sigill.cause).toMatch(/^The destination's CPU lacks xsavec, xsaves, avx512f/);
+    expect(sigill.remediation).toMatch(/GLIBC_TUNABLES=glibc\.cpu\.hwcaps=-AVX512F/);
     const refused = only(log('trixie-4.1.1-k6.12-tcg-restore-cpu-cap-fpu-host-cpu-on-max.excerpt.log'), { cpu: { source: hostCpu, destination: max } });
     expect(refused.id).toBe('cpu-features-missing');
     expect(refused.cause).toMatch(/^The destination's CPU \(QEMU TCG CPU version 2\.5\+\) lacks \d+ features the source's \(Intel\(R\) Xeon\(R\) Processor\) offered: xsavec, xsaves, avx512f.* CRIU names: xsaves\./);

@@ -90,7 +90,8 @@ export const MIGRATION_SIGNATURES: readonly (Signature & { id: MigrationSignatur
     },
     cause:
       "The kernel killed the process with SIGILL (invalid opcode). It was checkpointed on a CPU with more features and restored here without CRIU's CPU check (--cpu-cap=none, or no --cpu-cap): its code still uses the instructions it chose on the source.",
-    remediation: "Restore only on nodes with at least the source's CPU features (a common CPU model across the pool; compare the two nodes' CPU flags before migrating): without --cpu-cap CRIU does not compare CPUs, it only fails on a missing XSAVE.",
+    remediation:
+      "Restore only on nodes with at least the source's CPU features (a common CPU model across the pool; compare the two nodes' CPU flags before migrating): without --cpu-cap CRIU does not compare CPUs, it only fails on a missing XSAVE. Or keep the application off the features some nodes lack from its start: glibc's own choice can be masked (GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX512F,-AVX512VL,-AVX512BW,-AVX512DQ,-AVX512CD; recorded: counter from this machine's AVX-512 CPU then restores under TCG and PASSes, where its EVEX strchrnul trapped before); code compiled for a newer -march cannot be masked.",
   },
   {
     id: 'file-missing',
