@@ -8,7 +8,7 @@
  *   node test/recorders/record-destination-differs.ts files pages tcp
  *   [LOCK=1] [IMG_A=… IMG_B=…] node test/recorders/record-criu-versions.ts trixie|bookworm WORKLOAD…
  */
-import { readdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { BUILTIN_IMAGES } from '../../src/config/builtin.ts';
 import { openVmSession } from '../../src/environments/qemu/vm-session.ts';
@@ -22,6 +22,7 @@ import { Criu } from '../../src/criu/driver.ts';
 import { Workload } from '../../src/workloads/protocol.ts';
 import type { Environment } from '../../src/environments/environment.ts';
 
+mkdirSync('/tmp/cpudiag-rec', { recursive: true, mode: 0o700 });
 export const cacheDir = defaultCacheDir();
 export const natives = await buildNatives(cacheDir, ['counter', 'open-file', 'tcp-established', 'pipe-pair', 'process-tree', 'threads']);
 
