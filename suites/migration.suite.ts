@@ -46,7 +46,7 @@ async function openNode(pool: PlannedPool): Promise<MigrationNode> {
       throw new Error(`pool ${pool.name}: its ${MIGRATION_SESSION} session works in ${env.workDir}, not under ${MIGRATION_BASE} (migrations need the same path on every node)`);
     await env.makeDir(`${MIGRATION_BASE}/bin`);
     for (const bin of Object.values(plan.natives.workloads)) await env.copyIn(bin, binaryOf(bin));
-    return { pool: pool.name, env, criu: new Criu(env, pool.criuEnv, t.criuMs, { hwBreakpoints: pool.hwBreakpoints }), criuVersion: pool.criuVersion };
+    return { pool: pool.name, env, criu: new Criu(env, pool.criuEnv, t.criuMs, { hwBreakpoints: pool.hwBreakpoints }), criuVersion: pool.criuVersion, cpu: pool.cpu };
   } catch (e) {
     await env.dispose();
     throw e;

@@ -1,5 +1,7 @@
 import { describe, expect, test } from 'vitest';
-import { cgroupModeOf, parseHwBreakpoints, parseKernelConfig } from './inventory.ts';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cgroupModeOf, parseCpuInfo, parseHwBreakpoints, parseKernelConfig } from './inventory.ts';
 
 describe('inventory parsers', () => {
   test('kernel config: y, m, values and "is not set"', () => {
@@ -21,5 +23,16 @@ describe('inventory parsers', () => {
     expect(parseHwBreakpoints('hw-breakpoints: yes\n')).toEqual({ works: true, detail: 'yes' });
     expect(parseHwBreakpoints('hw-breakpoints: no (tracee ran past the breakpoint)\n')).toEqual({ works: false, detail: 'tracee ran past the breakpoint' });
     expect(parseHwBreakpoints('')).toEqual({ works: null, detail: 'probe gave no answer' });
+  });
+
+  test('cpuinfo: model name and flags of the first processor, as recorded in TCG guests with -cpu max and -cpu qemu64', () => {
+    const rec = (f: string) => readFileSync(join(import.meta.dirname, '../../fixtures/recorded/cpuinfo', f), 'utf8');
+    const max = parseCpuInfo(rec('tcg-max.txt'))!;
+    expect(max.model).toBe('QEMU TCG CPU version 2.5+');
+    expect(max.flags).toEqual(expect.arrayContaining(['fpu', 'xsave', 'avx', 'avx2', 'sse4_2']));
+    const q64 = parseCpuInfo(rec('tcg-qemu64.txt'))!;
+    expect(q64.model).toBe('QEMU Virtual CPU version 2.5+');
+    expect(q64.flags).not.toContain('xsave');
+    expect(parseCpuInfo('processor\t: 0\nvendor_id\t: x\n')).toBeNull();
   });
 });

@@ -78,12 +78,14 @@ export async function takeInventory(
   kernelConfigText?: string,
 ): Promise<InventoryProbe> {
   const sh = (cmd: string) => env.exec(['sh', '-c', cmd], { timeoutMs, env: criuEnv });
-  const [uname, version, help, libc, mountinfo, hwbp, runtimes] = await Promise.all([
+  const [uname, version, help, libc, mountinfo, cpuinfo, hwbp, runtimes] = await Promise.all([
     sh('uname -r'),
     sh('criu --version'),
     sh('criu --help'),
     sh('getconf GNU_LIBC_VERSION 2>/dev/null || ldd --version 2>&1 | head -n 1'),
     sh('cat /proc/self/mountinfo'),
+    // The first processor's block: every vCPU of a node has the same model and flags.
+    sh("sed -n '1,/^$/p' /proc/cpuinfo"),
     env.exec([hwBreakpointsProbe], { timeoutMs }),
     detectRuntimes(env, timeoutMs),
   ]);
@@ -102,11 +104,20 @@ export async function takeInventory(
       libc: libc.exitCode === 0 && libc.stdout.trim() ? libc.stdout.trim() : null,
       cgroupMode: cgroupModeOf(mountinfo.stdout),
       hwBreakpoints: parseHwBreakpoints(hwbp.stdout),
+      cpu: cpuinfo.exitCode === 0 ? parseCpuInfo(cpuinfo.stdout) : null,
       runtimes,
       packages: Object.fromEntries(wanted.filter((p) => packages[p]).map((p) => [p, packages[p]!])),
     },
     features: parseFeatureList(help.stdout + help.stderr),
   };
+}
+
+/** The "model name" and "flags" of a /proc/cpuinfo block (x86); null when it has no flags line. */
+export function parseCpuInfo(text: string): NonNullable<Inventory['cpu']> | null {
+  const field = (name: string) => new RegExp(`^${name}\\s*:\\s*(.*)$`, 'm').exec(text)?.[1]?.trim();
+  const flags = field('flags');
+  if (flags === undefined) return null;
+  return { model: field('model name') ?? 'unknown', flags: flags.split(/\s+/).filter(Boolean) };
 }
 
 /** "hw-breakpoints: yes" / "hw-breakpoints: no (why)" / anything else → unknown. */
@@ -131,6 +142,7 @@ export async function probePool(
   const probe = await takeInventory(env, p.image?.packages ?? {}, p.pool.criu.env, o.commandMs, `${env.workDir}/hw-breakpoints`, o.kernelConfig);
   p.planned.features = probe.features;
   p.planned.criuVersion = probe.inventory.criuVersion;
+  p.planned.cpu = probe.inventory.cpu ?? null;
   p.planned.hwBreakpoints = probe.inventory.hwBreakpoints.works;
   p.planned.runtimes = probe.inventory.runtimes ?? [];
   const inventory: Inventory = { ...probe.inventory, ...o.extras };

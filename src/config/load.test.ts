@@ -52,6 +52,13 @@ describe('config loading', () => {
     expect(errorOf('settings: {accel: hvf}\npools:\n  - {name: a, kernel: host, image: debian-trixie}\n').path).toBe('settings.accel');
   });
 
+  test('vm.cpu: a QEMU CPU model name (with optional feature switches); a malformed one names the pool and field', () => {
+    const { config } = parseConfig('pools:\n  - {name: a, kernel: debian/trixie, image: debian-trixie, vm: {cpu: qemu64}}\n  - {name: b, kernel: debian/trixie, image: debian-trixie, vm: {cpu: "Haswell-v4,-avx2,+pcid"}}\n  - {name: c, kernel: debian/trixie, image: debian-trixie}\n', 'f.yaml');
+    expect(config.pools.map((p) => p.vm.cpu)).toEqual(['qemu64', 'Haswell-v4,-avx2,+pcid', undefined]);
+    for (const bad of ['"max; rm -rf /"', '"-cpu max"', '""', '"max,,"'])
+      expect(errorOf(`pools:\n  - {name: a, kernel: debian/trixie, image: debian-trixie, vm: {cpu: ${bad}}}\n`)).toMatchObject({ path: 'pools[0].vm.cpu', expected: expect.stringMatching(/a QEMU CPU model name/) });
+  });
+
   test('JSON works too, and user images can be defined', () => {
     const { images } = parseConfig(JSON.stringify({ images: { mine: { rootfs: '/srv/root' } }, pools: [{ name: 'p', kernel: 'host', image: 'mine' }] }), 'f.json');
     expect(images.mine).toEqual({ rootfs: '/srv/root' });

@@ -4,6 +4,7 @@ import { ConfigError } from '../errors.ts';
 import { escapeControl } from '../util/escape.ts';
 import { issueToError } from './issue-error.ts';
 import { BUILTIN_IMAGES } from './builtin.ts';
+import { checkCpuModels } from './qemu-cpu-models.ts';
 import { checkConfigFiles, resolveConfigPaths } from './file-checks.ts';
 import { Config, type ImageSpec } from './schema.ts';
 import { DEFAULT_CONFIG_NAME, DEFAULT_CONFIG_TEXT } from './default.ts';
@@ -33,6 +34,7 @@ export async function loadConfig(file?: string): Promise<LoadedConfig> {
   }
   const { loaded, lineOf } = parse(decodeSource(bytes, escapeControl(file)), file);
   await checkConfigFiles(loaded.config, escapeControl(file), lineOf);
+  await checkCpuModels(loaded.config, escapeControl(file), lineOf);
   return loaded;
 }
 

@@ -59,6 +59,15 @@ export const VmSettings = z.strictObject({
   cpus: z.number().int().min(1).max(64).default(2),
   /** Kernel modules loaded at boot in addition to the ones CRIU needs (names as modprobe knows them). */
   modules: z.array(z.string().regex(/^[a-zA-Z0-9_-]+$/, 'a module name')).default([]),
+  /**
+   * QEMU CPU model the guest sees (-cpu), e.g. "max", "qemu64", "Nehalem", "Skylake-Client-v4", optionally with
+   * feature switches ("Haswell,-avx2"). Absent: "host" under KVM, "max" under TCG. Checked against
+   * `qemu-system-x86_64 -cpu help` when the pool starts.
+   */
+  cpu: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(,[+-]?[a-z0-9][a-z0-9_.-]*(=[a-z0-9_.-]+)?)*$/, 'a QEMU CPU model name such as "max", "qemu64" or "Nehalem" (see qemu-system-x86_64 -cpu help), optionally with ",+feature" / ",-feature"')
+    .optional(),
 });
 
 export const Pool = z

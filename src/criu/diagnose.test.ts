@@ -9,22 +9,22 @@ const ids = (text: string, timedOut = false) => diagnose({ text, timedOut }).map
 describe('diagnosis on logs recorded here', () => {
   test('migrations whose destination lacks a file, or holds another version of it: FAILs naming the file', () => {
     const missing = diagnose({ text: rec('trixie-4.1.1-restore-file-missing.excerpt.log') });
-    expect(missing[0]).toMatchObject({ id: 'file-missing-on-destination', blame: 'tuple', evidence: expect.stringContaining('cc-open-file-16739') });
+    expect(missing[0]).toMatchObject({ id: 'file-missing', blame: 'tuple', evidence: expect.stringContaining('cc-open-file-16739') });
     const size = diagnose({ text: rec('trixie-4.1.1-restore-file-bad-size.excerpt.log') });
-    expect(size[0]).toMatchObject({ id: 'file-changed-on-destination', evidence: expect.stringMatching(/has bad size 100 \(expect 65536\)/) });
+    expect(size[0]).toMatchObject({ id: 'file-size-differs', evidence: expect.stringMatching(/has bad size 100 \(expect 65536\)/) });
     expect(failureStatus(missing)).toBe('FAIL');
     expect(failureStatus(size)).toBe('FAIL');
   });
 
   test('a host-dumped task restored in a TCG VM: the restore exits 0, the task dies on an instruction the emulated CPU lacks (FAIL); the shadow-stack warning is only a note', () => {
     const d = diagnose({ text: rec('trixie-4.1.1-restore-host-to-vm-6.12-invalid-opcode.excerpt.log') });
-    expect(d.map((x) => x.id)).toEqual(['cpu-instruction-missing', 'shadow-stack-lost']);
+    expect(d.map((x) => x.id)).toEqual(['cpu-invalid-opcode', 'shadow-stack-lost']);
     expect(d.map((x) => x.blame)).toEqual(['tuple', 'note']);
     expect(failureStatus(d)).toBe('FAIL');
   });
   test('a VM-dumped task restored on the host, whose bounding set lacks CAP_SYS_RESOURCE: capabilities beyond the destination, a FAIL of the direction', () => {
     const d = diagnose({ text: rec('trixie-4.1.1-restore-vm-6.12-to-host-caps.excerpt.log') });
-    expect(d.map((x) => x.id)).toEqual(['caps-beyond-destination', 'rlimit-nofile']);
+    expect(d.map((x) => x.id)).toEqual(['capabilities-not-restorable', 'rlimit-nofile']);
     expect(failureStatus(d)).toBe('FAIL');
   });
 

@@ -1,5 +1,7 @@
 import type { Status } from '../results/schema.ts';
 import semver from 'semver';
+import type { CpuInfo } from './cpu-features.ts';
+import { MIGRATION_SIGNATURES } from './migration-signatures.ts';
 
 /**
  * Known failure signatures: text seen in CRIU's log or output → the cause
@@ -30,6 +32,8 @@ export interface DiagnoseInput {
   signal?: string;
   /** The pool's breakpoint probe: true when debug-register breakpoints reach a ptracer there, null or absent when unknown. */
   hwBreakpoints?: boolean | null;
+  /** A migration: the CPUs of the node the checkpoint came from and of the node restoring it (the pools' inventories). */
+  cpu?: { source?: CpuInfo | null | undefined; destination?: CpuInfo | null | undefined };
 }
 
 /** The last lines of a timed-out CRIU log show it waiting for the task to trap on its breakpoint. */
@@ -39,19 +43,23 @@ function restsAtBreakpointWait(i: DiagnoseInput): string | undefined {
   return tail.find((l) => /new_sp=0x[0-9a-f]+ ip 0x[0-9a-f]+/.test(l) || /Waiting for \d+ to trap/.test(l));
 }
 
-interface Signature {
+export interface Signature {
   id: string;
   fatal?: boolean;
   title: string;
   blame: Blame;
   match: (input: DiagnoseInput) => string | undefined;
   cause: string;
+  /** What this occurrence says beyond the general cause (which file, which address, which CPU features); put before the cause. */
+  detail?: (input: DiagnoseInput, evidence: string) => string | undefined;
   remediation: string;
 }
 
-const line = (re: RegExp) => (i: DiagnoseInput) => i.text.split('\n').find((l) => re.test(l));
+/** Matches the first line of CRIU's text that RE finds. */
+export const line = (re: RegExp) => (i: DiagnoseInput) => i.text.split('\n').find((l) => re.test(l));
 
 export const SIGNATURES: readonly Signature[] = [
+  ...MIGRATION_SIGNATURES,
   {
     id: 'criu-crashed',
     title: 'CRIU crashed',
@@ -170,36 +178,6 @@ export const SIGNATURES: readonly Signature[] = [
     remediation: 'Restore in a PID namespace whose init reaps orphans, or make sure the dumped tree is fully gone (and reaped) before restoring.',
   },
   {
-    id: 'caps-beyond-destination',
-    title: 'The restored task holds capabilities this node does not grant',
-    blame: 'tuple',
-    match: line(/Unable to restore capabilities/),
-    cause:
-      'CRIU restores each task\'s capability sets as they were dumped. The source node granted capabilities that this node\'s capability bounding set lacks (e.g. a VM whose root has every capability, restored on a node without CAP_SYS_RESOURCE), so the restorer cannot set them and the task dies mid-restore.',
-    remediation:
-      'Treat this direction as incompatible: restore on a node whose bounding set covers the workload\'s (compare CapBnd in /proc/self/status on both), or run the workload with only the capabilities it needs (the intersection of the pools\' bounding sets) so that it can move both ways. Fall back to a cold start on the destination.',
-  },
-  {
-    id: 'file-missing-on-destination',
-    title: 'A file the task had open is missing where it is restored',
-    blame: 'tuple',
-    match: line(/Can't open file .* on restore: No such file or directory/),
-    cause:
-      'CRIU reopens every regular file by its path. This node does not have the file the dumped task had open (the line above names it): the destination\'s filesystem is not the source\'s (not shared storage, not the same image, a volume not mounted).',
-    remediation:
-      'Give the destination the same files at the same paths before restoring (shared or replicated storage, the same node image, the same volumes), or keep this workload class on pools that share them. Fall back to restoring on the source.',
-  },
-  {
-    id: 'file-changed-on-destination',
-    title: 'A file the task had open differs where it is restored',
-    blame: 'tuple',
-    match: line(/File .* has bad (size|mode)/),
-    cause:
-      'CRIU checks that each regular file a task had open still has the size (and permission bits) recorded at dump time. On this node the file named above differs: it was changed after the dump, or the destination holds another version of it.',
-    remediation:
-      'Restore only where the files are the ones the task saw (freeze writers, replicate synchronously, or snapshot the volume with the dump). CRIU\'s --skip-file-rwx-check only skips the permission check; a size change means the data changed: do not force it.',
-  },
-  {
     id: 'lazy-source-splice-failed',
     title: "The source's lazy page server could not send the frozen task's pages",
     blame: 'tuple',
@@ -208,16 +186,6 @@ export const SIGNATURES: readonly Signature[] = [
       "In a lazy migration the source's `criu dump --lazy-pages` keeps the tree frozen and serves its memory. Here it failed on its first page request: splicing the task's pages into the transfer failed with EBADF (seen with CRIU 4.1.1 on this 6.18 kernel, from a namespace node and a node container alike; the same CRIU serves lazily from Debian's 6.1 and 6.12 kernels). The destination's restore then lost its page server.",
     remediation:
       'Do not use lazy migration from this pool: migrate cold or with a page server (both PASS from it), or move the source pool to a kernel/CRIU pair where a lazy dump serves its pages. The source tree is unfrozen when the transfer fails: it keeps running where it was.',
-  },
-  {
-    id: 'cpu-instruction-missing',
-    title: 'The restored task ran an instruction this CPU does not have',
-    blame: 'tuple',
-    match: line(/trap invalid opcode/),
-    cause:
-      'A program picks its code paths for the CPU it starts on (glibc\'s string and math routines choose AVX2/AVX-512 variants at start-up). Restored on a CPU model without those instructions, it dies on the first one with an invalid-opcode trap. CRIU\'s default CPU check (--cpu-cap=fpu) compares only the FPU state, so the restore itself succeeded.',
-    remediation:
-      'Migrate only to a CPU model with at least the source\'s features (pin one baseline model on both pools: vm.cpu for VM pools, a CPU model/feature mask in the hypervisor for nodes), or let CRIU refuse such a restore up front with --cpu-cap=ins (checks the instruction sets; --cpu-cap=none trades that safety for portability). Fall back to a cold start on the destination and mark the direction incompatible.',
   },
   {
     id: 'shadow-stack-lost',
@@ -251,7 +219,9 @@ export function diagnose(input: DiagnoseInput): Diagnosis[] {
   const out: Diagnosis[] = [];
   for (const s of SIGNATURES) {
     const evidence = s.match(input);
-    if (evidence !== undefined) out.push({ id: s.id, fatal: s.fatal ?? false, title: s.title, cause: s.cause, remediation: s.remediation, blame: s.blame, evidence: evidence.trim().slice(0, 300) });
+    if (evidence === undefined) continue;
+    const detail = s.detail?.(input, evidence);
+    out.push({ id: s.id, fatal: s.fatal ?? false, title: s.title, cause: detail ? `${detail} ${s.cause}` : s.cause, remediation: s.remediation, blame: s.blame, evidence: evidence.trim().slice(0, 300) });
   }
   return out;
 }

@@ -108,3 +108,17 @@ describe('a hang the harness stops itself', () => {
     }
   }, 20_000);
 });
+
+describe('a migration restore', () => {
+  test("carries the two nodes' CPUs into the diagnosis: the features the destination lacks are named", async () => {
+    const criu = new Criu(fakeCriuEnv(`echo "(00.1)    172: Error (criu/arch/x86/crtools.c:395): x86: FPU xsave area present, but host cpu doesn't support it" >&2; exit 1`), {}, 10_000);
+    const source = { model: 'rich', flags: ['fpu', 'fxsr', 'xsave', 'avx2', 'hypervisor'] };
+    const destination = { model: 'poor', flags: ['fpu', 'fxsr'] };
+    const r = await criu.restore({ imagesDir: '/nonexistent', detach: true }, { cpu: { source, destination } });
+    expect(r.ok).toBe(false);
+    expect(r.diagnoses.map((d) => d.id)).toEqual(['cpu-features-missing']);
+    expect(r.diagnoses[0]!.cause).toMatch(/^The destination's CPU \(poor\) lacks 2 features the source's \(rich\) offered: xsave, avx2\. CRIU names: xsave\./);
+    const plain = await criu.restore({ imagesDir: '/nonexistent', detach: true });
+    expect(plain.diagnoses[0]!.cause).toMatch(/^CRIU names: xsave\. /);
+  });
+});

@@ -1,7 +1,7 @@
 import type { Environment, ExecResult } from '../environments/environment.ts';
 import { checkArgs, checkFeatureArgs, dumpArgs, lazyPagesArgs, pageServerArgs, preDumpArgs, restoreArgs } from './commands.ts';
 import type { DumpOptions, ImageOptions, LazyPagesOptions, PageServerOptions, PreDumpOptions, RestoreOptions } from './commands.ts';
-import { diagnose, failureStatus, logExcerpt, type Diagnosis } from './diagnose.ts';
+import { diagnose, failureStatus, logExcerpt, type DiagnoseInput, type Diagnosis } from './diagnose.ts';
 import { parseCriuVersion } from './help.ts';
 import type { Status } from '../results/schema.ts';
 
@@ -30,6 +30,14 @@ const HANG_STATES: { re: RegExp; what: string }[] = [
 ];
 const HANG_QUIET_MS = 3000;
 
+export interface RunOptions {
+  /** CRIU's log inside the environment, read back for diagnosis (and watched for hangs). */
+  logFile?: string;
+  timeoutMs?: number;
+  /** A migration: the source's and destination's CPUs (the pools' inventories), for the diagnosis. */
+  cpu?: DiagnoseInput['cpu'];
+}
+
 /** Drives the node image's own criu inside an environment. */
 export class Criu {
   private readonly env: Environment;
@@ -54,7 +62,7 @@ export class Criu {
   }
 
   /** Runs criu with args; logFile (inside the environment) is read back for diagnosis. */
-  async run(args: string[], opts: { logFile?: string; timeoutMs?: number } = {}): Promise<CriuRun> {
+  async run(args: string[], opts: RunOptions = {}): Promise<CriuRun> {
     const argv = ['criu', ...args];
     const stop = new AbortController();
     const signal = this.signal ? AbortSignal.any([this.signal, stop.signal]) : stop.signal;
@@ -72,7 +80,7 @@ export class Criu {
     if (opts.logFile) log = boundedLog(await this.env.readFile(opts.logFile).catch(() => Buffer.alloc(0)));
     const text = [log, result.stdout, result.stderr].filter(Boolean).join('\n');
     const killedBy = result.signal && !result.timedOut && !weStopped ? result.signal : undefined;
-    const diagnoses = diagnose({ text, timedOut: result.timedOut, hwBreakpoints: this.hwBreakpoints, ...(killedBy ? { signal: killedBy } : {}) });
+    const diagnoses = diagnose({ text, timedOut: result.timedOut, hwBreakpoints: this.hwBreakpoints, ...(killedBy ? { signal: killedBy } : {}), ...(opts.cpu ? { cpu: opts.cpu } : {}) });
     return {
       argv,
       result,
@@ -119,7 +127,8 @@ export class Criu {
     return this.run(preDumpArgs(o), { ...opts, ...logOf(o) });
   }
 
-  restore(o: RestoreOptions, opts: { timeoutMs?: number } = {}): Promise<CriuRun> {
+  /** A migration's restore passes the two nodes' CPUs (opts.cpu) so a CPU diagnosis can name what the destination lacks. */
+  restore(o: RestoreOptions, opts: { timeoutMs?: number; cpu?: DiagnoseInput['cpu'] } = {}): Promise<CriuRun> {
     return this.run(restoreArgs(o), { ...opts, ...logOf(o) });
   }
 

@@ -24,6 +24,8 @@ export interface PlannedPool {
   hostWorkDir: string;
   /** Do debug-register breakpoints reach a ptracer on this pool (its probe; null: unknown)? CRIU's diagnoses depend on it. */
   hwBreakpoints?: boolean | null;
+  /** The node's CPU as it sees it (model and flags, its inventory): a migration names what the destination lacks. */
+  cpu?: import('../criu/cpu-features.ts').CpuInfo | null;
   /** The node image's CRIU version (its inventory; null: unknown). */
   criuVersion?: string | null;
   /** Feature names this pool's CRIU knows (from criu --help), probed one by one. */

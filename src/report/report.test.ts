@@ -29,6 +29,17 @@ describe('reports from a recorded real run', () => {
     expect(md.split('\n').filter((l) => l.startsWith('- ⏭️') && l.includes('check --all'))).toEqual([]);
   });
 
+  test("HTML inventory: the node's CPU and a VM's -cpu when recorded; older files say not recorded", () => {
+    const withCpu = structuredClone(results);
+    const vm = withCpu.pools.find((p) => p.inventory?.vm)!;
+    vm.inventory!.cpu = { model: 'Intel Core i7 9xx (Nehalem Class Core i7)', flags: ['fpu', 'sse4_2'] };
+    vm.inventory!.vm!.cpuModel = 'Nehalem,-popcnt';
+    const html = renderHtml(RunResults.parse(withCpu));
+    expect(html).toContain('Intel Core i7 9xx (Nehalem Class Core i7) (2 flags: fpu sse4_2)');
+    expect(html).toContain('(-cpu Nehalem,-popcnt)');
+    expect(renderHtml(results)).toContain('not recorded');
+  });
+
   test('Markdown puts regressions first when the gate gives them', () => {
     const md = renderMarkdown(results, { regressions: ['k6.1-trixie › round-trip › counter: PASS → FAIL'] });
     expect(md.indexOf('### Regressions')).toBeLessThan(md.indexOf('| pool |'));

@@ -105,6 +105,11 @@ export const Inventory = z.strictObject({
   /** Do x86 debug-register breakpoints reach a ptracer here? (CRIU < 4.2 hangs without them.) */
   hwBreakpoints: z.strictObject({ works: z.boolean().nullable(), detail: z.string() }),
   packages: z.record(z.string(), z.string()),
+  /**
+   * The CPU as the node sees it (/proc/cpuinfo of its first processor): what a checkpoint taken here may
+   * need on a destination. null: unreadable; absent in files written before pools recorded it.
+   */
+  cpu: z.strictObject({ model: z.string(), flags: z.array(z.string()) }).nullable().optional(),
   /** Container runtimes in the node image (absent: not probed). */
   runtimes: z
     .array(
@@ -132,6 +137,8 @@ export const Inventory = z.strictObject({
       qemu: z.string(),
       memoryMiB: z.number().int(),
       cpus: z.number().int(),
+      /** The QEMU CPU model the guest ran on (-cpu: the pool's vm.cpu, or host/max by accelerator). Absent in files written before pools recorded it. */
+      cpuModel: z.string().optional(),
       guestRootBytes: z.number().int(),
       modulesLoaded: z.number().int(),
     })

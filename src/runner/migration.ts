@@ -5,6 +5,7 @@ import { criuVersionsOnTheWire, diagnose, failureStatus, olderCriuOnDestination,
 import { readCriuStats } from '../criu/stats.ts';
 import type { Environment } from '../environments/environment.ts';
 import type { Cell } from '../results/schema.ts';
+import type { CpuInfo } from '../criu/cpu-features.ts';
 import { Workload } from '../workloads/protocol.ts';
 import type { Attempt } from './repeat.ts';
 import { moveTree, type Transfer } from './transfer.ts';
@@ -25,6 +26,8 @@ export interface MigrationNode {
   criu: Criu;
   /** The node image's CRIU version: a restore that fails on an older CRIU says so. */
   criuVersion?: string | null | undefined;
+  /** The node's CPU (model, flags): a CPU diagnosis names what the destination lacks. */
+  cpu?: CpuInfo | null | undefined;
 }
 
 export interface MigrationCase {
@@ -205,7 +208,7 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
         throw new Ended({ status: up ? failureStatus(up.diagnoses) : 'ERROR', reason: up ? `on ${dst.pool}: ${describeFailure('criu lazy-pages', up, x.timeouts.criuMs)}` : `harness: the lazy-pages daemon on ${dst.pool} made no socket within ${x.timeouts.criuMs} ms`, diagnoses: up?.diagnoses ?? [], logExcerpt: up?.excerpt ?? [] });
       }
     }
-    const restore = record(dst, await dst.criu.restore({ detach: true, imagesDir: `${dir}/img`, ...(c.mode === 'lazy' ? { lazyPages: true } : {}), logFile: 'restore.log', verbosity: 4 }));
+    const restore = record(dst, await dst.criu.restore({ detach: true, imagesDir: `${dir}/img`, ...(c.mode === 'lazy' ? { lazyPages: true } : {}), logFile: 'restore.log', verbosity: 4 }, { cpu: { source: src.cpu, destination: dst.cpu } }));
     last = restore;
     durations.restoreMs = figures.restoreMs = restore.result.durationMs;
     figures.downtimeMs = performance.now() - downFrom;
@@ -263,7 +266,7 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
     if (stall) figures.observedStallMs = Number(stall[1]) / 1000;
     // What the destination's kernel said of a task that died is evidence as much as CRIU's log.
     const skew = status === 'PASS' ? undefined : olderCriuOnDestination(src, dst);
-    const diagnoses = [...(skew ? [skew] : []), ...(kernelLines.length ? diagnose({ text: kernelLines.join('\n') }) : []), ...last.diagnoses];
+    const diagnoses = [...(skew ? [skew] : []), ...(kernelLines.length ? diagnose({ text: kernelLines.join('\n'), cpu: { source: src.cpu, destination: dst.cpu } }) : []), ...last.diagnoses];
     return await finish({ status, reason, diagnoses, logExcerpt: status === 'PASS' ? [] : [...last.excerpt, ...kernelLines] });
   } catch (e) {
     if (!(e instanceof Ended)) {

@@ -47,6 +47,8 @@ describe('bad input', () => {
       /at pools\[2\]\.kernel\.vmlinuz \(line 6\): a kernel image \(a bzImage, with "HdrS" at offset 0x202, or an ELF vmlinux\), but \/etc\/passwd is neither/,
     ],
     ['a file as a rootfs', `images:\n  mine: {rootfs: /etc/passwd}\npools:\n  - {name: a, kernel: host, image: mine}\n`, /at images\.mine\.rootfs \(line 2\): a root filesystem directory .*, but \/etc\/passwd is not a directory/],
+    ['a misspelt CPU model (vm.cpu, checked against qemu -cpu help)', 'pools:\n  - name: a\n    kernel: debian/trixie\n    image: debian-trixie\n    vm: {cpu: Nehalam}\n', /at pools\[0\]\.vm\.cpu \(line 5\): a CPU model this QEMU runs \(got "Nehalam"\): qemu-system-x86_64 knows no CPU model "Nehalam" \(similar: Nehalem/],
+    ['vm.cpu host under TCG', 'settings: {accel: tcg}\npools:\n  - name: a\n    kernel: debian/trixie\n    image: debian-trixie\n    vm: {cpu: host}\n', /at pools\[0\]\.vm\.cpu \(line 6\): .*"host" passes the host CPU through and needs KVM, but this run uses tcg/],
     ['a text file as a tarball', `images:\n  mine: {tarball: /etc/passwd}\npools:\n  - {name: a, kernel: host, image: mine}\n`, /at images\.mine\.tarball \(line 2\): a tar archive .*, but \/etc\/passwd is not one/],
   ] as const)('%s → exit 2, one line naming the file and path, nothing written', async ([, text, re]) => {
     const f = file(text);

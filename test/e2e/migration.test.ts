@@ -84,14 +84,14 @@ describe('migration between two nodes', () => {
     const r = await migrate('open-file', { tamper: (env, dir) => sh(env, 'rm -f "$1"/data/cc-open-file-*', dir).then(() => undefined) });
     expect(r.status, r.reason).toBe('FAIL');
     expect(r.reason).toMatch(/on node-b: criu restore failed/);
-    expect(r.diagnoses[0]).toMatchObject({ id: 'file-missing-on-destination', evidence: expect.stringMatching(/cc-open-file-\d+ on restore/) });
+    expect(r.diagnoses[0]).toMatchObject({ id: 'file-missing', evidence: expect.stringMatching(/cc-open-file-\d+ on restore/) });
     expect(r.fallback).toMatchObject({ status: 'PASS' });
   });
 
   test('a file whose size differs on the destination: FAIL, never PASS', async () => {
     const r = await migrate('open-file', { tamper: (env, dir) => sh(env, 'for f in "$1"/data/cc-open-file-*; do truncate -s 100 "$f"; done', dir).then(() => undefined) });
     expect(r.status, r.reason).toBe('FAIL');
-    expect(r.diagnoses[0]).toMatchObject({ id: 'file-changed-on-destination', evidence: expect.stringMatching(/has bad size 100 \(expect 65536\)/) });
+    expect(r.diagnoses[0]).toMatchObject({ id: 'file-size-differs', evidence: expect.stringMatching(/has bad size 100 \(expect 65536\)/) });
     expect(r.fallback).toMatchObject({ status: 'PASS' });
   });
 

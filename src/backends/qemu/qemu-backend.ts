@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KernelSpec } from '../../config/schema.ts';
 import { chooseAccel, type AccelChoice } from '../../environments/qemu/accel.ts';
+import { cpuModelProblem, qemuCpuModels } from '../../config/qemu-cpu-models.ts';
 import { BootError, QEMU, QemuMachine, TCG_ACCEL, channelSocket } from '../../environments/qemu/qemu-machine.ts';
 import { openVmSession } from '../../environments/qemu/vm-session.ts';
 import { NodeLink, attachTap, claimVmNic, configureInside, type VmNic } from '../../environments/network/node-link.ts';
@@ -67,6 +68,8 @@ async function bootPool(p: ProvisionedPool, ctx: StartContext, accel: AccelChoic
   ctx.progress(pool.name, `booting ${vm.kernel.release} (${accel.accel})…`);
   let machine: QemuMachine | null = null;
   try {
+    const problem = pool.vm.cpu ? cpuModelProblem(pool.vm.cpu, await qemuCpuModels(), accel.accel) : undefined;
+    if (problem) throw new EnvironmentError(`pool ${pool.name}: vm.cpu "${pool.vm.cpu}": ${problem}`);
     const nic: VmNic | undefined = ctx.network ? await claimVmNic(ctx.network, pool.name) : undefined;
     machine = await QemuMachine.start({
       nic: nic && { tap: nic.tap, mac: nic.mac },
@@ -76,6 +79,7 @@ async function bootPool(p: ProvisionedPool, ctx: StartContext, accel: AccelChoic
       memoryMiB: pool.vm.memoryMiB,
       cpus: pool.vm.cpus,
       accel: accel.accel,
+      cpu: pool.vm.cpu,
       channels: 1 + ctx.sessions.length,
       dir: vmDir(pool.name),
       guard: ctx.natives.guard,
@@ -99,6 +103,7 @@ async function bootPool(p: ProvisionedPool, ctx: StartContext, accel: AccelChoic
           qemu: qemuVersion,
           memoryMiB: pool.vm.memoryMiB,
           cpus: pool.vm.cpus,
+          cpuModel: machine.cpuModel,
           guestRootBytes: vm.guestRoot.sizeBytes,
           modulesLoaded: vm.guestRoot.modules.loaded,
         },

@@ -11,3 +11,15 @@ test('guests boot with the IO-APIC timer check off: on a loaded host an emulated
   const append = argv[argv.indexOf('-append') + 1]!;
   expect(append.split(' ')).toEqual(expect.arrayContaining(['no_timer_check', 'panic=-1', 'cc.probe']));
 });
+
+test('-cpu: the pool\'s vm.cpu when set; otherwise host under KVM and max under TCG', () => {
+  const base = { id: 't', vmlinuz: '/k', initrd: '/i', memoryMiB: 512, cpus: 1, channels: 0, dir: '/tmp/x' } as const;
+  const cpu = (o: Partial<Parameters<typeof qemuArgv>[0]>) => {
+    const argv = qemuArgv({ ...base, accel: 'tcg', ...o });
+    return argv[argv.indexOf('-cpu') + 1];
+  };
+  expect(cpu({ accel: 'tcg' })).toBe('max');
+  expect(cpu({ accel: 'kvm' })).toBe('host');
+  expect(cpu({ accel: 'kvm', cpu: 'Nehalem' })).toBe('Nehalem');
+  expect(cpu({ accel: 'tcg', cpu: 'qemu64' })).toBe('qemu64');
+});

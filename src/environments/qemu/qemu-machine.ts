@@ -27,6 +27,8 @@ export interface MachineSpec {
   append?: string;
   /** A virtio-net NIC on this tap (QEMU creates it and it goes with QEMU; script=no: the harness bridges it). */
   nic?: { tap: string; mac: string } | undefined;
+  /** QEMU CPU model (-cpu); absent: `host` under KVM, `max` under TCG. */
+  cpu?: string | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -46,7 +48,7 @@ export const QEMU = 'qemu-system-x86_64';
 export const TCG_ACCEL = 'tcg,thread=single';
 
 /** The QEMU command line of a criu-compat guest (also used bare by the benchmark). */
-export function qemuArgv(spec: Pick<MachineSpec, 'id' | 'vmlinuz' | 'initrd' | 'memoryMiB' | 'cpus' | 'accel' | 'channels' | 'dir' | 'append' | 'nic'>): string[] {
+export function qemuArgv(spec: Pick<MachineSpec, 'id' | 'vmlinuz' | 'initrd' | 'memoryMiB' | 'cpus' | 'accel' | 'channels' | 'dir' | 'append' | 'nic' | 'cpu'>): string[] {
   const argv = [
     QEMU,
     '-name', `criu-compat-${spec.id}`,
@@ -56,7 +58,7 @@ export function qemuArgv(spec: Pick<MachineSpec, 'id' | 'vmlinuz' | 'initrd' | '
     // loaded host (seen at boot in sched_clock_cpu and during CRIU dumps). One thread for all vCPUs
     // keeps the SMP topology without that race.
     '-accel', spec.accel === 'tcg' ? TCG_ACCEL : 'kvm',
-    '-cpu', spec.accel === 'kvm' ? 'host' : 'max',
+    '-cpu', cpuModelOf(spec),
     '-m', String(spec.memoryMiB),
     '-smp', String(spec.cpus),
     '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
@@ -76,6 +78,11 @@ export function qemuArgv(spec: Pick<MachineSpec, 'id' | 'vmlinuz' | 'initrd' | '
       argv.push('-chardev', `socket,id=cc${i},path=${channelSocket(spec.dir, i)},server=on,wait=off`, '-device', `virtserialport,bus=vs.0,chardev=cc${i},name=cc.${i}`);
   }
   return argv;
+}
+
+/** The -cpu a guest gets: the pool's vm.cpu, else the host's CPU under KVM and everything TCG can emulate under TCG. */
+export function cpuModelOf(spec: Pick<MachineSpec, 'accel' | 'cpu'>): string {
+  return spec.cpu ?? (spec.accel === 'kvm' ? 'host' : 'max');
 }
 
 export function channelSocket(dir: string, i: number): string {
@@ -128,6 +135,11 @@ export class QemuMachine {
     this.exited = exited;
     this.bootMs = bootMs;
     this.control = control;
+  }
+
+  /** The QEMU CPU model the guest runs on (-cpu). */
+  get cpuModel(): string {
+    return cpuModelOf(this.spec);
   }
 
   get alive(): boolean {

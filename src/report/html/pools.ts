@@ -20,7 +20,8 @@ function inventoryRows(p: PoolResult): [string, string | string[]][] {
   const bp = inv?.hwBreakpoints;
   return [
     ['kernel', `${inv?.kernelRelease ?? '?'} (${p.kernel})`],
-    ['backend', inv?.vm ? `${p.backend}, ${inv.vm.acceleratorReason}, ${inv.vm.memoryMiB} MiB, ${inv.vm.cpus} vCPU, QEMU ${inv.vm.qemu}` : p.backend],
+    ['backend', inv?.vm ? `${p.backend}, ${inv.vm.acceleratorReason}, ${inv.vm.memoryMiB} MiB, ${inv.vm.cpus} vCPU${inv.vm.cpuModel ? ` (-cpu ${inv.vm.cpuModel})` : ''}, QEMU ${inv.vm.qemu}` : p.backend],
+    ['CPU', inv?.cpu ? `${inv.cpu.model} (${inv.cpu.flags.length} flags: ${inv.cpu.flags.join(' ')})` : inv?.cpu === null ? 'not readable' : 'not recorded'],
     ['node image', p.image ? `${p.image.name}: ${p.image.osRelease} (${p.image.source}, key ${p.image.key})` : '?'],
     ['CRIU', inv?.criuVersion ?? '?'],
     ['container runtimes', runtimesLines(p)],
