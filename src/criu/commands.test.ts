@@ -51,7 +51,7 @@ describe('migration\'s command lines', () => {
 
 test('every flag the builders emit is one criu --help lists (4.1.1 and 3.17.1)', () => {
   const all = [
-    dumpArgs({ pid: 1, imagesDir: 'd', logFile: 'l', verbosity: 4, parent: 'p', trackMem: true, pageServer: { address: 'a', port: 1 }, leaveRunning: true, tcpEstablished: true, fileLocks: true, shellJob: true, lazyPages: true }),
+    dumpArgs({ pid: 1, imagesDir: 'd', logFile: 'l', verbosity: 4, parent: 'p', trackMem: true, pageServer: { address: 'a', port: 1 }, leaveRunning: true, tcpEstablished: true, fileLocks: true, linkRemap: true, shellJob: true, lazyPages: true }),
     preDumpArgs({ pid: 1, imagesDir: 'd' }),
     restoreArgs({ imagesDir: 'd', detach: true, tcpEstablished: true, fileLocks: true, shellJob: true, lazyPages: true }),
     pageServerArgs({ imagesDir: 'd', port: 1, address: 'a', lazyPages: true, daemon: true }),
@@ -66,6 +66,11 @@ test('every flag the builders emit is one criu --help lists (4.1.1 and 3.17.1)',
   }
   const usage = readFileSync(join(fixtures, 'criu-help/criu-4.1.1-trixie.txt'), 'utf8');
   for (const verb of ['dump', 'pre-dump', 'restore', 'page-server', 'lazy-pages', 'check']) expect(usage).toMatch(new RegExp(`^\\s+criu (\\S+\\|)?${verb}\\b`, 'm'));
+});
+
+test('a deleted file that still has another link: dump takes --link-remap, restore needs nothing', () => {
+  expect(line(dumpArgs({ pid: 42, imagesDir: 'img', fileLocks: true, linkRemap: true }))).toBe('criu dump -t 42 -D img --file-locks --link-remap');
+  expect(line(dumpArgs({ pid: 42, imagesDir: 'img' }))).toBe('criu dump -t 42 -D img');
 });
 
 describe('the driver runs what the builders build', () => {

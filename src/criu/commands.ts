@@ -38,6 +38,8 @@ export interface DumpOptions extends TreeOptions {
   leaveRunning?: boolean;
   tcpEstablished?: boolean;
   fileLocks?: boolean;
+  /** --link-remap: an open file whose name is gone but which still has another link is dumped through a temporary hard link (link_remap.N) instead of failing. */
+  linkRemap?: boolean;
   shellJob?: boolean;
   /** --lazy-pages: leave the memory for a lazy restore to fetch. */
   lazyPages?: boolean;
@@ -95,7 +97,7 @@ function tree(verb: 'dump' | 'pre-dump', o: TreeOptions): string[] {
   ];
 }
 
-const DUMP_FLAGS: { [K in keyof DumpOptions]?: string } = { leaveRunning: '--leave-running', tcpEstablished: '--tcp-established', fileLocks: '--file-locks', shellJob: '--shell-job', lazyPages: '--lazy-pages' };
+const DUMP_FLAGS: { [K in keyof DumpOptions]?: string } = { leaveRunning: '--leave-running', tcpEstablished: '--tcp-established', fileLocks: '--file-locks', linkRemap: '--link-remap', shellJob: '--shell-job', lazyPages: '--lazy-pages' };
 const RESTORE_FLAGS: { [K in keyof RestoreOptions]?: string } = { tcpEstablished: '--tcp-established', fileLocks: '--file-locks', shellJob: '--shell-job', lazyPages: '--lazy-pages' };
 
 /** `criu dump -t PID -D DIR …` (without the leading "criu"). */
