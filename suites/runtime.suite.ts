@@ -12,7 +12,8 @@
  */
 import { afterAll, describe, inject, test } from 'vitest';
 import { settle } from '../src/runner/cell.ts';
-import { attemptContainerRoundTrip, containerCases } from '../src/runner/container-round-trip.ts';
+import { containerCases } from '../src/runner/container-cases.ts';
+import { attemptContainerRoundTrip } from '../src/runner/container-round-trip.ts';
 import { binaryPath, openEnvironment } from '../src/runner/environments.ts';
 import { poolSession } from '../src/runner/pool-session.ts';
 import { repeatCell } from '../src/runner/repeat.ts';
@@ -93,7 +94,7 @@ describe.concurrent.each(pools)('$name', (pool) => {
             async (dir, i) => {
               await session.env.makeDir(dir);
               const cid = `cc-${c.check.replace(/[^A-Za-z0-9]+/g, '-')}-${i}`;
-              return attemptContainerRoundTrip(c, { env: session.env, runtime: rt, dir, id: cid, timeouts: t, peer, signal: ctx.signal });
+              return attemptContainerRoundTrip(c, { env: session.env, runtime: rt, dir, id: cid, timeouts: t, criu: session.criu, peer, signal: ctx.signal });
             },
             async (dir) => {
               if (peer && c.mode === 'migrate') await peer.env.remove(dir);

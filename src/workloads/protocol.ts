@@ -61,6 +61,7 @@ export class Workload implements ProtocolPeer {
 
   /** Best effort: kills the whole session the workload leads. */
   async kill(): Promise<void> {
+    if (!this.pid) return; // never started: "kill -0" would name the caller's own group
     await this.env.exec(['sh', '-c', `kill -9 -${this.pid} ${this.pid} 2>/dev/null; true`], { timeoutMs: 5000 }).catch(() => undefined);
   }
 }
