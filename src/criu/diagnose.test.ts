@@ -48,6 +48,13 @@ describe('diagnosis on logs recorded here', () => {
     expect(d).toMatchObject([{ id: 'rseq-no-get-rseq-conf', blame: 'tuple', fatal: false }]);
   });
 
+  test('CRIU 4.1.1 dumping a process of another user (uid 1001) as root without CAP_SYS_RESOURCE (host-trixie, caps-and-creds)', () => {
+    const d = diagnose({ text: rec('trixie-4.1.1-dump-other-user-rlimit.excerpt.log') });
+    expect(d.map((x) => x.id)).toEqual(['rlimit-other-user', 'rlimit-nofile']);
+    expect(d[0]).toMatchObject({ blame: 'environment', fatal: false, evidence: "(00.007572) Error (criu/cr-dump.c:371): Can't get rlimit 0: Operation not permitted" });
+    expect(failureStatus(d)).toBe('ERROR');
+  });
+
   test('an unknown failure gets no diagnosis', () => {
     expect(ids('Error (criu/files.c:1): something nobody has seen')).toEqual([]);
   });

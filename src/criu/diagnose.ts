@@ -161,6 +161,16 @@ export const SIGNATURES: readonly Signature[] = [
     remediation: 'Run containers with the node\'s own limits (podman --ulimit host; Docker API: HostConfig.Ulimits no higher than `ulimit -Hn` / `ulimit -Hu`), or grant CAP_SYS_RESOURCE to the runtime.',
   },
   {
+    id: 'rlimit-other-user',
+    title: 'CRIU may not read the resource limits of another user\'s process',
+    blame: 'environment',
+    match: line(/Can't get rlimit \d+: Operation not permitted/),
+    cause:
+      "The dumped tree holds a process whose uids or gids differ from CRIU's own. The kernel lets prlimit() read such a process's limits only with CAP_SYS_RESOURCE, and CRIU runs without it here (this machine withholds CAP_SYS_RESOURCE even from root), so it cannot dump any process of another user.",
+    remediation:
+      'Run CRIU with CAP_SYS_RESOURCE in its effective set (a container runtime or agent granted it, not one that drops it), or keep the checkpointed services running as the same user as CRIU.',
+  },
+  {
     id: 'pid-collision',
     title: 'A PID needed by the restore is taken',
     blame: 'environment',

@@ -26,9 +26,15 @@ export const RUNTIME_CRIU_OPTIONS = ['tcpEstablished', 'fileLocks'] as const sat
  * pool without it makes the cell SKIP with "capability missing: NAME (why)".
  * criu-feature: `criu check --feature NAME` says it is there (a CRIU that
  * does not know the name decides nothing: ERROR). kernel-path: PATH exists
- * inside the pool's environment (e.g. /proc/self/ns/time).
+ * inside the pool's environment (e.g. /proc/self/ns/time). privilege: a
+ * process the environment starts the way it starts criu has capability
+ * number BIT in its effective set (CapEff of /proc/self/status), e.g.
+ * CAP_SYS_RESOURCE (24), which CRIU needs to read another user's rlimits.
  */
-export type Capability = { kind: 'criu-feature'; name: string; why: string } | { kind: 'kernel-path'; name: string; path: string; why: string };
+export type Capability =
+  | { kind: 'criu-feature'; name: string; why: string }
+  | { kind: 'kernel-path'; name: string; path: string; why: string }
+  | { kind: 'privilege'; name: string; bit: number; why: string };
 
 /** Extra round-trip cells of a class, beside its plain dump → restore cell. */
 export type ClassVariant = 'pre-dump' | 'leave-running';
