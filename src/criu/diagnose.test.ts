@@ -55,6 +55,13 @@ describe('diagnosis on logs recorded here', () => {
     expect(failureStatus(d)).toBe('ERROR');
   });
 
+  test('CRIU 4.1.1 dumping deleted-file without --link-remap (host-trixie): the option is named', () => {
+    const d = diagnose({ text: rec('trixie-4.1.1-dump-link-remap-needed.excerpt.log') });
+    expect(d.map((x) => x.id)).toEqual(['link-remap-needed', 'rlimit-nofile']);
+    expect(d[0]).toMatchObject({ blame: 'tuple', evidence: expect.stringContaining("Can't create link remap for /run/criu-compat/cells/deleted-file/cc-deleted-3/name-a. Use link-remap option.") });
+    expect(failureStatus(d)).toBe('FAIL');
+  });
+
   test('an unknown failure gets no diagnosis', () => {
     expect(ids('Error (criu/files.c:1): something nobody has seen')).toEqual([]);
   });

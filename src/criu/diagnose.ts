@@ -161,6 +161,15 @@ export const SIGNATURES: readonly Signature[] = [
     remediation: 'Run containers with the node\'s own limits (podman --ulimit host; Docker API: HostConfig.Ulimits no higher than `ulimit -Hn` / `ulimit -Hu`), or grant CAP_SYS_RESOURCE to the runtime.',
   },
   {
+    id: 'link-remap-needed',
+    title: 'An open file lost its name but is still linked elsewhere: CRIU needs --link-remap',
+    blame: 'tuple',
+    match: line(/Can't create link remap for .* Use link-remap option/),
+    cause:
+      'A process holds a file open whose name was removed while another hard link to it remains (e.g. a file renamed or unlinked after a second link was made). CRIU can only dump such a file through a temporary hard link beside it, which it makes only when told to.',
+    remediation: 'Dump with --link-remap; where a container runtime has no flag for it, put link-remap in the CRIU configuration file the runtime makes CRIU read (runc: /etc/criu/runc.conf). Or have the service close such files before a checkpoint.',
+  },
+  {
     id: 'rlimit-other-user',
     title: 'CRIU may not read the resource limits of another user\'s process',
     blame: 'environment',
