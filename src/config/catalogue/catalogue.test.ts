@@ -9,7 +9,7 @@ const fixtures = join(import.meta.dirname, '../../../fixtures/workloads');
 test('each class is a fixture of its own that speaks the protocol', () => {
   expect(new Set(classNames()).size).toBe(CATALOGUE.length);
   for (const c of CATALOGUE) {
-    const file = join(fixtures, `${c.name}.c`);
+    const file = join(fixtures, `${c.fixture ?? c.name}.c`);
     expect(existsSync(file), `${file} for class ${c.name}`).toBe(true);
     const text = readFileSync(file, 'utf8');
     expect(text, `${c.name}.c includes cc-workload.h`).toMatch(/#include "cc-workload\.h"/);

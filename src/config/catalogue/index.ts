@@ -20,6 +20,11 @@ export function workloadClassOf(name: string): WorkloadClass {
   return c;
 }
 
+/** The fixture a workload runs (fixtures/workloads/NAME.c): its class's, or its own name (self-test fixtures). */
+export function fixtureOf(name: string): string {
+  return BY_NAME.get(name)?.fixture ?? name;
+}
+
 /** Names of the classes that match, in catalogue order. */
 export function classNames(pick: (c: WorkloadClass) => boolean = () => true): string[] {
   return CATALOGUE.filter(pick).map((c) => c.name);

@@ -40,8 +40,10 @@ export type Capability =
 export type ClassVariant = 'pre-dump' | 'leave-running';
 
 export interface WorkloadClass {
-  /** The fixture's name: fixtures/workloads/NAME.c, the check's name. */
+  /** The class's name: the check's name, and its fixture fixtures/workloads/NAME.c unless fixture says otherwise. */
   name: string;
+  /** The fixture (fixtures/workloads/FIXTURE.c) when the class shares another's, told apart by its args. */
+  fixture?: string;
   group: WorkloadGroup;
   /** One line: what the fixture verifies after restore (the README table's column). */
   verifies: string;
