@@ -124,6 +124,12 @@ export const Settings = z.strictObject({
   bigMemMiB: z.array(z.number().int().min(1).max(65536)).min(1).default([64, 256, 1024]),
   /** VM accelerator: kvm, tcg, or auto (a short probe boot decides). */
   accel: z.enum(['auto', 'kvm', 'tcg']).default('auto'),
+  /**
+   * Where the workload fixtures are compiled: host (this machine's cc and glibc, static) or image (inside each
+   * pool's node image with its own cc and libc, still static; the image needs gcc and libc6-dev). The
+   * application's libc decides what CRIU meets (e.g. rseq with glibc >= 2.35); each cell records which it used.
+   */
+  workloadBuild: z.enum(['host', 'image']).default('host'),
   timeouts: Timeouts.default(Timeouts.parse({})),
 });
 

@@ -22,6 +22,7 @@ import { sweepHostCgroups } from '../runtimes/cgroup-sweep.ts';
 import { allBackends } from '../backends/registry.ts';
 import { sessionsFor, workloadsFor } from '../suites/registry.ts';
 import { runInGroups } from './pool-groups.ts';
+import { assignWorkloadBuilds } from './workload-build.ts';
 import { capabilitiesOf } from '../results/cell-fields.ts';
 
 export interface RunOptions {
@@ -78,6 +79,14 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
       natives,
       progress,
       signal: opts.signal,
+    });
+    await assignWorkloadBuilds(provisioned, s.workloadBuild, workloadsFor(s), {
+      fixturesDir: join(PROJECT_ROOT, 'fixtures/workloads'),
+      cacheDir: opts.cacheDir,
+      helper: natives.helper,
+      workRoot,
+      timeoutMs: s.timeouts.environmentMs,
+      progress: (pool, what) => progress.update(pool, what),
     });
     const plan: RunPlan = { runId, pools: provisioned.map((p) => p.planned), settings: s, natives, keepArtifacts: opts.keepArtifacts };
     const collector = new CellCollector(progress);
