@@ -1,4 +1,4 @@
-import { access, chmod, copyFile, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, copyFile, mkdir, mkdtemp, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { failPool } from '../backends/inventory.ts';
 import type { ProvisionedPool } from '../backends/pool-backend.ts';
@@ -86,7 +86,11 @@ export async function buildInImage(
   const cached = async () => (await Promise.all([libcFile, ...workloads.map(out)].map(exists))).every(Boolean);
   await mkdir(dir, { recursive: true });
   return withLock(join(dir, '.lock'), 600_000, async () => {
-    if (!(await cached())) await compileInside(image, workloads, sources, header, out, libcFile, o);
+    if (!(await cached()))
+      await compileInside(image, workloads, sources, header, out, libcFile, o).catch(async (e: unknown) => {
+        await rmdir(dir).catch(() => undefined); // only if nothing was ever built there
+        throw e;
+      });
     const libc = (await readFile(libcFile, 'utf8')).trim();
     return { workloads: Object.fromEntries(workloads.map((w) => [w, out(w)])), libc: `${libc} (static, built in node image ${image.name})` };
   });
