@@ -84,13 +84,14 @@ export async function buildInImage(
   const out = (w: string) => join(dir, `${w}-${contentHash(image.key, CFLAGS, header, sources[w]!)}`);
   const libcFile = join(dir, 'libc.txt');
   const cached = async () => (await Promise.all([libcFile, ...workloads.map(out)].map(exists))).every(Boolean);
-  await mkdir(dir, { recursive: true });
-  return withLock(join(dir, '.lock'), 600_000, async () => {
-    if (!(await cached()))
+  return withLock(`${dir}.lock`, 600_000, async () => {
+    if (!(await cached())) {
+      await mkdir(dir, { recursive: true });
       await compileInside(image, workloads, sources, header, out, libcFile, o).catch(async (e: unknown) => {
         await rmdir(dir).catch(() => undefined); // only if nothing was ever built there
         throw e;
       });
+    }
     const libc = (await readFile(libcFile, 'utf8')).trim();
     return { workloads: Object.fromEntries(workloads.map((w) => [w, out(w)])), libc: `${libc} (static, built in node image ${image.name})` };
   });
