@@ -1,0 +1,50 @@
+import { expect, test } from 'vitest';
+import type { Capability } from '../config/catalogue/index.ts';
+import type { Criu } from '../criu/driver.ts';
+import type { Environment, ExecResult } from '../environments/environment.ts';
+import type { Status } from '../results/schema.ts';
+import { missingCapability } from './capabilities.ts';
+
+/** A driver whose `criu check --feature` answers from a table, counting the probes. */
+function fakeCriu(answers: Record<string, Status>) {
+  const asked: string[] = [];
+  const criu = {
+    async checkFeature(name: string) {
+      asked.push(name);
+      const status = answers[name] ?? 'ERROR';
+      return { status, reason: `${name}: ${status}`, run: { ok: status === 'PASS', result: { durationMs: 1 }, diagnoses: [], excerpt: [] } };
+    },
+  } as unknown as Criu;
+  return { criu, asked };
+}
+
+const env = (exists: Record<string, number>) =>
+  ({ exec: async (argv: readonly string[]): Promise<ExecResult> => ({ exitCode: exists[argv[2]!] ?? 1, stdout: '', stderr: '', timedOut: false, durationMs: 1 }) }) as unknown as Environment;
+
+const feature = (name: string): Capability => ({ kind: 'criu-feature', name, why: `for ${name}` });
+
+test('a missing CRIU feature makes the cell SKIP naming it; a present one lets it run; answers are kept per driver', async () => {
+  const { criu, asked } = fakeCriu({ memfd_hugetlb: 'SKIP', timens: 'PASS' });
+  const x = { env: env({}), criu, commandMs: 1000 };
+  expect(await missingCapability([feature('timens')], x)).toBeUndefined();
+  expect(await missingCapability([feature('timens'), feature('memfd_hugetlb')], x)).toMatchObject({ status: 'SKIP', reason: 'capability missing: memfd_hugetlb (for memfd_hugetlb)' });
+  expect(await missingCapability([feature('memfd_hugetlb')], x)).toMatchObject({ status: 'SKIP' });
+  expect(asked).toEqual(['timens', 'memfd_hugetlb']);
+});
+
+test('a probe that decided nothing is ERROR (never SKIP, never PASS) and is asked again next time', async () => {
+  const { criu, asked } = fakeCriu({});
+  const x = { env: env({}), criu, commandMs: 1000 };
+  expect(await missingCapability([feature('no_such')], x)).toMatchObject({ status: 'ERROR', reason: expect.stringContaining('decided nothing') });
+  await missingCapability([feature('no_such')], x);
+  expect(asked).toEqual(['no_such', 'no_such']);
+});
+
+test('a kernel path: present → runs, absent → SKIP naming the path, a broken probe → ERROR', async () => {
+  const { criu } = fakeCriu({});
+  const cap = (path: string): Capability => ({ kind: 'kernel-path', name: 'time namespaces', path, why: 'CLOCK_MONOTONIC offsets' });
+  const x = { env: env({ '/proc/self/ns/time': 0, '/broken': 2 }), criu, commandMs: 1000 };
+  expect(await missingCapability([cap('/proc/self/ns/time')], x)).toBeUndefined();
+  expect(await missingCapability([cap('/nope')], x)).toMatchObject({ status: 'SKIP', reason: 'capability missing: time namespaces (CLOCK_MONOTONIC offsets): /nope does not exist here' });
+  expect(await missingCapability([cap('/broken')], x)).toMatchObject({ status: 'ERROR' });
+});
