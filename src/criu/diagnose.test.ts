@@ -39,6 +39,7 @@ describe('diagnosis on logs recorded here', () => {
 
   test('runtime-side signatures from FIELD-NOTES', () => {
     expect(ids('Error (criu/util.c:640): execvp("iptables-restore", ...) failed: No such file or directory')).toEqual(['iptables-restore-missing']);
+    expect(ids('iptables v1.8.11 (nf_tables):  RULE_INSERT failed (No such file or directory): rule in chain INPUT\n(02.7) Error (criu/netfilter.c:105): Iptables configuration failed')).toEqual(['iptables-lock-failed']);
     expect(diagnose({ text: "(00.1) Error (criu/cr-restore.c:1512): Can't fork for 25: File exists" })[0]).toMatchObject({ id: 'pid-collision', blame: 'environment' });
     expect(ids('Warn  (criu/cr-check.c:824): Dirty tracking is OFF. Memory snapshot will not work.')).toEqual(['dirty-tracking-off']);
   });

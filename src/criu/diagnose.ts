@@ -119,6 +119,15 @@ export const SIGNATURES: readonly Signature[] = [
     remediation: 'Install iptables in the node image, or use CRIU\'s nftables lock (--network-lock nftables, or network-lock nftables in criu.conf).',
   },
   {
+    id: 'iptables-lock-failed',
+    title: "CRIU's iptables lock of a TCP connection failed",
+    blame: 'tuple',
+    match: (i) => line(/RULE_INSERT failed|RULE_APPEND failed/)(i) ?? line(/Iptables configuration failed/)(i),
+    cause:
+      "With --tcp-established CRIU locks each dumped connection by inserting iptables DROP rules (iptables -I INPUT … -m mark ! --mark …); the node image's iptables could not insert them on this kernel (seen: trixie's iptables 1.8.11, nf_tables backend, on Debian's 5.10 kernel: \"RULE_INSERT failed (No such file or directory): rule in chain INPUT\"; loading nft_compat and xt_mark did not help).",
+    remediation: "Use CRIU's nftables lock (--network-lock nftables, or network-lock nftables in criu.conf), switch the node image to iptables-legacy, or run this node image on a newer kernel (the same image passes on 6.12).",
+  },
+  {
     id: 'sockopt-passcred',
     title: 'CRIU cannot read SO_PASSCRED/SO_PASSSEC from TCP/UDP sockets on this kernel',
     blame: 'tuple',

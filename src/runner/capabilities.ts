@@ -18,7 +18,7 @@ export async function missingCapability(needs: readonly Capability[], x: { env: 
   let memo = known.get(x.criu);
   if (!memo) known.set(x.criu, (memo = new Map()));
   for (const cap of needs) {
-    const key = `${cap.kind}:${cap.name}`;
+    const key = cap.kind === 'kernel-path' ? `${cap.kind}:${cap.name}:${cap.path}` : `${cap.kind}:${cap.name}`;
     let answer = memo.get(key);
     if (!answer) {
       answer = await probe(cap, x);
