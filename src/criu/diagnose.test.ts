@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { diagnose, failureStatus, logExcerpt } from './diagnose.ts';
+import { diagnose, diagnoseVerdict, failureStatus, logExcerpt } from './diagnose.ts';
 
 const rec = (f: string) => readFileSync(join(import.meta.dirname, '../../fixtures/recorded/criu-logs', f), 'utf8');
 const ids = (text: string, timedOut = false) => diagnose({ text, timedOut }).map((d) => d.id);
@@ -61,6 +61,20 @@ describe('diagnosis on logs recorded here', () => {
     expect(d.map((x) => x.id)).toEqual(['link-remap-needed', 'rlimit-nofile']);
     expect(d[0]).toMatchObject({ blame: 'tuple', evidence: expect.stringContaining("Can't create link remap for /run/criu-compat/cells/deleted-file/cc-deleted-3/name-a. Use link-remap option.") });
     expect(failureStatus(d)).toBe('FAIL');
+  });
+
+  test("restored workloads' FAIL lines, as real runs printed them (CRIU 4.1.1 and 3.17.1 on 6.12 and 6.18)", () => {
+    const seen: [string, string][] = [
+      ['the periodic timerfd stopped: no expiration in 201 ms, and it is disarmed (restored with the 0 s left it showed while an expiration was pending)', 'timerfd-pending-disarmed'],
+      ['after restore: read 1 gave 5, expected 1: the eventfd is no longer in semaphore mode (EFD_SEMAPHORE lost)', 'eventfd-semaphore-lost'],
+      ['thread 412 is allowed CPUs {0,1}, it was pinned to {0}', 'cpu-affinity-not-restored'],
+      ['main thread: no_new_privs is off', 'no-new-privs-lost'],
+      ['after restore: child: ambient capabilities 0, expected 0x1', 'ambient-caps-lost'],
+    ];
+    for (const [line, id] of seen) expect(diagnoseVerdict(line).map((d) => ({ id: d.id, blame: d.blame, evidence: d.evidence }))).toEqual([{ id, blame: 'tuple', evidence: line }]);
+    expect(diagnoseVerdict('heap byte 7 changed')).toEqual([]);
+    // They never fire on CRIU's own logs.
+    for (const f of ['bookworm-3.17.1-dump-vdso.log', 'trixie-4.1.1-dump-hw-breakpoint-hang.log']) expect(diagnoseVerdict(rec(f))).toEqual([]);
   });
 
   test('an unknown failure gets no diagnosis', () => {

@@ -214,10 +214,68 @@ export const SIGNATURES: readonly Signature[] = [
   },
 ];
 
+/**
+ * What a restored workload's FAIL line says when CRIU left out a piece of
+ * state it does not checkpoint (in this CRIU release or any): the fixtures
+ * of those classes name it in words these match. Diagnosed like a log.
+ */
+export const VERDICT_SIGNATURES: readonly Signature[] = [
+  {
+    id: 'timerfd-pending-disarmed',
+    title: 'CRIU restored a periodic timerfd disarmed',
+    blame: 'tuple',
+    match: line(/periodic timerfd stopped: .*disarmed/),
+    cause:
+      'While an expiration of a periodic timerfd is pending (not yet read), the kernel shows its time left as 0; CRIU (up to 4.2) restores the timer with that 0, and timerfd_settime with a zero value disarms it: the pending ticks come back, then it never fires again (checkpoint-restore/criu issue #3162).',
+    remediation: 'No CRIU release fixes it yet: read timerfds promptly in the service (the window is then the wake-up latency), re-arm timers after a restore, or carry a CRIU patch that re-reads a zero it_value (criu pull request #2030).',
+  },
+  {
+    id: 'eventfd-semaphore-lost',
+    title: 'CRIU recreated an eventfd without EFD_SEMAPHORE',
+    blame: 'tuple',
+    match: line(/EFD_SEMAPHORE lost/),
+    cause: 'CRIU stores only the count and file flags of an eventfd and recreates it with eventfd(count, 0): a semaphore-mode eventfd comes back in counter mode, and its first read takes the whole count.',
+    remediation: 'No CRIU release keeps the flag (up to 4.2): avoid EFD_SEMAPHORE in services that are checkpointed (count units in user space), or recreate such eventfds after a restore.',
+  },
+  {
+    id: 'cpu-affinity-not-restored',
+    title: 'CRIU does not checkpoint CPU affinity',
+    blame: 'tuple',
+    match: line(/is allowed CPUs \{[^}]*\}, it was pinned to/),
+    cause: "CRIU saves no CPU affinity: restored threads get the restorer's (every CPU it may use). Patches to save it (criu pull requests #1298, #1969, #2014) were never merged.",
+    remediation: 'Have the service (or a post-restore hook: criu --action-script, a runtime hook) re-apply its CPU pinning after a restore; or pin with a cpuset cgroup, which the restore keeps.',
+  },
+  {
+    id: 'no-new-privs-lost',
+    title: 'This CRIU does not restore no_new_privs',
+    blame: 'tuple',
+    match: line(/no_new_privs is off/),
+    cause: 'prctl(PR_SET_NO_NEW_PRIVS) is carried by CRIU since 3.19; older releases (Debian 12 has 3.17.1) restore the seccomp filters but leave no_new_privs off, so a restored process may gain privileges through a setuid exec again.',
+    remediation: 'Ship CRIU >= 3.19 in this node image.',
+  },
+  {
+    id: 'ambient-caps-lost',
+    title: 'This CRIU does not restore ambient capabilities',
+    blame: 'tuple',
+    match: line(/ambient capabilities 0, expected/),
+    cause: 'The ambient capability set is carried by CRIU since 4.1; older releases (Debian 12 has 3.17.1) restore the other sets and drop the ambient one, so programs the restored process starts lose capabilities they were meant to inherit.',
+    remediation: 'Ship CRIU >= 4.1 in this node image.',
+  },
+];
+
+/** Known causes of a restored workload's FAIL line (its own words, see VERDICT_SIGNATURES). */
+export function diagnoseVerdict(message: string): Diagnosis[] {
+  return matchAll(VERDICT_SIGNATURES, { text: message });
+}
+
 /** Every known signature found in the input, in table order (most specific first). */
 export function diagnose(input: DiagnoseInput): Diagnosis[] {
+  return matchAll(SIGNATURES, input);
+}
+
+function matchAll(signatures: readonly Signature[], input: DiagnoseInput): Diagnosis[] {
   const out: Diagnosis[] = [];
-  for (const s of SIGNATURES) {
+  for (const s of signatures) {
     const evidence = s.match(input);
     if (evidence !== undefined) out.push({ id: s.id, fatal: s.fatal ?? false, title: s.title, cause: s.cause, remediation: s.remediation, blame: s.blame, evidence: evidence.trim().slice(0, 300) });
   }
