@@ -1,6 +1,7 @@
 import { access, chmod, copyFile, mkdir, mkdtemp, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { failPool } from '../backends/inventory.ts';
+import { fixtureOf } from '../config/catalogue/index.ts';
 import type { ProvisionedPool } from '../backends/pool-backend.ts';
 import { BuildError } from '../errors.ts';
 import { NamespaceEnvironment } from '../environments/namespace/namespace-environment.ts';
@@ -72,28 +73,30 @@ export async function hostLibc(): Promise<string> {
   return `${v ? v.replace(/^glibc /, 'glibc ') : 'unknown libc'} (static, built on this machine)`;
 }
 
-/** Compiles WORKLOADS (fixtures/workloads/NAME.c with cc-workload.h) inside IMAGE's rootfs with its own cc. */
+/** Compiles the fixtures of WORKLOADS (fixtures/workloads/FIXTURE.c with cc-workload.h) inside IMAGE's rootfs with its own cc. */
 export async function buildInImage(
   image: NodeImage,
   workloads: readonly string[],
   o: { fixturesDir: string; cacheDir: string; helper: string; workRoot: string; timeoutMs: number },
 ): Promise<BuiltWorkloads> {
   const header = await readFile(join(o.fixturesDir, 'cc-workload.h'), 'utf8');
-  const sources = Object.fromEntries(await Promise.all(workloads.map(async (w) => [w, await readFile(join(o.fixturesDir, `${w}.c`), 'utf8')] as const)));
+  // Classes that share a fixture share its binary (named after the fixture, as on the host).
+  const fixtures = [...new Set(workloads.map(fixtureOf))];
+  const sources = Object.fromEntries(await Promise.all(fixtures.map(async (f) => [f, await readFile(join(o.fixturesDir, `${f}.c`), 'utf8')] as const)));
   const dir = join(o.cacheDir, 'native', `image-${image.name}-${contentHash(image.key).slice(0, 16)}`);
   const out = (w: string) => join(dir, `${w}-${contentHash(image.key, CFLAGS, header, sources[w]!)}`);
   const libcFile = join(dir, 'libc.txt');
-  const cached = async () => (await Promise.all([libcFile, ...workloads.map(out)].map(exists))).every(Boolean);
+  const cached = async () => (await Promise.all([libcFile, ...fixtures.map(out)].map(exists))).every(Boolean);
   return withLock(`${dir}.lock`, 600_000, async () => {
     if (!(await cached())) {
       await mkdir(dir, { recursive: true });
-      await compileInside(image, workloads, sources, header, out, libcFile, o).catch(async (e: unknown) => {
+      await compileInside(image, fixtures, sources, header, out, libcFile, o).catch(async (e: unknown) => {
         await rmdir(dir).catch(() => undefined); // only if nothing was ever built there
         throw e;
       });
     }
     const libc = (await readFile(libcFile, 'utf8')).trim();
-    return { workloads: Object.fromEntries(workloads.map((w) => [w, out(w)])), libc: `${libc} (static, built in node image ${image.name})` };
+    return { workloads: Object.fromEntries(workloads.map((w) => [w, out(fixtureOf(w))])), libc: `${libc} (static, built in node image ${image.name})` };
   });
 }
 
