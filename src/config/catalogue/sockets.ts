@@ -13,7 +13,7 @@ export const SOCKETS = [
   workloadClass({
     name: 'tcp-external',
     group: 'sockets',
-    verifies: 'a TCP connection to an echo peer outside the dumped tree (started apart by the harness): ESTABLISHED with the same ports, every number echoed once and in order, 1000 fresh ones too',
+    verifies: 'a TCP connection over a veth pair to an echo peer outside the dumped tree, in its own network namespace: ESTABLISHED with the same addresses, every number echoed once and in order, 1000 fresh ones too',
     criu: ['tcpEstablished'],
     args: ['{dir}'],
     peer: { args: ['--peer', '{dir}'] },
