@@ -8,7 +8,7 @@
  */
 import { describe, inject, test } from 'vitest';
 import { settle } from '../src/runner/cell.ts';
-import { binaryPath } from '../src/runner/environments.ts';
+import { binaryPath, workloadBinaries } from '../src/runner/environments.ts';
 import { poolSession } from '../src/runner/pool-session.ts';
 import { needs } from '../src/suites/round-trip.needs.ts';
 import { repeatCell } from '../src/runner/repeat.ts';
@@ -27,11 +27,12 @@ describe.concurrent.each(pools)('$name', (pool) => {
   describe(SUITE, { concurrent: false }, () => {
     test.for(cases)('$check', async (c, ctx) => {
       const started = new Date();
-      const binary = binaryPath(session.env, plan.natives.workloads[c.workload]!);
+      const binary = binaryPath(session.env, workloadBinaries(plan, pool)[c.workload]!);
       const draft = await repeatCell({ plan, pool, suite: SUITE, check: c.check, env: session.env }, (dir) =>
         attemptRoundTrip(c, { env: session.env, criu: session.criu, binary, dir, timeouts: t, signal: ctx.signal }),
       );
-      settle(ctx, { pool: pool.name, suite: SUITE, check: c.check, workload: c.workload, mode: c.mode, ...(c.sizeMiB ? { sizeMiB: c.sizeMiB } : {}) }, started, draft);
+      const libc = pool.fixtureLibc ? { fixtureLibc: pool.fixtureLibc } : {};
+      settle(ctx, { pool: pool.name, suite: SUITE, check: c.check, workload: c.workload, mode: c.mode, ...(c.sizeMiB ? { sizeMiB: c.sizeMiB } : {}), ...libc }, started, draft);
     });
   });
 });

@@ -12,23 +12,24 @@
  */
 import { afterAll, describe, inject, test } from 'vitest';
 import { settle } from '../src/runner/cell.ts';
-import { attemptContainerRoundTrip, containerCases } from '../src/runner/container-round-trip.ts';
-import { binaryPath, openEnvironment } from '../src/runner/environments.ts';
+import { containerCases } from '../src/runner/container-cases.ts';
+import { attemptContainerRoundTrip } from '../src/runner/container-round-trip.ts';
+import { binaryPath, openEnvironment, workloadBinaries } from '../src/runner/environments.ts';
 import { poolSession } from '../src/runner/pool-session.ts';
 import { repeatCell } from '../src/runner/repeat.ts';
 import { needs, PEER_SESSION } from '../src/suites/runtime.needs.ts';
 import type { Environment } from '../src/environments/environment.ts';
 import type { ContainerRuntime } from '../src/runtimes/container-runtime.ts';
 import { createRuntime } from '../src/runtimes/factory.ts';
-import type { RunPlan } from '../src/plan/plan.ts';
+import type { PlannedPool, RunPlan } from '../src/plan/plan.ts';
 
 const SUITE = 'runtime';
 const plan = inject('plan');
 const pools = plan.settings.suites.includes(SUITE) ? plan.pools.filter((p) => !p.error) : [];
 const t = plan.settings.timeouts;
 
-function workloadBinaries(p: RunPlan, env: Environment): Record<string, string> {
-  return Object.fromEntries(needs.workloads.map((w) => [w, binaryPath(env, p.natives.workloads[w]!)]));
+function binariesIn(p: RunPlan, pool: PlannedPool, env: Environment): Record<string, string> {
+  return Object.fromEntries(needs.workloads.map((w) => [w, binaryPath(env, workloadBinaries(p, pool)[w]!)]));
 }
 
 // Pools run side by side (up to maxConcurrency); the cells of one pool run in order.
@@ -58,7 +59,7 @@ describe.concurrent.each(pools)('$name', (pool) => {
         const prepare = async () => {
           if (prepared) return prepared;
           rt = createRuntime(info, { env: session.env, criuEnv: pool.criuEnv, tag: `${tag}-${info.name}`, timeoutMs: t.criuMs, criu: session.criu, probeTimeoutMs: t.commandMs });
-          const r = await rt.prepare(workloadBinaries(plan, session.env));
+          const r = await rt.prepare(binariesIn(plan, pool, session.env));
           prepared = { ok: r.ok, why: r.ok ? '' : `preparing ${info.name} failed (exit ${r.result.exitCode}): ${(r.result.stderr || r.result.stdout).trim().split('\n').slice(-2).join(' | ')}`, excerpt: r.excerpt };
           return prepared;
         };
@@ -72,7 +73,7 @@ describe.concurrent.each(pools)('$name', (pool) => {
 
         test.for(containerCases(info.name))('$check', async (c, ctx) => {
           const started = new Date();
-          const id = { pool: pool.name, suite: SUITE, check: c.check, workload: c.workload, mode: c.mode, runtime: info.name, ...(c.mode === 'migrate' ? { source: pool.name, destination: pool.name } : {}) };
+          const id = { pool: pool.name, suite: SUITE, check: c.check, workload: c.workload, mode: c.mode, runtime: info.name, ...(c.mode === 'migrate' ? { source: pool.name, destination: pool.name } : {}), ...(pool.fixtureLibc ? { fixtureLibc: pool.fixtureLibc } : {}) };
           const p = await prepare();
           if (!p.ok) return settle(ctx, id, started, { status: 'ERROR', reason: p.why, durations: { totalMs: 0 }, logExcerpt: p.excerpt });
           const exportImport = rt.capabilities.exportImport;
@@ -81,7 +82,7 @@ describe.concurrent.each(pools)('$name', (pool) => {
               const env = await openEnvironment(plan, pool, PEER_SESSION, { workloads: needs.copyWorkloads });
               const there = exportImport.peerOn(env);
               peer = { env, runtime: there.runtime };
-              const r = await there.prepare(workloadBinaries(plan, env));
+              const r = await there.prepare(binariesIn(plan, pool, env));
               if (!r.ok) peerError = `preparing ${info.name} on the second node failed: ${r.result.stderr.trim().split('\n').slice(-1)[0] ?? ''}`;
             } catch (e) {
               peerError = `the second node could not be brought up: ${(e as Error).message}`;
@@ -93,7 +94,7 @@ describe.concurrent.each(pools)('$name', (pool) => {
             async (dir, i) => {
               await session.env.makeDir(dir);
               const cid = `cc-${c.check.replace(/[^A-Za-z0-9]+/g, '-')}-${i}`;
-              return attemptContainerRoundTrip(c, { env: session.env, runtime: rt, dir, id: cid, timeouts: t, peer, signal: ctx.signal });
+              return attemptContainerRoundTrip(c, { env: session.env, runtime: rt, dir, id: cid, timeouts: t, criu: session.criu, peer, signal: ctx.signal });
             },
             async (dir) => {
               if (peer && c.mode === 'migrate') await peer.env.remove(dir);

@@ -1,15 +1,21 @@
 import { z } from 'zod';
+import { classNames } from './catalogue/index.ts';
 import { mirrorUrlProblem } from './mirror.ts';
 
 /** Names of pools and images end up in file names and report anchors. */
 const Name = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'a name of lowercase letters, digits, ".", "_" or "-" (max 63), starting with a letter or digit');
 
-export const WORKLOADS = ['counter', 'open-file', 'pipe-pair', 'process-tree', 'threads', 'big-mem'] as const;
+/** The default round-trip set: the catalogue's classes marked inDefault (the default run's time budget decides which). */
+export const WORKLOADS: readonly string[] = classNames((c) => c.inDefault);
 /** Fixtures that exist for the harness's own tests, never in the default set. */
 export const SELFTEST_WORKLOADS = ['hang'] as const;
-/** What the runtime suite checkpoints inside containers: state, a tree, a TCP connection with its peer, file locks. */
-export const CONTAINER_WORKLOADS = ['counter', 'process-tree', 'tcp-established', 'file-lock'] as const;
-export const WorkloadName = z.enum([...new Set([...WORKLOADS, ...CONTAINER_WORKLOADS, ...SELFTEST_WORKLOADS])] as [string, ...string[]]);
+/** What the runtime suite checkpoints inside containers: the catalogue's classes marked container. */
+export const CONTAINER_WORKLOADS: readonly string[] = classNames((c) => c.container);
+/** Every workload a config may name: each class of the catalogue, and the self-test fixtures. */
+const WORKLOAD_NAMES: string[] = [...classNames(), ...SELFTEST_WORKLOADS];
+export const WorkloadName = z.enum(WORKLOAD_NAMES as [string, ...string[]], {
+  error: (i) => `a workload class of the catalogue (${classNames().join(', ')})${typeof i.input === 'string' ? `, not "${i.input}"` : ''}`,
+});
 export const RUNTIME_NAMES = ['runc', 'crun', 'podman'] as const;
 export const SUITES = ['criu-check', 'round-trip', 'runtime', 'migration'] as const;
 /** How a migration moves a workload between pools (see src/runner/migration.ts). */
@@ -131,6 +137,12 @@ export const Settings = z.strictObject({
   bigMemMiB: z.array(z.number().int().min(1).max(65536)).min(1).default([64, 256, 1024]),
   /** VM accelerator: kvm, tcg, or auto (a short probe boot decides). */
   accel: z.enum(['auto', 'kvm', 'tcg']).default('auto'),
+  /**
+   * Where the workload fixtures are compiled: host (this machine's cc and glibc, static) or image (inside each
+   * pool's node image with its own cc and libc, still static; the image needs gcc and libc6-dev). The
+   * application's libc decides what CRIU meets (e.g. rseq with glibc >= 2.35); each cell records which it used.
+   */
+  workloadBuild: z.enum(['host', 'image']).default('host'),
   timeouts: Timeouts.default(Timeouts.parse({})),
 });
 

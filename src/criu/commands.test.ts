@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import type { Environment, ExecOptions, ExecResult } from '../environments/environment.ts';
 import { run } from '../util/process.ts';
-import { checkArgs, checkFeatureArgs, dumpArgs, lazyPagesArgs, pageServerArgs, preDumpArgs, restoreArgs } from './commands.ts';
+import { CLASS_CRIU_OPTIONS } from '../config/catalogue/index.ts';
+import { checkArgs, checkFeatureArgs, classCriuOptions, dumpArgs, lazyPagesArgs, pageServerArgs, preDumpArgs, restoreArgs } from './commands.ts';
 import { Criu } from './driver.ts';
 
 const fixtures = join(import.meta.dirname, '../../fixtures/recorded');
@@ -53,9 +54,17 @@ describe('migration\'s command lines', () => {
   });
 });
 
+test("a workload class's CRIU options: each on the commands that take it", () => {
+  const o = classCriuOptions(['tcpEstablished', 'linkRemap', 'fileLocks']);
+  expect(line(dumpArgs({ pid: 7, imagesDir: 'i', ...o.dump }))).toBe('criu dump -t 7 -D i --tcp-established --file-locks --link-remap');
+  expect(line(restoreArgs({ imagesDir: 'i', ...o.restore }))).toBe('criu restore -D i --tcp-established --file-locks');
+  for (const name of CLASS_CRIU_OPTIONS) expect(line(dumpArgs({ pid: 1, imagesDir: 'i', ...classCriuOptions([name]).dump }))).not.toBe('criu dump -t 1 -D i');
+  expect(classCriuOptions([])).toEqual({ dump: {}, restore: {} });
+});
+
 test('every flag the builders emit is one criu --help lists (4.1.1 and 3.17.1)', () => {
   const all = [
-    dumpArgs({ pid: 1, imagesDir: 'd', logFile: 'l', verbosity: 4, parent: 'p', trackMem: true, pageServer: { address: 'a', port: 1 }, leaveRunning: true, tcpEstablished: true, fileLocks: true, shellJob: true, lazyPages: true }),
+    dumpArgs({ pid: 1, imagesDir: 'd', logFile: 'l', verbosity: 4, parent: 'p', trackMem: true, pageServer: { address: 'a', port: 1 }, leaveRunning: true, tcpEstablished: true, fileLocks: true, shellJob: true, linkRemap: true, lazyPages: true }),
     preDumpArgs({ pid: 1, imagesDir: 'd' }),
     restoreArgs({ imagesDir: 'd', detach: true, tcpEstablished: true, fileLocks: true, shellJob: true, lazyPages: true }),
     pageServerArgs({ imagesDir: 'd', port: 1, address: 'a', lazyPages: true, daemon: true }),
@@ -70,6 +79,11 @@ test('every flag the builders emit is one criu --help lists (4.1.1 and 3.17.1)',
   }
   const usage = readFileSync(join(fixtures, 'criu-help/criu-4.1.1-trixie.txt'), 'utf8');
   for (const verb of ['dump', 'pre-dump', 'restore', 'page-server', 'lazy-pages', 'check']) expect(usage).toMatch(new RegExp(`^\\s+criu (\\S+\\|)?${verb}\\b`, 'm'));
+});
+
+test('a deleted file that still has another link: dump takes --link-remap, restore needs nothing', () => {
+  expect(line(dumpArgs({ pid: 42, imagesDir: 'img', fileLocks: true, linkRemap: true }))).toBe('criu dump -t 42 -D img --file-locks --link-remap');
+  expect(line(dumpArgs({ pid: 42, imagesDir: 'img' }))).toBe('criu dump -t 42 -D img');
 });
 
 describe('the driver runs what the builders build', () => {

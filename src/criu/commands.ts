@@ -4,6 +4,7 @@
  * ones `criu --help` of 4.1.1 and 3.17.1 lists). Paths are inside the
  * environment criu runs in.
  */
+import type { ClassCriuOption } from '../config/catalogue/index.ts';
 
 /** Where a command's images and log go. */
 export interface ImageOptions {
@@ -39,6 +40,8 @@ export interface DumpOptions extends TreeOptions {
   tcpEstablished?: boolean;
   fileLocks?: boolean;
   shellJob?: boolean;
+  /** --link-remap: an open file that was unlinked but still has a name elsewhere is kept by a temporary link. */
+  linkRemap?: boolean;
   /** --lazy-pages: leave the memory for a lazy restore to fetch. */
   lazyPages?: boolean;
   /**
@@ -101,8 +104,29 @@ function tree(verb: 'dump' | 'pre-dump', o: TreeOptions): string[] {
   ];
 }
 
-const DUMP_FLAGS: { [K in keyof DumpOptions]?: string } = { leaveRunning: '--leave-running', tcpEstablished: '--tcp-established', fileLocks: '--file-locks', shellJob: '--shell-job', lazyPages: '--lazy-pages' };
+const DUMP_FLAGS: { [K in keyof DumpOptions]?: string } = {
+  leaveRunning: '--leave-running',
+  tcpEstablished: '--tcp-established',
+  fileLocks: '--file-locks',
+  shellJob: '--shell-job',
+  linkRemap: '--link-remap',
+  lazyPages: '--lazy-pages',
+};
 const RESTORE_FLAGS: { [K in keyof RestoreOptions]?: string } = { tcpEstablished: '--tcp-established', fileLocks: '--file-locks', shellJob: '--shell-job', lazyPages: '--lazy-pages' };
+
+/** Which of a workload class's CRIU options each command takes (--link-remap is a dump option only). */
+const CLASS_OPTION_STEPS: Record<ClassCriuOption, { dump: boolean; restore: boolean }> = {
+  tcpEstablished: { dump: true, restore: true },
+  fileLocks: { dump: true, restore: true },
+  linkRemap: { dump: true, restore: false },
+  shellJob: { dump: true, restore: true },
+};
+
+/** A workload class's CRIU options as the typed options of its dump and of its restore. */
+export function classCriuOptions(options: readonly ClassCriuOption[]): { dump: Partial<DumpOptions>; restore: Partial<RestoreOptions> } {
+  const pick = (step: 'dump' | 'restore') => Object.fromEntries(options.filter((o) => CLASS_OPTION_STEPS[o][step]).map((o) => [o, true]));
+  return { dump: pick('dump'), restore: pick('restore') };
+}
 
 /** `criu dump -t PID -D DIR …` (without the leading "criu"). */
 export function dumpArgs(o: DumpOptions): string[] {

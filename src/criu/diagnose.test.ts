@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { criuVersionsOnTheWire, diagnose, failureStatus, logExcerpt, olderCriuOnDestination } from './diagnose.ts';
+import { criuVersionsOnTheWire, diagnose, diagnoseVerdict, failureStatus, logExcerpt, olderCriuOnDestination } from './diagnose.ts';
 
 const rec = (f: string) => readFileSync(join(import.meta.dirname, '../../fixtures/recorded/criu-logs', f), 'utf8');
 const ids = (text: string, timedOut = false) => diagnose({ text, timedOut }).map((d) => d.id);
@@ -60,6 +60,7 @@ describe('diagnosis on logs recorded here', () => {
 
   test('runtime-side signatures from FIELD-NOTES', () => {
     expect(ids('Error (criu/util.c:640): execvp("iptables-restore", ...) failed: No such file or directory')).toEqual(['iptables-restore-missing']);
+    expect(ids('iptables v1.8.11 (nf_tables):  RULE_INSERT failed (No such file or directory): rule in chain INPUT\n(02.7) Error (criu/netfilter.c:105): Iptables configuration failed')).toEqual(['iptables-lock-failed']);
     expect(diagnose({ text: "(00.1) Error (criu/cr-restore.c:1512): Can't fork for 25: File exists" })[0]).toMatchObject({ id: 'pid-collision', blame: 'environment' });
     expect(ids('Warn  (criu/cr-check.c:824): Dirty tracking is OFF. Memory snapshot will not work.')).toEqual(['dirty-tracking-off']);
   });
@@ -67,6 +68,34 @@ describe('diagnosis on logs recorded here', () => {
   test('CRIU 3.17.1 dumping a glibc 2.36 program on kernel 5.10 (a VM pool): rseq without get_rseq_conf', () => {
     const d = diagnose({ text: rec('bookworm-3.17.1-kernel-5.10-dump-rseq.log') });
     expect(d).toMatchObject([{ id: 'rseq-no-get-rseq-conf', blame: 'tuple', fatal: false }]);
+  });
+
+  test('CRIU 4.1.1 dumping a process of another user (uid 1001) as root without CAP_SYS_RESOURCE (host-trixie, caps-and-creds)', () => {
+    const d = diagnose({ text: rec('trixie-4.1.1-dump-other-user-rlimit.excerpt.log') });
+    expect(d.map((x) => x.id)).toEqual(['rlimit-other-user', 'rlimit-nofile']);
+    expect(d[0]).toMatchObject({ blame: 'environment', fatal: false, evidence: "(00.007572) Error (criu/cr-dump.c:371): Can't get rlimit 0: Operation not permitted" });
+    expect(failureStatus(d)).toBe('ERROR');
+  });
+
+  test('CRIU 4.1.1 dumping deleted-file without --link-remap (host-trixie): the option is named', () => {
+    const d = diagnose({ text: rec('trixie-4.1.1-dump-link-remap-needed.excerpt.log') });
+    expect(d.map((x) => x.id)).toEqual(['link-remap-needed', 'rlimit-nofile']);
+    expect(d[0]).toMatchObject({ blame: 'tuple', evidence: expect.stringContaining("Can't create link remap for /run/criu-compat/cells/deleted-file/cc-deleted-3/name-a. Use link-remap option.") });
+    expect(failureStatus(d)).toBe('FAIL');
+  });
+
+  test("restored workloads' FAIL lines, as real runs printed them (CRIU 4.1.1 and 3.17.1 on 6.12 and 6.18)", () => {
+    const seen: [string, string][] = [
+      ['the periodic timerfd stopped: no expiration in 201 ms, and it is disarmed (restored with the 0 s left it showed while an expiration was pending)', 'timerfd-pending-disarmed'],
+      ['after restore: read 1 gave 5, expected 1: the eventfd is no longer in semaphore mode (EFD_SEMAPHORE lost)', 'eventfd-semaphore-lost'],
+      ['thread 412 is allowed CPUs {0,1}, it was pinned to {0}', 'cpu-affinity-not-restored'],
+      ['main thread: no_new_privs is off', 'no-new-privs-lost'],
+      ['after restore: child: ambient capabilities 0, expected 0x1', 'ambient-caps-lost'],
+    ];
+    for (const [line, id] of seen) expect(diagnoseVerdict(line).map((d) => ({ id: d.id, blame: d.blame, evidence: d.evidence }))).toEqual([{ id, blame: 'tuple', evidence: line }]);
+    expect(diagnoseVerdict('heap byte 7 changed')).toEqual([]);
+    // They never fire on CRIU's own logs.
+    for (const f of ['bookworm-3.17.1-dump-vdso.log', 'trixie-4.1.1-dump-hw-breakpoint-hang.log']) expect(diagnoseVerdict(rec(f))).toEqual([]);
   });
 
   test('an unknown failure gets no diagnosis', () => {

@@ -128,6 +128,15 @@ export const SIGNATURES: readonly Signature[] = [
     remediation: 'Install iptables in the node image, or use CRIU\'s nftables lock (--network-lock nftables, or network-lock nftables in criu.conf).',
   },
   {
+    id: 'iptables-lock-failed',
+    title: "CRIU's iptables lock of a TCP connection failed",
+    blame: 'tuple',
+    match: (i) => line(/RULE_INSERT failed|RULE_APPEND failed/)(i) ?? line(/Iptables configuration failed/)(i),
+    cause:
+      "With --tcp-established CRIU locks each dumped connection by inserting iptables DROP rules (iptables -I INPUT … -m mark ! --mark …); the node image's iptables could not insert them on this kernel (seen: trixie's iptables 1.8.11, nf_tables backend, on Debian's 5.10 kernel: \"RULE_INSERT failed (No such file or directory): rule in chain INPUT\"; loading nft_compat and xt_mark did not help).",
+    remediation: "Use CRIU's nftables lock (--network-lock nftables, or network-lock nftables in criu.conf), switch the node image to iptables-legacy, or run this node image on a newer kernel (the same image passes on 6.12).",
+  },
+  {
     id: 'sockopt-passcred',
     title: 'CRIU cannot read SO_PASSCRED/SO_PASSSEC from TCP/UDP sockets on this kernel',
     blame: 'tuple',
@@ -168,6 +177,25 @@ export const SIGNATURES: readonly Signature[] = [
     match: line(/error setting rlimit type \d+: operation not permitted|setrlimit `?RLIMIT_[A-Z]+`?: Operation not permitted/i),
     cause: 'The container asks for a higher RLIMIT_NOFILE (type 7) or RLIMIT_NPROC (type 6) than the runtime\'s own, and the runtime lacks CAP_SYS_RESOURCE to raise it (podman raises both by default; this machine withholds CAP_SYS_RESOURCE even from root).',
     remediation: 'Run containers with the node\'s own limits (podman --ulimit host; Docker API: HostConfig.Ulimits no higher than `ulimit -Hn` / `ulimit -Hu`), or grant CAP_SYS_RESOURCE to the runtime.',
+  },
+  {
+    id: 'link-remap-needed',
+    title: 'An open file lost its name but is still linked elsewhere: CRIU needs --link-remap',
+    blame: 'tuple',
+    match: line(/Can't create link remap for .* Use link-remap option/),
+    cause:
+      'A process holds a file open whose name was removed while another hard link to it remains (e.g. a file renamed or unlinked after a second link was made). CRIU can only dump such a file through a temporary hard link beside it, which it makes only when told to.',
+    remediation: 'Dump with --link-remap; where a container runtime has no flag for it, put link-remap in the CRIU configuration file the runtime makes CRIU read (runc: /etc/criu/runc.conf). Or have the service close such files before a checkpoint.',
+  },
+  {
+    id: 'rlimit-other-user',
+    title: 'CRIU may not read the resource limits of another user\'s process',
+    blame: 'environment',
+    match: line(/Can't get rlimit \d+: Operation not permitted/),
+    cause:
+      "The dumped tree holds a process whose uids or gids differ from CRIU's own. The kernel lets prlimit() read such a process's limits only with CAP_SYS_RESOURCE, and CRIU runs without it here (this machine withholds CAP_SYS_RESOURCE even from root), so it cannot dump any process of another user.",
+    remediation:
+      'Run CRIU with CAP_SYS_RESOURCE in its effective set (a container runtime or agent granted it, not one that drops it), or keep the checkpointed services running as the same user as CRIU.',
   },
   {
     id: 'pid-collision',
@@ -214,10 +242,68 @@ export const SIGNATURES: readonly Signature[] = [
   },
 ];
 
+/**
+ * What a restored workload's FAIL line says when CRIU left out a piece of
+ * state it does not checkpoint (in this CRIU release or any): the fixtures
+ * of those classes name it in words these match. Diagnosed like a log.
+ */
+export const VERDICT_SIGNATURES: readonly Signature[] = [
+  {
+    id: 'timerfd-pending-disarmed',
+    title: 'CRIU restored a periodic timerfd disarmed',
+    blame: 'tuple',
+    match: line(/periodic timerfd stopped: .*disarmed/),
+    cause:
+      'While an expiration of a periodic timerfd is pending (not yet read), the kernel shows its time left as 0; CRIU (up to 4.2) restores the timer with that 0, and timerfd_settime with a zero value disarms it: the pending ticks come back, then it never fires again (checkpoint-restore/criu issue #3162).',
+    remediation: 'No CRIU release fixes it yet: read timerfds promptly in the service (the window is then the wake-up latency), re-arm timers after a restore, or carry a CRIU patch that re-reads a zero it_value (criu pull request #2030).',
+  },
+  {
+    id: 'eventfd-semaphore-lost',
+    title: 'CRIU recreated an eventfd without EFD_SEMAPHORE',
+    blame: 'tuple',
+    match: line(/EFD_SEMAPHORE lost/),
+    cause: 'CRIU stores only the count and file flags of an eventfd and recreates it with eventfd(count, 0): a semaphore-mode eventfd comes back in counter mode, and its first read takes the whole count.',
+    remediation: 'No CRIU release keeps the flag (up to 4.2): avoid EFD_SEMAPHORE in services that are checkpointed (count units in user space), or recreate such eventfds after a restore.',
+  },
+  {
+    id: 'cpu-affinity-not-restored',
+    title: 'CRIU does not checkpoint CPU affinity',
+    blame: 'tuple',
+    match: line(/is allowed CPUs \{[^}]*\}, it was pinned to/),
+    cause: "CRIU saves no CPU affinity: restored threads get the restorer's (every CPU it may use). Patches to save it (criu pull requests #1298, #1969, #2014) were never merged.",
+    remediation: 'Have the service (or a post-restore hook: criu --action-script, a runtime hook) re-apply its CPU pinning after a restore; or pin with a cpuset cgroup, which the restore keeps.',
+  },
+  {
+    id: 'no-new-privs-lost',
+    title: 'This CRIU does not restore no_new_privs',
+    blame: 'tuple',
+    match: line(/no_new_privs is off/),
+    cause: 'prctl(PR_SET_NO_NEW_PRIVS) is carried by CRIU since 3.19; older releases (Debian 12 has 3.17.1) restore the seccomp filters but leave no_new_privs off, so a restored process may gain privileges through a setuid exec again.',
+    remediation: 'Ship CRIU >= 3.19 in this node image.',
+  },
+  {
+    id: 'ambient-caps-lost',
+    title: 'This CRIU does not restore ambient capabilities',
+    blame: 'tuple',
+    match: line(/ambient capabilities 0, expected/),
+    cause: 'The ambient capability set is carried by CRIU since 4.1; older releases (Debian 12 has 3.17.1) restore the other sets and drop the ambient one, so programs the restored process starts lose capabilities they were meant to inherit.',
+    remediation: 'Ship CRIU >= 4.1 in this node image.',
+  },
+];
+
+/** Known causes of a restored workload's FAIL line (its own words, see VERDICT_SIGNATURES). */
+export function diagnoseVerdict(message: string): Diagnosis[] {
+  return matchAll(VERDICT_SIGNATURES, { text: message });
+}
+
 /** Every known signature found in the input, in table order (most specific first). */
 export function diagnose(input: DiagnoseInput): Diagnosis[] {
+  return matchAll(SIGNATURES, input);
+}
+
+function matchAll(signatures: readonly Signature[], input: DiagnoseInput): Diagnosis[] {
   const out: Diagnosis[] = [];
-  for (const s of SIGNATURES) {
+  for (const s of signatures) {
     const evidence = s.match(input);
     if (evidence === undefined) continue;
     const detail = s.detail?.(input, evidence);

@@ -45,6 +45,8 @@ export interface Environment {
   signal?(pid: number, sig: string): Promise<boolean>;
   /** Is this PID (as seen inside) a live process? A zombie is not. */
   isRunning(pid: number): Promise<boolean>;
+  /** Does this PID (as seen inside) still name a process, a zombie included (its PID is free again only once reaped)? Optional. */
+  pidInUse?(pid: number): Promise<boolean>;
   /** Copies a host file into the environment (mode kept). */
   copyIn(hostPath: string, envPath: string): Promise<void>;
   /** Copies a directory out of the environment into hostDir (made root-only, files 0600); returns hostDir. */

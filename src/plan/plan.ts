@@ -32,6 +32,10 @@ export interface PlannedPool {
   features: string[];
   /** Container runtimes found in the node image (from the inventory). */
   runtimes: import('../runtimes/detect.ts').RuntimeInfo[];
+  /** settings.workloadBuild image: this pool's workload binaries (host paths), built in its node image; else plan.natives.workloads. */
+  workloads?: Record<string, string>;
+  /** The libc its workload binaries carry, e.g. "glibc 2.36 (static, built on this machine)". */
+  fixtureLibc?: string;
   /** Set when the pool could not be provisioned; suites do not run for it. */
   error?: string;
   /** What explains the error (e.g. a VM's serial console tail). */

@@ -25,6 +25,8 @@ export const Cell = z.strictObject({
   mode: z.string().optional(),
   /** big-mem: the memory the workload fills (MiB). */
   sizeMiB: z.number().int().positive().optional(),
+  /** Round-trip and runtime: the libc the workload fixture was built with, and where (settings.workloadBuild). */
+  fixtureLibc: z.string().optional(),
   /** runtime: the container runtime (runc, crun, podman). */
   runtime: z.string().optional(),
   /** Migrations: the pool the checkpoint is taken on and the pool it is restored on. */

@@ -86,6 +86,14 @@ describe('endings', () => {
     expect(await runAttempt(quiet.s, t)).toMatchObject({ status: 'FAIL', reason: 'restored thing gave no verdict within 2000 ms', diagnoses: [] });
   });
 
+  test("a FAIL line naming state CRIU does not keep is diagnosed first, before the last command's notes", async () => {
+    const msg = 'after restore: read 1 gave 5, expected 1: the eventfd is no longer in semaphore mode (EFD_SEMAPHORE lost)';
+    const lr = scripted('leave-running', { verdict: async () => ({ status: 'FAIL' as const, message: msg }) });
+    const a = await runAttempt(lr.s, t);
+    expect(a).toMatchObject({ status: 'FAIL', reason: `restored thing: ${msg}` });
+    expect(a.diagnoses.map((d) => d.id)).toEqual(['eventfd-semaphore-lost', 'note-only']);
+  });
+
   test('an ending after the dump (the tree still runs) stops before restore', async () => {
     const { s, calls } = scripted('dump', { afterDump: async (d) => ({ status: 'FAIL', reason: 'still running', run: d }) });
     expect(await runAttempt(s, t)).toMatchObject({ status: 'FAIL', reason: 'still running', diagnoses: [{ id: 'note-only' }] });

@@ -2,7 +2,7 @@ import type { Settings } from '../config/schema.ts';
 import type { Diagnosis } from '../criu/diagnose.ts';
 import type { Cell, Status } from '../results/schema.ts';
 import type { Verdict } from '../workloads/protocol.ts';
-import { failureStatus } from '../criu/diagnose.ts';
+import { diagnoseVerdict, failureStatus } from '../criu/diagnose.ts';
 import type { Attempt } from './repeat.ts';
 
 /**
@@ -27,6 +27,8 @@ export interface Ending {
   status: Status;
   reason: string;
   run?: StepRun | undefined;
+  /** Diagnoses of the ending itself (a workload's FAIL line), before those of its run. */
+  diagnoses?: Diagnosis[];
   metrics?: Partial<Cell['metrics']>;
 }
 
@@ -89,7 +91,7 @@ export async function runAttempt<R extends StepRun>(s: Subject<R>, t: Settings['
     reason: ending.reason,
     durations,
     metrics,
-    diagnoses: ending.run?.diagnoses ?? [],
+    diagnoses: [...(ending.diagnoses ?? []), ...(ending.run?.diagnoses ?? [])],
     logExcerpt: ending.run?.excerpt ?? [],
     commands,
     workloadOutput: output,
@@ -152,6 +154,9 @@ async function flow<R extends StepRun>(s: Subject<R>, t: Settings['timeouts'], d
     const { note, metrics } = await s.passed();
     return { status: 'PASS', reason: `${s.verifier} verified its own state${note ? ` (${note})` : ''}`, run, ...(metrics ? { metrics } : {}) };
   }
-  if (verdict.status === 'FAIL') return { status: 'FAIL', reason: `${s.verifier}: ${verdict.message}`, run };
+  if (verdict.status === 'FAIL') {
+    const known = diagnoseVerdict(verdict.message);
+    return { status: 'FAIL', reason: `${s.verifier}: ${verdict.message}`, run, ...(known.length ? { diagnoses: known } : {}) };
+  }
   return { status: 'FAIL', reason: verdict.alive ? `${s.verifier} gave no verdict within ${t.verifyMs} ms` : `${s.verifier} died without a verdict`, run };
 }

@@ -6,7 +6,7 @@ export interface CellMeta {
 }
 
 /** What a cell is: where it ran, its check name, and the structured fields that say what the check is about. */
-export type CellId = Pick<Cell, 'pool' | 'suite' | 'check'> & Partial<Pick<Cell, 'feature' | 'workload' | 'mode' | 'sizeMiB' | 'runtime' | 'source' | 'destination'>>;
+export type CellId = Pick<Cell, 'pool' | 'suite' | 'check'> & Partial<Pick<Cell, 'feature' | 'workload' | 'mode' | 'sizeMiB' | 'runtime' | 'source' | 'destination' | 'fixtureLibc'>>;
 
 export type CellDraft = Omit<Cell, keyof CellId | 'startedAt' | 'metrics' | 'commands' | 'diagnoses' | 'logExcerpt'> &
   Partial<Pick<Cell, 'metrics' | 'commands' | 'diagnoses' | 'logExcerpt'>>;

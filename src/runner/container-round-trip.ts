@@ -1,45 +1,17 @@
 import type { Settings } from '../config/schema.ts';
 import type { Environment } from '../environments/environment.ts';
 import { describeRuntimeFailure, type ContainerRuntime, type RuntimeRun } from '../runtimes/container-runtime.ts';
-import type { RuntimeInfo } from '../runtimes/detect.ts';
 import { readCriuStats } from '../criu/stats.ts';
 import type { Cell } from '../results/schema.ts';
 import { askVerdict, waitReady, type ProtocolPeer } from '../workloads/protocol.ts';
-import { runAttempt, type AttemptMode, type Ending, type StepName, type Subject } from './attempt.ts';
+import type { ContainerCase, ContainerMode } from './container-cases.ts';
+import { runAttempt, type Ending, type StepName, type Subject } from './attempt.ts';
 import { failureStatus } from '../criu/diagnose.ts';
+import type { Criu } from '../criu/driver.ts';
+import { missingCapability } from './capabilities.ts';
 import type { Attempt } from './repeat.ts';
 
-/**
- * The modes of a container round trip (see AttemptMode): run asks whether the
- * runtime can run containers here at all; migrate (podman) is checkpoint
- * --export on this node, restore --import on another, verify there.
- */
-export type ContainerMode = AttemptMode;
-
-export interface ContainerCase {
-  check: string;
-  workload: string;
-  args: string[];
-  mode: ContainerMode;
-  tcpEstablished?: boolean;
-  fileLocks?: boolean;
-}
-
-/** The cells of one runtime in one pool. */
-export function containerCases(runtime: RuntimeInfo['name']): ContainerCase[] {
-  const c = (check: string, workload: string, mode: ContainerMode, extra: Partial<ContainerCase> = {}): ContainerCase => ({ check: `${runtime}/${check}`, workload, args: [], mode, ...extra });
-  const cases = [
-    c('run', 'counter', 'run'),
-    c('counter', 'counter', 'dump'),
-    c('process-tree', 'process-tree', 'dump'),
-    c('tcp-established', 'tcp-established', 'dump', { tcpEstablished: true }),
-    c('file-lock', 'file-lock', 'dump', { fileLocks: true }),
-    c('counter/leave-running', 'counter', 'leave-running'),
-    c('counter/pre-dump', 'counter', 'pre-dump'),
-  ];
-  if (runtime === 'podman') cases.push(c('counter/export-import', 'counter', 'migrate'));
-  return cases;
-}
+export type { ContainerCase, ContainerMode } from './container-cases.ts';
 
 export interface ContainerAttemptContext {
   env: Environment;
@@ -49,6 +21,8 @@ export interface ContainerAttemptContext {
   /** Container name, unique in the environment. */
   id: string;
   timeouts: Settings['timeouts'];
+  /** The node's CRIU, which probes the capabilities a class needs. */
+  criu?: Criu | undefined;
   /** migrate: the other node, with its own runtime driver (prepared). */
   peer?: { env: Environment; runtime: ContainerRuntime } | undefined;
   signal?: AbortSignal | undefined;
@@ -115,6 +89,11 @@ class ContainerSubject implements Subject<RuntimeRun> {
   }
 
   async gate(): Promise<Ending | undefined> {
+    if (this.c.needs?.length) {
+      if (!this.x.criu) return { status: 'ERROR', reason: `harness: ${this.c.workload} needs capabilities probed, and no CRIU driver was given to probe them` };
+      const missing = await missingCapability(this.c.needs, { env: this.x.env, criu: this.x.criu, commandMs: this.x.timeouts.commandMs });
+      if (missing) return missing;
+    }
     const can = this.x.runtime.capabilities;
     if (this.mode !== 'run' && !can.checkpoint.ok) return { status: 'SKIP', reason: can.checkpoint.why.startsWith('capability missing') ? can.checkpoint.why : `capability missing: ${can.checkpoint.why}` };
     if (this.mode === 'pre-dump') {

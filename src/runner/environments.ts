@@ -14,12 +14,17 @@ export async function openEnvironment(plan: RunPlan, pool: PlannedPool, session:
   if (!opts.workloads) return env;
   try {
     await env.makeDir(`${env.workDir}/bin`);
-    for (const bin of Object.values(plan.natives.workloads)) await env.copyIn(bin, binaryPath(env, bin));
+    for (const bin of Object.values(workloadBinaries(plan, pool))) await env.copyIn(bin, binaryPath(env, bin));
     return env;
   } catch (e) {
     await env.dispose();
     throw e;
   }
+}
+
+/** Host paths of a pool's workload binaries: built in its node image (settings.workloadBuild: image) or on this machine. */
+export function workloadBinaries(plan: RunPlan, pool: PlannedPool): Record<string, string> {
+  return pool.workloads ?? plan.natives.workloads;
 }
 
 /** Where a workload binary lives inside the environment (its cache name minus the hash). */

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { LoadedConfig } from '../config/load.ts';
+import { fixtureOf } from '../config/catalogue/index.ts';
 import type { Pool } from '../config/schema.ts';
 import { buildStatic, buildStaticDir } from '../native/build-static.ts';
 import { failPool } from '../backends/inventory.ts';
@@ -21,7 +22,7 @@ export async function buildNatives(cacheDir: string, workloads: readonly string[
     buildStatic('cc-guard', join(PROJECT_ROOT, 'src/native/cc-guard.c'), [], cacheDir),
     buildStaticDir('cc-agent', join(PROJECT_ROOT, 'src/agent'), cacheDir),
     buildStatic('hw-breakpoints', join(PROJECT_ROOT, 'fixtures/probes/hw-breakpoints.c'), [], cacheDir),
-    ...workloads.map((w) => buildStatic(w, join(PROJECT_ROOT, `fixtures/workloads/${w}.c`), [header], cacheDir)),
+    ...workloads.map((w) => buildStatic(fixtureOf(w), join(PROJECT_ROOT, `fixtures/workloads/${fixtureOf(w)}.c`), [header], cacheDir)),
   ]);
   return { helper, guard, agent, workloads: Object.fromEntries(workloads.map((w, i) => [w, bins[i]!])), probes: { hwBreakpoints } };
 }

@@ -23,6 +23,7 @@ import { allBackends } from '../backends/registry.ts';
 import { networkFor, sessionsFor, workloadsFor } from '../suites/registry.ts';
 import { createNodeNetwork, sweepStaleNetworks, teardownNodeNetwork, type NodeNetworkSpec } from '../environments/network/node-network.ts';
 import { runInGroups } from './pool-groups.ts';
+import { assignWorkloadBuilds } from './workload-build.ts';
 import { capabilitiesOf } from '../results/cell-fields.ts';
 import { PAIR_SUITE, migrationPairs, pairNeedsNetwork } from '../plan/migration-pairs.ts';
 import type { MigrationPair } from '../plan/plan.ts';
@@ -84,6 +85,14 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
       natives,
       progress,
       signal: opts.signal,
+    });
+    await assignWorkloadBuilds(provisioned, s.workloadBuild, workloadsFor(s, loaded.config.migrations), {
+      fixturesDir: join(PROJECT_ROOT, 'fixtures/workloads'),
+      cacheDir: opts.cacheDir,
+      helper: natives.helper,
+      workRoot,
+      timeoutMs: s.timeouts.environmentMs,
+      progress: (pool, what) => progress.update(pool, what),
     });
     const pairs = s.suites.includes(PAIR_SUITE) ? migrationPairs(loaded.config, new Set(pools.map((p) => p.name))) : [];
     // A real network between the nodes (a host bridge), only when a suite or a migration mode asks for one.

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { SUITES } from '../config/schema.ts';
+import { CONTAINER_WORKLOADS, SUITES } from '../config/schema.ts';
 import { needsOfSuite, sessionsFor, workloadsFor } from './registry.ts';
 
 describe('suite declarations', () => {
@@ -15,6 +15,9 @@ describe('suite declarations', () => {
 
   test('workloads: settings.workloads, and the runtime suite\'s container workloads only when it runs', () => {
     expect(workloadsFor({ workloads: ['counter', 'threads'], suites: ['round-trip'] })).toEqual(['counter', 'threads']);
-    expect(workloadsFor({ workloads: ['counter', 'threads'], suites: ['round-trip', 'runtime'] })).toEqual(['counter', 'threads', 'process-tree', 'tcp-established', 'file-lock']);
+    const both = workloadsFor({ workloads: ['counter', 'threads'], suites: ['round-trip', 'runtime'] });
+    expect(both.slice(0, 2)).toEqual(['counter', 'threads']);
+    expect(new Set(both)).toEqual(new Set(['counter', 'threads', ...CONTAINER_WORKLOADS]));
+    expect(both).toEqual(expect.arrayContaining(['process-tree', 'tcp-established', 'file-lock', 'unix-stream', 'sysv-shm']));
   });
 });

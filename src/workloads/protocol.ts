@@ -65,13 +65,20 @@ export class Workload implements ProtocolPeer {
     return this.env.isRunning(this.pid);
   }
 
-  /** Waits until the process is gone (and reaped). */
+  /**
+   * Waits until the process is gone and, where the environment can tell,
+   * reaped: a restore needs its PID free, and a zombie still holds it until
+   * the environment's init gets to it (seen on a loaded host: `Can't fork for
+   * N: File exists`).
+   */
   async waitGone(timeoutMs: number): Promise<boolean> {
-    return (await poll(async () => ((await this.alive()) ? undefined : true), { intervalMs: 5, timeoutMs })) ?? false;
+    const gone = async () => !(await this.alive()) && !(this.env.pidInUse && (await this.env.pidInUse(this.pid)));
+    return (await poll(async () => ((await gone()) ? true : undefined), { intervalMs: 5, timeoutMs })) ?? false;
   }
 
   /** Best effort: kills the whole session the workload leads. */
   async kill(): Promise<void> {
+    if (!this.pid) return; // never started: "kill -0" would name the caller's own group
     await this.env.exec(['sh', '-c', `kill -9 -${this.pid} ${this.pid} 2>/dev/null; true`], { timeoutMs: 5000 }).catch(() => undefined);
   }
 }

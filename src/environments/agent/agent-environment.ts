@@ -97,6 +97,11 @@ export class AgentEnvironment implements Environment {
     return state !== undefined && state !== 'Z' && state !== 'X';
   }
 
+  async pidInUse(pid: number): Promise<boolean> {
+    this.assertUp();
+    return ((await this.channel.get(`/proc/${pid}/stat`, IO_TIMEOUT_MS))?.length ?? 0) > 0;
+  }
+
   async copyIn(hostPath: string, envPath: string): Promise<void> {
     this.assertUp();
     const [data, st] = await Promise.all([readFile(hostPath), stat(hostPath)]);

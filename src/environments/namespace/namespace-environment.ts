@@ -119,6 +119,11 @@ export class NamespaceEnvironment implements Environment {
     return state !== undefined && state !== 'Z' && state !== 'X';
   }
 
+  async pidInUse(pid: number): Promise<boolean> {
+    this.assertUp();
+    return (await readFile(`/proc/${this.initPid}/root/proc/${pid}/stat`, 'utf8').catch(() => '')) !== '';
+  }
+
   /**
    * Signals from the host: a workload (started detached, or restored with
    * restore -d) is a child of the environment's init, whose host PID its
