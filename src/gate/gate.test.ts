@@ -29,6 +29,23 @@ describe('regression gate', () => {
     expect(g.improvements).toEqual([expect.objectContaining({ pool: 'k5.10-bookworm', what: 'round-trip/threads', after: 'PASS' })]);
   });
 
+  test('a migration direction that regresses fails CI like any cell; a pair gone from the run is a missing PASS cell', () => {
+    const mig = (source: string, destination: string, status: 'PASS' | 'FAIL') => ({ ...cell(real, 'k6.1-trixie', 'counter'), pool: source, suite: 'migration', check: `counter/cold → ${destination}`, workload: 'counter', mode: 'cold', source, destination, status });
+    const base = copy();
+    base.cells.push(mig('k6.1-trixie', 'k6.12-trixie', 'PASS'), mig('k6.12-trixie', 'k6.1-trixie', 'PASS'));
+    const cur = structuredClone(base);
+    cur.cells.find((c) => c.suite === 'migration' && c.source === 'k6.1-trixie')!.status = 'FAIL';
+    cur.cells = cur.cells.filter((c) => !(c.suite === 'migration' && c.source === 'k6.12-trixie'));
+    const g = runGate(base, cur, policy(), { today: TODAY });
+    expect(g.passed).toBe(false);
+    expect(g.regressions).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ kind: 'status', pool: 'k6.1-trixie', what: 'migration/counter/cold → k6.12-trixie', before: 'PASS', after: 'FAIL' }),
+        expect.objectContaining({ kind: 'missing-cell', pool: 'k6.12-trixie', what: 'migration/counter/cold → k6.1-trixie' }),
+      ]),
+    );
+  });
+
   test('a lost capability is a regression', () => {
     const cur = copy();
     cur.pools.find((p) => p.name === 'k6.12-trixie')!.capabilities.mem_dirty_track = false;
