@@ -10,7 +10,8 @@
  * emulation larger dumps cost minutes and say nothing new). One migration
  * group moves the counter between the host trixie pool and three VM pools
  * (both node images, so CRIU 4.1.1 and 3.17.1; kernels 6.18, 6.1 and 6.12;
- * the namespace and qemu backends), cold and with pre-copy.
+ * the namespace and qemu backends), cold; a second moves it from the 6.12
+ * to the 6.1 VM pool with pre-copy, a page server and lazy pages.
  */
 export const DEFAULT_CONFIG_TEXT = `# criu-compat embedded default
 pools:
@@ -80,11 +81,20 @@ pools:
 migrations:
   - name: across-pools
     description: >-
-      The counter moved between node images (CRIU 4.1.1 and 3.17.1), kernels
-      (this machine's, 6.1, 6.12) and backends (namespace, qemu), every
-      direction; cold, and with pre-copy where the source tracks dirty memory
+      The counter moved cold between node images (CRIU 4.1.1 and 3.17.1),
+      kernels (this machine's, 6.1, 6.12) and backends (namespace, qemu),
+      every direction
     pools: [host-trixie, k6.1-trixie, k6.12-bookworm, k6.12-trixie]
     workloads: [counter]
-    modes: [cold, pre-copy]
+    modes: [cold]
+  - name: live-modes
+    description: >-
+      Pre-copy, a page server and lazy pages between two VM pools with the
+      same CRIU (6.12 to 6.1, both tracking dirty memory, both with
+      userfaultfd), over the run's node network
+    from: [k6.12-trixie]
+    to: [k6.1-trixie]
+    workloads: [counter]
+    modes: [pre-copy, page-server, lazy]
 `;
 export const DEFAULT_CONFIG_NAME = '(embedded default)';

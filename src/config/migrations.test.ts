@@ -16,10 +16,12 @@ function errorOf(text: string): ConfigError {
 }
 
 describe('migrations: in the config', () => {
-  test('a group of pools gives every ordered pair, the diagonal included; from × to gives those; a pair named twice runs once', () => {
-    const { config } = parseConfig(`${POOLS}migrations:\n  - {name: g, pools: [a, c]}\n  - {name: h, from: [b], to: [a, c]}\n  - {name: dup, from: [a], to: [c], modes: [pre-copy]}\n`, 'f.yaml');
+  test('a group of pools gives every ordered pair, the diagonal included; from × to gives those; a pair named twice runs each workload and mode once', () => {
+    const { config } = parseConfig(`${POOLS}migrations:\n  - {name: g, pools: [a, c]}\n  - {name: h, from: [b], to: [a, c]}\n  - {name: more, from: [a], to: [c], modes: [cold, pre-copy]}\n  - {name: same, from: [a], to: [c]}\n`, 'f.yaml');
     const pairs = migrationPairs(config, new Set(['a', 'b', 'c']));
-    expect(pairs.map((p) => `${p.source}>${p.destination}`)).toEqual(['a>a', 'a>c', 'c>a', 'c>c', 'b>a', 'b>c']);
+    expect(pairs.map((p) => `${p.source}>${p.destination}`)).toEqual(['a>a', 'a>c', 'c>a', 'c>c', 'b>a', 'b>c', 'a>c']);
+    // The later group adds only pre-copy to a>c (cold ran already); the last adds nothing.
+    expect(pairs.at(-1)).toMatchObject({ group: 'more', modes: ['pre-copy'] });
     expect(pairs[0]).toMatchObject({ group: 'g', workloads: ['counter'], modes: ['cold'], preDumps: 2 });
     // --pool b,c: only pairs whose two pools run.
     expect(migrationPairs(config, new Set(['b', 'c'])).map((p) => `${p.source}>${p.destination}`)).toEqual(['c>c', 'b>c']);

@@ -7,23 +7,29 @@ export const PAIR_SUITE = 'migration';
 /**
  * Every ordered pair the config's migration groups name among the selected
  * pools (a group's "pools" gives each ordered pair, the diagonal included;
- * "from" × "to" gives those). A pair named by two groups runs once, with the
- * first group's settings. Pairs with a pool outside the selection are left
+ * "from" × "to" gives those). Pairs with a pool outside the selection are left
  * out: --pool chose not to run them (shards keep groups together, see
- * select.ts).
+ * select.ts). A pair two groups name runs each workload/mode once: the later
+ * group adds what the earlier did not (with its own settings).
  */
 export function migrationPairs(config: Pick<Config, 'migrations'>, selected: ReadonlySet<string>): MigrationPair[] {
   const out: MigrationPair[] = [];
-  const seen = new Set<string>();
+  // What each ordered pair already runs (workload/mode): a later group adds only what is new for it.
+  const covered = new Map<string, Set<string>>();
   for (const g of config.migrations) {
     const from = g.pools ?? g.from ?? [];
     const to = g.pools ?? g.to ?? [];
     for (const source of from)
       for (const destination of to) {
+        if (!selected.has(source) || !selected.has(destination)) continue;
         const key = `${source}\0${destination}`;
-        if (seen.has(key) || !selected.has(source) || !selected.has(destination)) continue;
-        seen.add(key);
-        out.push({ group: g.name, source, destination, workloads: [...g.workloads], modes: [...g.modes], preDumps: g.preDumps, dirtyPercent: g.dirtyPercent });
+        const have = covered.get(key) ?? new Set<string>();
+        covered.set(key, have);
+        const modes = g.modes.filter((m) => g.workloads.some((w) => !have.has(`${w}/${m}`)));
+        if (!modes.length) continue;
+        const workloads = g.workloads.filter((w) => modes.some((m) => !have.has(`${w}/${m}`)));
+        for (const w of workloads) for (const m of modes) have.add(`${w}/${m}`);
+        out.push({ group: g.name, source, destination, workloads: [...workloads], modes: [...modes], preDumps: g.preDumps, dirtyPercent: g.dirtyPercent });
       }
   }
   return out;

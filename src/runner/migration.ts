@@ -124,8 +124,15 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
       if (probe.status === 'SKIP') throw new Ended({ status: 'SKIP', reason: `capability missing on ${dst.pool}: uffd-noncoop (userfaultfd, needed by a lazy restore)` });
       if (probe.status !== 'PASS') throw new Ended({ status: probe.status, reason: `${dst.pool}: ${probe.reason}` });
     }
-    if (!same) await placePids(src.env, dst.env, x.signal);
     await wl.start();
+    // CRIU restores the tree with its PIDs: they must be free on the destination too (a namespace node's low PIDs
+    // are kernel threads in a VM). Where they are not, the workload starts again in a range free on both nodes.
+    if (!same && !(await pidsFree(dst.env, wl.pid, 32, x.signal))) {
+      await wl.kill();
+      await wl.waitGone(2000);
+      await placePids(src.env, dst.env, x.signal);
+      await wl.start();
+    }
     where = wl;
     const ready = await wl.waitReady(x.timeouts.readyMs);
     if (!ready.ok) throw new Ended({ status: 'ERROR', reason: ready.alive ? `workload ${c.workload} printed no "ready" within ${x.timeouts.readyMs} ms on ${src.pool}` : `workload ${c.workload} exited before it was ready on ${src.pool}` });
@@ -428,15 +435,25 @@ async function kernelSaid(env: Environment, name: string, pid: number): Promise<
 /**
  * CRIU restores every task with its PID. A workload that got a low PID in a
  * namespace node finds it taken on a VM (by a kernel thread or the agent):
- * the harness starts it where the PIDs are free on both nodes, as an
+ * the harness starts it again where the PIDs are free on both nodes, as an
  * operator restores into a fresh PID namespace. The source's next PID is set
- * to a random free number between 10000 and 30000 (below every pid_max).
+ * to a random number between 10000 and 30000 (below every pid_max) whose
+ * range is free on the destination.
  */
+/** Are COUNT PIDs from FROM free on the node (no process, no zombie)? Read from the host where the node allows it, else one command. */
+async function pidsFree(env: Environment, from: number, count: number, signal: AbortSignal | undefined): Promise<boolean> {
+  if (env.hostPath && env.pidInUse) {
+    for (let p = from; p < from + count; p++) if (await env.pidInUse(p)) return false;
+    return true;
+  }
+  const r = await env.exec(['sh', '-c', 'for p in $(seq "$1" "$2"); do [ -e /proc/$p ] && exit 1; done; exit 0', 'pids-free', String(from), String(from + count - 1)], { timeoutMs: 10_000, signal });
+  return r.exitCode === 0;
+}
+
 async function placePids(src: Environment, dst: Environment, signal: AbortSignal | undefined): Promise<void> {
   for (let tries = 0; tries < 20; tries++) {
     const base = 10_000 + Math.floor(Math.random() * 20_000);
-    const free = await dst.exec(['sh', '-c', 'for p in $(seq "$1" "$2"); do [ -e /proc/$p ] && exit 1; done; exit 0', 'pids-free', String(base), String(base + 64)], { timeoutMs: 10_000, signal });
-    if (free.exitCode !== 0) continue;
+    if (!(await pidsFree(dst, base + 1, 64, signal))) continue;
     // The source's kernel skips PIDs in use there by itself.
     const r = await src.exec(['sh', '-c', 'echo "$1" > /proc/sys/kernel/ns_last_pid', 'set-last-pid', String(base)], { timeoutMs: 10_000, signal });
     if (r.exitCode !== 0) throw new Error(`environment ${src.id}: cannot set the next PID (/proc/sys/kernel/ns_last_pid): ${r.stderr.trim()}`);
