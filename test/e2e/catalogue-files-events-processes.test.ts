@@ -6,12 +6,11 @@
  * in our effective set, how many CPUs we may use); the classes that show a
  * CRIU gap must FAIL with their diagnosis, never PASS, never ERROR.
  */
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { CATALOGUE } from '../../src/config/catalogue/index.ts';
-import { RunResults, type Cell } from '../../src/results/schema.ts';
-import { cli, harnessProcesses, tempDir } from './harness.ts';
+import type { Cell, RunResults } from '../../src/results/schema.ts';
+import { runClassesOnHost, harnessProcesses, tempDir } from './harness.ts';
 
 const out = tempDir('criu-compat-cat-b-');
 const CLASSES = CATALOGUE.filter((c) => c.group === 'files' || c.group === 'time-events' || c.group === 'processes');
@@ -30,23 +29,10 @@ const GAPS: Record<string, string> = {
 let results: RunResults;
 let exitCode: number | undefined;
 
-const cell = (check: string): Cell => {
-  const c = results.cells.find((x) => x.suite === 'round-trip' && x.check === check);
-  if (!c) throw new Error(`no cell round-trip/${check}`);
-  return c;
-};
+let cell: (check: string) => Cell;
 
 beforeAll(async () => {
-  const cfg = join(out, 'pools.yaml');
-  writeFileSync(
-    cfg,
-    ['pools:', '  - name: cat-b', '    kernel: host', '    image: debian-trixie', '    criu: {env: {CRIU_FAULT: "130"}}', 'settings:', '  suites: [round-trip]', `  workloads: [${CLASSES.map((c) => c.name).join(', ')}]`, ''].join('\n'),
-  );
-  const r = await cli(['run', '--config', cfg, '--out', out, '--no-progress']);
-  exitCode = r.exitCode;
-  const runs = readdirSync(out).filter((d) => d !== 'pools.yaml');
-  expect(runs, r.all).toHaveLength(1);
-  results = RunResults.parse(JSON.parse(readFileSync(join(out, runs[0]!, 'results.json'), 'utf8')));
+  ({ results, exitCode, cell } = await runClassesOnHost(out, 'cat-b', CLASSES.map((c) => c.name)));
 }, 300_000);
 
 describe('files, time-events and processes classes on debian-trixie, host kernel', () => {

@@ -5,14 +5,13 @@
  * is probed here (the kernel release), and the classes that show a known CRIU
  * limitation must FAIL saying what differs, never PASS, never ERROR.
  */
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { release } from 'node:os';
-import { join } from 'node:path';
 import semver from 'semver';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { CATALOGUE } from '../../src/config/catalogue/index.ts';
-import { RunResults, type Cell } from '../../src/results/schema.ts';
-import { cli, harnessProcesses, strayMounts, tempDir } from './harness.ts';
+import type { Cell, RunResults } from '../../src/results/schema.ts';
+import { runClassesOnHost, harnessProcesses, strayMounts, tempDir } from './harness.ts';
 
 const out = tempDir('criu-compat-cat-');
 const CLASSES = CATALOGUE.filter((c) => c.group === 'sockets' || c.group === 'ipc');
@@ -27,23 +26,10 @@ const kernel616 = semver.gte(semver.coerce(release())!, '6.16.0');
 let results: RunResults;
 let exitCode: number | undefined;
 
-const cell = (check: string): Cell => {
-  const c = results.cells.find((x) => x.suite === 'round-trip' && x.check === check);
-  if (!c) throw new Error(`no cell round-trip/${check}`);
-  return c;
-};
+let cell: (check: string) => Cell;
 
 beforeAll(async () => {
-  const cfg = join(out, 'pools.yaml');
-  writeFileSync(
-    cfg,
-    ['pools:', '  - name: cat', '    kernel: host', '    image: debian-trixie', '    criu: {env: {CRIU_FAULT: "130"}}', 'settings:', '  suites: [round-trip]', `  workloads: [${CLASSES.map((c) => c.name).join(', ')}]`, ''].join('\n'),
-  );
-  const r = await cli(['run', '--config', cfg, '--out', out, '--no-progress']);
-  exitCode = r.exitCode;
-  const runs = readdirSync(out).filter((d) => d !== 'pools.yaml');
-  expect(runs, r.all).toHaveLength(1);
-  results = RunResults.parse(JSON.parse(readFileSync(join(out, runs[0]!, 'results.json'), 'utf8')));
+  ({ results, exitCode, cell } = await runClassesOnHost(out, 'cat', CLASSES.map((c) => c.name)));
 }, 300_000);
 
 describe('socket and IPC classes on debian-trixie, host kernel', () => {

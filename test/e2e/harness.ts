@@ -1,5 +1,6 @@
 import { execa, type ResultPromise } from 'execa';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { RunResults, type Cell } from '../../src/results/schema.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -79,4 +80,25 @@ export function tempDir(prefix: string): string {
 
 export function removeTempDirs(): void {
   for (const d of created.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
+/**
+ * The round-trip suite of CLASSES (catalogue names) on one debian-trixie pool
+ * on this machine's kernel (CRIU told not to use hardware breakpoints, so it
+ * works whether the hypervisor virtualises them or not), through the real CLI.
+ * Returns the results and a lookup of its cells by check name.
+ */
+export async function runClassesOnHost(out: string, pool: string, classes: readonly string[]): Promise<{ results: RunResults; exitCode: number | undefined; cell: (check: string) => Cell }> {
+  const cfg = join(out, 'pools.yaml');
+  writeFileSync(cfg, ['pools:', `  - name: ${pool}`, '    kernel: host', '    image: debian-trixie', '    criu: {env: {CRIU_FAULT: "130"}}', 'settings:', '  suites: [round-trip]', `  workloads: [${classes.join(', ')}]`, ''].join('\n'));
+  const r = await cli(['run', '--config', cfg, '--out', out, '--no-progress']);
+  const runs = readdirSync(out).filter((d) => d !== 'pools.yaml');
+  if (runs.length !== 1) throw new Error(`expected one run in ${out}, got ${runs.length}: ${r.all}`);
+  const results = RunResults.parse(JSON.parse(readFileSync(join(out, runs[0]!, 'results.json'), 'utf8')));
+  const cell = (check: string): Cell => {
+    const c = results.cells.find((x) => x.suite === 'round-trip' && x.check === check);
+    if (!c) throw new Error(`no cell round-trip/${check}`);
+    return c;
+  };
+  return { results, exitCode: r.exitCode, cell };
 }
