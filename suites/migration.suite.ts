@@ -57,6 +57,9 @@ function binaryOf(hostBinary: string): string {
   return `${MIGRATION_BASE}/bin/${basename(hostBinary).replace(/-[0-9a-f]{16}$/, '')}`;
 }
 
+// Cold's downtime per pair and workload: every other mode of the same pair (from any group) is measured against it.
+const coldDowntime = new Map<string, number>();
+
 afterAll(async () => {
   await Promise.all([...nodes.values()].map(async (n) => (await n.catch(() => undefined))?.env.dispose()));
 });
@@ -74,7 +77,6 @@ function pairTests(pair: MigrationPair): void {
   const source = poolOf(pair.source);
   const modes = [...pair.modes].sort((a, b) => Number(b === 'cold') - Number(a === 'cold'));
   const cases = migrationCases({ ...pair, modes }, source.bigMemMiB ?? plan.settings.bigMemMiB);
-  const coldDowntime = new Map<string, number>();
 
   test.for(cases)('$check', async (c, ctx) => {
     const started = new Date();
@@ -110,11 +112,11 @@ function pairTests(pair: MigrationPair): void {
         transit,
         timeouts: t,
         preDumps: pair.preDumps,
-        coldDowntimeMs: coldDowntime.get(`${c.workload}/${c.sizeMiB ?? ''}`),
+        coldDowntimeMs: coldDowntime.get(`${pair.source}>${pair.destination}/${c.workload}/${c.sizeMiB ?? ''}`),
         signal: ctx.signal,
       });
       attempts.push(a);
-      if (c.mode === 'cold' && a.status === 'PASS' && a.metrics.migration?.downtimeMs !== undefined) coldDowntime.set(`${c.workload}/${c.sizeMiB ?? ''}`, a.metrics.migration.downtimeMs);
+      if (c.mode === 'cold' && a.status === 'PASS' && a.metrics.migration?.downtimeMs !== undefined) coldDowntime.set(`${pair.source}>${pair.destination}/${c.workload}/${c.sizeMiB ?? ''}`, a.metrics.migration.downtimeMs);
       if (plan.keepArtifacts) {
         const keep = `${source.hostWorkDir}/${SUITE}/cells/${name}/${i}`;
         await src.env.copyOut(dir, `${keep}/source`).catch(() => undefined);
