@@ -104,13 +104,16 @@ export class ExternalPeer {
     if (this.same) return;
     const addr = this.address!;
     const rules = await lockRules(this.src.env, addr);
+    if (!rules.length)
+      throw new NetworkContinuityError(`after the dump, ${this.src.pool} holds no iptables lock rule of CRIU's for ${addr} (CRIU locked the connection some other way, e.g. --network-lock nftables): the harness carries only the iptables lock, so it cannot move this connection safely`);
+    // The lock first: a retransmission from the peer that reached the destination before the socket is repaired would be answered with a reset (seen without the lock).
+    await iptablesRestore(this.dst.env, rules, `installing CRIU's network lock (${rules.length} rules) on ${this.dst.pool}`);
     await this.src.env.network!.removeAddress(addr);
     this.on.delete(this.src.env);
     if (this.o.serviceAddress === 'move') {
       await this.dst.env.network!.addAddress(addr);
       this.on.add(this.dst.env);
     }
-    if (rules.length) await iptablesRestore(this.dst.env, rules, `installing CRIU's network lock (${rules.length} rules) on ${this.dst.pool}`);
     this.log(`[${this.src.pool}] iptables-save: ${rules.length} CRIU lock rule${rules.length === 1 ? '' : 's'} for ${addr} → [${this.dst.pool}] iptables-restore --noflush`);
     this.log(this.o.serviceAddress === 'move' ? `service address ${addr}: off ${this.src.pool}, on ${this.dst.pool}` : `service address ${addr}: off ${this.src.pool}, not given to ${this.dst.pool} (serviceAddress: stay)`);
     await this.client!.flushNeighbours();
@@ -166,7 +169,7 @@ export class ExternalPeer {
 }
 
 /** The rules CRIU's iptables network lock holds for connections of ADDR (DROP unless marked 0xc114), as iptables-save prints them. */
-async function lockRules(env: Environment, addr: string): Promise<string[]> {
+export async function lockRules(env: Environment, addr: string): Promise<string[]> {
   const r = await env.exec(['sh', '-c', `export ${PATH}; iptables-save -t filter`], { timeoutMs: SH_MS });
   if (r.exitCode !== 0) throw new NetworkContinuityError(`${env.id}: iptables-save failed (exit ${r.exitCode}): ${r.stderr.trim()}${r.exitCode === 127 ? ' (the node image needs iptables: CRIU locks the network with it)' : ''}`);
   return r.stdout.split('\n').filter((l) => /^-A (INPUT|OUTPUT) /.test(l) && /--mark 0xc114\b/i.test(l) && l.includes(`${addr}/32`) && / -j DROP\b/.test(l));
