@@ -141,6 +141,17 @@ export class ExternalPeer {
     await this.client!.flushNeighbours();
   }
 
+  /**
+   * A fallback that failed after the destination's restore had failed late: CRIU says when it
+   * had already unlocked the network (e.g. capabilities are restored after that); the restored
+   * connection then went live and was killed there, the peer reset its end, and no node can
+   * bring it back. The fallback's reason says so.
+   */
+  explainFallback<F extends { status: string; reason: string }>(fallback: F, destinationLog: string): F {
+    if (fallback.status === 'PASS' || !/The Network was unlocked so some data or a connection may have been lost/.test(destinationLog)) return fallback;
+    return { ...fallback, reason: `${fallback.reason} — the restore on ${this.dst.pool} failed after CRIU had unlocked the network ("The Network was unlocked so some data or a connection may have been lost"): the connection went live there and died with the killed tree, the peer reset it, and it is lost on every node` };
+  }
+
   /** The peer's own complaint (it checks every byte it receives): its FAIL line, if any. */
   async peerFailure(): Promise<string | undefined> {
     const said = (await this.peerLines()).find((l) => /^FAIL\b/.test(l));

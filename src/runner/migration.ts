@@ -233,6 +233,7 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
       } else {
         // page-server: the pages are on the destination; the fallback takes them back first.
         fallback = same ? undefined : await tryFallback(src, dir, wl, x, record, sourceFirst, tcp);
+        if (fallback && tcp) fallback = tcp.explainFallback(fallback, restore.text);
       }
       // What the source said matters as much: a lazy source that could not serve its pages.
       const diagnoses = migrationDiagnoses(c.mode, src, dst, [...restore.diagnoses, ...(sourceSide?.diagnoses ?? [])]);
