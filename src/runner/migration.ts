@@ -9,6 +9,7 @@ import type { CpuInfo } from '../criu/cpu-features.ts';
 import { Workload } from '../workloads/protocol.ts';
 import type { Attempt } from './repeat.ts';
 import { moveTree, type Transfer } from './transfer.ts';
+import { EnvironmentError } from '../errors.ts';
 import { EXTERNAL_TCP_WORKLOAD, ExternalPeer, NetworkContinuityError, type ExternalPeerOptions } from './migration-tcp.ts';
 import { poll } from '../util/wait-until.ts';
 
@@ -296,7 +297,7 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
     try {
       return await p;
     } catch (e) {
-      if (e instanceof NetworkContinuityError || (e as Error).name === 'EnvironmentError') throw new Ended({ status: 'ERROR', reason: `harness: ${(e as Error).message}` });
+      if (e instanceof NetworkContinuityError || e instanceof EnvironmentError) throw new Ended({ status: 'ERROR', reason: `harness: ${(e as Error).message}` });
       throw e;
     }
   }
