@@ -20,6 +20,7 @@ import { MIGRATION_BASE, attemptMigration, migrationCases, type MigrationNode } 
 import { aggregate, type Attempt } from '../src/runner/repeat.ts';
 import { EXPORTING_RUNTIME, attemptRuntimeMigration } from '../src/runner/migration-runtime.ts';
 import { transitDir } from '../src/runner/transfer.ts';
+import { EXTERNAL_TCP_WORKLOAD } from '../src/runner/migration-tcp.ts';
 import { MIGRATION_SESSION } from '../src/suites/migration.needs.ts';
 
 const SUITE = 'migration';
@@ -113,6 +114,7 @@ function pairTests(pair: MigrationPair): void {
         timeouts: t,
         preDumps: pair.preDumps,
         coldDowntimeMs: coldDowntime.get(`${pair.source}>${pair.destination}/${c.workload}/${c.sizeMiB ?? ''}`),
+        ...(c.workload === EXTERNAL_TCP_WORKLOAD ? { externalPeer: { network: plan.network, guard: plan.natives.guard, peerBinary: plan.natives.workloads[c.workload]!, serviceAddress: pair.serviceAddress, hostDir: `${source.hostWorkDir}/migration-peer/${name}-${i}` } } : {}),
         signal: ctx.signal,
       });
       attempts.push(a);

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { ConfigError } from '../errors.ts';
 import { parseConfig } from './load.ts';
-import { migrationPairs } from '../plan/migration-pairs.ts';
+import { migrationPairs, pairNeedsNetwork } from '../plan/migration-pairs.ts';
 
 const POOLS = 'pools:\n  - {name: a, kernel: host, image: debian-trixie}\n  - {name: b, kernel: host, image: debian-sid}\n  - {name: c, kernel: debian/trixie, image: debian-trixie}\n';
 
@@ -34,5 +34,12 @@ describe('migrations: in the config', () => {
     expect(errorOf(`${POOLS}migrations:\n  - {name: g, pools: [a], modes: [warp]}\n`)).toMatchObject({ path: 'migrations[0].modes[0]' });
     expect(errorOf(`${POOLS}migrations:\n  - {name: g, pools: [a]}\n  - {name: g, pools: [b]}\n`)).toMatchObject({ path: 'migrations[1].name' });
     expect(errorOf(`${POOLS}migrations:\n  - {name: g, pools: [a]}\nsettings: {suites: [round-trip]}\n`)).toMatchObject({ path: 'settings.suites', expected: expect.stringMatching(/"migration"/) });
+  });
+
+  test('tcp-external: serviceAddress move (default) or stay reaches the pairs; the pair asks for the node network (its peer is a third node)', () => {
+    const { config } = parseConfig(`${POOLS}migrations:\n  - {name: g, pools: [a, c], workloads: [tcp-external]}\n  - {name: h, from: [b], to: [c], workloads: [tcp-external], serviceAddress: stay}\n  - {name: k, from: [b], to: [a]}\n`, 'f.yaml');
+    const pairs = migrationPairs(config, new Set(['a', 'b', 'c']));
+    expect(pairs.map((p) => `${p.source}>${p.destination} ${p.serviceAddress} ${pairNeedsNetwork(p)}`)).toEqual(['a>a move true', 'a>c move true', 'c>a move true', 'c>c move true', 'b>c stay true', 'b>a move false']);
+    expect(errorOf(`${POOLS}migrations:\n  - {name: g, pools: [a], workloads: [tcp-external], serviceAddress: elsewhere}\n`)).toMatchObject({ path: 'migrations[0].serviceAddress', expected: expect.stringMatching(/"move".*"stay"/) });
   });
 });

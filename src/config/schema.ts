@@ -21,7 +21,9 @@ export const SUITES = ['criu-check', 'round-trip', 'runtime', 'migration'] as co
 /** How a migration moves a workload between pools (see src/runner/migration.ts). */
 export const MIGRATION_MODES = ['cold', 'pre-copy', 'page-server', 'lazy', 'runtime'] as const;
 /** What a migration moves: process workloads CRIU dumps itself. */
-export const MIGRATION_WORKLOADS = ['counter', 'open-file', 'pipe-pair', 'process-tree', 'threads', 'big-mem'] as const;
+export const MIGRATION_WORKLOADS = ['counter', 'open-file', 'pipe-pair', 'process-tree', 'threads', 'big-mem', 'tcp-external'] as const;
+/** tcp-external in migrations: whether the destination gets the service address the connection is bound to (see MigrationGroup). */
+export const SERVICE_ADDRESS_POLICIES = ['move', 'stay'] as const;
 
 export const DebootstrapImage = z.strictObject({
   debootstrap: z.strictObject({
@@ -163,6 +165,13 @@ export const MigrationGroup = z
     preDumps: z.number().int().min(1).max(10).default(2),
     /** big-mem: the share of its pages it keeps rewriting while it runs (what pre-copy and lazy are for). */
     dirtyPercent: z.number().int().min(0).max(100).default(0),
+    /**
+     * tcp-external: its connection to a peer on a third node is bound to a service address of the run's network.
+     * "move": the address leaves the source after the dump and is given to the destination before the restore
+     * (the connection must survive); "stay": the destination never gets it (the restore must FAIL, diagnosed:
+     * tcp-address-missing). The diagonal (source = destination) keeps the address either way.
+     */
+    serviceAddress: z.enum(SERVICE_ADDRESS_POLICIES, { error: 'serviceAddress "move" (the destination gets the service address) or "stay" (it does not)' }).default('move'),
   })
   .superRefine((g, ctx) => {
     if (g.pools && (g.from || g.to)) ctx.addIssue({ code: 'custom', path: ['pools'], message: 'either "pools" (every ordered pair) or "from" and "to", not both' });

@@ -29,7 +29,7 @@ export function migrationPairs(config: Pick<Config, 'migrations'>, selected: Rea
         if (!modes.length) continue;
         const workloads = g.workloads.filter((w) => modes.some((m) => !have.has(`${w}/${m}`)));
         for (const w of workloads) for (const m of modes) have.add(`${w}/${m}`);
-        out.push({ group: g.name, source, destination, workloads: [...workloads], modes: [...modes], preDumps: g.preDumps, dirtyPercent: g.dirtyPercent });
+        out.push({ group: g.name, source, destination, workloads: [...workloads], modes: [...modes], preDumps: g.preDumps, dirtyPercent: g.dirtyPercent, serviceAddress: g.serviceAddress });
       }
   }
   return out;
@@ -38,8 +38,11 @@ export function migrationPairs(config: Pick<Config, 'migrations'>, selected: Rea
 /** Modes whose pages travel over the network between the two nodes (the run then makes its node network). */
 const NETWORK_MODES: readonly MigrationPair['modes'][number][] = ['page-server', 'lazy'];
 
-export function pairNeedsNetwork(p: Pick<MigrationPair, 'modes' | 'source' | 'destination'>): boolean {
-  return p.modes.some((m) => NETWORK_MODES.includes(m));
+/** Workloads whose peer lives on a third node of the network (a client node): the run makes its node network for them too. */
+const NETWORK_WORKLOADS: readonly string[] = ['tcp-external'];
+
+export function pairNeedsNetwork(p: Pick<MigrationPair, 'modes' | 'source' | 'destination'> & { workloads?: readonly string[] }): boolean {
+  return p.modes.some((m) => NETWORK_MODES.includes(m)) || (p.workloads ?? []).some((w) => NETWORK_WORKLOADS.includes(w));
 }
 
 /** Pools linked by pairs, as groups that must be up at the same time (each pool in one group). */

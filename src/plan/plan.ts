@@ -54,6 +54,8 @@ export interface MigrationPair {
   preDumps: number;
   /** big-mem: the share of its pages it keeps rewriting (percent). */
   dirtyPercent: number;
+  /** tcp-external: whether the destination gets the service address (see MigrationGroup.serviceAddress). */
+  serviceAddress: 'move' | 'stay';
 }
 
 export interface RunPlan {

@@ -9,6 +9,8 @@ import type { CpuInfo } from '../criu/cpu-features.ts';
 import { Workload } from '../workloads/protocol.ts';
 import type { Attempt } from './repeat.ts';
 import { moveTree, type Transfer } from './transfer.ts';
+import { EnvironmentError } from '../errors.ts';
+import { EXTERNAL_TCP_WORKLOAD, ExternalPeer, NetworkContinuityError, type ExternalPeerOptions } from './migration-tcp.ts';
 import { poll } from '../util/wait-until.ts';
 
 /**
@@ -65,6 +67,8 @@ export interface MigrationContext {
   coldDowntimeMs?: number | undefined;
   /** Tests only: changes the destination's copy after the move, before the restore (a tampered or missing file). */
   tamper?: ((destination: Environment, dir: string) => Promise<void>) | undefined;
+  /** tcp-external: its peer on a third node and its service address (see migration-tcp.ts). */
+  externalPeer?: ExternalPeerOptions | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -97,7 +101,11 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
     commands.push(`[${node.pool}] ${run.argv.join(' ').replaceAll(`${dir}/`, '')}`);
     return run;
   };
-  const wl = new Workload(src.env, c.workload, x.binary, `${dir}/out/workload.out`, c.args, { TMPDIR: `${dir}/data` });
+  const wlEnv: Record<string, string> = { TMPDIR: `${dir}/data` };
+  const wl = new Workload(src.env, c.workload, x.binary, `${dir}/out/workload.out`, c.args, wlEnv);
+  // tcp-external: a connection to a peer on a third node, bound to a service address, both dumped and restored with --tcp-established.
+  const tcp = c.workload === EXTERNAL_TCP_WORKLOAD ? new ExternalPeer(x.externalPeer ?? { network: undefined, guard: '', peerBinary: '', serviceAddress: 'move', hostDir: '' }, src, dst, dir, (l) => commands.push(l)) : undefined;
+  const tcpOpts = tcp ? { tcpEstablished: true } : {};
   wl.abortSignal = src.criu.signal = dst.criu.signal = x.signal;
   let where: Workload | undefined;
   let last: CriuRun | undefined;
@@ -124,10 +132,13 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
       if (probe.status === 'SKIP') throw new Ended({ status: 'SKIP', reason: `capability missing on ${dst.pool}: uffd-noncoop (userfaultfd, needed by a lazy restore)` });
       if (probe.status !== 'PASS') throw new Ended({ status: probe.status, reason: `${dst.pool}: ${probe.reason}` });
     }
+    // A workload with a peer on a third node (one connection) cannot start twice: its PIDs are placed first.
+    if (!same && tcp) await placePids(src.env, dst.env, x.signal);
+    if (tcp) Object.assign(wlEnv, await harness(tcp.open(x.timeouts.readyMs)));
     await wl.start();
     // CRIU restores the tree with its PIDs: they must be free on the destination too (a namespace node's low PIDs
     // are kernel threads in a VM). Where they are not, the workload starts again in a range free on both nodes.
-    if (!same && !(await pidsFree(dst.env, wl.pid, 32, x.signal))) {
+    if (!same && !tcp && !(await pidsFree(dst.env, wl.pid, 32, x.signal))) {
       await wl.kill();
       await wl.waitGone(2000);
       await placePids(src.env, dst.env, x.signal);
@@ -169,14 +180,14 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
     if (c.mode === 'lazy' && !same) {
       // The frozen source serves its memory until the destination has pulled every page; its dump ends only then.
       lazy = new Lazy(src, dst, x.signal);
-      const served = await lazy.serve({ pid: wl.pid, imagesDir: `${dir}/img`, logFile: 'dump.log', verbosity: 4, lazyPages: true, lazyListen: { address: net!.source, port } }, port, x.timeouts.criuMs);
+      const served = await lazy.serve({ pid: wl.pid, imagesDir: `${dir}/img`, logFile: 'dump.log', verbosity: 4, ...tcpOpts, lazyPages: true, lazyListen: { address: net!.source, port } }, port, x.timeouts.criuMs);
       durations.dumpMs = figures.freezeMs = performance.now() - downFrom;
       if (served !== true) {
         last = served ? record(src, served) : undefined;
         throw new Ended({ status: served ? failureStatus(served.diagnoses) : 'ERROR', reason: served ? `on ${src.pool}: ${describeFailure('criu dump --lazy-pages', served, x.timeouts.criuMs)}` : `harness: the lazy dump on ${src.pool} neither listened on port ${port} nor ended within ${x.timeouts.criuMs} ms`, diagnoses: served?.diagnoses ?? [], logExcerpt: served?.excerpt ?? [] });
       }
     } else {
-      const dump = record(src, await src.criu.dump({ pid: wl.pid, imagesDir: `${dir}/img`, ...(parent ? { parent: `../${parent}`, trackMem: true } : {}), ...(c.mode === 'page-server' ? { pageServer: { address: net!.destination, port } } : {}), logFile: 'dump.log', verbosity: 4 }));
+      const dump = record(src, await src.criu.dump({ pid: wl.pid, imagesDir: `${dir}/img`, ...(parent ? { parent: `../${parent}`, trackMem: true } : {}), ...(c.mode === 'page-server' ? { pageServer: { address: net!.destination, port } } : {}), ...tcpOpts, logFile: 'dump.log', verbosity: 4 }));
       last = dump;
       durations.dumpMs = figures.freezeMs = dump.result.durationMs;
       if (!dump.ok) {
@@ -204,6 +215,7 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
     figures.transferBytes = moved.bytes;
     figures.transferMs = moved.ms;
     await x.tamper?.(dst.env, dir);
+    if (tcp) await harness(tcp.handOver());
 
     // lazy: the destination's lazy-pages daemon fetches from the source (or, on one node, from the images), the restore faults memory in through it.
     if (c.mode === 'lazy') {
@@ -215,13 +227,13 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
         throw new Ended({ status: up ? failureStatus(up.diagnoses) : 'ERROR', reason: up ? `on ${dst.pool}: ${describeFailure('criu lazy-pages', up, x.timeouts.criuMs)}` : `harness: the lazy-pages daemon on ${dst.pool} made no socket within ${x.timeouts.criuMs} ms`, diagnoses: up?.diagnoses ?? [], logExcerpt: up?.excerpt ?? [] });
       }
     }
-    const restore = record(dst, await dst.criu.restore({ detach: true, imagesDir: `${dir}/img`, ...(c.mode === 'lazy' ? { lazyPages: true } : {}), logFile: 'restore.log', verbosity: 4 }, { cpu: { source: src.cpu, destination: dst.cpu } }));
+    const restore = record(dst, await dst.criu.restore({ detach: true, imagesDir: `${dir}/img`, ...(c.mode === 'lazy' ? { lazyPages: true } : {}), ...tcpOpts, logFile: 'restore.log', verbosity: 4 }, { cpu: { source: src.cpu, destination: dst.cpu } }));
     last = restore;
     durations.restoreMs = figures.restoreMs = restore.result.durationMs;
     figures.downtimeMs = performance.now() - downFrom;
     if (x.coldDowntimeMs && c.mode !== 'cold') figures.downtimeVsCold = figures.downtimeMs / x.coldDowntimeMs;
     if (!restore.ok) {
-      const why = `on ${dst.pool}: ${describeFailure('criu restore', restore, x.timeouts.criuMs)}`;
+      const why = `on ${dst.pool}: ${describeFailure('criu restore', restore, x.timeouts.criuMs)}${tcp?.explain() ?? ''}`;
       let sourceSide: CriuRun | undefined;
       if (lazy) {
         // A lazy transfer that fails unfreezes the source tree: the fallback is that tree, still healthy.
@@ -230,7 +242,8 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
         fallback = same ? undefined : await sourceStillHealthy(src, wl, x);
       } else {
         // page-server: the pages are on the destination; the fallback takes them back first.
-        fallback = same ? undefined : await tryFallback(src, dir, wl, x, record, c.mode === 'page-server' ? () => takePagesBack(dst, src, dir, x) : undefined);
+        fallback = same ? undefined : await tryFallback(src, dir, wl, x, record, sourceFirst, tcp);
+        if (fallback && tcp) fallback = tcp.explainFallback(fallback, restore.text);
       }
       // What the source said matters as much: a lazy source that could not serve its pages.
       const diagnoses = migrationDiagnoses(c.mode, src, dst, [...restore.diagnoses, ...(sourceSide?.diagnoses ?? [])]);
@@ -240,7 +253,10 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
 
     where = wl.movedTo(dst.env);
     const v0 = performance.now();
-    const verdict = await where.verdict(x.timeouts.verifyMs);
+    const own = await where.verdict(x.timeouts.verifyMs);
+    // The peer outside the tree checks every byte it receives: its FAIL is the cell's.
+    const peerSaid = own.status === 'PASS' ? await tcp?.peerFailure() : undefined;
+    const verdict = peerSaid ? { status: 'FAIL' as const, message: `its peer on the client node: ${peerSaid}` } : own;
     durations.verifyMs = performance.now() - v0;
     if (verdict.status === 'PASS') {
       status = 'PASS';
@@ -254,7 +270,7 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
       // The playbook's fallback applies as much as when CRIU itself failed: the workload is not alive and well on the destination.
       if (!same) {
         await where.kill();
-        fallback = lazy ? await sourceStillHealthy(src, wl, x) : await tryFallback(src, dir, wl, x, record, c.mode === 'page-server' ? () => takePagesBack(dst, src, dir, x) : undefined);
+        fallback = lazy ? await sourceStillHealthy(src, wl, x) : await tryFallback(src, dir, wl, x, record, sourceFirst, tcp);
         reason += `; fallback on ${src.pool}: ${fallback.status === 'PASS' ? 'the same images restore there and the workload verified itself — the pair is incompatible, the source is not broken' : fallback.reason}`;
       }
     }
@@ -279,19 +295,37 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
     if (!(e instanceof Ended)) {
       await lazy?.stop().catch(() => undefined);
       await cleanup().catch(() => undefined);
+      await tcp?.close();
       throw e;
     }
     return finish({ diagnoses: [], logExcerpt: [], ...e.attempt });
+  }
+
+  /** The connection's set-up and hand-over failing is the harness's or the node's problem: ERROR, never the tuple's FAIL. */
+  async function harness<T>(p: Promise<T>): Promise<T> {
+    try {
+      return await p;
+    } catch (e) {
+      if (e instanceof NetworkContinuityError || e instanceof EnvironmentError) throw new Ended({ status: 'ERROR', reason: `harness: ${(e as Error).message}` });
+      throw e;
+    }
+  }
+
+  /** What the fallback needs back on the source first: page-server's pages, tcp-external's service address. */
+  async function sourceFirst(): Promise<void> {
+    if (c.mode === 'page-server') await takePagesBack(dst, src, dir, x);
+    await tcp?.backToSource();
   }
 
   async function finish(a: Partial<Attempt> & Pick<Attempt, 'status' | 'reason'>): Promise<Attempt> {
     await lazy?.stop(); // nothing of a lazy transfer outlives its cell
     durations.totalMs = performance.now() - t0;
     const shown = where ?? wl;
-    const output = where || wl.pid ? await shown.lines() : [];
+    const output = [...(where || wl.pid ? await shown.lines() : []), ...(tcp ? (await tcp.peerLines()).map((l) => `peer: ${l}`) : [])];
     const stats = where === wl ? await readCriuStats(src.env, `${dir}/img`) : await readCriuStats(dst.env, `${dir}/img`);
     // A workload that verified itself has exited; anything else may still run somewhere.
     if (a.status !== 'PASS') await cleanup();
+    await tcp?.close();
     const imageBytes = await src.env.du(`${dir}/img`).catch(() => undefined);
     return {
       status: a.status,
@@ -463,12 +497,14 @@ async function placePids(src: Environment, dst: Environment, signal: AbortSignal
 }
 
 /** The playbook's fallback: restore the same images on the source and let the workload verify itself there. */
-async function tryFallback(src: MigrationNode, dir: string, wl: Workload, x: MigrationContext, record: (n: MigrationNode, r: CriuRun) => CriuRun, before?: () => Promise<unknown>): Promise<NonNullable<Attempt['fallback']>> {
+async function tryFallback(src: MigrationNode, dir: string, wl: Workload, x: MigrationContext, record: (n: MigrationNode, r: CriuRun) => CriuRun, before?: () => Promise<unknown>, tcp?: ExternalPeer): Promise<NonNullable<Attempt['fallback']>> {
   await reaped(src.env, wl.pid, x.signal);
   await before?.();
-  const run = record(src, await src.criu.restore({ detach: true, imagesDir: `${dir}/img`, logFile: 'restore-fallback.log', verbosity: 4 }));
+  const run = record(src, await src.criu.restore({ detach: true, imagesDir: `${dir}/img`, ...(tcp ? { tcpEstablished: true } : {}), logFile: 'restore-fallback.log', verbosity: 4 }));
   if (!run.ok) return { status: failureStatus(run.diagnoses), reason: `the images do not restore on the source either: ${describeFailure('criu restore', run, x.timeouts.criuMs)}` };
   const v = await wl.verdict(x.timeouts.verifyMs);
-  if (v.status === 'PASS') return { status: 'PASS', reason: `restored on ${src.pool} from the same images; the workload verified its own state there` };
+  const peer = v.status === 'PASS' ? await tcp?.peerFailure() : undefined;
+  if (peer) return { status: 'FAIL', reason: `restored on ${src.pool}, but its peer on the client node says: ${peer}` };
+  if (v.status === 'PASS') return { status: 'PASS', reason: `restored on ${src.pool} from the same images; the workload verified its own state there${tcp ? ' (its connection to the peer on the third node included)' : ''}` };
   return { status: 'FAIL', reason: `restored on ${src.pool}, but ${v.status === 'FAIL' ? v.message : 'the workload gave no verdict'}` };
 }
