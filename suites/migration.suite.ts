@@ -18,7 +18,7 @@ import { settle } from '../src/runner/cell.ts';
 import { openEnvironment } from '../src/runner/environments.ts';
 import { MIGRATION_BASE, attemptMigration, migrationCases, type MigrationNode } from '../src/runner/migration.ts';
 import { aggregate, type Attempt } from '../src/runner/repeat.ts';
-import { EXPORTING_RUNTIME, attemptRuntimeMigration } from '../src/runner/migration-runtime.ts';
+import { attemptRuntimeMigration } from '../src/runner/migration-runtime.ts';
 import { transitDir } from '../src/runner/transfer.ts';
 import { EXTERNAL_TCP_WORKLOAD } from '../src/runner/migration-tcp.ts';
 import { MIGRATION_SESSION } from '../src/suites/migration.needs.ts';
@@ -81,7 +81,7 @@ function pairTests(pair: MigrationPair): void {
 
   test.for(cases)('$check', async (c, ctx) => {
     const started = new Date();
-    const id = { pool: pair.source, suite: SUITE, check: c.check, workload: c.workload, mode: c.mode, source: pair.source, destination: pair.destination, ...(c.sizeMiB ? { sizeMiB: c.sizeMiB } : {}), ...(c.mode === 'runtime' ? { runtime: EXPORTING_RUNTIME } : {}) };
+    const id = { pool: pair.source, suite: SUITE, check: c.check, workload: c.workload, mode: c.mode, source: pair.source, destination: pair.destination, ...(c.sizeMiB ? { sizeMiB: c.sizeMiB } : {}), ...(c.runtime ? { runtime: c.runtime } : {}) };
     let src: MigrationNode;
     let dst: MigrationNode;
     try {
@@ -103,6 +103,7 @@ function pairTests(pair: MigrationPair): void {
             binaries: Object.fromEntries(Object.entries(plan.natives.workloads).map(([w, bin]) => [w, binaryOf(bin)])),
             timeouts: t,
             tag: `${plan.runId}-${name}-${i}`.replace(/[^A-Za-z0-9_.-]/g, '_'),
+            transit,
             signal: ctx.signal,
           })
         : await attemptMigration(c, {

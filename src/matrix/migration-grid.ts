@@ -30,7 +30,7 @@ export function migrationGrids(results: Pick<RunResults, 'pools' | 'cells'>): Mi
   const byPool = (a: string, b: string) => (order.get(a) ?? 1e9) - (order.get(b) ?? 1e9) || a.localeCompare(b);
   const groups = new Map<string, Cell[]>();
   for (const c of cells) {
-    const title = `${c.workload ?? '?'}${c.sizeMiB ? `/${c.sizeMiB}MiB` : ''}/${c.mode ?? '?'}`;
+    const title = `${c.workload ?? '?'}${c.sizeMiB ? `/${c.sizeMiB}MiB` : ''}/${c.mode ?? '?'}${c.mode === 'runtime' && c.runtime ? `/${c.runtime}` : ''}`;
     groups.set(title, [...(groups.get(title) ?? []), c]);
   }
   return [...groups].map(([title, cs]) => {

@@ -7,6 +7,7 @@ import { askVerdict, waitReady, type ProtocolPeer } from '../workloads/protocol.
 import type { ContainerCase, ContainerMode } from './container-cases.ts';
 import { runAttempt, type Ending, type StepName, type Subject } from './attempt.ts';
 import { failureStatus } from '../criu/diagnose.ts';
+import { moveTree } from './transfer.ts';
 import type { Criu } from '../criu/driver.ts';
 import { missingCapability } from './capabilities.ts';
 import type { Attempt } from './repeat.ts';
@@ -25,6 +26,8 @@ export interface ContainerAttemptContext {
   criu?: Criu | undefined;
   /** migrate: the other node, with its own runtime driver (prepared). */
   peer?: { env: Environment; runtime: ContainerRuntime } | undefined;
+  /** migrate with a runtime that has no export archive: the host directory the images and the bundle pass through. */
+  transit?: string | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -155,12 +158,36 @@ class ContainerSubject implements Subject<RuntimeRun> {
     if (state === 'running') return { status: 'FAIL', reason: `${name} checkpoint exited 0 but the container still runs`, run: ck };
     if (this.mode !== 'migrate') return undefined;
     if (!x.peer) return { status: 'ERROR', reason: 'no second environment to import the checkpoint into' };
+    if (!x.runtime.capabilities.exportImport) return this.moveContainer(ck);
     const moved = await carryArchive(x.env, this.archive, x.peer.env, this.archive);
     this.metrics = { ...this.metrics, archiveBytes: moved.bytes };
     this.archiveSummary = summarizeArchive(moved.entries, moved.bytes);
     if (moved.problem) return { status: 'FAIL', reason: moved.problem, run: ck };
     await x.runtime.remove(x.id); // the source node forgets the container: only the archive goes on
     this.where = x.peer;
+    return undefined;
+  }
+
+  /**
+   * A runtime without an export archive (runc): its checkpoint images and the
+   * container's bundle (config and root filesystem, the workload's files in
+   * it) go to the same paths on the other node, through the host, as a
+   * migration controller would carry them; that node's runtime restores
+   * from them.
+   */
+  private async moveContainer(ck: RuntimeRun): Promise<Ending | undefined> {
+    const { x } = this;
+    const peer = x.peer!;
+    const bundle = x.runtime.containerFiles?.(x.id);
+    if (!bundle) return { status: 'ERROR', reason: `harness: ${this.name} has no export archive and its driver names no container files to move`, run: ck };
+    if (peer.env !== x.env) {
+      if (!x.transit) return { status: 'ERROR', reason: 'harness: no transit directory to move the container through' };
+      let bytes = 0;
+      for (const [i, dir] of [`${x.dir}/img`, `${x.dir}/img.work`, bundle].entries()) bytes += (await moveTree(x.env, peer.env, dir, `${x.transit}-${i}`, { signal: x.signal })).bytes;
+      this.metrics = { ...this.metrics, imageBytes: bytes };
+      await x.runtime.remove(x.id); // the source node forgets the container: its images and bundle went on
+    }
+    this.where = peer;
     return undefined;
   }
 

@@ -38,7 +38,12 @@ export interface MigrationCase {
   args: string[];
   mode: MigrationMode;
   sizeMiB?: number;
+  /** mode runtime: the container runtime that carries the workload (podman export/import, runc checkpoint/restore). */
+  runtime?: 'podman' | 'runc';
 }
+
+/** The runtimes mode `runtime` drives, a cell each (see migration-runtime.ts). */
+const RUNTIMES_OF_MODE = ['podman', 'runc'] as const;
 
 /** The cells of one pair: each workload in each mode, named "WORKLOAD/MODE → DESTINATION". */
 export function migrationCases(pair: { destination: string; workloads: readonly string[]; modes: readonly MigrationMode[]; dirtyPercent?: number }, bigMemMiB: readonly number[]): MigrationCase[] {
@@ -46,6 +51,7 @@ export function migrationCases(pair: { destination: string; workloads: readonly 
   for (const w of pair.workloads)
     for (const mode of pair.modes) {
       if (w === 'big-mem') for (const mib of bigMemMiB) out.push({ check: `big-mem/${mib}MiB/${mode} → ${pair.destination}`, workload: w, args: [String(mib), ...(pair.dirtyPercent ? [String(pair.dirtyPercent)] : [])], mode, sizeMiB: mib });
+      else if (mode === 'runtime') for (const runtime of RUNTIMES_OF_MODE) out.push({ check: `${w}/runtime/${runtime} → ${pair.destination}`, workload: w, args: [], mode, runtime });
       else out.push({ check: `${w}/${mode} → ${pair.destination}`, workload: w, args: [], mode });
     }
   return out;

@@ -96,6 +96,8 @@ export interface ContainerRuntime {
   state(id: string): Promise<ContainerState>;
   checkpoint(id: string, opts: CheckpointOptions): Promise<RuntimeRun>;
   restore(id: string, opts: RestoreOptions): Promise<RuntimeRun>;
+  /** The directory of what a container has on its node besides its checkpoint (an OCI bundle: config, root filesystem); absent where the runtime carries it itself (podman's export). */
+  containerFiles?(id: string): string;
   /** Removes the container and whatever the runtime keeps for it; never throws. */
   remove(id: string): Promise<void>;
   /** Removes everything this driver made in the environment (containers, storage, cgroups). */

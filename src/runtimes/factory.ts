@@ -17,6 +17,8 @@ export interface RuntimeOptions {
   criu: Criu;
   /** Timeout of a feature probe. */
   probeTimeoutMs: number;
+  /** runc/crun: where they keep their containers (the same path on both nodes of a migration). */
+  baseDir?: string | undefined;
 }
 
 /**
@@ -26,7 +28,7 @@ export interface RuntimeOptions {
  */
 export function createRuntime(info: RuntimeInfo, o: RuntimeOptions): ContainerRuntime {
   const capabilities = capabilitiesOf(info, o);
-  const d = { env: o.env, criuEnv: o.criuEnv, tag: o.tag, timeoutMs: o.timeoutMs, capabilities };
+  const d = { env: o.env, criuEnv: o.criuEnv, tag: o.tag, timeoutMs: o.timeoutMs, capabilities, baseDir: o.baseDir };
   return info.name === 'podman' ? new PodmanRuntime({ ...d, ociRuntime: info.ociRuntime ?? 'runc' }) : new OciRuntime(info.name, d);
 }
 

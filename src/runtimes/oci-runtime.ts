@@ -13,6 +13,8 @@ export interface DriverOptions {
   signal?: AbortSignal | undefined;
   /** What the runtime can do here, beyond what its driver class knows (see createRuntime). */
   capabilities: Omit<RuntimeCapabilities, 'exportImport'>;
+  /** Where runc/crun keep their containers (default WORKDIR/NAME): a migration gives both nodes the same path. */
+  baseDir?: string | undefined;
 }
 
 /** Removes the cgroups a driver's containers left (empty ones only; rmdir never removes a busy group). */
@@ -38,7 +40,11 @@ export class OciRuntime implements ContainerRuntime {
     this.name = name;
     this.o = o;
     this.capabilities = o.capabilities;
-    this.base = `${o.env.workDir}/${name}`;
+    this.base = o.baseDir ?? `${o.env.workDir}/${name}`;
+  }
+
+  containerFiles(id: string): string {
+    return this.bundle(id);
   }
 
   private get global(): string[] {
