@@ -88,8 +88,12 @@ describe('criu-compat run (embedded default) on this machine', () => {
       expect(check.status).toBe('FAIL');
       expect(check.diagnoses[0]).toMatchObject({ id: 'vdso-bounds', fatal: true });
       expect(check.logExcerpt.join('\n')).toMatch(/Unexpected rt vDSO area bounds/);
-      // CRIU cannot start at all, so no round trip can pass, and none is an ERROR.
-      for (const c of cells('host-bookworm', 'round-trip')) expect(c.status, c.check).toBe('FAIL');
+      // CRIU cannot start at all, so no round trip can pass, and none is an ERROR (a class whose privilege is
+      // missing here SKIPs before CRIU runs, naming it).
+      for (const c of cells('host-bookworm', 'round-trip')) {
+        if (skipsHere(c)) expectSkipNamingSysResource(c);
+        else expect(c.status, c.check).toBe('FAIL');
+      }
     } else expect(check.status).toBe('PASS');
   });
 
@@ -141,7 +145,7 @@ describe('criu-compat run (embedded default) on this machine', () => {
     for (const c of rt) {
       expect(c.status, `${c.check}: ${c.reason}`).toBe('PASS');
       expect(c.workloadOutput).toContain('PASS');
-      expect(c.workloadOutput![0]).toBe('ready');
+      expect(c.workloadOutput, c.check).toContain('ready');
       expect(c.durations.dumpMs).toBeGreaterThan(0);
       if (c.check !== 'counter/leave-running') expect(c.durations.restoreMs).toBeGreaterThan(0);
       expect(c.metrics.imageBytes).toBeGreaterThan(0);
