@@ -65,6 +65,9 @@ static void enter_root(const char *rootfs, const char *workdir)
 	must_mount("/sys", p, NULL, MS_BIND | MS_REC, NULL);
 	snprintf(p, sizeof(p), "%s/dev", rootfs);
 	must_mount("/dev", p, NULL, MS_BIND | MS_REC, NULL);
+	/* The node's own POSIX shared memory: what its workloads create in /dev/shm stays in the node and goes with it. */
+	snprintf(p, sizeof(p), "%s/dev/shm", rootfs);
+	must_mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
 	snprintf(p, sizeof(p), "%s/tmp", rootfs);
 	must_mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
 	snprintf(p, sizeof(p), "%s/run", rootfs);

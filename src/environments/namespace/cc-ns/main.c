@@ -4,7 +4,7 @@
  *   cc-ns init ROOTFS WORKDIR
  *       Creates new mount, PID, network, UTS and IPC namespaces whose PID 1
  *       enters ROOTFS (bind-mounted read-only, fresh /proc, /sys and /dev
- *       rbound, tmpfs /tmp and /run, WORKDIR bound at /run/criu-compat),
+ *       rbound, tmpfs /tmp, /run and /dev/shm, WORKDIR bound at /run/criu-compat),
  *       pivots into it, brings loopback up and then only reaps orphans.
  *       Prints "ready PID" (host PID of that init) once the root is set up,
  *       or "error: STEP: REASON". Stays in the foreground; it and the init
