@@ -179,6 +179,16 @@ export const MigrationGroup = z
   });
 export type MigrationGroup = z.infer<typeof MigrationGroup>;
 
+/** Modes whose pages travel over the network between the two nodes. */
+const NETWORK_MODES: readonly string[] = ['page-server', 'lazy'];
+/** Workloads whose peer lives on a third node of the network (a client node). */
+const NETWORK_WORKLOADS: readonly string[] = ['tcp-external'];
+
+/** Does a migration (a group, or a pair of it) need the run's node network? Then the run makes one, and the host needs `ip` and /dev/net/tun. */
+export function migrationNeedsNetwork(m: { modes: readonly string[]; workloads: readonly string[] }): boolean {
+  return m.modes.some((x) => NETWORK_MODES.includes(x)) || m.workloads.some((w) => NETWORK_WORKLOADS.includes(w));
+}
+
 export const Config = z.strictObject({
   images: z.record(Name, ImageSpec).default({}),
   pools: z.array(Pool).min(1, 'at least one pool'),

@@ -2,7 +2,7 @@ import { access, constants, readFile, statfs } from 'node:fs/promises';
 import { arch } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import type { LoadedConfig } from '../config/load.ts';
-import type { Pool } from '../config/schema.ts';
+import { migrationNeedsNetwork, type Pool } from '../config/schema.ts';
 import { networkFor } from '../suites/registry.ts';
 
 /**
@@ -123,6 +123,10 @@ export function requirements(cacheDir: string): Requirement[] {
 export function needsOf(loaded: LoadedConfig, pools: readonly Pool[]): Set<Need> {
   const needs = new Set<Need>(['harness']);
   if (networkFor(loaded.config.settings.suites)) needs.add('network');
+  // A migration over the network between two of the selected pools (page server, lazy pages, a peer on a third node).
+  const names = new Set(pools.map((p) => p.name));
+  for (const g of loaded.config.migrations)
+    if (migrationNeedsNetwork(g) && [...(g.pools ?? []), ...(g.from ?? [])].some((n) => names.has(n)) && [...(g.pools ?? []), ...(g.to ?? [])].some((n) => names.has(n))) needs.add('network');
   for (const pool of pools) {
     const image = loaded.images[pool.image];
     if (image && 'debootstrap' in image) needs.add('debootstrap');

@@ -1,4 +1,4 @@
-import type { Config } from '../config/schema.ts';
+import { migrationNeedsNetwork, type Config } from '../config/schema.ts';
 import type { MigrationPair } from './plan.ts';
 
 /** The suite that runs migration pairs (part of the host/worker contract: the host schedules pairs, that suite runs them). */
@@ -36,13 +36,8 @@ export function migrationPairs(config: Pick<Config, 'migrations'>, selected: Rea
 }
 
 /** Modes whose pages travel over the network between the two nodes (the run then makes its node network). */
-const NETWORK_MODES: readonly MigrationPair['modes'][number][] = ['page-server', 'lazy'];
-
-/** Workloads whose peer lives on a third node of the network (a client node): the run makes its node network for them too. */
-const NETWORK_WORKLOADS: readonly string[] = ['tcp-external'];
-
 export function pairNeedsNetwork(p: Pick<MigrationPair, 'modes' | 'source' | 'destination'> & { workloads?: readonly string[] }): boolean {
-  return p.modes.some((m) => NETWORK_MODES.includes(m)) || (p.workloads ?? []).some((w) => NETWORK_WORKLOADS.includes(w));
+  return migrationNeedsNetwork({ modes: p.modes, workloads: p.workloads ?? [] });
 }
 
 /** Pools linked by pairs, as groups that must be up at the same time (each pool in one group). */

@@ -1,0 +1,15 @@
+import { describe, expect, test } from 'vitest';
+import { parseConfig } from '../config/load.ts';
+import { DEFAULT_CONFIG_NAME, DEFAULT_CONFIG_TEXT } from '../config/default.ts';
+import { needsOf } from './requirements.ts';
+
+describe('what a selection needs on the host', () => {
+  test('a migration over the network between selected pools needs the node network (ip, /dev/net/tun); the same pools without it do not', () => {
+    const loaded = parseConfig(DEFAULT_CONFIG_TEXT, DEFAULT_CONFIG_NAME);
+    const pick = (...names: string[]) => loaded.config.pools.filter((p) => names.includes(p.name));
+    // live-modes moves k6.12-trixie to k6.1-trixie with a page server and lazy pages.
+    expect(needsOf(loaded, pick('k6.12-trixie', 'k6.1-trixie')).has('network')).toBe(true);
+    expect(needsOf(loaded, pick('k6.12-trixie')).has('network')).toBe(false);
+    expect(needsOf(loaded, pick('host-trixie', 'host-bookworm')).has('network')).toBe(false);
+  });
+});
