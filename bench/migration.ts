@@ -124,10 +124,10 @@ try {
   const results = RunResults.parse(JSON.parse(await readFile(join(out, (await readdir(out))[0]!, 'results.json'), 'utf8')));
   const down: Record<string, number> = {};
   console.log('big-mem 256 MiB rewriting 10% of its pages, k6.12-trixie → k6.1-trixie (VMs; accelerator as probed):');
-  for (const c of results.cells.filter((x) => x.suite === 'migration')) {
+  for (const c of results.cells) {
     const m = c.metrics.migration ?? {};
-    if (c.status !== 'PASS') {
-      console.log(`  ${c.mode!.padEnd(9)} ${c.status}: ${c.reason}`);
+    if (c.status !== 'PASS' || !c.mode) {
+      console.log(`  ${c.pool} › ${c.suite} › ${c.check}: ${c.status}: ${c.reason}`);
       continue;
     }
     down[c.mode!] = m.downtimeMs!;

@@ -8,6 +8,16 @@ import { BASE_ENV, type Environment, type ExecOptions, type ExecResult } from '.
 import { AgentChannel } from '../qemu/agent-channel.ts';
 
 const IO_TIMEOUT_MS = 60_000;
+
+/**
+ * A file goes into the node in one request: its time limit grows with its
+ * size (a second per MiB beyond the base; an emulated guest took over a
+ * minute for a 256 MiB checkpoint's pages). A dead node still fails at once:
+ * the channel closes.
+ */
+function putTimeoutMs(bytes: number): number {
+  return IO_TIMEOUT_MS + Math.ceil(bytes / 2 ** 20) * 1000;
+}
 const CHUNK = 8 << 20;
 
 /**
@@ -105,12 +115,13 @@ export class AgentEnvironment implements Environment {
   async copyIn(hostPath: string, envPath: string): Promise<void> {
     this.assertUp();
     const [data, st] = await Promise.all([readFile(hostPath), stat(hostPath)]);
-    await this.channel.put(envPath, data, st.mode & 0o7777, IO_TIMEOUT_MS);
+    await this.channel.put(envPath, data, st.mode & 0o7777, putTimeoutMs(data.length));
   }
 
   async writeFile(envPath: string, data: string | Buffer, mode = 0o600): Promise<void> {
     this.assertUp();
-    await this.channel.put(envPath, Buffer.from(data), mode, IO_TIMEOUT_MS);
+    const buf = Buffer.from(data);
+    await this.channel.put(envPath, buf, mode, putTimeoutMs(buf.length));
   }
 
   async copyOut(envPath: string, hostDir: string): Promise<string> {
