@@ -9,7 +9,8 @@
  *    PASS. "harness" is the migration suite's attemptMigration (free-PID
  *    placement, moves with modes and links, figures, log reading, cleanup).
  *    Medians of N runs each, interleaved. Target <= 1.2.
- * 2. Downtime: a 256 MiB big-mem that keeps rewriting 10% of its pages,
+ * 2. Downtime: a 192 MiB big-mem that keeps rewriting 10% of its pages (a
+ *    checkpoint file goes into a VM in one agent frame, at most 255 MiB),
  *    moved from a 6.12 VM pool to a 6.1 VM pool (Debian's kernels track dirty
  *    memory and have userfaultfd; this host kernel has no soft-dirty) cold,
  *    with pre-copy (2 pre-dumps) and lazily, by a real `criu-compat run`; the
@@ -103,7 +104,7 @@ try {
     await Promise.all([a.node.env.dispose(), b.node.env.dispose()]);
   }
 
-  // 2. downtime of pre-copy and lazy over cold: a 256 MiB big-mem rewriting 10% of its pages, moved between two VM
+  // 2. downtime of pre-copy and lazy over cold: a 192 MiB big-mem rewriting 10% of its pages, moved between two VM
   //    pools (Debian's kernels have soft-dirty and userfaultfd; this host kernel has no soft-dirty), through the CLI.
   if (process.env.BENCH_SKIP_VM) process.exit(0);
   const config = join(scratch, 'downtime.yaml');
@@ -111,8 +112,8 @@ try {
     config,
     [
       'pools:',
-      '  - {name: k6.12-trixie, kernel: debian/trixie, image: debian-trixie, vm: {memoryMiB: 2048}, bigMemMiB: [256]}',
-      '  - {name: k6.1-trixie, kernel: debian/bookworm, image: debian-trixie, vm: {memoryMiB: 2048}, bigMemMiB: [256]}',
+      '  - {name: k6.12-trixie, kernel: debian/trixie, image: debian-trixie, vm: {memoryMiB: 2048}, bigMemMiB: [192]}',
+      '  - {name: k6.1-trixie, kernel: debian/bookworm, image: debian-trixie, vm: {memoryMiB: 2048}, bigMemMiB: [192]}',
       'migrations:',
       '  - {name: downtime, from: [k6.12-trixie], to: [k6.1-trixie], workloads: [big-mem], modes: [cold, pre-copy, lazy], dirtyPercent: 10}',
       'settings: {suites: [migration], timeouts: {criuMs: 300000, readyMs: 120000, verifyMs: 120000}}',
@@ -123,7 +124,7 @@ try {
   const { RunResults } = await import('../src/results/schema.ts');
   const results = RunResults.parse(JSON.parse(await readFile(join(out, (await readdir(out))[0]!, 'results.json'), 'utf8')));
   const down: Record<string, number> = {};
-  console.log('big-mem 256 MiB rewriting 10% of its pages, k6.12-trixie → k6.1-trixie (VMs; accelerator as probed):');
+  console.log('big-mem 192 MiB rewriting 10% of its pages, k6.12-trixie → k6.1-trixie (VMs; accelerator as probed):');
   for (const c of results.cells) {
     const m = c.metrics.migration ?? {};
     if (c.status !== 'PASS' || !c.mode) {

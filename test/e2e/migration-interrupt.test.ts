@@ -1,5 +1,5 @@
 /**
- * Ctrl-C while a checkpoint is in transit between two pools (a 256 MiB
+ * Ctrl-C while a checkpoint is in transit between two pools (a 192 MiB
  * big-mem going from the host trixie pool into a 6.12 VM, its images passing
  * through the harness's root-only transit directory): the run stops within
  * seconds, exits 130, and leaves nothing — no VM, no workload, no namespace
@@ -43,13 +43,13 @@ test('Ctrl-C with images in transit: exit 130, nothing left behind, the migratio
       '  - {name: k6.12-trixie, kernel: debian/trixie, image: debian-trixie, vm: {memoryMiB: 1536}}',
       'migrations:',
       '  - {name: g, from: [host-trixie], to: [k6.12-trixie], workloads: [big-mem], modes: [cold]}',
-      'settings: {suites: [migration], bigMemMiB: [256]}',
+      'settings: {suites: [migration], bigMemMiB: [192]}',
     ].join('\n'),
   );
   const out = join(dir, 'out');
   const p = cli(['run', '--config', config, '--out', out]);
   const pid = p.pid!;
-  // The images sit in the transit directory while they go into the VM over the agent's channel (seconds for 256 MiB).
+  // The images sit in the transit directory while they go into the VM over the agent's channel (seconds for 192 MiB).
   const seen = await waitFor(() => inTransit(pid).length > 0, 600_000);
   expect(seen, 'the run never had images in transit').toBe(true);
   const files = inTransit(pid);

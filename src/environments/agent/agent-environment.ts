@@ -8,16 +8,9 @@ import { BASE_ENV, type Environment, type ExecOptions, type ExecResult } from '.
 import { AgentChannel } from '../qemu/agent-channel.ts';
 
 const IO_TIMEOUT_MS = 60_000;
+/** The largest file put into a node in one request: the agent's frame limit (MAX_FRAME, 256 MiB) less room for the path and header. */
+const PUT_MAX_BYTES = 255 * 2 ** 20;
 
-/**
- * A file goes into the node in one request: its time limit grows with its
- * size (a second per MiB beyond the base; an emulated guest took over a
- * minute for a 256 MiB checkpoint's pages). A dead node still fails at once:
- * the channel closes.
- */
-function putTimeoutMs(bytes: number): number {
-  return IO_TIMEOUT_MS + Math.ceil(bytes / 2 ** 20) * 1000;
-}
 const CHUNK = 8 << 20;
 
 /**
@@ -114,14 +107,16 @@ export class AgentEnvironment implements Environment {
 
   async copyIn(hostPath: string, envPath: string): Promise<void> {
     this.assertUp();
-    const [data, st] = await Promise.all([readFile(hostPath), stat(hostPath)]);
-    await this.channel.put(envPath, data, st.mode & 0o7777, putTimeoutMs(data.length));
+    const st = await stat(hostPath);
+    // One file is one frame of the agent's protocol: refuse what it cannot carry at once instead of waiting for a guest that drops it.
+    if (st.size > PUT_MAX_BYTES) throw new EnvironmentError(`environment ${this.id}: ${hostPath} is ${(st.size / 2 ** 20).toFixed(0)} MiB; the agent channel carries at most ${PUT_MAX_BYTES / 2 ** 20} MiB per file into a node`);
+    const data = await readFile(hostPath);
+    await this.channel.put(envPath, data, st.mode & 0o7777, IO_TIMEOUT_MS);
   }
 
   async writeFile(envPath: string, data: string | Buffer, mode = 0o600): Promise<void> {
     this.assertUp();
-    const buf = Buffer.from(data);
-    await this.channel.put(envPath, buf, mode, putTimeoutMs(buf.length));
+    await this.channel.put(envPath, Buffer.from(data), mode, IO_TIMEOUT_MS);
   }
 
   async copyOut(envPath: string, hostDir: string): Promise<string> {
