@@ -203,8 +203,6 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
         throw new Ended({ status: failureStatus(diagnoses), reason: `on ${src.pool}: ${describeFailure('criu dump', dump, x.timeouts.criuMs)}${fallback ? `; fallback on ${src.pool}: ${fallback.reason}` : ''}`, diagnoses, logExcerpt: dump.excerpt });
       }
       if (!(await wl.waitGone(2000))) throw new Ended({ status: 'FAIL', reason: `criu dump exited 0 on ${src.pool} but the process tree is still running`, diagnoses: dump.diagnoses, logExcerpt: dump.excerpt });
-      // Restoring on the same node needs the PID itself back, not only the process gone: its zombie must be reaped too.
-      if (same) await reaped(src.env, wl.pid, x.signal);
     }
 
     let moved: Transfer;
@@ -456,11 +454,6 @@ async function sourceStillHealthy(src: MigrationNode, wl: Workload, x: Migration
   return { status: 'FAIL', reason: `the source tree on ${src.pool}: ${v.status === 'FAIL' ? v.message : 'no verdict'}` };
 }
 
-/** Waits (up to 5 s) until no process, not even a zombie, holds PID on the node: CRIU restores the tree with its PIDs. */
-async function reaped(env: Environment, pid: number, signal: AbortSignal | undefined): Promise<void> {
-  await env.exec(['sh', '-c', 'i=0; while [ -e /proc/$1 ] && [ $i -lt 500 ]; do sleep 0.01; i=$((i+1)); done', 'reaped', String(pid)], { timeoutMs: 10_000, signal });
-}
-
 /** What the destination's kernel logged about the restored task (a segfault, a control-protection fault…). */
 async function kernelSaid(env: Environment, name: string, pid: number): Promise<string[]> {
   const r = await env.exec(['dmesg'], { timeoutMs: 10_000 }).catch(() => undefined);
@@ -504,7 +497,6 @@ async function placePids(src: Environment, dst: Environment, signal: AbortSignal
 
 /** The playbook's fallback: restore the same images on the source and let the workload verify itself there. */
 async function tryFallback(src: MigrationNode, dir: string, wl: Workload, x: MigrationContext, record: (n: MigrationNode, r: CriuRun) => CriuRun, before?: () => Promise<unknown>, tcp?: ExternalPeer): Promise<NonNullable<Attempt['fallback']>> {
-  await reaped(src.env, wl.pid, x.signal);
   await before?.();
   const run = record(src, await src.criu.restore({ detach: true, imagesDir: `${dir}/img`, ...(tcp ? { tcpEstablished: true } : {}), logFile: 'restore-fallback.log', verbosity: 4 }));
   if (!run.ok) return { status: failureStatus(run.diagnoses), reason: `the images do not restore on the source either: ${describeFailure('criu restore', run, x.timeouts.criuMs)}` };
