@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { classNames } from './catalogue/index.ts';
 import { mirrorUrlProblem } from './mirror.ts';
+import { Pilot } from './pilot-schema.ts';
 
 /** Names of pools and images end up in file names and report anchors. */
 const Name = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'a name of lowercase letters, digits, ".", "_" or "-" (max 63), starting with a letter or digit');
@@ -194,6 +195,8 @@ export const Config = z.strictObject({
   pools: z.array(Pool).min(1, 'at least one pool'),
   /** Dump on one pool, restore on another: groups of pools, their workloads and modes. */
   migrations: z.array(MigrationGroup).default([]),
+  /** The operator's own services, judged GO / CONDITIONAL / NO-GO per pool (src/config/pilot-schema.ts). */
+  pilots: z.array(Pilot).default([]),
   settings: Settings.default(Settings.parse({})),
 });
 export type Config = z.infer<typeof Config>;

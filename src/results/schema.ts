@@ -32,6 +32,8 @@ export const Cell = z.strictObject({
   /** Migrations: the pool the checkpoint is taken on and the pool it is restored on. */
   source: z.string().optional(),
   destination: z.string().optional(),
+  /** pilot suite: the pilot (config pilots[].name) this cell measures. */
+  pilot: z.string().optional(),
   status: Status,
   /** One line a person reads first: why this status. */
   reason: z.string(),
@@ -74,6 +76,11 @@ export const Cell = z.strictObject({
        * pre-dump i of pre-copy: preDump{i}Pages, preDump{i}Bytes, preDump{i}Ms.
        */
       migration: z.record(z.string(), z.number()).optional(),
+      /**
+       * pilot suite, over the stage's attempts: attempts, successes, freezeMsP95, freezeMsMax,
+       * checkpointMsMax, restoreMsMax, imageBytesMax, clientGapMsMax, clientErrors, clientProbes.
+       */
+      pilot: z.record(z.string(), z.number()).optional(),
     })
     .default({}),
   /** Error and warning lines of CRIU's log and the last lines (never memory contents). */

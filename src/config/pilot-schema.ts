@@ -1,0 +1,122 @@
+import { z } from 'zod';
+
+/**
+ * A pilot: the operator's own service, run on the pools it names, with the
+ * probes, seed/verify steps and CRIU options it needs, judged on measured
+ * numbers against its success criteria (see src/pilots/).
+ */
+const Name = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'a name of lowercase letters, digits, ".", "_" or "-" (max 63), starting with a letter or digit');
+const Argv = z.array(z.string().min(1)).min(1, 'a command as an argv list, e.g. [redis-cli, ping]');
+const Port = z.number().int().min(1).max(65535);
+const UserName = z.string().regex(/^[a-z_][a-z0-9_-]{0,31}\$?$/, 'a user name of the node image (e.g. redis, www-data, postgres)');
+const AbsPath = z.string().regex(/^\/[^\0]*$/, 'an absolute path inside the node');
+
+/** A command run inside the node (seed, verify, readiness), with its own time limit. */
+export const PilotCommand = z.strictObject({
+  command: Argv,
+  user: UserName.optional(),
+  timeoutMs: z.number().int().positive().max(600_000).default(10_000),
+});
+
+/** Readiness: a command that exits 0, a TCP connect, or an HTTP GET with the expected status (and body text). */
+export const ReadyProbe = z.union(
+  [
+    z.strictObject({ command: Argv, timeoutMs: z.number().int().positive().max(600_000).default(20_000) }),
+    z.strictObject({ tcp: z.strictObject({ port: Port, host: z.string().default('127.0.0.1') }), timeoutMs: z.number().int().positive().max(600_000).default(20_000) }),
+    z.strictObject({
+      http: z.strictObject({ port: Port, host: z.string().default('127.0.0.1'), path: z.string().regex(/^\//, 'a path starting with /').default('/'), status: z.number().int().min(100).max(599).default(200), body: z.string().optional() }),
+      timeoutMs: z.number().int().positive().max(600_000).default(20_000),
+    }),
+  ],
+  { error: 'a readiness probe: {command: [...]}, {tcp: {port}} or {http: {port, path, status, body}}, each with an optional timeoutMs' },
+);
+
+/**
+ * The client outside the checkpointed tree that keeps asking the service
+ * during every stage: a fresh TCP connect each time, an HTTP GET each time,
+ * or one held connection that sends a request and expects an answer each
+ * time (it must stay the same connection across checkpoint/restore).
+ */
+export const PilotClient = z
+  .strictObject({
+    tcp: z.strictObject({ port: Port }).optional(),
+    http: z.strictObject({ port: Port, path: z.string().regex(/^\//).default('/'), status: z.number().int().min(100).max(599).default(200), body: z.string().optional() }).optional(),
+    held: z.strictObject({ port: Port, send: z.string().min(1), expect: z.string().min(1) }).optional(),
+    intervalMs: z.number().int().min(5).max(10_000).default(50),
+  })
+  .refine((c) => [c.tcp, c.http, c.held].filter(Boolean).length === 1, 'exactly one of tcp, http or held');
+
+/** What the service is: a command in the node image (packages added by name), or a container. */
+export const PilotService = z.union(
+  [
+    z.strictObject({
+      command: Argv,
+      user: UserName.default('root'),
+      /** Directories the service writes: made writable (tmpfs holding the image's contents, owner kept). */
+      writable: z.array(AbsPath).default([]),
+      env: z.record(z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name'), z.string()).default({}),
+    }),
+    z.strictObject({
+      container: z
+        .strictObject({
+          /** A local OCI archive (oci-archive tar) or a root filesystem directory: nothing is pulled from a registry. */
+          archive: z.string().min(1).optional(),
+          rootfs: z.string().min(1).optional(),
+          runtime: z.enum(['runc', 'crun', 'podman']).default('runc'),
+          command: Argv,
+          user: UserName.default('root'),
+        })
+        .refine((c) => Boolean(c.archive) !== Boolean(c.rootfs), 'exactly one of archive (an OCI archive) or rootfs (a directory)'),
+    }),
+  ],
+  { error: 'a service: {command: [...], user, writable} (inside the node image) or {container: {archive|rootfs, runtime, command}}' },
+);
+
+/** The stages a pilot goes through; each is measured over `attempts`. */
+export const PILOT_STAGES = ['leave-running', 'checkpoint-restore', 'migration'] as const;
+
+/** Success criteria, judged on measured numbers (absent: not judged). */
+export const PilotCriteria = z.strictObject({
+  /** p95 of the time the service was frozen by a checkpoint (ms). */
+  freezeMsP95: z.number().positive().optional(),
+  /** Restores that verified, over all attempts (0..1). */
+  restoreSuccessRate: z.number().min(0).max(1).default(1),
+  checkpointMsMax: z.number().positive().optional(),
+  restoreMsMax: z.number().positive().optional(),
+  imageBytesMax: z.number().int().positive().optional(),
+  /** The longest time the client got no right answer (ms). */
+  clientGapMsMax: z.number().positive().optional(),
+  /** Wrong or failed answers the client may see in all. */
+  clientErrorsMax: z.number().int().min(0).default(0),
+});
+
+export const Pilot = z.strictObject({
+  name: Name,
+  description: z.string().optional(),
+  /** Pools it runs on (of this config; of the embedded default when the file has no pools:). */
+  pools: z.array(Name).min(1),
+  /** Debian packages added to each of those pools' node images (debootstrap images only). */
+  packages: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]+$/, 'a Debian package name')).default([]),
+  service: PilotService,
+  ready: ReadyProbe,
+  seed: z.array(PilotCommand).default([]),
+  verify: z.array(PilotCommand).default([]),
+  client: PilotClient.optional(),
+  criu: z
+    .strictObject({
+      /** CRIU options the service needs on dump and restore (--tcp-established, --file-locks, --shell-job, --ext-unix-sk…). */
+      options: z.array(z.string().regex(/^--[a-z][a-z0-9-]*(=.*)?$/, 'a CRIU long option such as --tcp-established')).default([]),
+    })
+    .default({ options: [] }),
+  attempts: z.number().int().min(1).max(1000).default(5),
+  stages: z.array(z.enum(PILOT_STAGES)).min(1).default(['leave-running', 'checkpoint-restore']),
+  /** migration stage: the pools it is migrated to (each also runs the service). */
+  migrateTo: z.array(Name).default([]),
+  criteria: PilotCriteria.default(PilotCriteria.parse({})),
+});
+export type Pilot = z.infer<typeof Pilot>;
+export type PilotCriteria = z.infer<typeof PilotCriteria>;
+
+/** GO / CONDITIONAL / NO-GO; UNDECIDED when the harness could not measure what the criteria need (fail closed). */
+export const PILOT_VERDICTS = ['GO', 'CONDITIONAL', 'NO-GO', 'UNDECIDED'] as const;
+export type PilotVerdictName = (typeof PILOT_VERDICTS)[number];
