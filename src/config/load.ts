@@ -8,6 +8,7 @@ import { checkCpuModels } from './qemu-cpu-models.ts';
 import { checkConfigFiles, resolveConfigPaths } from './file-checks.ts';
 import { Config, type ImageSpec } from './schema.ts';
 import { DEFAULT_CONFIG_NAME, DEFAULT_CONFIG_TEXT } from './default.ts';
+import { loadOperatorSignatures } from './signature-files.ts';
 import { decodeSource, parseSource } from './source.ts';
 
 export interface LoadedConfig {
@@ -69,5 +70,6 @@ function parse(text: string, file: string): { loaded: LoadedConfig; lineOf: (pat
   });
   if (config.migrations.length && !config.settings.suites.includes('migration'))
     throw new ConfigError(name, 'settings.suites', 'the suite "migration" in the list, or no migrations: section (migrations run in that suite)', src.lineOf(['settings', 'suites']));
+  loadOperatorSignatures(config.settings.signatures, name, src.lineOf); // validated now; the criu layer loads them again where it diagnoses
   return { loaded: { file, config, images }, lineOf: src.lineOf };
 }

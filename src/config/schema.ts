@@ -147,6 +147,8 @@ export const Settings = z.strictObject({
    */
   workloadBuild: z.enum(['host', 'image']).default('host'),
   timeouts: Timeouts.default(Timeouts.parse({})),
+  /** The operator's own signature files (src/config/signature-schema.ts), relative to the config file; checked at load. */
+  signatures: z.array(z.string().min(1, 'a signature file path')).default([]),
 });
 
 /**
