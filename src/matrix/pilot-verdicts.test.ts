@@ -102,7 +102,7 @@ describe('pilot verdicts: UNDECIDED (fail closed)', () => {
   test('a client budget without a client to measure it', () => {
     const { clientGapMsMax: _g, clientErrors: _e, clientProbes: _p, heldConnectionSurvived: _h, ...m } = GOOD;
     const cells = [cell('redis/start', 'PASS', null), cell('redis/leave-running', 'PASS', m), cell('redis/checkpoint-restore', 'PASS', m)];
-    expect(judge(cells, pilot({ client: undefined })).verdict).toBe('GO');
+    expect(judge(cells, pilot({ client: undefined, criteria: { freezeMsP95: 500 } })).verdict).toBe('GO');
     const v = judge(cells, pilot({ client: undefined, criteria: { clientGapMsMax: 100 } }));
     expect(v.verdict).toBe('UNDECIDED');
     expect(v.why).toMatch(/not measured: client gap max/);
