@@ -3,7 +3,9 @@
  * one directory of the environment's work directory (root, state, the gRPC
  * socket, CNI config and IPAM state, pod logs), the CRI plugin on runc with
  * cgroupfs, a bridge CNI network in the node's own network namespace, and the
- * harness's own pause image as sandbox image. containerd 1.x reads config
+ * harness's own pause image as sandbox image. restrict_oom_score_adj: a
+ * sandbox's oom_score_adj (-998) is kept no lower than containerd's own, as
+ * for a containerd without CAP_SYS_RESOURCE (this machine's root lacks it). containerd 1.x reads config
  * version 2, 2.x version 3 (its CRI plugin split into images and runtime).
  */
 
@@ -66,6 +68,7 @@ export function containerdConfig(o: ConfigOptions): string {
       cri,
       `  sandbox_image = ${q(PAUSE_IMAGE)}`,
       '  enable_cdi = false',
+      '  restrict_oom_score_adj = true',
       `${cri.slice(0, -1)}.containerd]`,
       `  snapshotter = ${q(o.snapshotter)}`,
       '  default_runtime_name = "runc"',
@@ -88,6 +91,7 @@ export function containerdConfig(o: ConfigOptions): string {
     `  sandbox = ${q(PAUSE_IMAGE)}`,
     `[plugins."io.containerd.cri.v1.runtime"]`,
     '  enable_cdi = false',
+    '  restrict_oom_score_adj = true',
     `[plugins."io.containerd.cri.v1.runtime".containerd]`,
     '  default_runtime_name = "runc"',
     `[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]`,

@@ -51,6 +51,11 @@ export async function startContainerd(env: Environment, o: StartOptions): Promis
   const layout = containerdLayout(o.dir);
   for (const d of [layout.dir, layout.root, layout.state, layout.cniConf, layout.ipam, layout.logs]) await env.makeDir(d);
   const snapshotter = await pickSnapshotter(env, o.dir, o.commandTimeoutMs);
+  // libcni caches results under /var/lib/cni (no setting for it in the CRI plugin): a read-only node image gets a
+  // writable copy of its /var/lib (a few MB) bound over it, in this node's own mount namespace only.
+  const varLib = `${o.dir}/var-lib`;
+  const w = await env.exec(['sh', '-c', `if touch /var/lib/.cc-w 2>/dev/null; then rm -f /var/lib/.cc-w; else mkdir -p ${varLib} && cp -a /var/lib/. ${varLib}/ && mount --bind ${varLib} /var/lib; fi && mkdir -p /var/lib/cni`], { timeoutMs: o.commandTimeoutMs });
+  if (w.exitCode !== 0) throw new ContainerdStartError(`cannot make /var/lib/cni writable in the node (libcni's cache): ${w.stderr.trim()}`);
   await env.writeFile(layout.config, containerdConfig({ major, layout, snapshotter }));
   await env.writeFile(`${layout.cniConf}/10-cc-pods.conflist`, cniConfList(layout));
   const pid = await env.spawnDetached(['containerd', '--config', layout.config, '--log-level', 'info'], { outFile: layout.log });
@@ -88,6 +93,7 @@ export const LEFTOVERS_SCRIPT = (dir: string) =>
   [
     `${EACH_PROCESS} echo "process ${'$'}{p#/proc/}: $e";; esac; done`,
     `grep -F ${shq(dir)} /proc/self/mountinfo | awk '{print "mount " $5}'`,
+    `grep -F ' /var/lib ' /proc/self/mountinfo | grep -F ${shq(dir)} | awk '{print "mount " $5}'`,
     `grep -E ' /run/netns/| /var/run/netns/' /proc/self/mountinfo | awk '{print "netns " $5}'`,
     `ls /sys/class/net | grep -E '^(cc-cni0|veth)' | sed 's/^/interface /'`,
     'true',
@@ -114,6 +120,7 @@ export async function stopContainerd(node: ContainerdNode, timeoutMs: number): P
     `grep -F ${d} /proc/self/mountinfo | awk '{print $5}' | sort -r | while read m; do umount -l "$m" 2>/dev/null; done`,
     `for n in /run/netns/*; do [ -e "$n" ] || continue; umount "$n" 2>/dev/null; rm -f "$n"; done`,
     'ip link del cc-cni0 2>/dev/null',
+    `grep -qF ' /var/lib ' /proc/self/mountinfo && grep -F ' /var/lib ' /proc/self/mountinfo | grep -qF ${d} && umount /var/lib`,
     'true',
   ].join('; ');
   await node.env.exec(['sh', '-c', script], { timeoutMs: Math.max(timeoutMs, 20_000) });
