@@ -25,6 +25,8 @@ export interface StartOptions {
   /** How long containerd may take until its socket answers. */
   timeoutMs: number;
   commandTimeoutMs: number;
+  /** Extra environment for containerd, which its shims, runc and CRIU inherit (the pool's criu.env). */
+  env?: Record<string, string>;
 }
 
 /** The node's containerd version, or null when the node image has none. */
@@ -58,7 +60,7 @@ export async function startContainerd(env: Environment, o: StartOptions): Promis
   if (w.exitCode !== 0) throw new ContainerdStartError(`cannot make /var/lib/cni writable in the node (libcni's cache): ${w.stderr.trim()}`);
   await env.writeFile(layout.config, containerdConfig({ major, layout, snapshotter }));
   await env.writeFile(`${layout.cniConf}/10-cc-pods.conflist`, cniConfList(layout));
-  const pid = await env.spawnDetached(['containerd', '--config', layout.config, '--log-level', 'info'], { outFile: layout.log });
+  const pid = await env.spawnDetached(['containerd', '--config', layout.config, '--log-level', 'info'], { outFile: layout.log, ...(o.env ? { env: o.env } : {}) });
   const node: ContainerdNode = { env, layout, version, major, snapshotter, pid };
   const deadline = Date.now() + o.timeoutMs;
   for (;;) {
