@@ -137,6 +137,25 @@ export const SIGNATURES: readonly Signature[] = [
     remediation: "Use CRIU's nftables lock (--network-lock nftables, or network-lock nftables in criu.conf), switch the node image to iptables-legacy, or run this node image on a newer kernel (the same image passes on 6.12).",
   },
   {
+    id: 'tcp-established-needed',
+    title: 'An established TCP connection, and no --tcp-established',
+    blame: 'tuple',
+    match: line(/Connected TCP socket, consider using --tcp-established/),
+    cause:
+      'The process holds an established TCP connection (a client held open across the checkpoint). CRIU refuses to dump it unless told to checkpoint the connection itself with --tcp-established (TCP repair mode); without that the client would be cut off anyway.',
+    remediation:
+      'Either restore established connections (add --tcp-established to the dump and the restore: the client keeps its connection, the network lock must work on the node), or let clients reconnect: close their connections before the checkpoint (or --tcp-close on restore) and make them retry.',
+  },
+  {
+    id: 'tcp-in-flight',
+    title: 'A TCP connection was half-way into a listening socket at the dump',
+    blame: 'tuple',
+    match: line(/In-flight connection/),
+    cause:
+      "A client connected while the dump ran: the connection sat in the listening socket's queue, not yet accepted, and CRIU refuses to dump such in-flight connections unless told to drop them.",
+    remediation: 'Dump with --skip-in-flight (the half-open connections are dropped and their clients retry), or stop new connections (drain the service) before the checkpoint.',
+  },
+  {
     id: 'sockopt-passcred',
     title: 'CRIU cannot read SO_PASSCRED/SO_PASSSEC from TCP/UDP sockets on this kernel',
     blame: 'tuple',

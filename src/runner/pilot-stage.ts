@@ -1,3 +1,4 @@
+import type { Capability } from '../config/catalogue/index.ts';
 import type { Pilot } from '../config/pilot-schema.ts';
 import type { Settings } from '../config/schema.ts';
 import { dumpArgs, preDumpArgs, restoreArgs } from '../criu/commands.ts';
@@ -7,6 +8,7 @@ import { failureStatus } from '../criu/diagnose.ts';
 import { readCriuStats } from '../criu/stats.ts';
 import type { Environment } from '../environments/environment.ts';
 import type { Status } from '../results/schema.ts';
+import { missingCapability } from './capabilities.ts';
 import { PilotClient, clientArgv, type ClientReport } from './pilot-client.ts';
 import { pilotCriuArgs } from './pilot-criu-options.ts';
 import { PilotService } from './pilot-service.ts';
@@ -50,6 +52,9 @@ export interface StageContext {
   signal?: AbortSignal | undefined;
 }
 
+/** What checkpointing a service of another user than CRIU's needs (as the catalogue's caps-and-creds). */
+const OTHER_USER: Capability = { kind: 'privilege', name: 'CAP_SYS_RESOURCE', bit: 24, why: "CRIU reads the rlimits of a process of another user, which needs it" };
+
 /** Ends an attempt early with its status (a step that failed). */
 class Stop extends Error {
   readonly status: Status;
@@ -79,11 +84,17 @@ export async function attemptStage(stage: PilotStage, x: StageContext): Promise<
   const commands: string[] = [];
   const runs: CriuRun[] = [];
   const record = (run: CriuRun) => (commands.push(run.argv.join(' ').replaceAll(`${dir}/`, '')), runs.push(run), run);
-  const criuArgs = pilotCriuArgs(pilot.criu.options, reconnect ? ['--tcp-established'] : []);
+  // Reconnecting clients knock on the listener during the dump: the variant drops those half-open connections (they retry).
+  const criuArgs = pilotCriuArgs(reconnect ? [...new Set([...pilot.criu.options, '--skip-in-flight'])] : pilot.criu.options, reconnect ? ['--tcp-established'] : []);
   const baseline = stage === 'start' ? 'FAIL' : 'ERROR';
   let ending: { status: Status; reason: string; run?: CriuRun | undefined };
   let report: ClientReport | undefined;
   try {
+    // CRIU reads the rlimits of every task it dumps; for another user's task the kernel wants CAP_SYS_RESOURCE.
+    if (stage !== 'start' && 'command' in pilot.service && pilot.service.user !== 'root') {
+      const missing = await missingCapability([OTHER_USER], { env, criu: x.criu, commandMs: x.timeouts.commandMs });
+      if (missing) throw new Stop(missing.status, `${missing.reason} (the service runs as ${pilot.service.user})`);
+    }
     const user = await service.resolveUser();
     if (!user.ok) throw new Stop('ERROR', `the pilot does not fit this node image: ${user.detail}`);
     const w = await service.prepareWritable();
