@@ -147,7 +147,8 @@ export async function attemptStage(stage: PilotStage, x: StageContext): Promise<
     }
     ending = { status: e.status, reason: e.message, run: e.run };
   }
-  report ??= client ? await client.stop().catch(() => undefined) : undefined;
+  // A client that never started measured nothing (a stage that ended before it).
+  report ??= client?.pid ? await client.stop().catch(() => undefined) : undefined;
   const output = [...(await service.lines()).map((l) => `service: ${l}`), ...(client ? (await client.lines()).filter((l) => / (fail|connect|stop|start) /.test(l)).slice(0, 20).map((l) => `client: ${l}`) : [])];
   await cleanup(service, client);
   if (report) {
