@@ -188,6 +188,16 @@ export const SIGNATURES: readonly Signature[] = [
     remediation: 'Dump with --link-remap; where a container runtime has no flag for it, put link-remap in the CRIU configuration file the runtime makes CRIU read (runc: /etc/criu/runc.conf). Or have the service close such files before a checkpoint.',
   },
   {
+    id: 'sysv-shm-outside-ipc-ns',
+    title: 'The tree maps SysV shared memory of an IPC namespace it does not own',
+    blame: 'tuple',
+    match: line(/with SysVIPC shmem map @[0-9a-f]+ doesn't live in IPC ns/),
+    cause:
+      "CRIU saves SysV shared-memory segments only as part of an IPC namespace it dumps with the tree. The dumped process maps a segment (PostgreSQL always creates a small one to guard its data directory, and Debian's configuration puts dynamic shared memory there too: dynamic_shared_memory_type = sysv) of an IPC namespace shared with processes outside the tree.",
+    remediation:
+      'Start the service in an IPC namespace of its own (e.g. `unshare --ipc -- setpriv … postgres …` as the service command), so CRIU dumps and recreates the namespace with its segments; checkpoint the whole IPC namespace (a container); or restart the service instead of restoring it.',
+  },
+  {
     id: 'rlimit-other-user',
     title: 'CRIU may not read the resource limits of another user\'s process',
     blame: 'environment',
