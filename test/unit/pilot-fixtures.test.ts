@@ -1,8 +1,9 @@
 /**
  * The example pilots shipped in fixtures/pilots: every file loads as a
  * config, its pools carry the embedded default's definitions where they
- * carry its names (so the verdicts read as the default's pools), and the
- * pilots of one pool add their packages to one node image.
+ * carry its names (so the verdicts read as the default's pools; the node image
+ * compared before the pilots' packages are added), and the pilots of one
+ * pool add their packages to one node image.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,7 +28,16 @@ describe.each(files)('fixtures/pilots/%s', (file) => {
     for (const pool of config.pools) {
       const same = def.pools.find((d) => d.name === pool.name);
       if (!same) continue;
-      expect({ kernel: pool.kernel, image: pool.image, criu: pool.criu, vm: pool.vm }).toEqual({ kernel: same.kernel, image: same.image, criu: same.criu, vm: same.vm });
+      expect({ kernel: pool.kernel, image: pool.image.split('+')[0], criu: pool.criu, vm: pool.vm }).toEqual({ kernel: same.kernel, image: same.image, criu: same.criu, vm: same.vm });
+    }
+  });
+
+  test("one node image per pool: every pilot's packages go into the same derived image", () => {
+    for (const pool of config.pools) {
+      const named = config.pilots.filter((p) => p.pools.includes(pool.name));
+      const pkgs = [...new Set(named.flatMap((p) => p.packages))];
+      if (!pkgs.length) continue;
+      expect(pool.image.split('+').slice(1).sort()).toEqual(pkgs.sort());
     }
   });
 
