@@ -29,6 +29,7 @@ import { capabilitiesOf } from '../results/cell-fields.ts';
 import { PAIR_SUITE, migrationPairs, pairNeedsNetwork } from '../plan/migration-pairs.ts';
 import type { MigrationPair } from '../plan/plan.ts';
 import { migrationCases } from './migration.ts';
+import { PILOT_SUITE, judgePilots } from '../matrix/pilot-verdicts.ts';
 
 export interface RunOptions {
   configFile?: string;
@@ -193,6 +194,8 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
       ...(p.planned.error && !stoppedByInterrupt(p) ? { error: p.planned.error } : {}),
       phases: p.phases,
     }));
+    // Verdicts are judged here from the cells and the pilots' criteria (the suite only measures), on this run's pools.
+    const pilots = (s.suites as readonly string[]).includes(PILOT_SUITE) && loaded.config.pilots.length ? judgePilots(loaded.config.pilots, cells, { pools: pools.map((p) => p.name) }) : undefined;
     // Credentials in a mirror URL (user:password, a token in the query) never reach results.json, stdout or the reports.
     const results = redactDeep(RunResults.parse({
       schema: 'criu-compat/results',
@@ -209,6 +212,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
       interrupted: opts.signal?.aborted ?? false,
       ...(notRun.length ? { notRun } : {}),
       ...(opts.shard ? { shard: opts.shard } : {}),
+      ...(pilots ? { pilots } : {}),
       exitCode: exitCodeFor(cells),
     }));
     await writeFileAtomic(join(runDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
