@@ -18,7 +18,7 @@ export const WorkloadName = z.enum(WORKLOAD_NAMES as [string, ...string[]], {
   error: (i) => `a workload class of the catalogue (${classNames().join(', ')})${typeof i.input === 'string' ? `, not "${i.input}"` : ''}`,
 });
 export const RUNTIME_NAMES = ['runc', 'crun', 'podman'] as const;
-export const SUITES = ['criu-check', 'round-trip', 'runtime', 'migration'] as const;
+export const SUITES = ['criu-check', 'round-trip', 'runtime', 'migration', 'security'] as const;
 /** How a migration moves a workload between pools (see src/runner/migration.ts). */
 export const MIGRATION_MODES = ['cold', 'pre-copy', 'page-server', 'lazy', 'runtime'] as const;
 /** What a migration moves: process workloads CRIU dumps itself. */

@@ -3,6 +3,7 @@ import { needs as criuCheck } from './criu-check.needs.ts';
 import { needs as roundTrip } from './round-trip.needs.ts';
 import { needs as runtime } from './runtime.needs.ts';
 import { needs as migration } from './migration.needs.ts';
+import { needs as security } from './security.needs.ts';
 import type { SuiteNeeds } from './suite-needs.ts';
 
 /** Each suite's declared needs; adding a suite is its vitest file, its declaration and a line here. */
@@ -11,6 +12,7 @@ const NEEDS: Record<(typeof SUITES)[number], SuiteNeeds> = {
   'round-trip': roundTrip,
   runtime,
   migration,
+  security,
 };
 
 export function needsOfSuite(suite: string): SuiteNeeds {
