@@ -56,7 +56,8 @@ export async function checkpointApiAccess(x: ApiAccessContext): Promise<CellDraf
       const pid = await loose.spawnDetached(s.argv, { outFile: `${x.dir}/${s.name}.out` });
       started.push({ name: s.name, pid, socket: s.socket });
       const up = await poll(async () => ((await x.env.exec(['test', '-S', s.socket], { timeoutMs: x.timeouts.commandMs })).exitCode === 0 ? true : undefined), { intervalMs: 200, timeoutMs: 20_000 });
-      notes.push(up ? `${s.name} API service started (umask ${LOOSE_UMASK})` : `${s.name} API service made no socket within 20 s`);
+      const said = up ? '' : (await x.env.readFile(`${x.dir}/${s.name}.out`).catch(() => Buffer.alloc(0))).toString('utf8').trim().split('\n').slice(-2).join(' | ');
+      notes.push(up ? `${s.name} API service started (umask ${LOOSE_UMASK})` : `${s.name} API service made no socket within 20 s${said ? `: ${said}` : ''}`);
     }
     const script = 'for p in "$@"; do [ -e "$p" ] || continue; d=$p; while :; do stat -c "S|%F|%a|%u|%g|%n" "$d"; [ "$d" = / ] && break; d=$(dirname "$d"); done; [ -d "$p" ] && find "$p" -mindepth 1 -maxdepth 2 -printf "F|%y|%m|%U|%G|%p\\n" | head -n 200; done; true';
     const r = await x.env.exec(['sh', '-c', script, 'api-access', ...API_SOCKETS, ...CHECKPOINT_DIRS], { timeoutMs: x.timeouts.commandMs });
