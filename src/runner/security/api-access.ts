@@ -53,7 +53,8 @@ export async function checkpointApiAccess(x: ApiAccessContext): Promise<CellDraf
       const has = await x.env.exec(['sh', '-c', `command -v ${s.binary}`], { timeoutMs: x.timeouts.commandMs });
       if (has.exitCode !== 0) continue;
       const loose = new UmaskEnvironment(x.env, LOOSE_UMASK);
-      const pid = await loose.spawnDetached(s.argv, { outFile: `${x.dir}/${s.name}.out` });
+      // Its socket's directory is made first, as a service unit's RuntimeDirectory= would.
+      const pid = await loose.spawnDetached(['sh', '-c', 'mkdir -p "$1" && shift && exec "$@"', 'service', s.socket.replace(/\/[^/]*$/, ''), ...s.argv], { outFile: `${x.dir}/${s.name}.out` });
       started.push({ name: s.name, pid, socket: s.socket });
       const up = await poll(async () => ((await x.env.exec(['test', '-S', s.socket], { timeoutMs: x.timeouts.commandMs })).exitCode === 0 ? true : undefined), { intervalMs: 200, timeoutMs: 20_000 });
       const said = up ? '' : (await x.env.readFile(`${x.dir}/${s.name}.out`).catch(() => Buffer.alloc(0))).toString('utf8').trim().split('\n').slice(-2).join(' | ');

@@ -1,5 +1,4 @@
 import type { Settings } from '../../config/schema.ts';
-import { failureStatus } from '../../criu/diagnose.ts';
 import type { Criu } from '../../criu/driver.ts';
 import type { Environment } from '../../environments/environment.ts';
 import { describeRuntimeFailure } from '../../runtimes/container-runtime.ts';
@@ -50,10 +49,11 @@ export async function archiveAtRest(x: ArchiveAtRestContext): Promise<CellDraft>
     const started = await rt.start({ id, workload: 'counter', args: [] });
     commands.push(started.argv.join(' '));
     // A runtime that cannot run a container here (a known cause: the runtime suite's cell says so) leaves no archive to look at.
+    const known = started.diagnoses.some((d) => d.blame !== 'note');
     if (!started.ok)
       return {
-        status: failureStatus(started.diagnoses) === 'ERROR' ? 'SKIP' : 'ERROR',
-        reason: `${failureStatus(started.diagnoses) === 'ERROR' ? 'capability missing: ' : 'harness: '}no checkpoint to look at: ${describeRuntimeFailure(`${x.info.name} run`, started, x.timeouts.criuMs)}`,
+        status: known ? 'SKIP' : 'ERROR',
+        reason: `${known ? 'capability missing: ' : 'harness: '}no checkpoint to look at: ${describeRuntimeFailure(`${x.info.name} run`, started, x.timeouts.criuMs)}`,
         durations: { totalMs: performance.now() - t0 },
         diagnoses: started.diagnoses,
         logExcerpt: started.excerpt,
