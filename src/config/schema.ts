@@ -18,9 +18,9 @@ export const WorkloadName = z.enum(WORKLOAD_NAMES as [string, ...string[]], {
   error: (i) => `a workload class of the catalogue (${classNames().join(', ')})${typeof i.input === 'string' ? `, not "${i.input}"` : ''}`,
 });
 export const RUNTIME_NAMES = ['runc', 'crun', 'podman'] as const;
-export const SUITES = ['criu-check', 'round-trip', 'runtime', 'cri', 'migration', 'pilot'] as const;
+export const SUITES = ['criu-check', 'round-trip', 'runtime', 'cri', 'migration', 'security', 'pilot'] as const;
 /** What runs when settings.suites is not given: every suite but pilot (a config with pilots: gets pilot added, see src/config/pilot-checks.ts). */
-export const DEFAULT_SUITES = ['criu-check', 'round-trip', 'runtime', 'cri', 'migration'] as const satisfies readonly (typeof SUITES)[number][];
+export const DEFAULT_SUITES = ['criu-check', 'round-trip', 'runtime', 'cri', 'migration', 'security'] as const satisfies readonly (typeof SUITES)[number][];
 /** How a migration moves a workload between pools (see src/runner/migration.ts). */
 export const MIGRATION_MODES = ['cold', 'pre-copy', 'page-server', 'lazy', 'runtime'] as const;
 /** What a migration moves: process workloads CRIU dumps itself. */

@@ -113,6 +113,13 @@ export const Cell = z.strictObject({
        * checkpointMsMax, restoreMsMax, imageBytesMax, clientGapMsMax, clientErrors, clientProbes.
        */
       pilot: z.record(z.string(), z.number()).optional(),
+      /**
+       * security suite: what the cell proved, by name: secret-in-image per place (environ, heap, filePrivate,
+       * fileShared, deletedFile: is the secret in the image, plaintext?) and counts; archive-at-rest modes and
+       * compression; checkpoint-api-access what was looked at; forensic-restore-sandbox and transfer-integrity
+       * what the restored process could do and what was refused. Never a secret or memory contents.
+       */
+      security: z.record(z.string(), z.union([z.boolean(), z.number(), z.string()])).optional(),
     })
     .default({}),
   /** Error and warning lines of CRIU's log and the last lines (never memory contents). */
