@@ -169,3 +169,16 @@ describe("an operator's signature file", () => {
     expect(decisive({ text })).toEqual([]);
   });
 });
+
+test("the README's table lists every built-in signature with its family, stages and blame", () => {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const table = readme.slice(readme.indexOf('<!-- signatures:begin -->'), readme.indexOf('<!-- signatures:end -->'));
+  const rows = [...table.matchAll(/^\| `([a-z0-9-]+)` \| ([a-z-]+) \| ([a-z, -]+) \| ([a-z]+)/gm)].map((m) => ({ id: m[1], family: m[2], stages: m[3]!.split(', '), blame: m[4] }));
+  const builtin = activeSignatures().filter((s) => s.file.startsWith('src/criu/signatures/'));
+  expect(rows.map((r) => r.id).sort()).toEqual(builtin.map((s) => s.id).sort());
+  for (const s of builtin) {
+    const row = rows.find((r) => r.id === s.id);
+    expect(row, s.id).toMatchObject({ family: s.file.replace(/^.*\//, '').replace(/\.yaml$/, ''), stages: [...s.stages], blame: s.blame });
+  }
+  expect(rows).toHaveLength(builtin.length);
+});
