@@ -1,0 +1,71 @@
+import { lstat, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { removeTree } from '../util/fs.ts';
+import { audit, type AuditSink } from './audit.ts';
+import { isExpired, readManifest, type ArtifactManifest } from './manifest.ts';
+import { DEFAULT_TTL_MS } from './policy.ts';
+
+export interface PruneOptions {
+  /** A reports directory: its RUN-ID/artifacts directories are looked at. */
+  reportsDir: string;
+  /** Remove every run's artifacts, expired or not. */
+  all: boolean;
+  now: Date;
+  sink?: AuditSink;
+  /** What prune says it did, line by line. */
+  say?: (line: string) => void;
+}
+
+export interface PrunedRun {
+  runId: string;
+  path: string;
+  bytes: number;
+  cells: number;
+  /** Why it went: its TTL ran out, --all, or it has no manifest and is older than the default TTL. */
+  by: 'ttl' | 'prune';
+  expiresAt: string | null;
+}
+
+/**
+ * Removes kept artifacts under a reports directory: those whose TTL ran out
+ * (a run's manifest says when), or all of them. An artifacts directory
+ * without a manifest (a run of an older criu-compat, or one killed before it
+ * wrote it) counts as expired once it is older than the default TTL. Each
+ * removal is an audit line. The run's results and reports stay.
+ */
+export async function pruneArtifacts(o: PruneOptions): Promise<{ removed: PrunedRun[]; kept: { runId: string; expiresAt: string }[] }> {
+  const removed: PrunedRun[] = [];
+  const kept: { runId: string; expiresAt: string }[] = [];
+  for (const runId of (await readdir(o.reportsDir).catch(() => [] as string[])).sort()) {
+    const dir = join(o.reportsDir, runId, 'artifacts');
+    const st = await lstat(dir).catch(() => undefined);
+    if (!st?.isDirectory()) continue;
+    const m: ArtifactManifest | undefined = await readManifest(dir).catch(() => undefined);
+    const expiresAt = m ? m.expiresAt : new Date(st.mtimeMs + DEFAULT_TTL_MS).toISOString();
+    const expired = m ? isExpired(m, o.now) : o.now.getTime() >= Date.parse(expiresAt);
+    if (!expired && !o.all) {
+      kept.push({ runId, expiresAt });
+      continue;
+    }
+    const bytes = await du(dir);
+    await removeTree(dir);
+    const r: PrunedRun = { runId, path: dir, bytes, cells: m?.cells.length ?? 0, by: expired ? 'ttl' : 'prune', expiresAt: m ? m.expiresAt : null };
+    removed.push(r);
+    await audit(o.sink, { event: 'artifact.deleted', runId, by: r.by, path: dir, bytes });
+  }
+  return { removed, kept };
+}
+
+async function du(p: string): Promise<number> {
+  const st = await lstat(p).catch(() => undefined);
+  if (!st) return 0;
+  if (!st.isDirectory()) return st.isFile() ? st.size : 0;
+  let total = 0;
+  for (const e of await readdir(p)) total += await du(join(p, e));
+  return total;
+}
+
+/** Is this a directory at all (a reports directory that does not exist is an error of the caller)? */
+export async function isDirectory(p: string): Promise<boolean> {
+  return (await stat(p).catch(() => undefined))?.isDirectory() ?? false;
+}
