@@ -5,6 +5,9 @@ import { audit, type AuditSink } from './audit.ts';
 import { isExpired, readManifest, type ArtifactManifest } from './manifest.ts';
 import { DEFAULT_TTL_MS } from './policy.ts';
 
+/** A run directory's name (src/runner/run-id.ts): 2026-11-25T07-56-25Z-79aa. */
+const RUN_ID = /^\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z-[0-9a-f]{4}$/;
+
 export interface PruneOptions {
   /** A reports directory: its RUN-ID/artifacts directories are looked at. */
   reportsDir: string;
@@ -37,6 +40,8 @@ export async function pruneArtifacts(o: PruneOptions): Promise<{ removed: Pruned
   const removed: PrunedRun[] = [];
   const kept: { runId: string; expiresAt: string }[] = [];
   for (const runId of (await readdir(o.reportsDir).catch(() => [] as string[])).sort()) {
+    // Only run directories (a run id's name): prune never guesses about a directory it did not make.
+    if (!RUN_ID.test(runId)) continue;
     const dir = join(o.reportsDir, runId, 'artifacts');
     const st = await lstat(dir).catch(() => undefined);
     if (!st?.isDirectory()) continue;
