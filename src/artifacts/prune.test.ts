@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, readFileSync, statSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -38,6 +39,16 @@ describe('prune', () => {
     ]);
     expect(statSync(log).mode & 0o777).toBe(0o600);
     expect(statSync(join(reports, 'state')).mode & 0o777).toBe(0o700);
+  });
+
+  test('a half-copied set of a process that died (kill -9 while copying) is swept; one of a live process stays', async () => {
+    const reports = mkdtempSync(join(tmpdir(), 'cc-prune-'));
+    const dir = await runWithArtifacts(reports, '2026-11-30T12-00-00Z-dddd', '2026-11-30T13:00:00Z');
+    const dead = spawnSync('true').pid!;
+    mkdirSync(join(dir, `p/round-trip/cells/c.partial-${dead}/img`), { recursive: true });
+    mkdirSync(join(dir, `p/round-trip/cells/d.partial-${process.pid}`), { recursive: true });
+    await pruneArtifacts({ reportsDir: reports, all: false, now: new Date('2026-11-30T12:30:00Z') });
+    expect(readdirSync(join(dir, 'p/round-trip/cells')).sort()).toEqual(['counter', `d.partial-${process.pid}`]);
   });
 
   test('an artifacts directory without a manifest (an older run) goes once older than the default TTL', async () => {

@@ -1,6 +1,6 @@
 import { lstat, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { removeTree } from '../util/fs.ts';
+import { isAlive, removeTree } from '../util/fs.ts';
 import { audit, type AuditSink } from './audit.ts';
 import { isExpired, readManifest, type ArtifactManifest } from './manifest.ts';
 import { DEFAULT_TTL_MS } from './policy.ts';
@@ -50,6 +50,7 @@ export async function pruneArtifacts(o: PruneOptions): Promise<{ removed: Pruned
     const expired = m ? isExpired(m, o.now) : o.now.getTime() >= Date.parse(expiresAt);
     if (!expired && !o.all) {
       kept.push({ runId, expiresAt });
+      await sweepPartials(dir);
       continue;
     }
     const bytes = await du(dir);
@@ -59,6 +60,14 @@ export async function pruneArtifacts(o: PruneOptions): Promise<{ removed: Pruned
     await audit(o.sink, { event: 'artifact.deleted', runId, by: r.by, path: dir, bytes });
   }
   return { removed, kept };
+}
+
+/** Half-copied sets (NAME.partial-PID) of a process that died (kill -9 while copying) never count as kept: removed. */
+async function sweepPartials(dir: string): Promise<void> {
+  for (const e of await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => [])) {
+    const m = /\.partial-(\d+)$/.exec(e.name);
+    if (m && e.isDirectory() && !isAlive(Number(m[1]))) await removeTree(join(e.parentPath, e.name));
+  }
 }
 
 async function du(p: string): Promise<number> {
