@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
-import { relative } from 'node:path';
+import { relative, resolve } from 'node:path';
+import type { HygieneOptions } from '../runner/artifacts-run.ts';
 import { UsageError } from '../errors.ts';
 import { defaultCacheDir } from '../images/cache-dir.ts';
 import { parseShard } from '../config/select.ts';
@@ -18,6 +19,8 @@ const COMMANDS: Record<string, () => Promise<{ command: (args: string[]) => Prom
   baseline: async () => import('./gate.ts').then((m) => ({ command: m.baselineCommand, help: m.BASELINE_HELP })),
   doctor: async () => import('./setup.ts').then((m) => ({ command: m.doctorCommand, help: m.DOCTOR_HELP })),
   setup: async () => import('./setup.ts').then((m) => ({ command: m.setupCommand, help: m.SETUP_HELP })),
+  prune: async () => import('./artifacts.ts').then((m) => ({ command: m.pruneCommand, help: m.PRUNE_HELP })),
+  artifacts: async () => import('./artifacts.ts').then((m) => ({ command: m.artifactsCommand, help: m.ARTIFACTS_HELP })),
 };
 
 const MAIN_HELP = `criu-compat — does checkpoint/restore really work on this node pool?
@@ -33,6 +36,8 @@ Commands:
   merge     join the shards of a matrix (run --shard I/N) into one run
   gate      compare a run with a baseline; exit 1 on a regression
   baseline  accept a run as the baseline
+  prune     remove kept artifacts whose TTL ran out (or all of them)
+  artifacts decrypt one cell's encrypted artifacts (artifacts decrypt RUN CELL --to DIR)
   help      show help for a command (criu-compat help run)
 
 Run 'criu-compat <command> --help' for a command's options.
@@ -52,6 +57,14 @@ Options:
       --mirror URL      Debian mirror for debootstrap (default: the one in /etc/apt)
       --keep-artifacts  keep checkpoint images and CRIU logs in RUN-ID/artifacts
                         (root-only; they are memory dumps and may hold secrets)
+      --artifacts-ttl D       how long kept artifacts stay (default 24h; 90s, 30m, 2h, 7d);
+                              'criu-compat prune' and the next run remove them after
+      --artifacts-quota SIZE  at most this much kept per run (default 2GiB); past it,
+                              cells say "not kept: quota" (never a half set)
+      --artifacts-key-file F  encrypt kept artifacts (AES-256-GCM) with this key, 64 hex
+                              digits or base64 of 32 bytes, mode 0600 (or $CRIU_COMPAT_ARTIFACTS_KEY)
+      --audit-log FILE  the persistent audit log (default $XDG_STATE_HOME/criu-compat/audit.jsonl,
+                        else ~/.local/state/criu-compat/audit.jsonl); the run's own is RUN-ID/audit/
   -r, --repeat N        run each round trip N times: success rate and p50/p95/max
                         of every figure per cell (default: settings.repeat, 1)
   -j, --jobs N          pools run in parallel up to N (default: number of CPUs);
@@ -86,7 +99,7 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'run') return runCommand(rest);
   const load = COMMANDS[cmd];
   if (load) return (await load()).command(rest);
-  throw new UsageError(`unknown command "${cmd}"; commands: run, doctor, setup, images, report, merge, gate, baseline, help`);
+  throw new UsageError(`unknown command "${cmd}"; commands: run, doctor, setup, images, report, merge, gate, baseline, prune, artifacts, help`);
 }
 
 async function runCommand(args: string[]): Promise<number> {
@@ -101,6 +114,10 @@ async function runCommand(args: string[]): Promise<number> {
       'cache-dir': { type: 'string' },
       mirror: { type: 'string' },
       'keep-artifacts': { type: 'boolean', default: false },
+      'artifacts-ttl': { type: 'string' },
+      'artifacts-quota': { type: 'string' },
+      'artifacts-key-file': { type: 'string' },
+      'audit-log': { type: 'string' },
       setup: { type: 'boolean', default: false },
       jobs: { type: 'string', short: 'j' },
       accel: { type: 'string' },
@@ -122,6 +139,9 @@ async function runCommand(args: string[]): Promise<number> {
   checkMirrorInputs(values.mirror);
   const repeat = values.repeat === undefined ? undefined : Number(values.repeat);
   if (repeat !== undefined && (!Number.isInteger(repeat) || repeat < 1 || repeat > 1000)) throw new UsageError(`--repeat takes a whole number from 1 to 1000 (got "${values.repeat}")`);
+
+  // Kept artifacts' TTL, quota and key are checked before any work: a bad key is exit 2 here, not after an hour of runs.
+  const hygiene = await hygieneOf(values, args);
 
   const abort = new AbortController();
   let interrupts = 0;
@@ -145,6 +165,7 @@ async function runCommand(args: string[]): Promise<number> {
     cacheDir: values['cache-dir'] ?? defaultCacheDir(),
     ...(values.mirror ? { mirror: values.mirror } : {}),
     keepArtifacts: values['keep-artifacts'],
+    hygiene,
     setup: values.setup,
     ...(repeat ? { repeat } : {}),
     jobs,
@@ -161,6 +182,22 @@ async function runCommand(args: string[]): Promise<number> {
   }
   if (abort.signal.aborted) return 130;
   return results.exitCode;
+}
+
+/** --artifacts-* and --audit-log, checked (and the key read) before anything else. */
+async function hygieneOf(values: { 'keep-artifacts': boolean; 'artifacts-ttl'?: string; 'artifacts-quota'?: string; 'artifacts-key-file'?: string; 'audit-log'?: string }, args: string[]): Promise<HygieneOptions> {
+  const { parseDuration, parseSize } = await import('../artifacts/units.ts');
+  const { loadArtifactKey } = await import('../artifacts/key.ts');
+  const given = (['artifacts-ttl', 'artifacts-quota', 'artifacts-key-file'] as const).filter((f) => values[f] !== undefined);
+  if (given.length && !values['keep-artifacts']) throw new UsageError(`--${given[0]} applies to kept artifacts: add --keep-artifacts`);
+  const ttlMs = values['artifacts-ttl'] === undefined ? undefined : parseDuration(values['artifacts-ttl'], '--artifacts-ttl');
+  const quotaBytes = values['artifacts-quota'] === undefined ? undefined : parseSize(values['artifacts-quota'], '--artifacts-quota');
+  const key = values['keep-artifacts'] ? await loadArtifactKey({ file: values['artifacts-key-file'] }) : undefined;
+  return {
+    artifacts: { ...(ttlMs ? { ttlMs } : {}), ...(quotaBytes ? { quotaBytes } : {}), ...(key ? { key } : {}), ...(values['artifacts-key-file'] ? { keyFile: resolve(values['artifacts-key-file']) } : {}) },
+    ...(values['audit-log'] ? { auditLog: resolve(values['audit-log']) } : {}),
+    command: ['run', ...args],
+  };
 }
 
 main(process.argv.slice(2)).then(
