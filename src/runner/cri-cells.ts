@@ -2,6 +2,7 @@ import { decodeStats } from '../criu/images.ts';
 import type { CellDraft } from './cell.ts';
 import { isUnimplemented, type CriPods, type PodRef } from '../runtimes/cri/cri-pods.ts';
 import { CriCallError } from '../runtimes/cri/cri-client.ts';
+import { WORKLOAD_IMAGE } from '../runtimes/cri/containerd-config.ts';
 
 /**
  * The cri suite's steps on one node: run a workload in a pod, checkpoint it
@@ -35,7 +36,7 @@ const why = (e: unknown) => (e instanceof CriCallError ? e.message : `harness: $
 /** Starts WORKLOAD in a new pod and waits for its "ready"; the draft is set when that failed. */
 export async function startWorkload(c: CriCellContext, workload: string): Promise<{ pod: PodRef; id: string; startMs: number; draft?: CellDraft }> {
   const pod = await c.pods.runPod(workload);
-  const s = await c.pods.createAndStart(pod, workload, 'localhost/criu-compat/workload:1', [`/cc/${workload}`]);
+  const s = await c.pods.createAndStart(pod, workload, WORKLOAD_IMAGE, [`/cc/${workload}`]);
   const lines = await waitLine(c.pods, pod, workload, /^(ready|FAIL)/, c.timeoutMs);
   const ready = lines.includes('ready');
   const draft: CellDraft | undefined = ready ? undefined : { status: 'FAIL', reason: `${workload} never printed ready in its pod${lines.length ? `: ${lines.slice(-1)[0]}` : ''}`, durations: { totalMs: 0, startMs: s.createMs + s.startMs }, workloadOutput: lines };
