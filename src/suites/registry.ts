@@ -3,6 +3,7 @@ import { needs as criuCheck } from './criu-check.needs.ts';
 import { needs as roundTrip } from './round-trip.needs.ts';
 import { needs as runtime } from './runtime.needs.ts';
 import { needs as migration } from './migration.needs.ts';
+import { needs as pilot } from './pilot.needs.ts';
 import { needs as cri } from './cri.needs.ts';
 import type { SuiteNeeds } from './suite-needs.ts';
 
@@ -13,6 +14,7 @@ const NEEDS: Record<(typeof SUITES)[number], SuiteNeeds> = {
   runtime,
   cri,
   migration,
+  pilot,
 };
 
 export function needsOfSuite(suite: string): SuiteNeeds {
