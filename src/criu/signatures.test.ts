@@ -168,6 +168,19 @@ describe("an operator's signature file", () => {
     useOperatorSignatures([]);
     expect(decisive({ text })).toEqual([]);
   });
+
+  test('when: conditions on the CRIU and kernel versions, read from the caller or from the log header; unknown versions claim nothing', () => {
+    const f = write('when.yaml', "- id: old-criu-new-kernel\n  stage: any\n  match: {line: 'vdso', when: {criuVersionBelow: '4.1', kernelAtLeast: '6.13'}}\n  blame: tuple\n  title: t\n  cause: c\n  remediation: r\n");
+    useOperatorSignatures([f]);
+    const has = (input: DiagnoseInput) => diagnose(input).some((d) => d.id === 'old-criu-new-kernel');
+    const old = rec('bookworm-3.17.1-dump-vdso.log'); // Version: 3.17.1, Running on … Linux 6.18.44
+    expect(has({ text: old })).toBe(true);
+    expect(has({ text: old, criuVersion: '4.1.1' })).toBe(false);
+    expect(has({ text: old, kernelRelease: '6.12.57+deb13-amd64' })).toBe(false);
+    const bare = '(00.2) Error (criu/vdso.c:381): vdso: Unexpected rt vDSO area bounds';
+    expect(has({ text: bare })).toBe(false);
+    expect(has({ text: bare, criuVersion: '3.17.1', kernelRelease: '6.18.44-fc-v657' })).toBe(true);
+  });
 });
 
 test("the README's table lists every built-in signature with its family, stages and blame", () => {

@@ -33,10 +33,14 @@ function version(v: string | null | undefined): semver.SemVer | null {
   return v ? semver.coerce(v) : null;
 }
 
-/** Each `when` condition holds only when the engine knows the value: an unknown version claims nothing. */
+/**
+ * Each `when` condition holds only when the engine knows the value: the
+ * caller's, else what CRIU's own log header says ("Version: 4.1.1",
+ * "Running on HOST Linux 6.18.44-…"); an unknown version claims nothing.
+ */
 function whenHolds(w: NonNullable<LoadedSignature['match']['when']>, i: DiagnoseInput): boolean {
-  const criu = version(i.criuVersion);
-  const kernel = version(i.kernelRelease);
+  const criu = version(i.criuVersion ?? /\bVersion: (\d+\.\d+(?:\.\d+)?)/.exec(i.text)?.[1]);
+  const kernel = version(i.kernelRelease ?? /\bRunning on \S+ Linux (\d+\.\d+(?:\.\d+)?)/.exec(i.text)?.[1]);
   if (w.criuVersionBelow && !(criu && semver.lt(criu, semver.coerce(w.criuVersionBelow)!))) return false;
   if (w.criuVersionAtLeast && !(criu && semver.gte(criu, semver.coerce(w.criuVersionAtLeast)!))) return false;
   if (w.kernelBelow && !(kernel && semver.lt(kernel, semver.coerce(w.kernelBelow)!))) return false;
