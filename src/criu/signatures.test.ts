@@ -55,6 +55,7 @@ describe('the knowledge base', () => {
     expect(remedy('rseq-no-get-rseq-conf')).toEqual({ env: { GLIBC_TUNABLES: 'glibc.pthread.rseq=0' } });
     expect(remedy('tcp-established-needed')).toEqual({ criuOptions: ['--tcp-established'] });
     expect(remedy('ext-unix-sk-needed')).toEqual({ criuOptions: ['--ext-unix-sk'] });
+    expect(remedy('file-locks-needed')).toEqual({ criuOptions: ['--file-locks'] });
     expect(remedy('runtime-no-checkpoint')).toEqual({ runtime: 'runc' });
     expect(remedy('file-missing')).toBeUndefined();
   });
@@ -65,6 +66,7 @@ describe('signatures on logs recorded here (CRIU 4.1.1 and 4.2.1 in namespace no
     ['trixie-4.1.1-host-6.18-dump-tcp-without-tcp-established.excerpt.log', 'tcp-established-needed', 'FAIL'],
     ['trixie-4.1.1-host-6.18-dump-external-unix-socket.excerpt.log', 'ext-unix-sk-needed', 'FAIL'],
     ['trixie-4.1.1-host-6.18-dump-not-session-leader.excerpt.log', 'shell-job-needed', 'FAIL'],
+    ['trixie-4.1.1-host-6.18-dump-file-lock-without-file-locks.excerpt.log', 'file-locks-needed', 'FAIL'],
     ['trixie-4.1.1-host-6.18-dump-fd-from-other-mount-ns.excerpt.log', 'fd-from-other-mount-ns', 'ERROR'],
     ['trixie-4.1.1-host-6.18-restore-pid-in-use.excerpt.log', 'pid-collision', 'ERROR'],
     ['trixie-4.1.1-host-6.18-restore-big-mem-ulimit-v-enomem.excerpt.log', 'restore-out-of-memory', 'ERROR'],

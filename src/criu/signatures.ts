@@ -102,8 +102,14 @@ export function compileSignature(s: LoadedSignature): Signature {
   };
 }
 
-const BUILTIN: readonly Signature[] = builtinSignatures().map(compileSignature);
-let active: readonly Signature[] = order(BUILTIN);
+// Compiled on first use, so that a broken file surfaces as a ConfigError where a command runs (exit 2), not at import.
+let builtin: readonly Signature[] | undefined;
+let active: readonly Signature[] | undefined;
+
+function builtinSet(): readonly Signature[] {
+  builtin ??= builtinSignatures().map(compileSignature);
+  return builtin;
+}
 
 function order(list: readonly Signature[]): Signature[] {
   return [...list.filter((s) => !s.fallback), ...list.filter((s) => s.fallback)];
@@ -111,6 +117,7 @@ function order(list: readonly Signature[]): Signature[] {
 
 /** Every signature in diagnosis order: the built-in ones (an operator's override in place of its namesake), then the operator's new ones. */
 export function activeSignatures(): readonly Signature[] {
+  active ??= order(builtinSet());
   return active;
 }
 
@@ -123,5 +130,6 @@ export function activeSignatures(): readonly Signature[] {
 export function useOperatorSignatures(files: readonly string[], configFile = 'settings.signatures'): void {
   const extra = loadOperatorSignatures(files, configFile).map(compileSignature);
   const byId = new Map(extra.map((s) => [s.id, s]));
-  active = order([...BUILTIN.map((s) => byId.get(s.id) ?? s), ...extra.filter((s) => !BUILTIN.some((b) => b.id === s.id))]);
+  const base = builtinSet();
+  active = order([...base.map((s) => byId.get(s.id) ?? s), ...extra.filter((s) => !base.some((b) => b.id === s.id))]);
 }
