@@ -14,6 +14,37 @@ export const Diagnosis = z.strictObject({
   evidence: z.string(),
 });
 
+/** One moment of a cell's attempt: milliseconds since the attempt started, and what happened then ("dump start", "restore end: exit 0", …). */
+export const TimelineEvent = z.strictObject({ atMs: z.number().nonnegative(), event: z.string() });
+export type TimelineEvent = z.infer<typeof TimelineEvent>;
+
+/** What a remedy re-run concluded: PASS → verified, FAIL → did not help, ERROR/SKIP (or a re-run that broke) → could not run. */
+export const RemedyResult = z.enum(['remedy verified', 'remedy did not help', 'remedy could not run']);
+export type RemedyResult = z.infer<typeof RemedyResult>;
+
+/**
+ * A FAIL whose diagnosis has a remedy the harness can apply (an environment variable, a CRIU
+ * option, another runtime on the same node): the cell re-run once with it. The cell's own
+ * verdict stays FAIL (the tuple is broken as configured); this says whether the remedy holds.
+ */
+export const CellRemedy = z.strictObject({
+  /** The diagnosis (signature id) whose remedy was applied. */
+  signature: z.string(),
+  /** What was applied, as a person would type it: "CRIU_FAULT=130", "--tcp-established", "runtime runc". */
+  applied: z.string(),
+  /** The re-run's own verdict (never PASS unless the re-run verified the workload). */
+  status: Status,
+  result: RemedyResult,
+  /** The re-run's one line: why this result. */
+  reason: z.string(),
+  /** The re-run's commands (as in Cell.commands). */
+  commands: z.array(z.string()).optional(),
+  /** The re-run's diagnoses' ids, when it failed. */
+  diagnoses: z.array(z.string()).optional(),
+  durationMs: z.number().nonnegative().optional(),
+});
+export type CellRemedy = z.infer<typeof CellRemedy>;
+
 export const Cell = z.strictObject({
   pool: z.string(),
   suite: z.string(),
@@ -82,6 +113,13 @@ export const Cell = z.strictObject({
        * checkpointMsMax, restoreMsMax, imageBytesMax, clientGapMsMax, clientErrors, clientProbes.
        */
       pilot: z.record(z.string(), z.number()).optional(),
+      /**
+       * security suite: what the cell proved, by name: secret-in-image per place (environ, heap, filePrivate,
+       * fileShared, deletedFile: is the secret in the image, plaintext?) and counts; archive-at-rest modes and
+       * compression; checkpoint-api-access what was looked at; forensic-restore-sandbox and transfer-integrity
+       * what the restored process could do and what was refused. Never a secret or memory contents.
+       */
+      security: z.record(z.string(), z.union([z.boolean(), z.number(), z.string()])).optional(),
     })
     .default({}),
   /** Error and warning lines of CRIU's log and the last lines (never memory contents). */
@@ -99,6 +137,10 @@ export const Cell = z.strictObject({
    * (the same images restored on the source, the workload verifying itself there).
    */
   fallback: z.strictObject({ status: Status, reason: z.string() }).optional(),
+  /** The shown attempt's steps in time (started, ready, dump start/end, restore start/end, verify, cleanup…). */
+  timeline: z.array(TimelineEvent).optional(),
+  /** A FAIL whose diagnosis has a remedy the harness applies: the re-run with it (see CellRemedy). */
+  remedy: CellRemedy.optional(),
   /** Artifacts kept with --keep-artifacts (a root-only directory). */
   artifacts: z.string().optional(),
   startedAt: z.iso.datetime(),
