@@ -38,11 +38,7 @@ and in results.json; gate a run against a baseline to fail CI when one gets wors
 export function pilotSelection(loaded: LoadedConfig, names: readonly string[] = [], pools: readonly string[] = []): { pilots: string[]; pools: string[] } {
   const { config, file } = loaded;
   if (!config.pilots.length) throw new ConfigError(file, 'pilots', 'a pilots: section with at least one pilot (the service, its readiness probe, seed/verify and criteria; see the README, "Pilots"): this config has none');
-  const known = new Set(config.pools.map((p) => p.name));
-  config.pilots.forEach((p, i) => {
-    const bad = [...p.pools.map((x, j) => ({ x, at: `pilots[${i}].pools[${j}]` })), ...p.migrateTo.map((x, j) => ({ x, at: `pilots[${i}].migrateTo[${j}]` }))].find((r) => !known.has(r.x));
-    if (bad) throw new ConfigError(file, bad.at, `a pool defined under pools:, one of: ${[...known].join(', ')} (got "${bad.x}")`);
-  });
+  // The pools a pilot names (and migrates to) exist: the config's own checks saw to it (src/config/pilot-checks.ts).
   const unknown = names.filter((n) => !config.pilots.some((p) => p.name === n));
   if (unknown.length) throw new UsageError(`no pilot named ${unknown.join(', ')} in ${file}; pilots are: ${config.pilots.map((p) => p.name).join(', ')}`);
   const chosen = config.pilots.filter((p) => !names.length || names.includes(p.name));

@@ -35,7 +35,7 @@ describe('criu-compat pilot: bad input', () => {
 
   test("a pilot's bad field is the config's error, with its line; a pool it names must exist", async () => {
     expect(await refused(['--config', file(`${POOLS}pilots:\n  - name: redis\n    pools: [host-trixie]\n    service: {command: [redis-server], user: Redis}\n    ready: {tcp: {port: 6379}}\n`)])).toMatch(/at pilots\[0\]\.service/);
-    expect(await refused(['--config', file(`${POOLS}${PILOTS.replace('[host-trixie]', '[k9]')}`)])).toMatch(/at pilots\[0\]\.pools\[0\]: a pool defined under pools:, one of: host-trixie, k6\.12-trixie \(got "k9"\)/);
+    expect(await refused(['--config', file(`${POOLS}${PILOTS.replace('[host-trixie]', '[k9]')}`)])).toMatch(/at pilots\[0\]\.pools\[0\] \(line \d+\): a pool of this config, one of: host-trixie, k6\.12-trixie \(got "k9"\)/);
   });
 
   test('unknown --pilot, a --pool no pilot runs on, bad flags', async () => {
