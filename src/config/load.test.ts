@@ -32,6 +32,16 @@ describe('config loading', () => {
     expect(config.settings.timeouts.criuMs).toBe(20_000);
   });
 
+  test('each load gets its own default settings: a config with pilots (the pilot suite joins its suites) leaves the next load alone', () => {
+    const pools = 'pools:\n  - {name: a, kernel: host, image: debian-trixie}\n';
+    const first = parseConfig(`${pools}pilots:\n  - {name: r, pools: [a], service: {command: [sleep, infinity]}, ready: {command: ['true']}}\n`, 'f.yaml');
+    expect(first.config.settings.suites).toContain('pilot');
+    const second = parseConfig(pools, 'g.yaml');
+    expect(second.config.settings.suites).not.toContain('pilot');
+    expect(second.config.settings).not.toBe(first.config.settings);
+    expect(second.config.settings.timeouts).not.toBe(first.config.settings.timeouts);
+  });
+
   test('a kernel other than host means a VM: backend defaults to qemu, vm settings get defaults', () => {
     const { config } = parseConfig('pools:\n  - {name: a, kernel: debian/bookworm, image: debian-trixie}\n  - {name: b, kernel: {debian: trixie}, image: debian-trixie, vm: {memoryMiB: 1024}}\n', 'f.yaml');
     expect(config.pools[0]).toMatchObject({ backend: 'qemu', vm: { memoryMiB: 3072, cpus: 2, modules: [] } });

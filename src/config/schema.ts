@@ -148,7 +148,7 @@ export const Settings = z.strictObject({
    * application's libc decides what CRIU meets (e.g. rseq with glibc >= 2.35); each cell records which it used.
    */
   workloadBuild: z.enum(['host', 'image']).default('host'),
-  timeouts: Timeouts.default(Timeouts.parse({})),
+  timeouts: Timeouts.default(() => Timeouts.parse({})),
   /** The operator's own signature files (src/config/signature-schema.ts), relative to the config file; checked at load. */
   signatures: z.array(z.string().min(1, 'a signature file path')).default([]),
 });
@@ -201,7 +201,8 @@ export const Config = z.strictObject({
   migrations: z.array(MigrationGroup).default([]),
   /** The operator's own services, judged GO / CONDITIONAL / NO-GO per pool (src/config/pilot-schema.ts). */
   pilots: z.array(Pilot).default([]),
-  settings: Settings.default(Settings.parse({})),
+  // A fresh object per config (a function): a load that edits its settings (the pilot suite joining) must not edit the next one's.
+  settings: Settings.default(() => Settings.parse({})),
 });
 export type Config = z.infer<typeof Config>;
 export type Settings = z.infer<typeof Settings>;
