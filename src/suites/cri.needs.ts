@@ -3,6 +3,6 @@ import type { SuiteNeeds } from './suite-needs.ts';
 /** cri: containerd's CRI in one session per pool, with the workloads its pods run (made into the workload image). */
 export const needs = {
   sessions: ['cri'],
-  workloads: ['counter', 'process-tree'],
+  workloads: ['counter', 'process-tree', 'tcp-established', 'file-lock'],
   copyWorkloads: true,
 } as const satisfies SuiteNeeds;

@@ -56,11 +56,13 @@ export class CriPods {
     const img = `${env.workDir}/cri-images`;
     await env.makeDir(`${img}/pause`);
     await env.makeDir(`${img}/workload/cc`);
+    await env.makeDir(`${img}/workload/tmp`);
     await env.copyIn(this.o.pause, `${img}/pause/cc-pause`);
     await env.copyIn(this.o.registry, `${img}/cc-registry`);
     const layout = containerdLayout(this.dir);
     const cps = Object.entries(this.o.workloads).map(([n, p]) => `cp ${p} ${img}/workload/cc/${n}`);
     const make = [
+      `chmod 1777 ${img}/workload/tmp`,
       ...cps,
       ociArchiveScript({ rootDir: `${img}/pause`, out: `${img}/pause.tar`, name: PAUSE_IMAGE, entrypoint: ['/cc-pause'] }),
       ociArchiveScript({ rootDir: `${img}/workload`, out: `${img}/workload.tar`, name: WORKLOAD_IMAGE, entrypoint: ['/cc/counter'], registry: { root: layout.registry, repo: WORKLOAD_REPO, tag: '1' } }),
