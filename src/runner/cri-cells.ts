@@ -32,6 +32,9 @@ async function waitLine(pods: CriPods, pod: PodRef, name: string, re: RegExp, ti
   }
 }
 
+/** Arguments of a workload in a pod: file-lock's file comes back as a copy (the new container's rootfs diff), not the same inode. */
+const ARGS: Record<string, string[]> = { 'file-lock': ['/tmp', 'moved'] };
+
 const why = (e: unknown) => (e instanceof CriCallError ? e.message : `harness: ${(e as Error).message}`);
 
 /**
@@ -60,7 +63,7 @@ async function failed(c: CriCellContext, e: unknown, stage: 'cri-checkpoint' | '
 /** Starts WORKLOAD in a new pod and waits for its "ready"; the draft is set when that failed. */
 export async function startWorkload(c: CriCellContext, workload: string): Promise<{ pod: PodRef; id: string; startMs: number; draft?: CellDraft }> {
   const pod = await c.pods.runPod(workload);
-  const s = await c.pods.createAndStart(pod, workload, WORKLOAD_IMAGE, [`/cc/${workload}`]);
+  const s = await c.pods.createAndStart(pod, workload, WORKLOAD_IMAGE, [`/cc/${workload}`, ...(ARGS[workload] ?? [])]);
   const lines = await waitLine(c.pods, pod, workload, /^(ready|FAIL)/, c.timeoutMs);
   const ready = lines.includes('ready');
   const draft: CellDraft | undefined = ready ? undefined : { status: 'FAIL', reason: `${workload} never printed ready in its pod${lines.length ? `: ${lines.slice(-1)[0]}` : ''}`, durations: { totalMs: 0, startMs: s.createMs + s.startMs }, workloadOutput: lines };

@@ -48,7 +48,7 @@ describe('cri', () => {
     expect(r.all).not.toMatch(/containerd left behind/);
     const res = RunResults.parse(JSON.parse(readFileSync(join(out, readdirSync(out)[0]!, 'results.json'), 'utf8')));
     const cell = (pool: string, check: string) => res.cells.find((c) => c.pool === pool && c.check === check)!;
-    for (const check of ['version', 'run', 'checkpoint', 'restore', 'checkpoint/process-tree', 'restore/process-tree']) expect(cell('cri-sid', check).status, check).toBe('PASS');
+    for (const check of ['version', 'run', 'checkpoint', 'restore', 'checkpoint/process-tree', 'restore/process-tree', 'checkpoint/tcp-established', 'restore/tcp-established', 'checkpoint/file-lock', 'restore/file-lock']) expect(cell('cri-sid', check).status, check).toBe('PASS');
     expect(cell('cri-sid', 'restore').workloadOutput).toContain('PASS');
     expect(cell('cri-sid', 'checkpoint').metrics.criuDump?.['frozenTimeUs']).toBeGreaterThan(0);
     expect(cell('cri-trixie', 'run').status).toBe('PASS');

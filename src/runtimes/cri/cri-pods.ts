@@ -2,7 +2,7 @@ import type { Environment } from '../../environments/environment.ts';
 import { CGROUP_PARENT } from '../../environments/cgroup-parent.ts';
 import { cgroupSweep } from '../oci-runtime.ts';
 import { importImage, startContainerd, stopContainerd, type ContainerdNode } from './containerd-node.ts';
-import { containerdLayout, PAUSE_IMAGE, WORKLOAD_IMAGE, WORKLOAD_REPO } from './containerd-config.ts';
+import { containerdLayout, CRIU_CONFIG_ANNOTATION, PAUSE_IMAGE, WORKLOAD_IMAGE, WORKLOAD_REPO } from './containerd-config.ts';
 import { CriCallError, CriClient } from './cri-client.ts';
 import { ociArchiveScript } from './oci-archive.ts';
 
@@ -101,12 +101,12 @@ export class CriPods {
     return { podId: r.pod_sandbox_id, name: n, config };
   }
 
-  /** CreateContainer + StartContainer of IMAGE (the workload image, or a checkpoint archive to restore from). */
+  /** CreateContainer + StartContainer of IMAGE (the workload image, or a checkpoint archive to restore from); the container names the node's CRIU configuration file (tcp-established, file-locks). */
   async createAndStart(pod: PodRef, name: string, image: string, argv: string[]): Promise<{ id: string; createMs: number; startMs: number }> {
     const t0 = Date.now();
     const c = await this.client.call<{ container_id: string }>(
       'CreateContainer',
-      { pod_sandbox_id: pod.podId, config: { metadata: { name }, image: { image }, command: argv.slice(0, 1), args: argv.slice(1), log_path: `${name}.log`, linux: { security_context: { namespace_options: { pid: 'CONTAINER' } } } }, sandbox_config: pod.config },
+      { pod_sandbox_id: pod.podId, config: { metadata: { name }, image: { image }, command: argv.slice(0, 1), args: argv.slice(1), log_path: `${name}.log`, annotations: { [CRIU_CONFIG_ANNOTATION]: this.node.layout.criuConfig }, linux: { security_context: { namespace_options: { pid: 'CONTAINER' } } } }, sandbox_config: pod.config },
       this.o.timeoutMs,
     );
     const t1 = Date.now();
