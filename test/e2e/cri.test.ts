@@ -76,4 +76,15 @@ describe('cri', () => {
     expect(strayMounts()).toEqual([]);
     expect(workDirsOf(p.pid!)).toEqual([]);
   });
+
+  test('kill -9 of the harness while containerd runs pods: the node init dies with it and takes containerd, shims, pause and workloads', async () => {
+    const out = tempDir('criu-compat-e2e-');
+    const p = cli(['run', '--config', config(['sid']), '--out', out, '--no-progress']);
+    expect(await waitFor(() => criProcesses().some((l) => /containerd-shim/.test(l)), 120_000), criProcesses().join('\n')).toBe(true);
+    p.kill('SIGKILL');
+    await p;
+    expect(await waitFor(() => criProcesses().length === 0, 10_000), criProcesses().join('\n')).toBe(true);
+    expect(await waitFor(() => ours(p.pid!).length === 0, 10_000), ours(p.pid!).join('\n')).toBe(true);
+    expect(strayMounts()).toEqual([]);
+  });
 });
