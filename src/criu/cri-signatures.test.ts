@@ -22,3 +22,13 @@ describe('the CRI path: diagnoses from what containerd said here', () => {
     expect(failureStatus(d)).toBe('ERROR');
   });
 });
+
+describe('CRIU options the CRI cannot pass', () => {
+  test('an established TCP connection or a file lock in the container: CRIU asks for its option (FAIL with the annotation as remedy)', () => {
+    for (const f of ['containerd-2.1.9-criu-4.2.1-checkpoint-tcp-established-no-option.txt', 'containerd-2.1.9-criu-4.2.1-checkpoint-file-locks-no-option.txt']) {
+      const d = diagnose({ text: rec(f), stage: 'cri-checkpoint' });
+      expect(d.map((x) => x.id)).toEqual(['cri-checkpoint-needs-criu-option', 'rlimit-nofile']);
+      expect(failureStatus(d)).toBe('FAIL');
+    }
+  });
+});

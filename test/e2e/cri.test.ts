@@ -48,7 +48,7 @@ describe('cri', () => {
     expect(r.all).not.toMatch(/containerd left behind/);
     const res = RunResults.parse(JSON.parse(readFileSync(join(out, readdirSync(out)[0]!, 'results.json'), 'utf8')));
     const cell = (pool: string, check: string) => res.cells.find((c) => c.pool === pool && c.check === check)!;
-    for (const check of ['version', 'run', 'checkpoint', 'restore', 'checkpoint/process-tree', 'restore/process-tree']) expect(cell('cri-sid', check).status, check).toBe('PASS');
+    for (const check of ['version', 'run', 'checkpoint', 'restore', 'checkpoint/process-tree', 'restore/process-tree', 'checkpoint/tcp-established', 'restore/tcp-established', 'checkpoint/file-lock', 'restore/file-lock']) expect(cell('cri-sid', check).status, check).toBe('PASS');
     expect(cell('cri-sid', 'restore').workloadOutput).toContain('PASS');
     expect(cell('cri-sid', 'checkpoint').metrics.criuDump?.['frozenTimeUs']).toBeGreaterThan(0);
     expect(cell('cri-trixie', 'run').status).toBe('PASS');
@@ -75,5 +75,16 @@ describe('cri', () => {
     expect(ours(p.pid!)).toEqual([]);
     expect(strayMounts()).toEqual([]);
     expect(workDirsOf(p.pid!)).toEqual([]);
+  });
+
+  test('kill -9 of the harness while containerd runs pods: the node init dies with it and takes containerd, shims, pause and workloads', async () => {
+    const out = tempDir('criu-compat-e2e-');
+    const p = cli(['run', '--config', config(['sid']), '--out', out, '--no-progress']);
+    expect(await waitFor(() => criProcesses().some((l) => /containerd-shim/.test(l)), 120_000), criProcesses().join('\n')).toBe(true);
+    p.kill('SIGKILL');
+    await p;
+    expect(await waitFor(() => criProcesses().length === 0, 10_000), criProcesses().join('\n')).toBe(true);
+    expect(await waitFor(() => ours(p.pid!).length === 0, 10_000), ours(p.pid!).join('\n')).toBe(true);
+    expect(strayMounts()).toEqual([]);
   });
 });

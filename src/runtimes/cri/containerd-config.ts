@@ -26,6 +26,8 @@ export interface ContainerdLayout {
   certsD: string;
   /** What the node's registry serves. */
   registry: string;
+  /** The CRIU configuration file the containers name (CRIU_CONFIG_ANNOTATION). */
+  criuConfig: string;
 }
 
 export function containerdLayout(dir: string): ContainerdLayout {
@@ -41,6 +43,7 @@ export function containerdLayout(dir: string): ContainerdLayout {
     log: `${dir}/containerd.log`,
     certsD: `${dir}/certs.d`,
     registry: `${dir}/registry`,
+    criuConfig: `${dir}/criu-runc.conf`,
   };
 }
 
@@ -51,6 +54,16 @@ export const REGISTRY = 'localhost:5000';
 /** The workload image's repository in it, and its name (static binaries under /cc). */
 export const WORKLOAD_REPO = 'criu-compat/workload';
 export const WORKLOAD_IMAGE = `${REGISTRY}/${WORKLOAD_REPO}:1`;
+/**
+ * runc's per-container CRIU configuration file (a path in the node): CRI has
+ * no field for CRIU options, so a pod that holds TCP connections or file
+ * locks gets them this way. containerd passes the annotation to the OCI spec
+ * only when the runtime's container_annotations lists it.
+ */
+export const CRIU_CONFIG_ANNOTATION = 'org.criu.config';
+/** What that file says for the suite's containers (CRIU's config file syntax: one long option a line). */
+export const CRIU_CONFIG = 'tcp-established\nfile-locks\n';
+
 /** Debian's containernetworking-plugins install here. */
 export const CNI_BIN_DIR = '/usr/lib/cni';
 /** The pod network of a node (its own network namespace: another node may use the same). */
@@ -83,6 +96,7 @@ export function containerdConfig(o: ConfigOptions): string {
       '  default_runtime_name = "runc"',
       `${cri.slice(0, -1)}.containerd.runtimes.runc]`,
       '  runtime_type = "io.containerd.runc.v2"',
+      `  container_annotations = [${q(CRIU_CONFIG_ANNOTATION)}]`,
       `${cri.slice(0, -1)}.containerd.runtimes.runc.options]`,
       '  SystemdCgroup = false',
       `${cri.slice(0, -1)}.cni]`,
@@ -109,6 +123,7 @@ export function containerdConfig(o: ConfigOptions): string {
     '  default_runtime_name = "runc"',
     `[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]`,
     '  runtime_type = "io.containerd.runc.v2"',
+    `  container_annotations = [${q(CRIU_CONFIG_ANNOTATION)}]`,
     `[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]`,
     '  SystemdCgroup = false',
     `[plugins."io.containerd.cri.v1.runtime".cni]`,

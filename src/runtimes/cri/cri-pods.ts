@@ -2,7 +2,7 @@ import type { Environment } from '../../environments/environment.ts';
 import { CGROUP_PARENT } from '../../environments/cgroup-parent.ts';
 import { cgroupSweep } from '../oci-runtime.ts';
 import { importImage, startContainerd, stopContainerd, type ContainerdNode } from './containerd-node.ts';
-import { containerdLayout, PAUSE_IMAGE, WORKLOAD_IMAGE, WORKLOAD_REPO } from './containerd-config.ts';
+import { containerdLayout, CRIU_CONFIG_ANNOTATION, PAUSE_IMAGE, WORKLOAD_IMAGE, WORKLOAD_REPO } from './containerd-config.ts';
 import { CriCallError, CriClient } from './cri-client.ts';
 import { ociArchiveScript } from './oci-archive.ts';
 
@@ -56,11 +56,13 @@ export class CriPods {
     const img = `${env.workDir}/cri-images`;
     await env.makeDir(`${img}/pause`);
     await env.makeDir(`${img}/workload/cc`);
+    await env.makeDir(`${img}/workload/tmp`);
     await env.copyIn(this.o.pause, `${img}/pause/cc-pause`);
     await env.copyIn(this.o.registry, `${img}/cc-registry`);
     const layout = containerdLayout(this.dir);
     const cps = Object.entries(this.o.workloads).map(([n, p]) => `cp ${p} ${img}/workload/cc/${n}`);
     const make = [
+      `chmod 1777 ${img}/workload/tmp`,
       ...cps,
       ociArchiveScript({ rootDir: `${img}/pause`, out: `${img}/pause.tar`, name: PAUSE_IMAGE, entrypoint: ['/cc-pause'] }),
       ociArchiveScript({ rootDir: `${img}/workload`, out: `${img}/workload.tar`, name: WORKLOAD_IMAGE, entrypoint: ['/cc/counter'], registry: { root: layout.registry, repo: WORKLOAD_REPO, tag: '1' } }),
@@ -99,12 +101,12 @@ export class CriPods {
     return { podId: r.pod_sandbox_id, name: n, config };
   }
 
-  /** CreateContainer + StartContainer of IMAGE (the workload image, or a checkpoint archive to restore from). */
+  /** CreateContainer + StartContainer of IMAGE (the workload image, or a checkpoint archive to restore from); the container names the node's CRIU configuration file (tcp-established, file-locks). */
   async createAndStart(pod: PodRef, name: string, image: string, argv: string[]): Promise<{ id: string; createMs: number; startMs: number }> {
     const t0 = Date.now();
     const c = await this.client.call<{ container_id: string }>(
       'CreateContainer',
-      { pod_sandbox_id: pod.podId, config: { metadata: { name }, image: { image }, command: argv.slice(0, 1), args: argv.slice(1), log_path: `${name}.log`, linux: { security_context: { namespace_options: { pid: 'CONTAINER' } } } }, sandbox_config: pod.config },
+      { pod_sandbox_id: pod.podId, config: { metadata: { name }, image: { image }, command: argv.slice(0, 1), args: argv.slice(1), log_path: `${name}.log`, annotations: { [CRIU_CONFIG_ANNOTATION]: this.node.layout.criuConfig }, linux: { security_context: { namespace_options: { pid: 'CONTAINER' } } } }, sandbox_config: pod.config },
       this.o.timeoutMs,
     );
     const t1 = Date.now();
