@@ -214,11 +214,12 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
       moved = { bytes: 0, files: 0, ms: 0 };
       for (const part of ['img', 'data', 'out']) {
         const m = await moveTree(src.env, dst.env, `${dir}/${part}`, `${x.transit}-${part}`, { signal: x.signal });
-        moved = { bytes: moved.bytes + m.bytes, files: moved.files + m.files, ms: moved.ms + m.ms };
+        moved = { bytes: moved.bytes + m.bytes, files: moved.files + m.files, ms: moved.ms + m.ms, integrityMs: (moved.integrityMs ?? 0) + (m.integrityMs ?? 0) };
       }
     }
     figures.transferBytes = moved.bytes;
     figures.transferMs = moved.ms;
+    if (moved.integrityMs !== undefined) figures.transferIntegrityMs = moved.integrityMs;
     await x.tamper?.(dst.env, dir);
     if (tcp) await harness(tcp.handOver());
 
