@@ -208,7 +208,8 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
 
     let moved: Transfer;
     if (same) moved = { bytes: await src.env.du(dir), files: 0, ms: 0 };
-    else if (!parent) moved = await moveTree(src.env, dst.env, dir, x.transit, { signal: x.signal, merge: c.mode === 'page-server' });
+    // A lazy dump still runs (it serves the pages) and writes its log while the images move: that one file is not sealed.
+    else if (!parent) moved = await moveTree(src.env, dst.env, dir, x.transit, { signal: x.signal, merge: c.mode === 'page-server', ...(c.mode === 'lazy' ? { live: (rel: string) => rel === 'img/dump.log' } : {}) });
     else {
       // The pre-dumps are there already: only the final images and the workload's files move now.
       moved = { bytes: 0, files: 0, ms: 0 };

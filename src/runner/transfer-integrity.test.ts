@@ -36,11 +36,17 @@ test('the same tree passes; a changed byte, size, link, a missing or added file,
   expect(compareManifests(seal(sent, Buffer.alloc(32, 1)), sent, {}, key)).toHaveLength(1);
 });
 
-test('a merge may find files of the destination\'s own; skipped paths are not expected', () => {
+const changed = (l: SealedManifest['entries']) => l.map((e) => (e.path === 'img/pages-1.img' ? { ...e, sha256: H('c') } : e));
+
+test('a merge may find files of the destination\'s own; skipped paths are not expected; live files are not checked', () => {
   const sent = parseManifest(listing);
   const sealed = seal(sent);
   expect(compareManifests(sealed, [...sent, { path: 'img/pages-2.img', size: 1, sha256: H('e') }], { allowExtra: true }, key)).toEqual([]);
   expect(compareManifests(sealed, sent.slice(1), { skip: (p) => p.startsWith('img/pages') }, key)).toEqual([]);
+  // A log still written while it moves: its change is not a tamper; every other file still counts.
+  const grown = sent.map((e) => (e.path === 'out/w.out' ? { ...e, size: 9, sha256: H('f') } : e));
+  expect(compareManifests(sealed, grown, { live: (p) => p === 'out/w.out' }, key)).toEqual([]);
+  expect(compareManifests(sealed, changed(grown), { live: (p) => p === 'out/w.out' }, key)).toEqual(['img/pages-1.img: content changed (SHA-256 differs)']);
 });
 
 test('a refusal is an error with the transfer-tampered diagnosis, blaming the environment', () => {
