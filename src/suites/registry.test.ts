@@ -24,7 +24,7 @@ describe('suite declarations', () => {
   test('security: its own fixtures and a second node; not run unless named (its VM cost)', () => {
     expect(sessionsFor(['security'])).toEqual(['security', 'security-peer']);
     expect(workloadsFor({ workloads: ['counter'], suites: ['security'] })).toEqual(['counter', 'secret-canary', 'sandbox-probe', 'threads']);
-    expect(Settings.parse({}).suites).toEqual(SUITES.filter((s) => s !== 'security'));
+    expect(Settings.parse({}).suites).toEqual(SUITES.filter((s) => s !== 'security' && s !== 'pilot'));
     expect(Settings.parse({ suites: ['security'] }).suites).toEqual(['security']);
   });
 });
