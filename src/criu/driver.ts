@@ -36,6 +36,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** A migration: the source's and destination's CPUs (the pools' inventories), for the diagnosis. */
   cpu?: DiagnoseInput['cpu'];
+  /** Runs criu under this command (e.g. a sandbox: `unshare --net --mount -- sh -c …`); it must exec its arguments. */
+  prefix?: readonly string[];
 }
 
 /** Drives the node image's own criu inside an environment. */
@@ -63,7 +65,7 @@ export class Criu {
 
   /** Runs criu with args; logFile (inside the environment) is read back for diagnosis. */
   async run(args: string[], opts: RunOptions = {}): Promise<CriuRun> {
-    const argv = ['criu', ...args];
+    const argv = [...(opts.prefix ?? []), 'criu', ...args];
     const stop = new AbortController();
     const signal = this.signal ? AbortSignal.any([this.signal, stop.signal]) : stop.signal;
     let hung: string | undefined;
@@ -128,7 +130,7 @@ export class Criu {
   }
 
   /** A migration's restore passes the two nodes' CPUs (opts.cpu) so a CPU diagnosis can name what the destination lacks. */
-  restore(o: RestoreOptions, opts: { timeoutMs?: number; cpu?: DiagnoseInput['cpu'] } = {}): Promise<CriuRun> {
+  restore(o: RestoreOptions, opts: { timeoutMs?: number; cpu?: DiagnoseInput['cpu']; prefix?: readonly string[] } = {}): Promise<CriuRun> {
     return this.run(restoreArgs(o), { ...opts, ...logOf(o) });
   }
 

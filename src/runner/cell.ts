@@ -3,10 +3,12 @@ import type { Cell, Status } from '../results/schema.ts';
 
 export interface CellMeta {
   cell?: Cell;
+  /** A conditional check that was not needed (a pilot's variant when its primary stage passed): no cell, and not an ERROR. */
+  omitted?: string;
 }
 
 /** What a cell is: where it ran, its check name, and the structured fields that say what the check is about. */
-export type CellId = Pick<Cell, 'pool' | 'suite' | 'check'> & Partial<Pick<Cell, 'feature' | 'workload' | 'mode' | 'sizeMiB' | 'runtime' | 'source' | 'destination' | 'fixtureLibc'>>;
+export type CellId = Pick<Cell, 'pool' | 'suite' | 'check'> & Partial<Pick<Cell, 'feature' | 'workload' | 'mode' | 'sizeMiB' | 'runtime' | 'source' | 'destination' | 'fixtureLibc' | 'pilot'>>;
 
 export type CellDraft = Omit<Cell, keyof CellId | 'startedAt' | 'metrics' | 'commands' | 'diagnoses' | 'logExcerpt'> &
   Partial<Pick<Cell, 'metrics' | 'commands' | 'diagnoses' | 'logExcerpt'>>;

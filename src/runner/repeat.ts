@@ -18,6 +18,8 @@ export interface Attempt {
   workloadOutput: string[];
   /** Migrations: the fallback tried after a failed restore on the destination. */
   fallback?: Cell['fallback'];
+  /** The attempt's steps in time (see Timeline). */
+  timeline?: Cell['timeline'];
 }
 
 /** Nearest-rank percentile of a non-empty list. */
@@ -62,6 +64,7 @@ export function aggregate(attempts: readonly Attempt[]): CellDraft {
     commands: shown.commands,
     workloadOutput: shown.workloadOutput,
     ...(shown.fallback ? { fallback: shown.fallback } : {}),
+    ...(shown.timeline ? { timeline: shown.timeline } : {}),
   };
   if (n > 1) {
     const all = attempts.map(figures);

@@ -1,5 +1,4 @@
-import { mkdtemp, readdir } from 'node:fs/promises';
-import { hostname, tmpdir, cpus, totalmem, release, arch } from 'node:os';
+import { hostname, cpus, totalmem, release, arch } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { createVitest } from 'vitest/node';
@@ -8,7 +7,7 @@ import { selectPools, selectionLabel } from '../config/select.ts';
 import { prepareHost } from '../host/prepare.ts';
 import { needsOf } from '../host/requirements.ts';
 import { RunResults, exitCodeFor, summarize, type Cell, type NotRun, type PoolResult } from '../results/schema.ts';
-import { isAlive, mkdirPrivate, removeTree, writeFileAtomic } from '../util/fs.ts';
+import { removeTree, writeFileAtomic } from '../util/fs.ts';
 import { redactDeep } from '../util/redact.ts';
 import { CellCollector } from './collector.ts';
 import { sweepStaleScratch } from '../util/cache-entry.ts';
@@ -19,7 +18,7 @@ import { Progress } from './progress.ts';
 import { PROJECT_ROOT, buildNatives, provisionPools, type ProvisionedPool } from './provision.ts';
 import { kernelLabel } from '../config/schema.ts';
 import { sweepHostCgroups } from '../runtimes/cgroup-sweep.ts';
-import { allBackends } from '../backends/registry.ts';
+import { useOperatorSignatures } from '../criu/signatures.ts';
 import { networkFor, sessionsFor, workloadsFor } from '../suites/registry.ts';
 import { createNodeNetwork, sweepStaleNetworks, teardownNodeNetwork, type NodeNetworkSpec } from '../environments/network/node-network.ts';
 import { runInGroups } from './pool-groups.ts';
@@ -28,7 +27,9 @@ import { capabilitiesOf } from '../results/cell-fields.ts';
 import { PAIR_SUITE, migrationPairs, pairNeedsNetwork } from '../plan/migration-pairs.ts';
 import type { MigrationPair } from '../plan/plan.ts';
 import { migrationCases } from './migration.ts';
+import { PILOT_SUITE, judgePilots } from '../matrix/pilot-verdicts.ts';
 import { finishHygiene, startHygiene, type HygieneOptions } from './artifacts-run.ts';
+import { makeWorkRoot, sweepStaleWorkDirs } from './work-dirs.ts';
 
 export interface RunOptions {
   configFile?: string;
@@ -56,12 +57,12 @@ export interface RunOptions {
 }
 
 const TOOL_VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
-const WORK_PREFIX = 'criu-compat-run-';
 
 /** Runs the matrix end to end and writes OUT/RUN-ID/results.json. Returns the results and their directory. */
 export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults; runDir: string }> {
   const loaded = opts.loaded ?? (await loadConfig(opts.configFile)); // ConfigError (exit 2) before anything is written
   if (opts.repeat) loaded.config.settings.repeat = opts.repeat;
+  useOperatorSignatures(loaded.config.settings.signatures, loaded.file); // diagnoses made in this process (migrations' pairs) use them too
   const pools = selectPools(loaded, opts.pools, opts.shard);
   // Everything the selected pools need on this machine, before anything is built or written: one message, not thirty ERROR cells.
   await prepareHost({ needs: needsOf(loaded, pools), cacheDir: opts.cacheDir, install: opts.setup ?? false, what: selectionLabel(loaded, pools), write: (l) => process.stderr.write(`${l}\n`), signal: opts.signal });
@@ -73,9 +74,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
   await sweepStaleScratch(opts.cacheDir); // half-built images of runs that were killed (135-220 MB each)
   await sweepHostCgroups();
   await sweepStaleNetworks(); // bridges, taps, veths and netns of runs that were killed
-  // Checkpoint images are made in a private scratch directory; kept ones are copied (encrypted with a key) into RUN-ID/artifacts.
-  const workRoot = await mkdtemp(join(tmpdir(), `${WORK_PREFIX}${process.pid}-`));
-  await mkdirPrivate(workRoot);
+  const workRoot = await makeWorkRoot(); // checkpoint images live here; kept ones are copied (encrypted with a key) into RUN-ID/artifacts
   const { auditSink, artifacts } = await startHygiene({ ...opts.hygiene, runDir, runId, outDir: opts.outDir, keep: opts.keepArtifacts, pools: pools.map((p) => p.name) });
   const progress = new Progress(process.stderr, opts.progress);
   let network: NodeNetworkSpec | undefined;
@@ -102,7 +101,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
     const pairs = s.suites.includes(PAIR_SUITE) ? migrationPairs(loaded.config, new Set(pools.map((p) => p.name))) : [];
     // A real network between the nodes (a host bridge), only when a suite or a migration mode asks for one.
     if ((networkFor(s.suites) || pairs.some(pairNeedsNetwork)) && !opts.signal?.aborted) network = await createNodeNetwork();
-    const plan: RunPlan = { runId, pools: provisioned.map((p) => p.planned), settings: s, natives, keepArtifacts: opts.keepArtifacts, ...(artifacts ? { artifacts } : {}), audit: auditSink, ...(network ? { network } : {}) };
+    const plan: RunPlan = { runId, pools: provisioned.map((p) => p.planned), settings: s, natives, keepArtifacts: opts.keepArtifacts, ...(artifacts ? { artifacts } : {}), audit: auditSink, ...(network ? { network } : {}), ...(loaded.config.pilots.length ? { pilots: loaded.config.pilots } : {}) };
     const collector = new CellCollector(progress);
     const memo = new Map<string, Promise<unknown>>();
     const scheduled = new Set<MigrationPair>();
@@ -196,6 +195,8 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
       ...(p.planned.error && !stoppedByInterrupt(p) ? { error: p.planned.error } : {}),
       phases: p.phases,
     }));
+    // Verdicts are judged here from the cells and the pilots' criteria (the suite only measures), on this run's pools.
+    const pilots = (s.suites as readonly string[]).includes(PILOT_SUITE) && loaded.config.pilots.length ? judgePilots(loaded.config.pilots, cells, { pools: pools.map((p) => p.name) }) : undefined;
     // Credentials in a mirror URL (user:password, a token in the query) never reach results.json, stdout or the reports.
     const results = redactDeep(RunResults.parse({
       schema: 'criu-compat/results',
@@ -212,6 +213,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
       interrupted: opts.signal?.aborted ?? false,
       ...(notRun.length ? { notRun } : {}),
       ...(opts.shard ? { shard: opts.shard } : {}),
+      ...(pilots ? { pilots } : {}),
       exitCode: exitCodeFor(cells),
     }));
     await writeFileAtomic(join(runDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
@@ -286,14 +288,5 @@ async function runSuites(plan: RunPlan, collector: CellCollector, opts: RunOptio
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
     await vitest.close();
-  }
-}
-
-/** Work directories of runs whose process died (killed -9, machine crash) hold checkpoint images: remove them. */
-async function sweepStaleWorkDirs(): Promise<void> {
-  const base = tmpdir();
-  for (const e of await readdir(base).catch(() => [] as string[])) {
-    const m = new RegExp(`^(?:${[WORK_PREFIX, ...allBackends().flatMap((b) => b.tempPrefixes)].join('|')})(\\d+)-`).exec(e);
-    if (m && !isAlive(Number(m[1]))) await removeTree(join(base, e));
   }
 }
