@@ -12,6 +12,8 @@
  * call; a pool without containerd gets one SKIP cell. Steps in
  * src/runner/cri-cells.ts.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, inject, test } from 'vitest';
 import { settle, type CellDraft } from '../src/runner/cell.ts';
 import { checkpointCell, restoreCell, startWorkload, type CriCellContext } from '../src/runner/cri-cells.ts';
@@ -39,9 +41,9 @@ describe.concurrent.each(pools)('$name', (pool) => {
     const version = await containerdVersion(session.env, t.commandMs);
     if (!version) return (up = { ok: false, status: 'SKIP', reason: 'capability missing: no containerd in this node image' });
     if (!session.env.hostPath) return (up = { ok: false, status: 'ERROR', reason: `harness: the CRI client reaches containerd through the host path of the node's work directory, which the ${session.env.backend} backend does not have (not implemented for VM nodes)` });
-    if (!plan.natives.pause) return (up = { ok: false, status: 'ERROR', reason: 'harness: the plan carries no cc-pause binary' });
+    if (!plan.natives.pause || !plan.natives.registry) return (up = { ok: false, status: 'ERROR', reason: 'harness: the plan carries no cc-pause or cc-registry binary' });
     const bins = workloadBinaries(plan, pool);
-    pods = new CriPods({ env: session.env, pause: plan.natives.pause, workloads: Object.fromEntries(needs.workloads.map((w) => [w, binaryPath(session.env, bins[w]!)])), tag, timeoutMs: t.criuMs, criuEnv: pool.criuEnv });
+    pods = new CriPods({ env: session.env, pause: plan.natives.pause, registry: plan.natives.registry, workloads: Object.fromEntries(needs.workloads.map((w) => [w, binaryPath(session.env, bins[w]!)])), tag, timeoutMs: t.criuMs, criuEnv: pool.criuEnv });
     try {
       await pods.start();
       return (up = { ok: true, version: pods.node.version });
@@ -55,6 +57,11 @@ describe.concurrent.each(pools)('$name', (pool) => {
   });
 
   describe(SUITE, { concurrent: false }, () => {
+    // A node image on the host without containerd: one cell says so (a VM's image is asked in the node instead).
+    if (pool.rootfs && !existsSync(join(pool.rootfs, 'usr/bin/containerd'))) {
+      test('containerd', (ctx) => settle(ctx, { pool: pool.name, suite: SUITE, check: 'containerd' }, new Date(), { status: 'SKIP', reason: 'capability missing: no containerd in this node image', durations: { totalMs: 0 } }));
+      return;
+    }
     const cell = (check: string, workload: string | undefined, body: (c: CriCellContext) => Promise<CellDraft>) =>
       test(check, async (ctx) => {
         const started = new Date();

@@ -17,7 +17,7 @@ describe('config loading', () => {
   test('the embedded default is valid: four host pools (one with container runtimes), then 3 Debian kernels x 2 node images in VMs', async () => {
     const { config, file } = await loadConfig();
     expect(file).toBe('(embedded default)');
-    expect(config.pools.filter((p) => p.backend === 'namespace').map((p) => p.name)).toEqual(['host-bookworm', 'host-trixie', 'host-trixie-nobp', 'host-trixie-containers']);
+    expect(config.pools.filter((p) => p.backend === 'namespace').map((p) => p.name)).toEqual(['host-bookworm', 'host-trixie', 'host-trixie-nobp', 'host-trixie-containers', 'host-sid-containerd']);
     const vms = config.pools.filter((p) => p.backend === 'qemu');
     expect(new Set(vms.map((p) => p.kernel))).toEqual(new Set(['debian/bullseye', 'debian/bookworm', 'debian/trixie']));
     expect(new Set(vms.map((p) => p.image))).toEqual(new Set(['debian-bookworm', 'debian-trixie']));

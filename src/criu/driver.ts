@@ -1,7 +1,7 @@
 import type { Environment, ExecResult } from '../environments/environment.ts';
 import { checkArgs, checkFeatureArgs, dumpArgs, lazyPagesArgs, pageServerArgs, preDumpArgs, restoreArgs } from './commands.ts';
 import type { DumpOptions, ImageOptions, LazyPagesOptions, PageServerOptions, PreDumpOptions, RestoreOptions } from './commands.ts';
-import { diagnose, failureStatus, logExcerpt, type DiagnoseInput, type Diagnosis } from './diagnose.ts';
+import { diagnose, failureStatus, logExcerpt, stageOfCriu, withUndiagnosed, type DiagnoseInput, type Diagnosis } from './diagnose.ts';
 import { parseCriuVersion } from './help.ts';
 import type { Status } from '../results/schema.ts';
 
@@ -82,14 +82,17 @@ export class Criu {
     if (opts.logFile) log = boundedLog(await this.env.readFile(opts.logFile).catch(() => Buffer.alloc(0)));
     const text = [log, result.stdout, result.stderr].filter(Boolean).join('\n');
     const killedBy = result.signal && !result.timedOut && !weStopped ? result.signal : undefined;
-    const diagnoses = diagnose({ text, timedOut: result.timedOut, hwBreakpoints: this.hwBreakpoints, ...(killedBy ? { signal: killedBy } : {}), ...(opts.cpu ? { cpu: opts.cpu } : {}) });
+    const stage = stageOfCriu(args);
+    const found = diagnose({ text, stage, timedOut: result.timedOut, hwBreakpoints: this.hwBreakpoints, exitCode: result.exitCode, ...(killedBy ? { signal: killedBy } : {}), ...(opts.cpu ? { cpu: opts.cpu } : {}) });
+    const ok = result.exitCode === 0 && !result.timedOut && !killedBy;
+    const diagnoses = ok ? found : withUndiagnosed(found, { text, stage, reason: result.timedOut ? `timed out after ${opts.timeoutMs ?? this.timeoutMs} ms` : `exit ${result.exitCode}` });
     return {
       argv,
       result,
       text,
       diagnoses,
       excerpt: logExcerpt(text),
-      ok: result.exitCode === 0 && !result.timedOut && !killedBy,
+      ok,
       ...(hung ? { hung } : {}),
       ...(killedBy ? { killedBy } : {}),
     };

@@ -64,7 +64,7 @@ export interface RunPlan {
   pools: PlannedPool[];
   settings: Settings;
   /** Host paths of compiled binaries: cc-ns, cc-guard, cc-agent, each workload and the probes. */
-  natives: { helper: string; guard: string; agent: string; /** cc-pause, the cri suite's sandbox binary (absent in plans made before it). */ pause?: string; workloads: Record<string, string>; probes: { hwBreakpoints: string; client: string } };
+  natives: { helper: string; guard: string; agent: string; /** cc-pause, the cri suite's sandbox binary (absent in plans made before it). */ pause?: string; /** cc-registry, the cri suite's in-node registry. */ registry?: string; workloads: Record<string, string>; probes: { hwBreakpoints: string; client: string } };
   keepArtifacts: boolean;
   /** With keepArtifacts: where, for how long, up to what size and with which key (see src/artifacts/). */
   artifacts?: ArtifactPolicy;

@@ -22,6 +22,10 @@ export interface ContainerdLayout {
   logs: string;
   /** containerd's own stdout+stderr. */
   log: string;
+  /** containerd's registry host configuration (hosts.toml per registry). */
+  certsD: string;
+  /** What the node's registry serves. */
+  registry: string;
 }
 
 export function containerdLayout(dir: string): ContainerdLayout {
@@ -35,13 +39,18 @@ export function containerdLayout(dir: string): ContainerdLayout {
     ipam: `${dir}/ipam`,
     logs: `${dir}/pods`,
     log: `${dir}/containerd.log`,
+    certsD: `${dir}/certs.d`,
+    registry: `${dir}/registry`,
   };
 }
 
 /** The image name the sandbox (pause) image is imported under. */
 export const PAUSE_IMAGE = 'localhost/criu-compat/pause:1';
-/** The image name of the workload image (static binaries under /cc). */
-export const WORKLOAD_IMAGE = 'localhost/criu-compat/workload:1';
+/** The node's own registry (cc-registry on its loopback), which serves the workload image it built. */
+export const REGISTRY = 'localhost:5000';
+/** The workload image's repository in it, and its name (static binaries under /cc). */
+export const WORKLOAD_REPO = 'criu-compat/workload';
+export const WORKLOAD_IMAGE = `${REGISTRY}/${WORKLOAD_REPO}:1`;
 /** Debian's containernetworking-plugins install here. */
 export const CNI_BIN_DIR = '/usr/lib/cni';
 /** The pod network of a node (its own network namespace: another node may use the same). */
@@ -79,6 +88,8 @@ export function containerdConfig(o: ConfigOptions): string {
       `${cri.slice(0, -1)}.cni]`,
       `  bin_dir = ${q(CNI_BIN_DIR)}`,
       `  conf_dir = ${q(l.cniConf)}`,
+      `${cri.slice(0, -1)}.registry]`,
+      `  config_path = ${q(l.certsD)}`,
       '',
     ].join('\n');
   }
@@ -87,6 +98,8 @@ export function containerdConfig(o: ConfigOptions): string {
     ...head,
     `[plugins."io.containerd.cri.v1.images"]`,
     `  snapshotter = ${q(o.snapshotter)}`,
+    `[plugins."io.containerd.cri.v1.images".registry]`,
+    `  config_path = ${q(l.certsD)}`,
     `[plugins."io.containerd.cri.v1.images".pinned_images]`,
     `  sandbox = ${q(PAUSE_IMAGE)}`,
     `[plugins."io.containerd.cri.v1.runtime"]`,
@@ -118,6 +131,11 @@ export function cniConfList(layout: ContainerdLayout): string {
     null,
     1,
   );
+}
+
+/** The node's registry is plain HTTP on its loopback (containerd's hosts.toml for it). */
+export function registryHosts(): string {
+  return [`server = "http://${REGISTRY}"`, '', `[host."http://${REGISTRY}"]`, '  capabilities = ["pull", "resolve"]', '  skip_verify = true', ''].join('\n');
 }
 
 /** "containerd github.com/containerd/containerd 1.7.24~ds1 1.7.24~ds1-6+deb13u1" → "1.7.24". */

@@ -2,7 +2,7 @@ import type { Environment } from '../../environments/environment.ts';
 import { CGROUP_PARENT } from '../../environments/cgroup-parent.ts';
 import { cgroupSweep } from '../oci-runtime.ts';
 import { importImage, startContainerd, stopContainerd, type ContainerdNode } from './containerd-node.ts';
-import { PAUSE_IMAGE, WORKLOAD_IMAGE } from './containerd-config.ts';
+import { containerdLayout, PAUSE_IMAGE, WORKLOAD_IMAGE, WORKLOAD_REPO } from './containerd-config.ts';
 import { CriCallError, CriClient } from './cri-client.ts';
 import { ociArchiveScript } from './oci-archive.ts';
 
@@ -11,6 +11,8 @@ export interface CriNodeOptions {
   env: Environment;
   /** Host path of the cc-pause binary. */
   pause: string;
+  /** Host path of the cc-registry binary (the node's own registry). */
+  registry: string;
   /** Workload name → its path inside the environment. */
   workloads: Record<string, string>;
   /** Unique per node: names its cgroups. */
@@ -37,6 +39,8 @@ export class CriPods {
   node!: ContainerdNode;
   client!: CriClient;
   private seq = 0;
+  /** The workload image as CRI pulled it (its image ID). */
+  workloadRef = '';
 
   constructor(o: CriNodeOptions) {
     this.o = o;
@@ -53,8 +57,14 @@ export class CriPods {
     await env.makeDir(`${img}/pause`);
     await env.makeDir(`${img}/workload/cc`);
     await env.copyIn(this.o.pause, `${img}/pause/cc-pause`);
+    await env.copyIn(this.o.registry, `${img}/cc-registry`);
+    const layout = containerdLayout(this.dir);
     const cps = Object.entries(this.o.workloads).map(([n, p]) => `cp ${p} ${img}/workload/cc/${n}`);
-    const make = [...cps, ociArchiveScript({ rootDir: `${img}/pause`, out: `${img}/pause.tar`, name: PAUSE_IMAGE, entrypoint: ['/cc-pause'] }), ociArchiveScript({ rootDir: `${img}/workload`, out: `${img}/workload.tar`, name: WORKLOAD_IMAGE, entrypoint: ['/cc/counter'] })];
+    const make = [
+      ...cps,
+      ociArchiveScript({ rootDir: `${img}/pause`, out: `${img}/pause.tar`, name: PAUSE_IMAGE, entrypoint: ['/cc-pause'] }),
+      ociArchiveScript({ rootDir: `${img}/workload`, out: `${img}/workload.tar`, name: WORKLOAD_IMAGE, entrypoint: ['/cc/counter'], registry: { root: layout.registry, repo: WORKLOAD_REPO, tag: '1' } }),
+    ];
     const r = await env.exec(['sh', '-c', make.join('\n')], { timeoutMs: this.o.timeoutMs });
     if (r.exitCode !== 0) throw new Error(`building the pause and workload images in the node failed: ${r.stderr.trim().slice(-300)}`);
     this.node = await startContainerd(env, { dir: this.dir, timeoutMs: this.o.timeoutMs, commandTimeoutMs: this.o.timeoutMs, ...(this.o.criuEnv ? { env: this.o.criuEnv } : {}) });
@@ -64,6 +74,16 @@ export class CriPods {
     }
     if (!env.hostPath) throw new Error(`the CRI client reaches containerd's socket through the host path of the work directory; backend ${env.backend} has none (VM nodes: not implemented)`);
     this.client = new CriClient({ socket: env.hostPath(this.node.layout.socket) });
+    // The node's registry, then a CRI pull of the imported workload image from it (its content is local already): the
+    // image gets the repository digest a kubelet's images have, which containerd's restore pulls the base image by.
+    await env.spawnDetached([`${img}/cc-registry`, '5000', layout.registry], { outFile: `${this.dir}/registry.log` });
+    const end = Date.now() + this.o.timeoutMs;
+    while (!(await env.readFile(`${this.dir}/registry.log`).catch(() => Buffer.alloc(0))).toString().includes('listening')) {
+      if (Date.now() > end) throw new Error(`cc-registry did not listen in the node: ${(await env.readFile(`${this.dir}/registry.log`).catch(() => Buffer.alloc(0))).toString().trim()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const pulled = await this.client.call<{ image_ref: string }>('PullImage', { image: { image: WORKLOAD_IMAGE } }, this.o.timeoutMs);
+    this.workloadRef = pulled.image_ref;
   }
 
   /** RunPodSandbox: a new pod with its own network namespace on the CNI bridge. */
