@@ -28,7 +28,7 @@ import { PAIR_SUITE, migrationPairs, pairNeedsNetwork } from '../plan/migration-
 import type { MigrationPair } from '../plan/plan.ts';
 import { migrationCases } from './migration.ts';
 import { PILOT_SUITE, judgePilots } from '../matrix/pilot-verdicts.ts';
-import { finishHygiene, startHygiene, type HygieneOptions } from './artifacts-run.ts';
+import { abandonHygiene, finishHygiene, startHygiene, type HygieneOptions } from './artifacts-run.ts';
 import { makeWorkRoot, sweepStaleWorkDirs } from './work-dirs.ts';
 
 export interface RunOptions {
@@ -220,6 +220,9 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
     await writeReports(results, runDir);
     await finishHygiene(auditSink, results, artifacts);
     return { results, runDir };
+  } catch (e) {
+    await abandonHygiene(auditSink, e);
+    throw e;
   } finally {
     progress.done();
     if (network) await teardownNodeNetwork(network);
