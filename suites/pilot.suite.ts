@@ -14,6 +14,8 @@ import { settle, type CellDraft, type CellMeta } from '../src/runner/cell.ts';
 import { poolSession } from '../src/runner/pool-session.ts';
 import { pilotStages, runStage, stageTimeoutMs, variantNotNeeded } from '../src/runner/pilot-run.ts';
 import { needs } from '../src/suites/pilot.needs.ts';
+import { audit } from '../src/artifacts/audit.ts';
+import { keepSet, notKept } from '../src/artifacts/store.ts';
 
 const SUITE = 'pilot';
 const plan = inject('plan');
@@ -51,16 +53,17 @@ describe.concurrent.each(pools)('$name', (pool) => {
             settle(ctx, id, started, { status: 'ERROR', reason: `not judged: ${pilot.name}/start did not pass (${base?.status ?? 'not run'}${base ? `: ${base.reason}` : ''})`, durations: { totalMs: 0 } });
             return;
           }
-          const draft = await runStage(stage, {
-            env: session.env,
-            criu: session.criu,
-            pilot,
-            probe,
-            timeouts: t,
-            signal: ctx.signal,
-            cellDir: `${session.env.workDir}/cells/${check.replace(/\//g, '_')}`,
-            keepArtifacts: plan.keepArtifacts,
-          });
+          const name = check.replace(/\//g, '_');
+          const cellDir = `${session.env.workDir}/cells/${name}`;
+          const draft = await runStage(stage, { env: session.env, criu: session.criu, pilot, probe, timeouts: t, signal: ctx.signal, cellDir, keepArtifacts: plan.keepArtifacts });
+          // The stage's images: kept (quota, encryption) when the run keeps artifacts, then the work copy goes; an audit line either way.
+          const ref = { pool: pool.name, suite: SUITE, check };
+          if (plan.keepArtifacts && plan.artifacts) {
+            const r = await keepSet(plan.artifacts, plan.audit, ref, `${pool.name}/${SUITE}/cells/${name}`, [{ from: session.env, path: cellDir, as: '' }]);
+            draft.artifacts = r.kept ? r.path : notKept(r.reason);
+            await session.env.remove(cellDir);
+          }
+          await audit(plan.audit, { event: 'artifact.deleted', runId: plan.runId, by: 'cell', path: cellDir, node: session.env.id, ...ref });
           cells.set(check, draft);
           settle(ctx, id, started, draft);
         });

@@ -24,7 +24,7 @@ export interface Who {
 
 export type AuditEvent =
   | { event: 'run.start'; runId: string; command: string[]; cwd: string; runDir: string; pools: string[]; artifacts: Record<string, unknown> | null }
-  | { event: 'run.end'; runId: string; exitCode: number; cells: number; interrupted: boolean; artifacts?: Record<string, unknown> }
+  | { event: 'run.end'; runId: string; exitCode: number; cells: number; interrupted: boolean; artifacts?: Record<string, unknown>; error?: string }
   | { event: 'checkpoint'; runId: string; pool: string; suite: string; check: string; status: string; workload?: string; pilot?: string; source?: string; destination?: string; artifacts: string }
   | { event: 'artifact.kept'; runId: string; pool: string; suite: string; check: string; path: string; bytes: number; files: number; encrypted: boolean }
   | { event: 'artifact.not-kept'; runId: string; pool: string; suite: string; check: string; reason: string }

@@ -57,6 +57,8 @@ describe('keepSet', () => {
     expect(m.notKept.map((x) => x.cell)).toEqual(['p/round-trip/b', 'p/round-trip/c']);
     expect(m.quotaReached).toMatchObject({ cell: 'p/round-trip/b' });
     expect(m.usedBytes).toBe(4009);
+    const empty: CopySource = { du: async () => 0, copyOut: async () => { throw new Error('not called'); } };
+    expect(await keepSet(policy, undefined, ref('d'), 'p/round-trip/cells/d', [{ from: empty, path: 'd', as: '' }])).toEqual({ kept: false, reason: 'nothing (the cell left no files)' });
     for (const f of readdirSync(policy.dir, { recursive: true }).map(String)) {
       const st = statSync(join(policy.dir, f));
       expect(st.mode & 0o777, f).toBe(st.isDirectory() ? 0o700 : 0o600);

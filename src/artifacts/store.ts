@@ -58,6 +58,8 @@ export async function keepSet(policy: ArtifactPolicy, sink: AuditSink | undefine
   const name = `${cell.pool}/${cell.suite}/${cell.check}`;
   let need = 0;
   for (const p of parts) need += await p.from.du(p.path).catch(() => 0);
+  // A cell that left no files (stopped before its first command) has nothing to keep: no set, no quota spent.
+  if (need === 0) return { kept: false, reason: 'nothing (the cell left no files)' };
   const refused = await updateManifest(policy.dir, (m) => {
     if (!m.quotaReached && m.usedBytes + need <= m.quotaBytes) {
       m.usedBytes += need;

@@ -142,7 +142,7 @@ export const Cell = z.strictObject({
   timeline: z.array(TimelineEvent).optional(),
   /** A FAIL whose diagnosis has a remedy the harness applies: the re-run with it (see CellRemedy). */
   remedy: CellRemedy.optional(),
-  /** Artifacts kept with --keep-artifacts (a root-only directory). */
+  /** Artifacts kept with --keep-artifacts (a root-only directory, RUN-ID/artifacts/…), or why not: "not kept: quota (…)", "not kept: error (…)". */
   artifacts: z.string().optional(),
   startedAt: z.iso.datetime(),
 });

@@ -31,9 +31,19 @@ export async function startHygiene(o: HygieneOptions & { runDir: string; runId: 
 
 /** After results.json: one audit line per checkpointing cell, what was kept (and the quota's stop message) on stderr, the run.end line. */
 export async function finishHygiene(sink: RunAudit, results: RunResults, artifacts: ArtifactPolicy | undefined): Promise<void> {
+  ended.add(sink.runId);
   await auditCells(sink, results.cells);
   const kept = artifacts ? await finishArtifacts(artifacts) : undefined;
   await audit(sink, { event: 'run.end', runId: sink.runId, exitCode: results.exitCode, cells: results.cells.length, interrupted: results.interrupted, ...(kept ? { artifacts: kept } : {}) });
+}
+
+const ended = new Set<string>();
+
+/** In the run's finally: a run that threw before its results still gets its run.end line (with the error), so the log never shows a run that just stopped. */
+export async function abandonHygiene(sink: RunAudit, error: unknown): Promise<void> {
+  if (ended.has(sink.runId)) return;
+  ended.add(sink.runId);
+  await audit(sink, { event: 'run.end', runId: sink.runId, exitCode: 2, cells: 0, interrupted: false, error: error instanceof Error ? `${error.name}: ${error.message}` : 'stopped before its results were written' });
 }
 
 /** RUN-ID/artifacts (0700) and its manifest: created, expires, quota, the key's id. */

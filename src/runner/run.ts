@@ -1,5 +1,4 @@
-import { mkdtemp, readdir } from 'node:fs/promises';
-import { hostname, tmpdir, cpus, totalmem, release, arch } from 'node:os';
+import { hostname, cpus, totalmem, release, arch } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { createVitest } from 'vitest/node';
@@ -8,7 +7,7 @@ import { selectPools, selectionLabel } from '../config/select.ts';
 import { prepareHost } from '../host/prepare.ts';
 import { needsOf } from '../host/requirements.ts';
 import { RunResults, exitCodeFor, summarize, type Cell, type NotRun, type PoolResult } from '../results/schema.ts';
-import { isAlive, mkdirPrivate, removeTree, writeFileAtomic } from '../util/fs.ts';
+import { removeTree, writeFileAtomic } from '../util/fs.ts';
 import { redactDeep } from '../util/redact.ts';
 import { CellCollector } from './collector.ts';
 import { sweepStaleScratch } from '../util/cache-entry.ts';
@@ -20,7 +19,6 @@ import { PROJECT_ROOT, buildNatives, provisionPools, type ProvisionedPool } from
 import { kernelLabel } from '../config/schema.ts';
 import { sweepHostCgroups } from '../runtimes/cgroup-sweep.ts';
 import { useOperatorSignatures } from '../criu/signatures.ts';
-import { allBackends } from '../backends/registry.ts';
 import { networkFor, sessionsFor, workloadsFor } from '../suites/registry.ts';
 import { createNodeNetwork, sweepStaleNetworks, teardownNodeNetwork, type NodeNetworkSpec } from '../environments/network/node-network.ts';
 import { runInGroups } from './pool-groups.ts';
@@ -30,7 +28,8 @@ import { PAIR_SUITE, migrationPairs, pairNeedsNetwork } from '../plan/migration-
 import type { MigrationPair } from '../plan/plan.ts';
 import { migrationCases } from './migration.ts';
 import { PILOT_SUITE, judgePilots } from '../matrix/pilot-verdicts.ts';
-import { finishHygiene, startHygiene, type HygieneOptions } from './artifacts-run.ts';
+import { abandonHygiene, finishHygiene, startHygiene, type HygieneOptions } from './artifacts-run.ts';
+import { makeWorkRoot, sweepStaleWorkDirs } from './work-dirs.ts';
 
 export interface RunOptions {
   configFile?: string;
@@ -58,7 +57,6 @@ export interface RunOptions {
 }
 
 const TOOL_VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
-const WORK_PREFIX = 'criu-compat-run-';
 
 /** Runs the matrix end to end and writes OUT/RUN-ID/results.json. Returns the results and their directory. */
 export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults; runDir: string }> {
@@ -76,9 +74,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
   await sweepStaleScratch(opts.cacheDir); // half-built images of runs that were killed (135-220 MB each)
   await sweepHostCgroups();
   await sweepStaleNetworks(); // bridges, taps, veths and netns of runs that were killed
-  // Checkpoint images are made in a private scratch directory; kept ones are copied (encrypted with a key) into RUN-ID/artifacts.
-  const workRoot = await mkdtemp(join(tmpdir(), `${WORK_PREFIX}${process.pid}-`));
-  await mkdirPrivate(workRoot);
+  const workRoot = await makeWorkRoot(); // checkpoint images live here; kept ones are copied (encrypted with a key) into RUN-ID/artifacts
   const { auditSink, artifacts } = await startHygiene({ ...opts.hygiene, runDir, runId, outDir: opts.outDir, keep: opts.keepArtifacts, pools: pools.map((p) => p.name) });
   const progress = new Progress(process.stderr, opts.progress);
   let network: NodeNetworkSpec | undefined;
@@ -224,6 +220,9 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
     await writeReports(results, runDir);
     await finishHygiene(auditSink, results, artifacts);
     return { results, runDir };
+  } catch (e) {
+    await abandonHygiene(auditSink, e);
+    throw e;
   } finally {
     progress.done();
     if (network) await teardownNodeNetwork(network);
@@ -292,14 +291,5 @@ async function runSuites(plan: RunPlan, collector: CellCollector, opts: RunOptio
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
     await vitest.close();
-  }
-}
-
-/** Work directories of runs whose process died (killed -9, machine crash) hold checkpoint images: remove them. */
-async function sweepStaleWorkDirs(): Promise<void> {
-  const base = tmpdir();
-  for (const e of await readdir(base).catch(() => [] as string[])) {
-    const m = new RegExp(`^(?:${[WORK_PREFIX, ...allBackends().flatMap((b) => b.tempPrefixes)].join('|')})(\\d+)-`).exec(e);
-    if (m && !isAlive(Number(m[1]))) await removeTree(join(base, e));
   }
 }
