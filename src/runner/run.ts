@@ -169,6 +169,8 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
           commands: [],
           startedAt: startedAt.toISOString(),
         });
+    for (const e of collector.loadErrors)
+      cells.push({ pool: '*', suite: e.suite, check: 'load', status: 'ERROR', reason: `harness: the suite file could not be loaded, so none of its checks ran: ${e.message}`, diagnoses: [], durations: { totalMs: 0 }, metrics: {}, logExcerpt: e.stack, commands: [], startedAt: startedAt.toISOString() });
     for (const e of collector.runErrors)
       cells.push({ pool: '*', suite: 'harness', check: 'unhandled', status: 'ERROR', reason: e, diagnoses: [], durations: { totalMs: 0 }, metrics: {}, logExcerpt: [], commands: [], startedAt: startedAt.toISOString() });
 
