@@ -34,16 +34,27 @@ while (1) {
   }
 }
 `;
+/** A stateless HTTP server (one answer per connection): the client asks for / and expects "hello". */
+const HTTP_SERVICE = `# ${MARK}
+use IO::Socket::INET;
+my $l = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => 7080, Listen => 64, ReuseAddr => 1) or die "listen: $!";
+my $hits = 0;
+while (my $c = $l->accept) {
+  while (my $h = <$c>) { last if $h =~ /^\r?\n$/ }
+  $hits++; my $body = "hello $hits\n";
+  print $c "HTTP/1.0 200 OK\r\nContent-Length: " . length($body) . "\r\n\r\n$body"; close $c;
+}
+`;
 const ask = (line: string, want: string) => ['perl', '-MIO::Socket::INET', '-e', `$c = IO::Socket::INET->new("127.0.0.1:7000") or die "connect: $!"; print $c "${line}\\n"; $a = <$c>; die "got $a" unless $a eq "${want}\\n"`];
 const INTERVAL = 50;
 
-function pilot(name: string, pools: string[], o: { user?: string; writable?: string[]; env?: Record<string, string>; options?: string[]; verify?: string[][] } = {}) {
+function pilot(name: string, pools: string[], o: { user?: string; writable?: string[]; env?: Record<string, string>; options?: string[]; verify?: string[][]; ready?: object; seedUser?: string } = {}) {
   return {
     name,
     pools,
     service: { command: ['perl', '-e', SERVICE], user: o.user ?? 'root', writable: o.writable ?? [], env: o.env ?? {} },
-    ready: { tcp: { port: 7000 }, timeoutMs: 10_000 },
-    seed: [{ command: ask('SET answer 42', 'OK') }],
+    ready: { ...(o.ready ?? { tcp: { port: 7000 } }), timeoutMs: 10_000 },
+    seed: [{ command: ask('SET answer 42', 'OK'), ...(o.seedUser ? { user: o.seedUser } : {}) }],
     verify: [{ command: ask('GET answer', '42') }, ...(o.verify ?? []).map((command) => ({ command }))],
     client: { held: { port: 7000, send: `PING ${MARK}\n`, expect: 'PONG' }, intervalMs: INTERVAL },
     criu: { options: o.options ?? [] },
@@ -90,7 +101,21 @@ beforeAll(async () => {
         env: { KV_LOG: '/var/tmp/kv.log' },
         options: ['--tcp-established'],
         verify: [['sh', '-c', 'grep -qx answer=42 /var/tmp/kv.log && test "$(stat -c %U /var/tmp/kv.log)" = nobody && test -s /var/log/dpkg.log']],
+        // Readiness by a command, and the seed run as another user (runuser).
+        ready: { command: ['perl', '-MIO::Socket::INET', '-e', 'IO::Socket::INET->new("127.0.0.1:7000") or exit 1'] },
+        seedUser: 'nobody',
       }),
+      // HTTP: readiness by GET with the expected status and body, a client requesting throughout.
+      {
+        name: 'web',
+        pools: ['host-sid'],
+        service: { command: ['perl', '-e', HTTP_SERVICE] },
+        ready: { http: { port: 7080, path: '/', status: 200, body: 'hello' }, timeoutMs: 10_000 },
+        client: { http: { port: 7080, path: '/', status: 200, body: 'hello' }, intervalMs: INTERVAL },
+        stages: ['checkpoint-restore'],
+        attempts: 2,
+        criteria: { freezeMsP95: 500 },
+      },
       // A held client and no --tcp-established: the service cannot be checkpointed with its client.
       pilot('kv-no-tcp', ['host-sid']),
     ],
@@ -201,6 +226,22 @@ describe('pilot engine', () => {
         expect(c.metrics.pilot!['clientProbes']).toBeUndefined(); // nothing ran, nothing measured
       } else expect(c.status, c.reason).toBe(canDumpInet('host-sid') ? 'PASS' : 'FAIL');
     }
+  });
+
+  test('an HTTP service with an HTTP client: readiness and every probe are GETs checked for status and body', () => {
+    const start = cell('host-sid', 'web/start');
+    expect(start.status, start.reason).toBe('PASS');
+    expect(start.metrics.pilot!['clientErrors']).toBe(0);
+    expect(start.metrics.pilot!['heldConnectionSurvived']).toBeUndefined();
+    expect(results.cells.some((c) => c.check === 'web/leave-running')).toBe(false); // not among its stages
+    const c = cell('host-sid', 'web/checkpoint-restore');
+    if (!canDumpInet('host-sid')) return void expect(c.status).toBe('FAIL');
+    expect(c.status, c.reason).toBe('PASS');
+    const m = c.metrics.pilot!;
+    // The service is gone from the dump to the end of the restore: fresh GETs are refused then (errors), and the gap covers the freeze.
+    expect(m['clientGapMsMax']!).toBeGreaterThanOrEqual(m['freezeMsMax']! - 2);
+    expect(m['clientProbes']!).toBeGreaterThan(m['clientErrors']!);
+    expect(c.workloadOutput!.some((l) => /^client: \d+ start http$/.test(l))).toBe(true);
   });
 
   test('nothing is left behind: no service, no client', () => {
