@@ -20,7 +20,7 @@ import { PROJECT_ROOT, buildNatives, provisionPools, type ProvisionedPool } from
 import { kernelLabel } from '../config/schema.ts';
 import { sweepHostCgroups } from '../runtimes/cgroup-sweep.ts';
 import { allBackends } from '../backends/registry.ts';
-import { networkFor, sessionsFor, workloadsFor } from '../suites/registry.ts';
+import { networkFor, sessionsFor, suitesOfPool, workloadsFor } from '../suites/registry.ts';
 import { createNodeNetwork, sweepStaleNetworks, teardownNodeNetwork, type NodeNetworkSpec } from '../environments/network/node-network.ts';
 import { runInGroups } from './pool-groups.ts';
 import { assignWorkloadBuilds } from './workload-build.ts';
@@ -139,8 +139,8 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
     const cells: Cell[] = [...collector.cells];
     // The per-pool suites; migration cells belong to pairs (see below).
     const poolSuites = loaded.config.settings.suites.filter((x) => x !== PAIR_SUITE);
-    // The pilot suite runs only on the pools a pilot names: no setup or not-run entries for the others.
-    const suitesOf = (pool: string) => poolSuites.filter((x) => x !== 'pilot' || loaded.config.pilots.some((p) => p.pools.includes(pool)));
+    // A suite that runs on some pools only (the pilots' pools) has no setup or not-run entries for the others.
+    const suitesOf = (pool: string) => suitesOfPool(poolSuites, loaded.config, pool);
     const notRun = notRunOf(provisioned, suitesOf, cells, collector.notRun, opts.signal?.aborted ?? false);
     // A pair that never ran: one of its pools did not come up (ERROR), or the run was stopped (not run).
     for (const x of pairs.filter((x) => !scheduled.has(x)))
