@@ -77,6 +77,26 @@ describe('diagnosis on logs recorded here', () => {
     expect(failureStatus(d)).toBe('ERROR');
   });
 
+  describe("the pilots' services from Debian's packages, dumped by hand on the host kernel (fixtures/recorded/pilots)", () => {
+    const pilotRec = (f: string) => readFileSync(join(import.meta.dirname, '../../fixtures/recorded/pilots', f), 'utf8');
+    test('redis-server 8.0.2 with CRIU 4.1.1 on 6.18: its listening socket stops the dump (sockopt-passcred), a FAIL of the tuple', () => {
+      const d = diagnose({ text: pilotRec('host-trixie-4.1.1-redis-dump-sockopt-passcred.excerpt.log') });
+      expect(d.map((x) => x.id)).toEqual(['sockopt-passcred', 'rlimit-nofile']);
+      expect(failureStatus(d)).toBe('FAIL');
+    });
+    test('postgres 17 sharing the node\'s IPC namespace: its SysV segment cannot be dumped, the remedy names its own IPC namespace', () => {
+      const d = diagnose({ text: pilotRec('host-trixie-4.1.1-postgres-dump-sysv-shm-outside-ipc-ns.excerpt.log') });
+      expect(d.map((x) => x.id)).toEqual(['sysv-shm-outside-ipc-ns']);
+      expect(d[0]!.remediation).toMatch(/unshare --ipc/);
+      expect(failureStatus(d)).toBe('FAIL');
+    });
+    test("nginx 1.30 (sid) as Debian runs it, master root and workers www-data: CRIU 4.2.1 as root cannot read a worker's limits here", () => {
+      const d = diagnose({ text: pilotRec('host-sid-4.2.1-nginx-dump-worker-rlimit-other-user.excerpt.log') });
+      expect(d.map((x) => x.id)).toEqual(['rlimit-other-user', 'rlimit-nofile']);
+      expect(d[0]!.evidence).toMatch(/Can't get rlimit 0/);
+    });
+  });
+
   test('CRIU 4.1.1 dumping deleted-file without --link-remap (host-trixie): the option is named', () => {
     const d = diagnose({ text: rec('trixie-4.1.1-dump-link-remap-needed.excerpt.log') });
     expect(d.map((x) => x.id)).toEqual(['link-remap-needed', 'rlimit-nofile']);

@@ -1,7 +1,7 @@
 import type { Environment, ExecResult } from '../environments/environment.ts';
 import { checkArgs, checkFeatureArgs, dumpArgs, lazyPagesArgs, pageServerArgs, preDumpArgs, restoreArgs } from './commands.ts';
 import type { DumpOptions, ImageOptions, LazyPagesOptions, PageServerOptions, PreDumpOptions, RestoreOptions } from './commands.ts';
-import { diagnose, failureStatus, logExcerpt, type DiagnoseInput, type Diagnosis } from './diagnose.ts';
+import { diagnose, failureStatus, logExcerpt, stageOfCriu, withUndiagnosed, type DiagnoseInput, type Diagnosis } from './diagnose.ts';
 import { parseCriuVersion } from './help.ts';
 import type { Status } from '../results/schema.ts';
 
@@ -36,6 +36,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** A migration: the source's and destination's CPUs (the pools' inventories), for the diagnosis. */
   cpu?: DiagnoseInput['cpu'];
+  /** Runs criu under this command (e.g. a sandbox: `unshare --net --mount -- sh -c …`); it must exec its arguments. */
+  prefix?: readonly string[];
 }
 
 /** Drives the node image's own criu inside an environment. */
@@ -63,7 +65,7 @@ export class Criu {
 
   /** Runs criu with args; logFile (inside the environment) is read back for diagnosis. */
   async run(args: string[], opts: RunOptions = {}): Promise<CriuRun> {
-    const argv = ['criu', ...args];
+    const argv = [...(opts.prefix ?? []), 'criu', ...args];
     const stop = new AbortController();
     const signal = this.signal ? AbortSignal.any([this.signal, stop.signal]) : stop.signal;
     let hung: string | undefined;
@@ -80,14 +82,17 @@ export class Criu {
     if (opts.logFile) log = boundedLog(await this.env.readFile(opts.logFile).catch(() => Buffer.alloc(0)));
     const text = [log, result.stdout, result.stderr].filter(Boolean).join('\n');
     const killedBy = result.signal && !result.timedOut && !weStopped ? result.signal : undefined;
-    const diagnoses = diagnose({ text, timedOut: result.timedOut, hwBreakpoints: this.hwBreakpoints, ...(killedBy ? { signal: killedBy } : {}), ...(opts.cpu ? { cpu: opts.cpu } : {}) });
+    const stage = stageOfCriu(args);
+    const found = diagnose({ text, stage, timedOut: result.timedOut, hwBreakpoints: this.hwBreakpoints, exitCode: result.exitCode, ...(killedBy ? { signal: killedBy } : {}), ...(opts.cpu ? { cpu: opts.cpu } : {}) });
+    const ok = result.exitCode === 0 && !result.timedOut && !killedBy;
+    const diagnoses = ok ? found : withUndiagnosed(found, { text, stage, reason: result.timedOut ? `timed out after ${opts.timeoutMs ?? this.timeoutMs} ms` : `exit ${result.exitCode}` });
     return {
       argv,
       result,
       text,
       diagnoses,
       excerpt: logExcerpt(text),
-      ok: result.exitCode === 0 && !result.timedOut && !killedBy,
+      ok,
       ...(hung ? { hung } : {}),
       ...(killedBy ? { killedBy } : {}),
     };
@@ -128,7 +133,7 @@ export class Criu {
   }
 
   /** A migration's restore passes the two nodes' CPUs (opts.cpu) so a CPU diagnosis can name what the destination lacks. */
-  restore(o: RestoreOptions, opts: { timeoutMs?: number; cpu?: DiagnoseInput['cpu'] } = {}): Promise<CriuRun> {
+  restore(o: RestoreOptions, opts: { timeoutMs?: number; cpu?: DiagnoseInput['cpu']; prefix?: readonly string[] } = {}): Promise<CriuRun> {
     return this.run(restoreArgs(o), { ...opts, ...logOf(o) });
   }
 

@@ -100,3 +100,27 @@ describe('endings', () => {
     expect(calls).not.toContain('restore');
   });
 });
+
+describe('the timeline', () => {
+  test('each step is marked in order, with how it ended, times never going back', async () => {
+    const { s } = scripted('pre-dump');
+    const a = await runAttempt(s, t);
+    expect(a.timeline!.map((e) => e.event)).toEqual([
+      'gate start', 'gate end', 'start start', 'start end: ok', 'ready',
+      'pre-dump start', 'pre-dump end: ok', 'dump start', 'dump end: ok', 'restore start', 'restore end: ok',
+      'verify start', 'verify end: PASS', 'verdict PASS', 'cleanup start', 'cleanup end',
+    ]);
+    const at = a.timeline!.map((e) => e.atMs);
+    expect(at).toEqual([...at].sort((x, y) => x - y));
+  });
+
+  test('a failed dump ends the timeline there: no restore, no verify', async () => {
+    const { s } = scripted('dump', { dump: async () => run(false, 3) });
+    const a = await runAttempt(s, t);
+    expect(a.status).toBe('FAIL');
+    const events = a.timeline!.map((e) => e.event);
+    expect(events).toContain('dump end: failed');
+    expect(events.some((e) => e.startsWith('restore') || e.startsWith('verify'))).toBe(false);
+    expect(events.slice(-3)).toEqual(['verdict FAIL', 'cleanup start', 'cleanup end']);
+  });
+});

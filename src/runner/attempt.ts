@@ -4,6 +4,7 @@ import type { Cell, Status } from '../results/schema.ts';
 import type { Verdict } from '../workloads/protocol.ts';
 import { diagnoseVerdict, failureStatus } from '../criu/diagnose.ts';
 import type { Attempt } from './repeat.ts';
+import { Timeline, runEnding } from './timeline.ts';
 
 /**
  * run: start and verify, nothing else (can the workload run there at all?).
@@ -75,18 +76,21 @@ export interface Subject<R extends StepRun = StepRun> {
  */
 export async function runAttempt<R extends StepRun>(s: Subject<R>, t: Settings['timeouts']): Promise<Attempt> {
   const t0 = performance.now();
+  const tl = new Timeline(t0);
   const durations: Cell['durations'] = { totalMs: 0 };
   let ending: Ending;
   try {
-    ending = await steps(s, t, durations);
+    ending = await steps(s, t, durations, tl);
   } catch (e) {
     // The harness cannot go on: still stop what the attempt started (workload, container) before saying so.
     await s.collect({ status: 'ERROR', reason: `harness: ${(e as Error).message}` }, durations).catch(() => undefined);
     throw e;
   }
   durations.totalMs = performance.now() - t0;
-  const { metrics, output, commands } = await s.collect(ending, durations);
+  tl.mark(`verdict ${ending.status}`);
+  const { metrics, output, commands } = await tl.around('cleanup', () => s.collect(ending, durations));
   return {
+    timeline: tl.events,
     status: ending.status,
     reason: ending.reason,
     durations,
@@ -107,9 +111,9 @@ class AttemptEnded extends Error {
   }
 }
 
-async function steps<R extends StepRun>(s: Subject<R>, t: Settings['timeouts'], durations: Cell['durations']): Promise<Ending> {
+async function steps<R extends StepRun>(s: Subject<R>, t: Settings['timeouts'], durations: Cell['durations'], tl: Timeline): Promise<Ending> {
   try {
-    return await flow(s, t, durations);
+    return await flow(s, t, durations, tl);
   } catch (e) {
     if (e instanceof AttemptEnded) return e.ending;
     throw e;
@@ -118,7 +122,7 @@ async function steps<R extends StepRun>(s: Subject<R>, t: Settings['timeouts'], 
 
 type StepDuration = 'startMs' | 'preDumpMs' | 'dumpMs' | 'restoreMs';
 
-async function flow<R extends StepRun>(s: Subject<R>, t: Settings['timeouts'], durations: Cell['durations']): Promise<Ending> {
+async function flow<R extends StepRun>(s: Subject<R>, t: Settings['timeouts'], durations: Cell['durations'], tl: Timeline): Promise<Ending> {
   const stop = (ending: Ending | undefined) => {
     if (ending) throw new AttemptEnded(ending);
   };
@@ -128,26 +132,28 @@ async function flow<R extends StepRun>(s: Subject<R>, t: Settings['timeouts'], d
     if (!run.ok) stop({ status: failureStatus(run.diagnoses), reason: s.failure(step, run), run });
     return run;
   };
-  stop(await s.gate());
-  const started = await s.start();
+  const ended = (r: R | undefined) => (r ? runEnding(r) : undefined);
+  stop(await tl.around('gate', () => s.gate(), (e) => e && `${e.status}`));
+  const started = await tl.around('start', () => s.start(), ended);
   if (started) timed('start', 'startMs', started);
   const ready = await s.ready(t.readyMs);
+  tl.mark(ready.ok ? 'ready' : ready.alive ? 'not ready' : 'exited before ready');
   if (!ready.ok) return { status: 'ERROR', reason: s.notReady(ready.alive) };
 
   let last: R | undefined;
   if (s.mode !== 'run') {
-    if (s.mode === 'pre-dump') timed('pre-dump', 'preDumpMs', await s.preDump());
+    if (s.mode === 'pre-dump') timed('pre-dump', 'preDumpMs', await tl.around('pre-dump', () => s.preDump(), ended));
     stop(await s.beforeDump());
-    last = timed('dump', 'dumpMs', await s.dump());
+    last = timed('dump', 'dumpMs', await tl.around('dump', () => s.dump(), ended));
     stop(await s.afterDump(last));
     if (s.mode !== 'leave-running') {
-      last = timed('restore', 'restoreMs', await s.restore());
+      last = timed('restore', 'restoreMs', await tl.around('restore', () => s.restore(), ended));
       stop(await s.afterRestore(last));
     }
   }
 
   const v0 = performance.now();
-  const verdict = await s.verdict(t.verifyMs);
+  const verdict = await tl.around('verify', () => s.verdict(t.verifyMs), (v) => v.status);
   durations.verifyMs = performance.now() - v0;
   const run = s.verdictShowsLastRun ? last : undefined;
   if (verdict.status === 'PASS') {

@@ -9,9 +9,11 @@ import type { CpuInfo } from '../criu/cpu-features.ts';
 import { Workload } from '../workloads/protocol.ts';
 import type { Attempt } from './repeat.ts';
 import { moveTree, type Transfer } from './transfer.ts';
+import { TransferTamperedError } from './transfer-integrity.ts';
 import { EnvironmentError } from '../errors.ts';
 import { EXTERNAL_TCP_WORKLOAD, ExternalPeer, NetworkContinuityError, type ExternalPeerOptions } from './migration-tcp.ts';
 import { poll } from '../util/wait-until.ts';
+import { Timeline, runEnding } from './timeline.ts';
 
 /**
  * Where a migration's workload lives on every node: the same path on the
@@ -103,8 +105,10 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
   const durations: Cell['durations'] = { totalMs: 0 };
   const figures: Record<string, number> = {};
   const commands: string[] = [];
+  const tl = new Timeline();
   const record = (node: MigrationNode, run: CriuRun): CriuRun => {
     commands.push(`[${node.pool}] ${run.argv.join(' ').replaceAll(`${dir}/`, '')}`);
+    tl.mark(`[${node.pool}] ${run.argv[0]} ${run.argv[1] ?? ''} end: ${runEnding(run)}`);
     return run;
   };
   const wlEnv: Record<string, string> = { TMPDIR: `${dir}/data` };
@@ -142,6 +146,7 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
     if (!same && tcp) await placePids(src.env, dst.env, x.signal);
     if (tcp) Object.assign(wlEnv, await harness(tcp.open(x.timeouts.readyMs)));
     await wl.start();
+    tl.mark(`started on ${src.pool}`);
     // CRIU restores the tree with its PIDs: they must be free on the destination too (a namespace node's low PIDs
     // are kernel threads in a VM). Where they are not, the workload starts again in a range free on both nodes.
     if (!same && !tcp && !(await pidsFree(dst.env, wl.pid, 32, x.signal))) {
@@ -152,6 +157,7 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
     }
     where = wl;
     const ready = await wl.waitReady(x.timeouts.readyMs);
+    tl.mark(ready.ok ? 'ready' : ready.alive ? 'not ready' : 'exited before ready');
     if (!ready.ok) throw new Ended({ status: 'ERROR', reason: ready.alive ? `workload ${c.workload} printed no "ready" within ${x.timeouts.readyMs} ms on ${src.pool}` : `workload ${c.workload} exited before it was ready on ${src.pool}` });
 
     // pre-copy: memory goes over while the workload runs on; only the rest moves during the downtime.
@@ -160,6 +166,7 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
       for (let i = 1; i <= x.preDumps; i++) {
         const pre = `pre-${i}`;
         await src.env.makeDir(`${dir}/${pre}`);
+        tl.mark(`[${src.pool}] pre-dump ${i} start`);
         const run = record(src, await src.criu.preDump({ pid: wl.pid, imagesDir: `${dir}/${pre}`, ...(parent ? { parent: `../${parent}` } : {}), trackMem: true, logFile: 'pre-dump.log', verbosity: 4 }));
         last = run;
         figures[`preDump${i}Ms`] = run.result.durationMs;
@@ -178,6 +185,7 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
     const net = c.mode === 'page-server' || c.mode === 'lazy' ? addressesOf(src, dst, same) : undefined;
     const port = 20_000 + Math.floor(Math.random() * 20_000);
     const downFrom = performance.now();
+    tl.mark('downtime start');
     if (c.mode === 'page-server') {
       await dst.env.makeDir(`${dir}/img`);
       const ps = record(dst, await dst.criu.pageServer({ imagesDir: `${dir}/img`, port, address: net!.destination, daemon: true, logFile: 'page-server.log', verbosity: 4 }));
@@ -186,6 +194,7 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
     if (c.mode === 'lazy' && !same) {
       // The frozen source serves its memory until the destination has pulled every page; its dump ends only then.
       lazy = new Lazy(src, dst, x.signal);
+      tl.mark(`[${src.pool}] lazy dump start`);
       const served = await lazy.serve({ pid: wl.pid, imagesDir: `${dir}/img`, logFile: 'dump.log', verbosity: 4, ...tcpOpts, lazyPages: true, lazyListen: { address: net!.source, port } }, port, x.timeouts.criuMs);
       durations.dumpMs = figures.freezeMs = performance.now() - downFrom;
       if (served !== true) {
@@ -193,6 +202,7 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
         throw new Ended({ status: served ? failureStatus(served.diagnoses) : 'ERROR', reason: served ? `on ${src.pool}: ${describeFailure('criu dump --lazy-pages', served, x.timeouts.criuMs)}` : `harness: the lazy dump on ${src.pool} neither listened on port ${port} nor ended within ${x.timeouts.criuMs} ms`, diagnoses: served?.diagnoses ?? [], logExcerpt: served?.excerpt ?? [] });
       }
     } else {
+      tl.mark(`[${src.pool}] dump start`);
       const dump = record(src, await src.criu.dump({ pid: wl.pid, imagesDir: `${dir}/img`, ...(parent ? { parent: `../${parent}`, trackMem: true } : {}), ...(c.mode === 'page-server' ? { pageServer: { address: net!.destination, port } } : {}), ...tcpOpts, logFile: 'dump.log', verbosity: 4 }));
       last = dump;
       durations.dumpMs = figures.freezeMs = dump.result.durationMs;
@@ -206,6 +216,7 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
     }
 
     let moved: Transfer;
+    tl.mark(`transfer start: ${src.pool} → ${dst.pool}`);
     if (same) moved = { bytes: await src.env.du(dir), files: 0, ms: 0 };
     else if (!parent) moved = await moveTree(src.env, dst.env, dir, x.transit, { signal: x.signal, merge: c.mode === 'page-server' });
     else {
@@ -217,6 +228,7 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
       }
     }
     figures.transferBytes = moved.bytes;
+    tl.mark(`transfer end: ${moved.bytes} bytes`);
     figures.transferMs = moved.ms;
     await x.tamper?.(dst.env, dir);
     if (tcp) await harness(tcp.handOver());
@@ -231,6 +243,7 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
         throw new Ended({ status: up ? failureStatus(up.diagnoses) : 'ERROR', reason: up ? `on ${dst.pool}: ${describeFailure('criu lazy-pages', up, x.timeouts.criuMs)}` : `harness: the lazy-pages daemon on ${dst.pool} made no socket within ${x.timeouts.criuMs} ms`, diagnoses: up?.diagnoses ?? [], logExcerpt: up?.excerpt ?? [] });
       }
     }
+    tl.mark(`[${dst.pool}] restore start`);
     const restore = record(dst, await dst.criu.restore({ detach: true, imagesDir: `${dir}/img`, ...(c.mode === 'lazy' ? { lazyPages: true } : {}), ...tcpOpts, logFile: 'restore.log', verbosity: 4 }, { cpu: { source: src.cpu, destination: dst.cpu } }));
     last = restore;
     durations.restoreMs = figures.restoreMs = restore.result.durationMs;
@@ -257,7 +270,9 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
 
     where = wl.movedTo(dst.env);
     const v0 = performance.now();
+    tl.mark(`verify start on ${dst.pool}`);
     const own = await where.verdict(x.timeouts.verifyMs);
+    tl.mark(`verify end: ${own.status}`);
     // The peer outside the tree checks every byte it receives: its FAIL is the cell's.
     const peerSaid = own.status === 'PASS' ? await tcp?.peerFailure() : undefined;
     const verdict = peerSaid ? { status: 'FAIL' as const, message: `its peer on the client node: ${peerSaid}` } : own;
@@ -296,6 +311,8 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
     const diagnoses = [...(skew ? [skew] : []), ...(kernelLines.length ? diagnose({ text: kernelLines.join('\n'), cpu: { source: src.cpu, destination: dst.cpu } }) : []), ...last.diagnoses];
     return await finish({ status, reason, diagnoses, logExcerpt: status === 'PASS' ? [] : [...last.excerpt, ...kernelLines] });
   } catch (e) {
+    // A transfer refused by its integrity check: nothing was restored; the environment, not the tuple, is to blame.
+    if (e instanceof TransferTamperedError) return finish({ status: 'ERROR', reason: e.message, diagnoses: [e.diagnosis], logExcerpt: [] });
     if (!(e instanceof Ended)) {
       await lazy?.stop().catch(() => undefined);
       await cleanup().catch(() => undefined);
@@ -322,6 +339,9 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
   }
 
   async function finish(a: Partial<Attempt> & Pick<Attempt, 'status' | 'reason'>): Promise<Attempt> {
+    if (fallback) tl.mark(`fallback on ${src.pool}: ${fallback.status}`);
+    tl.mark(`verdict ${a.status}`);
+    tl.mark('cleanup start');
     await lazy?.stop(); // nothing of a lazy transfer outlives its cell
     durations.totalMs = performance.now() - t0;
     const shown = where ?? wl;
@@ -331,7 +351,9 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
     if (a.status !== 'PASS') await cleanup();
     await tcp?.close();
     const imageBytes = await src.env.du(`${dir}/img`).catch(() => undefined);
+    tl.mark('cleanup end');
     return {
+      timeline: tl.events,
       status: a.status,
       reason: a.reason,
       durations,
