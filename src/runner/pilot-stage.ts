@@ -109,6 +109,8 @@ export async function attemptStage(stage: PilotStage, x: StageContext): Promise<
     await service.start();
     const ready = await service.waitReady();
     if (!ready.ok) throw new Stop(baseline, `${stage === 'start' ? '' : 'baseline broke: '}the service ${ready.detail}`);
+    const as = await service.runsAsUser();
+    if (!as.ok) throw new Stop(baseline, `${stage === 'start' ? '' : 'baseline broke: '}the service ${as.detail}`);
     const seed = await service.steps('seed');
     if (!seed.ok) throw new Stop(baseline, `${stage === 'start' ? '' : 'baseline broke: '}${seed.detail}`);
     if (client) {
