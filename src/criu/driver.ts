@@ -61,6 +61,13 @@ export class Criu {
     return c;
   }
 
+  /** The same driver with EXTRA added to CRIU's environment (a remedy such as CRIU_FAULT=130); the pool's own settings stay. */
+  withEnv(extra: Readonly<Record<string, string>>): Criu {
+    const c = new Criu(this.env, { ...this.criuEnv, ...extra }, this.timeoutMs, { hwBreakpoints: this.hwBreakpoints });
+    c.signal = this.signal;
+    return c;
+  }
+
   /** Runs criu with args; logFile (inside the environment) is read back for diagnosis. */
   async run(args: string[], opts: RunOptions = {}): Promise<CriuRun> {
     const argv = ['criu', ...args];
