@@ -14,6 +14,7 @@ const COMMANDS: Record<string, () => Promise<{ command: (args: string[]) => Prom
   images: async () => ({ command: (await import('./images.ts')).imagesCommand, help: '' }),
   report: async () => import('./report.ts').then((m) => ({ command: m.reportCommand, help: m.REPORT_HELP })),
   merge: async () => import('./report.ts').then((m) => ({ command: m.mergeCommand, help: m.MERGE_HELP })),
+  explain: async () => import('./explain.ts').then((m) => ({ command: m.explainCommand, help: m.EXPLAIN_HELP })),
   gate: async () => import('./gate.ts').then((m) => ({ command: m.gateCommand, help: m.GATE_HELP })),
   baseline: async () => import('./gate.ts').then((m) => ({ command: m.baselineCommand, help: m.BASELINE_HELP })),
   doctor: async () => import('./setup.ts').then((m) => ({ command: m.doctorCommand, help: m.DOCTOR_HELP })),
@@ -31,6 +32,7 @@ Commands:
   images    list, build or remove cached node images
   report    render runs into HTML, Markdown, JUnit (and print the results JSON Schema)
   merge     join the shards of a matrix (run --shard I/N) into one run
+  explain   the whole story of one cell of a run (commands, timeline, figures, diagnoses, remedy)
   gate      compare a run with a baseline; exit 1 on a regression
   baseline  accept a run as the baseline
   help      show help for a command (criu-compat help run)
@@ -86,7 +88,7 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'run') return runCommand(rest);
   const load = COMMANDS[cmd];
   if (load) return (await load()).command(rest);
-  throw new UsageError(`unknown command "${cmd}"; commands: run, doctor, setup, images, report, merge, gate, baseline, help`);
+  throw new UsageError(`unknown command "${cmd}"; commands: run, doctor, setup, images, report, merge, explain, gate, baseline, help`);
 }
 
 async function runCommand(args: string[]): Promise<number> {
