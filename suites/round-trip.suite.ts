@@ -13,7 +13,7 @@ import { poolSession } from '../src/runner/pool-session.ts';
 import { needs } from '../src/suites/round-trip.needs.ts';
 import { repeatCell } from '../src/runner/repeat.ts';
 import { remedyCell, RemedyCannotRun } from '../src/runner/remedy.ts';
-import { remedyCriuOptions } from '../src/criu/remedies.ts';
+import { classCriuFlags } from '../src/criu/commands.ts';
 import { attemptRoundTrip, planCases } from '../src/runner/round-trip.ts';
 
 const SUITE = 'round-trip';
@@ -39,7 +39,10 @@ describe.concurrent.each(pools)('$name', (pool) => {
         async (dir, { remedy: r }) => {
           if (r.runtime) throw new RemedyCannotRun(`the remedy is another container runtime (${r.runtime}), and the ${SUITE} suite runs processes, not containers`);
           const env = r.env ?? {};
-          return attemptRoundTrip({ ...c, criu: [...new Set([...(c.criu ?? []), ...remedyCriuOptions(r)])] }, { env: session.env, criu: session.criu.withEnv(env), binary, dir, timeouts: t, signal: ctx.signal, ...(Object.keys(env).length ? { workloadEnv: env } : {}) });
+          // CRIU's options go on every dump, pre-dump and restore as written (an option the class has already is not repeated).
+          const have = new Set(classCriuFlags(c.criu ?? []));
+          const options = (r.criuOptions ?? []).filter((o) => !have.has(o));
+          return attemptRoundTrip(c, { env: session.env, criu: session.criu.withRemedy(env, options), binary, dir, timeouts: t, signal: ctx.signal, ...(Object.keys(env).length ? { workloadEnv: env } : {}) });
         },
         { inEffect: pool.criuEnv, signal: ctx.signal },
       );

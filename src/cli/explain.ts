@@ -160,7 +160,7 @@ function figures(c: Cell): string[] {
   for (const [k, v] of Object.entries(c.metrics)) {
     if (typeof v === 'number') out.push(`${k}: ${fmtNumber(k, v)}`);
     else if (typeof v === 'string') out.push(`${k}: ${v}`);
-    else if (v && typeof v === 'object') out.push(`${k}: ${Object.entries(v).map(([k2, v2]) => `${k2} ${fmtNumber(k2, v2)}`).join(', ')}`);
+    else if (v && typeof v === 'object') out.push(`${k}: ${Object.entries(v as Record<string, unknown>).map(([k2, v2]) => `${k2} ${typeof v2 === 'number' ? fmtNumber(k2, v2) : String(v2)}`).join(', ')}`);
   }
   if (c.repetitions) out.push(`repetitions: ${c.repetitions.successes}/${c.repetitions.attempts} passed (${(c.repetitions.successRate * 100).toFixed(1)}%)`);
   for (const [k, v] of Object.entries(c.distribution ?? {})) out.push(`${k}: n ${v.n}, p50 ${fmtNumber(k, v.p50)}, p95 ${fmtNumber(k, v.p95)}, max ${fmtNumber(k, v.max)}`);

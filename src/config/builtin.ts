@@ -10,6 +10,14 @@ export const NODE_IMAGE_PACKAGES = ['criu', 'iptables', 'iproute2', 'procps'];
  */
 export const CONTAINER_PACKAGES = ['runc', 'crun', 'podman', 'conmon', 'netavark', 'catatonit', 'tar'];
 
+/**
+ * What a Kubernetes-style node adds for the cri suite: containerd (its CRI
+ * plugin), runc, the CNI plugins (bridge, host-local, loopback), iptables for
+ * the bridge plugin's rules and CRIU's network lock, and tar for checkpoint
+ * archives. No pause image: the harness builds its own.
+ */
+export const CONTAINERD_PACKAGES = ['containerd', 'runc', 'containernetworking-plugins', 'tar'];
+
 /** Node images any config may name without defining them. */
 export const BUILTIN_IMAGES: Record<string, ImageSpec> = {
   'debian-bullseye': {
@@ -39,5 +47,13 @@ export const BUILTIN_IMAGES: Record<string, ImageSpec> = {
   'debian-sid-containers': {
     debootstrap: { suite: 'sid', include: [...NODE_IMAGE_PACKAGES, ...CONTAINER_PACKAGES, 'libcriu2'] },
     description: 'Debian unstable with its container runtimes (when this was written: CRIU 4.2.1, runc 1.3.6, crun 1.28, podman 5.8.6)',
+  },
+  'debian-trixie-containerd': {
+    debootstrap: { suite: 'trixie', include: [...NODE_IMAGE_PACKAGES, ...CONTAINERD_PACKAGES] },
+    description: 'Debian 13 as a containerd node: containerd 1.7.24, runc 1.1.15, CNI plugins 1.1.1, CRIU 4.1.1',
+  },
+  'debian-sid-containerd': {
+    debootstrap: { suite: 'sid', include: [...NODE_IMAGE_PACKAGES, ...CONTAINERD_PACKAGES] },
+    description: 'Debian unstable as a containerd node (when this was written: containerd 2.1.9, runc 1.3.6, CNI plugins 1.9.1, CRIU 4.2.1)',
   },
 };

@@ -33,6 +33,7 @@ const EXPECTED: Record<FileKind, string> = {
 
 /** Makes every file path in the config absolute, relative paths taken from BASE_DIR (the config file's directory). */
 export function resolveConfigPaths(config: Config, baseDir: string): void {
+  config.settings.signatures = config.settings.signatures.map((f) => resolve(baseDir, f));
   for (const spec of Object.values(config.images)) {
     if ('rootfs' in spec) spec.rootfs = resolve(baseDir, spec.rootfs);
     if ('tarball' in spec) spec.tarball = resolve(baseDir, spec.tarball);

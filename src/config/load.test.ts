@@ -82,7 +82,7 @@ describe('config loading', () => {
   test('an unknown image lists the known ones', () => {
     const e = errorOf('pools:\n  - {name: a, kernel: host, image: ubuntu}\n');
     expect(e.path).toBe('pools[0].image');
-    expect(e.expected).toMatch(/debian-bookworm, debian-bookworm-containers, debian-bullseye, debian-sid, debian-sid-containers, debian-trixie, debian-trixie-containers/);
+    expect(e.expected).toMatch(/debian-bookworm, debian-bookworm-containers, debian-bullseye, debian-sid, debian-sid-containerd, debian-sid-containers, debian-trixie, debian-trixie-containerd, debian-trixie-containers/);
   });
 
   test('a kernel other than host is refused with what is supported', () => {

@@ -8,7 +8,9 @@ import { checkCpuModels } from './qemu-cpu-models.ts';
 import { checkConfigFiles, resolveConfigPaths } from './file-checks.ts';
 import { Config, type ImageSpec } from './schema.ts';
 import { DEFAULT_CONFIG_NAME, DEFAULT_CONFIG_TEXT } from './default.ts';
+import { loadOperatorSignatures } from './signature-files.ts';
 import { decodeSource, parseSource } from './source.ts';
+import { checkPilots, withDefaultPools } from './pilot-checks.ts';
 
 export interface LoadedConfig {
   file: string;
@@ -46,7 +48,7 @@ export function parseConfig(text: string, file: string): LoadedConfig {
 function parse(text: string, file: string): { loaded: LoadedConfig; lineOf: (path: readonly PropertyKey[]) => number | undefined } {
   const name = escapeControl(file);
   const src = parseSource(text, name, WHAT);
-  const parsed = Config.safeParse(src.data);
+  const parsed = Config.safeParse(withDefaultPools(src.data));
   if (!parsed.success) throw issueToError(name, parsed.error.issues[0]!, undefined, src.lineOf);
   const config = parsed.data;
   resolveConfigPaths(config, dirname(resolve(file)));
@@ -69,5 +71,8 @@ function parse(text: string, file: string): { loaded: LoadedConfig; lineOf: (pat
   });
   if (config.migrations.length && !config.settings.suites.includes('migration'))
     throw new ConfigError(name, 'settings.suites', 'the suite "migration" in the list, or no migrations: section (migrations run in that suite)', src.lineOf(['settings', 'suites']));
+  loadOperatorSignatures(config.settings.signatures, name, src.lineOf); // validated now; the criu layer loads them again where it diagnoses
+  const suitesGiven = Boolean((src.data as { settings?: { suites?: unknown } } | null)?.settings?.suites);
+  checkPilots(config, images, name, src.lineOf, suitesGiven);
   return { loaded: { file, config, images }, lineOf: src.lineOf };
 }

@@ -18,7 +18,9 @@ export const WorkloadName = z.enum(WORKLOAD_NAMES as [string, ...string[]], {
   error: (i) => `a workload class of the catalogue (${classNames().join(', ')})${typeof i.input === 'string' ? `, not "${i.input}"` : ''}`,
 });
 export const RUNTIME_NAMES = ['runc', 'crun', 'podman'] as const;
-export const SUITES = ['criu-check', 'round-trip', 'runtime', 'migration'] as const;
+export const SUITES = ['criu-check', 'round-trip', 'runtime', 'cri', 'migration', 'security', 'pilot'] as const;
+/** What runs when settings.suites is not given: every suite but pilot (a config with pilots: gets pilot added, see src/config/pilot-checks.ts). */
+export const DEFAULT_SUITES = ['criu-check', 'round-trip', 'runtime', 'cri', 'migration', 'security'] as const satisfies readonly (typeof SUITES)[number][];
 /** How a migration moves a workload between pools (see src/runner/migration.ts). */
 export const MIGRATION_MODES = ['cold', 'pre-copy', 'page-server', 'lazy', 'runtime'] as const;
 /** What a migration moves: process workloads CRIU dumps itself. */
@@ -131,7 +133,7 @@ export const Timeouts = z.strictObject({
 
 export const Settings = z.strictObject({
   workloads: z.array(WorkloadName).min(1).default([...WORKLOADS]),
-  suites: z.array(z.enum(SUITES)).min(1).default([...SUITES]),
+  suites: z.array(z.enum(SUITES)).min(1).default([...DEFAULT_SUITES]),
   /** The runtime suite: which container runtimes to drive where the node image has them. */
   runtimes: z.array(z.enum(RUNTIME_NAMES)).min(1).default([...RUNTIME_NAMES]),
   /** Each round trip runs this many times; the cell reports the success rate and p50/p95/max. */
@@ -147,6 +149,8 @@ export const Settings = z.strictObject({
    */
   workloadBuild: z.enum(['host', 'image']).default('host'),
   timeouts: Timeouts.default(Timeouts.parse({})),
+  /** The operator's own signature files (src/config/signature-schema.ts), relative to the config file; checked at load. */
+  signatures: z.array(z.string().min(1, 'a signature file path')).default([]),
 });
 
 /**

@@ -77,6 +77,26 @@ describe('diagnosis on logs recorded here', () => {
     expect(failureStatus(d)).toBe('ERROR');
   });
 
+  describe("the pilots' services from Debian's packages, dumped by hand on the host kernel (fixtures/recorded/pilots)", () => {
+    const pilotRec = (f: string) => readFileSync(join(import.meta.dirname, '../../fixtures/recorded/pilots', f), 'utf8');
+    test('redis-server 8.0.2 with CRIU 4.1.1 on 6.18: its listening socket stops the dump (sockopt-passcred), a FAIL of the tuple', () => {
+      const d = diagnose({ text: pilotRec('host-trixie-4.1.1-redis-dump-sockopt-passcred.excerpt.log') });
+      expect(d.map((x) => x.id)).toEqual(['sockopt-passcred', 'rlimit-nofile']);
+      expect(failureStatus(d)).toBe('FAIL');
+    });
+    test('postgres 17 sharing the node\'s IPC namespace: its SysV segment cannot be dumped, the remedy names its own IPC namespace', () => {
+      const d = diagnose({ text: pilotRec('host-trixie-4.1.1-postgres-dump-sysv-shm-outside-ipc-ns.excerpt.log') });
+      expect(d.map((x) => x.id)).toEqual(['sysv-shm-outside-ipc-ns']);
+      expect(d[0]!.remediation).toMatch(/unshare --ipc/);
+      expect(failureStatus(d)).toBe('FAIL');
+    });
+    test("nginx 1.30 (sid) as Debian runs it, master root and workers www-data: CRIU 4.2.1 as root cannot read a worker's limits here", () => {
+      const d = diagnose({ text: pilotRec('host-sid-4.2.1-nginx-dump-worker-rlimit-other-user.excerpt.log') });
+      expect(d.map((x) => x.id)).toEqual(['rlimit-other-user', 'rlimit-nofile']);
+      expect(d[0]!.evidence).toMatch(/Can't get rlimit 0/);
+    });
+  });
+
   test('CRIU 4.1.1 dumping deleted-file without --link-remap (host-trixie): the option is named', () => {
     const d = diagnose({ text: rec('trixie-4.1.1-dump-link-remap-needed.excerpt.log') });
     expect(d.map((x) => x.id)).toEqual(['link-remap-needed', 'rlimit-nofile']);
@@ -132,5 +152,20 @@ describe('lazy migration from this host kernel', () => {
   test('two CRIU versions over the wire are named; one version is not', () => {
     expect(criuVersionsOnTheWire({ pool: 'a', criuVersion: '4.1.1' }, { pool: 'b', criuVersion: '4.2.1' })).toMatchObject({ id: 'criu-versions-on-the-wire', blame: 'tuple' });
     expect(criuVersionsOnTheWire({ pool: 'a', criuVersion: '4.1.1' }, { pool: 'b', criuVersion: '4.1.1' })).toBeUndefined();
+  });
+});
+
+describe('pilot services (CRIU 4.2.1, host-sid, seen here)', () => {
+  test('a held client connection dumped without --tcp-established: FAIL, tcp-established-needed', () => {
+    const text = "(00.022383) Error (criu/util.c:1534): rlimit: Can't setup RLIMIT_NOFILE for self: Operation not permitted\n(00.063984) Error (criu/sk-inet.c:200): inet: Connected TCP socket, consider using --tcp-established option.\n(00.064017) Error (criu/cr-dump.c:1545): Dump files (pid: 235) failed with -1\n";
+    const d = diagnose({ text });
+    expect(d[0]).toMatchObject({ id: 'tcp-established-needed', blame: 'tuple' });
+    expect(failureStatus(d)).toBe('FAIL');
+  });
+  test('a reconnecting client caught half-way into the listener: FAIL, tcp-in-flight, the remedy names --skip-in-flight', () => {
+    const text = '(00.054516) Error (criu/sk-inet.c:185): inet: In-flight connection (l) for 2228f9\n(00.054518) Error (criu/sk-inet.c:186): inet: In-flight connections can be ignored with the --skip-in-flight option.\n';
+    const d = diagnose({ text });
+    expect(d[0]).toMatchObject({ id: 'tcp-in-flight', remediation: expect.stringMatching(/--skip-in-flight/) });
+    expect(failureStatus(d)).toBe('FAIL');
   });
 });

@@ -63,10 +63,12 @@ export interface RunPlan {
   pools: PlannedPool[];
   settings: Settings;
   /** Host paths of compiled binaries: cc-ns, cc-guard, cc-agent, each workload and the probes. */
-  natives: { helper: string; guard: string; agent: string; workloads: Record<string, string>; probes: { hwBreakpoints: string } };
+  natives: { helper: string; guard: string; agent: string; /** cc-pause, the cri suite's sandbox binary (absent in plans made before it). */ pause?: string; workloads: Record<string, string>; probes: { hwBreakpoints: string; client: string } };
   keepArtifacts: boolean;
   /** The migration pairs to run now (both pools are up) and every pool they name. */
   migrations?: { pairs: MigrationPair[]; pools: PlannedPool[] };
+  /** The pilot suite: the config's pilots (each runs on the pools it names). */
+  pilots?: import('../config/pilot-schema.ts').Pilot[];
   /** The run's node network, when a suite declared `network: true` (see SuiteNeeds). */
   network?: NodeNetworkSpec;
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PILOT_VERDICTS } from '../config/pilot-schema.ts';
 
 export const Status = z.enum(['PASS', 'FAIL', 'ERROR', 'SKIP']);
 export type Status = z.infer<typeof Status>;
@@ -112,6 +113,13 @@ export const Cell = z.strictObject({
        * checkpointMsMax, restoreMsMax, imageBytesMax, clientGapMsMax, clientErrors, clientProbes.
        */
       pilot: z.record(z.string(), z.number()).optional(),
+      /**
+       * security suite: what the cell proved, by name: secret-in-image per place (environ, heap, filePrivate,
+       * fileShared, deletedFile: is the secret in the image, plaintext?) and counts; archive-at-rest modes and
+       * compression; checkpoint-api-access what was looked at; forensic-restore-sandbox and transfer-integrity
+       * what the restored process could do and what was refused. Never a secret or memory contents.
+       */
+      security: z.record(z.string(), z.union([z.boolean(), z.number(), z.string()])).optional(),
     })
     .default({}),
   /** Error and warning lines of CRIU's log and the last lines (never memory contents). */
@@ -223,6 +231,36 @@ export const PoolResult = z.strictObject({
 });
 export type PoolResult = z.infer<typeof PoolResult>;
 
+/** One row of a pilot's evidence: a criterion (or a stage's status) measured against its limit on one cell. */
+export const PilotReason = z.strictObject({
+  /** restoreSuccessRate, freezeMsP95, checkpointMsMax, restoreMsMax, imageBytesMax, clientGapMsMax, clientErrorsMax, heldConnectionSurvived, or status. */
+  criterion: z.string(),
+  /** null: not measured (the verdict is then UNDECIDED unless the stage failed anyway). */
+  measured: z.union([z.number(), z.string()]).nullable(),
+  limit: z.union([z.number(), z.string()]),
+  ok: z.boolean(),
+  /** The cell's check (e.g. "redis/checkpoint-restore"). */
+  cell: z.string(),
+});
+export type PilotReason = z.infer<typeof PilotReason>;
+
+/** A pilot's readiness on one pool, judged from its cells against its criteria (src/matrix/pilot-verdicts.ts). */
+export const PilotVerdict = z.strictObject({
+  pilot: z.string(),
+  pool: z.string(),
+  verdict: z.enum(PILOT_VERDICTS),
+  /** CONDITIONAL: what must hold for checkpoint/restore to be used ("only without established TCP: clients must reconnect"). */
+  conditions: z.array(z.string()),
+  /** One line a person reads first: why this verdict. */
+  why: z.string(),
+  reasons: z.array(PilotReason),
+  /** The playbook's response to the failure seen (NO-GO), or what the condition means in practice (CONDITIONAL); null otherwise. */
+  response: z.string().nullable(),
+  /** The cells (checks) the verdict was judged on. */
+  evidence: z.array(z.string()),
+});
+export type PilotVerdict = z.infer<typeof PilotVerdict>;
+
 export const RunResults = z.strictObject({
   schema: z.literal('criu-compat/results'),
   schemaVersion: z.literal(1),
@@ -258,6 +296,8 @@ export const RunResults = z.strictObject({
   mergedFrom: z
     .array(z.strictObject({ runId: z.string(), host: z.string(), shard: z.string().optional(), pools: z.array(z.string()) }))
     .optional(),
+  /** The config's pilots: one readiness verdict per pilot and pool of this run (absent: the run had no pilot suite). */
+  pilots: z.array(PilotVerdict).optional(),
   exitCode: z.union([z.literal(0), z.literal(1), z.literal(2)]),
 });
 export type RunResults = z.infer<typeof RunResults>;

@@ -52,6 +52,10 @@ export class CellCollector implements Reporter {
       this.progress?.update(where.pool, `${where.suite}: ${where.check} ${meta.cell.status} (${n} done)`, meta.cell.status === 'PASS');
       return;
     }
+    if (meta.omitted) {
+      this.progress?.update(where.pool, `${where.suite}: ${where.check} not needed (${n} done)`, true);
+      return;
+    }
     if (this.interrupted) {
       // Stopped before it had a verdict (cancelled, or never started): not run, which is not an ERROR.
       if (!this.notRun.some((n) => cellKey(n) === cellKey(where))) this.notRun.push(where);

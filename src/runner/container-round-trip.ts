@@ -8,6 +8,7 @@ import type { ContainerCase, ContainerMode } from './container-cases.ts';
 import { runAttempt, type Ending, type StepName, type Subject } from './attempt.ts';
 import { failureStatus } from '../criu/diagnose.ts';
 import { moveTree } from './transfer.ts';
+import { TransferTamperedError } from './transfer-integrity.ts';
 import type { Criu } from '../criu/driver.ts';
 import { missingCapability } from './capabilities.ts';
 import type { Attempt } from './repeat.ts';
@@ -183,7 +184,12 @@ class ContainerSubject implements Subject<RuntimeRun> {
     if (peer.env !== x.env) {
       if (!x.transit) return { status: 'ERROR', reason: 'harness: no transit directory to move the container through' };
       let bytes = 0;
-      for (const [i, dir] of [`${x.dir}/img`, `${x.dir}/img.work`, bundle].entries()) bytes += (await moveTree(x.env, peer.env, dir, `${x.transit}-${i}`, { signal: x.signal })).bytes;
+      try {
+        for (const [i, dir] of [`${x.dir}/img`, `${x.dir}/img.work`, bundle].entries()) bytes += (await moveTree(x.env, peer.env, dir, `${x.transit}-${i}`, { signal: x.signal })).bytes;
+      } catch (e) {
+        if (e instanceof TransferTamperedError) return { status: 'ERROR', reason: e.message, run: ck, diagnoses: [e.diagnosis] };
+        throw e;
+      }
       this.metrics = { ...this.metrics, imageBytes: bytes };
       await x.runtime.remove(x.id); // the source node forgets the container: its images and bundle went on
     }

@@ -9,6 +9,7 @@ import type { CpuInfo } from '../criu/cpu-features.ts';
 import { Workload } from '../workloads/protocol.ts';
 import type { Attempt } from './repeat.ts';
 import { moveTree, type Transfer } from './transfer.ts';
+import { TransferTamperedError } from './transfer-integrity.ts';
 import { EnvironmentError } from '../errors.ts';
 import { EXTERNAL_TCP_WORKLOAD, ExternalPeer, NetworkContinuityError, type ExternalPeerOptions } from './migration-tcp.ts';
 import { poll } from '../util/wait-until.ts';
@@ -310,6 +311,8 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
     const diagnoses = [...(skew ? [skew] : []), ...(kernelLines.length ? diagnose({ text: kernelLines.join('\n'), cpu: { source: src.cpu, destination: dst.cpu } }) : []), ...last.diagnoses];
     return await finish({ status, reason, diagnoses, logExcerpt: status === 'PASS' ? [] : [...last.excerpt, ...kernelLines] });
   } catch (e) {
+    // A transfer refused by its integrity check: nothing was restored; the environment, not the tuple, is to blame.
+    if (e instanceof TransferTamperedError) return finish({ status: 'ERROR', reason: e.message, diagnoses: [e.diagnosis], logExcerpt: [] });
     if (!(e instanceof Ended)) {
       await lazy?.stop().catch(() => undefined);
       await cleanup().catch(() => undefined);

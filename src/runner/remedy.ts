@@ -1,4 +1,4 @@
-import { describeRemedy, remedyFor, RemedyError, REMEDIES, type Remedy } from '../criu/remedies.ts';
+import { describeRemedy, remedyFor, RemedyError, remedyTable, type Remedy } from '../criu/remedies.ts';
 import type { CellRemedy, RemedyResult, Status } from '../results/schema.ts';
 import type { CellDraft } from './cell.ts';
 import type { Attempt, RepeatContext } from './repeat.ts';
@@ -45,7 +45,7 @@ export interface RemedyOptions {
  */
 export async function remedyCell(x: RepeatContext, draft: CellDraft, attempt: (dir: string, plan: RemedyPlan) => Promise<Attempt>, o: RemedyOptions = {}): Promise<CellRemedy | undefined> {
   if (draft.status !== 'FAIL') return undefined;
-  const found = remedyFor(draft.diagnoses ?? [], o.table ?? REMEDIES);
+  const found = remedyFor(draft.diagnoses ?? [], o.table ?? remedyTable());
   if (!found) return undefined;
   const plan: RemedyPlan = { ...found, applied: describeRemedy(found.remedy) };
   const base = { signature: plan.signature, applied: plan.applied };

@@ -19,6 +19,7 @@ import { Progress } from './progress.ts';
 import { PROJECT_ROOT, buildNatives, provisionPools, type ProvisionedPool } from './provision.ts';
 import { kernelLabel } from '../config/schema.ts';
 import { sweepHostCgroups } from '../runtimes/cgroup-sweep.ts';
+import { useOperatorSignatures } from '../criu/signatures.ts';
 import { allBackends } from '../backends/registry.ts';
 import { networkFor, sessionsFor, workloadsFor } from '../suites/registry.ts';
 import { createNodeNetwork, sweepStaleNetworks, teardownNodeNetwork, type NodeNetworkSpec } from '../environments/network/node-network.ts';
@@ -28,6 +29,7 @@ import { capabilitiesOf } from '../results/cell-fields.ts';
 import { PAIR_SUITE, migrationPairs, pairNeedsNetwork } from '../plan/migration-pairs.ts';
 import type { MigrationPair } from '../plan/plan.ts';
 import { migrationCases } from './migration.ts';
+import { PILOT_SUITE, judgePilots } from '../matrix/pilot-verdicts.ts';
 
 export interface RunOptions {
   configFile?: string;
@@ -59,6 +61,7 @@ const WORK_PREFIX = 'criu-compat-run-';
 export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults; runDir: string }> {
   const loaded = opts.loaded ?? (await loadConfig(opts.configFile)); // ConfigError (exit 2) before anything is written
   if (opts.repeat) loaded.config.settings.repeat = opts.repeat;
+  useOperatorSignatures(loaded.config.settings.signatures, loaded.file); // diagnoses made in this process (migrations' pairs) use them too
   const pools = selectPools(loaded, opts.pools, opts.shard);
   // Everything the selected pools need on this machine, before anything is built or written: one message, not thirty ERROR cells.
   await prepareHost({ needs: needsOf(loaded, pools), cacheDir: opts.cacheDir, install: opts.setup ?? false, what: selectionLabel(loaded, pools), write: (l) => process.stderr.write(`${l}\n`), signal: opts.signal });
@@ -97,7 +100,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
     const pairs = s.suites.includes(PAIR_SUITE) ? migrationPairs(loaded.config, new Set(pools.map((p) => p.name))) : [];
     // A real network between the nodes (a host bridge), only when a suite or a migration mode asks for one.
     if ((networkFor(s.suites) || pairs.some(pairNeedsNetwork)) && !opts.signal?.aborted) network = await createNodeNetwork();
-    const plan: RunPlan = { runId, pools: provisioned.map((p) => p.planned), settings: s, natives, keepArtifacts: opts.keepArtifacts, ...(network ? { network } : {}) };
+    const plan: RunPlan = { runId, pools: provisioned.map((p) => p.planned), settings: s, natives, keepArtifacts: opts.keepArtifacts, ...(network ? { network } : {}), ...(loaded.config.pilots.length ? { pilots: loaded.config.pilots } : {}) };
     const collector = new CellCollector(progress);
     const memo = new Map<string, Promise<unknown>>();
     const scheduled = new Set<MigrationPair>();
@@ -191,6 +194,8 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
       ...(p.planned.error && !stoppedByInterrupt(p) ? { error: p.planned.error } : {}),
       phases: p.phases,
     }));
+    // Verdicts are judged here from the cells and the pilots' criteria (the suite only measures), on this run's pools.
+    const pilots = (s.suites as readonly string[]).includes(PILOT_SUITE) && loaded.config.pilots.length ? judgePilots(loaded.config.pilots, cells, { pools: pools.map((p) => p.name) }) : undefined;
     // Credentials in a mirror URL (user:password, a token in the query) never reach results.json, stdout or the reports.
     const results = redactDeep(RunResults.parse({
       schema: 'criu-compat/results',
@@ -207,6 +212,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
       interrupted: opts.signal?.aborted ?? false,
       ...(notRun.length ? { notRun } : {}),
       ...(opts.shard ? { shard: opts.shard } : {}),
+      ...(pilots ? { pilots } : {}),
       exitCode: exitCodeFor(cells),
     }));
     await writeFileAtomic(join(runDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);

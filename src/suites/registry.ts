@@ -3,6 +3,9 @@ import { needs as criuCheck } from './criu-check.needs.ts';
 import { needs as roundTrip } from './round-trip.needs.ts';
 import { needs as runtime } from './runtime.needs.ts';
 import { needs as migration } from './migration.needs.ts';
+import { needs as pilot } from './pilot.needs.ts';
+import { needs as cri } from './cri.needs.ts';
+import { needs as security } from './security.needs.ts';
 import type { SuiteNeeds } from './suite-needs.ts';
 
 /** Each suite's declared needs; adding a suite is its vitest file, its declaration and a line here. */
@@ -10,7 +13,10 @@ const NEEDS: Record<(typeof SUITES)[number], SuiteNeeds> = {
   'criu-check': criuCheck,
   'round-trip': roundTrip,
   runtime,
+  cri,
   migration,
+  pilot,
+  security,
 };
 
 export function needsOfSuite(suite: string): SuiteNeeds {

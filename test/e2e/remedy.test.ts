@@ -8,7 +8,7 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { REMEDIES } from '../../src/criu/remedies.ts';
+import { remedyTable } from '../../src/criu/remedies.ts';
 import { RunResults, type Cell } from '../../src/results/schema.ts';
 import { cli, harnessProcesses, tempDir } from './harness.ts';
 
@@ -31,6 +31,7 @@ async function run(yaml: string[]): Promise<{ results: RunResults; dir: string; 
 
 /** Every FAIL whose first remedy-bearing diagnosis has a remedy was re-run, and its result follows the re-run's own verdict. */
 function checkRemedies(cells: readonly Cell[]): Cell[] {
+  const REMEDIES = remedyTable();
   const withRemedy = cells.filter((c) => c.status === 'FAIL' && c.diagnoses.some((d) => d.blame !== 'note' && REMEDIES[d.id]));
   for (const c of withRemedy) {
     expect(c.remedy, `${c.check} failed with a remedy-bearing diagnosis and was not re-run`).toBeDefined();

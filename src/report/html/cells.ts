@@ -21,6 +21,8 @@ function metricsOf(c: Cell): { name: string; value: string }[] {
   if (m.dumpMsPerGiB !== undefined) out.push({ name: 'dump time per GiB', value: fmtNumber('dumpMsPerGiB', m.dumpMsPerGiB) });
   if (m.archiveBytes !== undefined) out.push({ name: 'checkpoint archive', value: fmtNumber('archiveBytes', m.archiveBytes) });
   for (const [k, v] of Object.entries(m.migration ?? {})) out.push({ name: `migration: ${k}`, value: fmtNumber(k, v) });
+  // freezeMsP95, imageBytesMax…: the unit is read from the name without its statistic.
+  for (const [k, v] of Object.entries(m.pilot ?? {})) out.push({ name: `pilot: ${k}`, value: fmtNumber(k.replace(/(P95|Max)$/, ''), v) });
   if (c.fallback) out.push({ name: 'fallback on the source', value: `${c.fallback.status}: ${c.fallback.reason}` });
   if (m.statsError) out.push({ name: 'stats', value: m.statsError });
   return out;

@@ -1,0 +1,134 @@
+import { decodeStats } from '../criu/images.ts';
+import type { CellDraft } from './cell.ts';
+import { isUnimplemented, type CriPods, type PodRef } from '../runtimes/cri/cri-pods.ts';
+import { CriCallError } from '../runtimes/cri/cri-client.ts';
+
+/**
+ * The cri suite's steps on one node: run a workload in a pod, checkpoint it
+ * through CRI as the kubelet does (CheckpointContainer to a tar path with a
+ * timeout), check the archive, and restore it into a new pod (containerd
+ * 2.x: CreateContainer whose image is the archive, then StartContainer).
+ */
+export interface CriCellContext {
+  pods: CriPods;
+  /** A directory of this cell inside the environment. */
+  dir: string;
+  timeoutMs: number;
+  /** containerd's version, named in SKIP reasons. */
+  version: string;
+}
+
+/** What a kubelet checkpoint archive must hold (names only; contents are never read except CRIU's stats). */
+export const ARCHIVE_ENTRIES = ['config.dump', 'spec.dump', 'checkpoint/inventory.img', 'checkpoint/pstree.img', 'stats-dump'];
+
+async function waitLine(pods: CriPods, pod: PodRef, name: string, re: RegExp, timeoutMs: number): Promise<string[]> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const lines = await pods.lines(pod, name);
+    if (lines.some((l) => re.test(l)) || Date.now() > end) return lines;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const why = (e: unknown) => (e instanceof CriCallError ? e.message : `harness: ${(e as Error).message}`);
+
+/** Starts WORKLOAD in a new pod and waits for its "ready"; the draft is set when that failed. */
+export async function startWorkload(c: CriCellContext, workload: string): Promise<{ pod: PodRef; id: string; startMs: number; draft?: CellDraft }> {
+  const pod = await c.pods.runPod(workload);
+  const s = await c.pods.createAndStart(pod, workload, 'localhost/criu-compat/workload:1', [`/cc/${workload}`]);
+  const lines = await waitLine(c.pods, pod, workload, /^(ready|FAIL)/, c.timeoutMs);
+  const ready = lines.includes('ready');
+  const draft: CellDraft | undefined = ready ? undefined : { status: 'FAIL', reason: `${workload} never printed ready in its pod${lines.length ? `: ${lines.slice(-1)[0]}` : ''}`, durations: { totalMs: 0, startMs: s.createMs + s.startMs }, workloadOutput: lines };
+  return { pod, id: s.id, startMs: s.createMs + s.startMs, ...(draft ? { draft } : {}) };
+}
+
+export interface CheckpointOutcome {
+  draft: CellDraft;
+  /** The archive's path inside the node when the checkpoint and its checks passed. */
+  archive?: string;
+}
+
+/** CheckpointContainer of a running workload, and the archive checked: entries, mode and owner, CRIU's stats. */
+export async function checkpointCell(c: CriCellContext, workload: string): Promise<CheckpointOutcome> {
+  const t0 = Date.now();
+  const w = await startWorkload(c, workload);
+  if (w.draft) return { draft: w.draft };
+  const archive = `${c.dir}/checkpoint-${workload}.tar`;
+  const timeoutS = Math.max(1, Math.round(c.timeoutMs / 1000));
+  const t1 = Date.now();
+  try {
+    await c.pods.client.checkpoint(w.id, archive, timeoutS);
+  } catch (e) {
+    const durations = { totalMs: Date.now() - t0, startMs: w.startMs, dumpMs: Date.now() - t1 };
+    if (isUnimplemented(e)) return { draft: { status: 'SKIP', reason: `capability missing: containerd ${c.version} does not implement CRI CheckpointContainer (UNIMPLEMENTED: ${e.details})`, durations } };
+    return { draft: { status: e instanceof CriCallError ? 'FAIL' : 'ERROR', reason: why(e), durations, logExcerpt: e instanceof CriCallError ? e.details.split(': ').slice(-3) : [] } };
+  }
+  const dumpMs = Date.now() - t1;
+  const env = c.pods.o.env;
+  const x = `${c.dir}/archive-check`;
+  await env.makeDir(x);
+  // Names only; then the two small files the harness decodes (CRIU's stats, the container's status) extracted.
+  const r = await env.exec(['sh', '-c', `stat -c '%a %U %G %s' ${archive} && tar -tf ${archive} && tar -xf ${archive} -C ${x} stats-dump`], { timeoutMs: c.timeoutMs });
+  const [head, ...names] = r.stdout.trim().split('\n');
+  const [mode, owner, group, size] = (head ?? '').split(' ');
+  const entries = new Set(names.map((n) => n.replace(/^\.\//, '').replace(/\/$/, '')));
+  const missing = ARCHIVE_ENTRIES.filter((n) => !entries.has(n));
+  const pages = names.some((n) => /checkpoint\/pages-\d+\.img$/.test(n));
+  const durations = { totalMs: Date.now() - t0, startMs: w.startMs, dumpMs };
+  const metrics: NonNullable<CellDraft['metrics']> = { archiveBytes: Number(size) || 0 };
+  try {
+    const s = decodeStats(await env.readFile(`${x}/stats-dump`), 'stats-dump');
+    if (s.dump) metrics.criuDump = { ...s.dump };
+  } catch (e) {
+    metrics.statsError = (e as Error).message;
+  }
+  await c.pods.removePod(w.pod);
+  const problems = [
+    ...(r.exitCode !== 0 ? [`reading the archive failed: ${r.stderr.trim().slice(0, 200)}`] : []),
+    ...(missing.length ? [`the archive lacks ${missing.join(', ')}`] : []),
+    ...(pages ? [] : ['the archive holds no CRIU pages image']),
+    ...(mode !== '600' || owner !== 'root' || group !== 'root' ? [`the archive is ${mode} ${owner}:${group}, not 600 root:root`] : []),
+    ...(metrics.statsError ? [`CRIU's stats-dump in the archive: ${metrics.statsError}`] : []),
+  ];
+  if (problems.length) return { draft: { status: 'FAIL', reason: problems.join('; '), durations, metrics } };
+  return {
+    draft: { status: 'PASS', reason: `CheckpointContainer wrote a ${(Number(size) / 1e6).toFixed(1)} MB archive (0600 root) with config.dump, spec.dump, CRIU images and stats in ${dumpMs} ms`, durations, metrics },
+    archive,
+  };
+}
+
+/** Restores ARCHIVE into a new pod (CreateContainer with the archive as image, StartContainer); the workload verifies itself. */
+export async function restoreCell(c: CriCellContext, workload: string, archive: string): Promise<CellDraft> {
+  const t0 = Date.now();
+  let pod: PodRef | undefined;
+  try {
+    pod = await c.pods.runPod(`${workload}-restored`);
+    let s: { id: string; createMs: number; startMs: number };
+    try {
+      s = await c.pods.createAndStart(pod, workload, archive, [`/cc/${workload}`]);
+    } catch (e) {
+      const durations = { totalMs: Date.now() - t0 };
+      if (isUnimplemented(e)) return { status: 'SKIP', reason: `capability missing: containerd ${c.version} cannot create a container from a checkpoint archive (UNIMPLEMENTED)`, durations };
+      return { status: e instanceof CriCallError ? 'FAIL' : 'ERROR', reason: `restore: ${why(e)}`, durations };
+    }
+    const restoreMs = s.createMs + s.startMs;
+    const t1 = Date.now();
+    // The restored log is the checkpointed one plus what the workload prints from now on: wait for a fresh verdict.
+    const before = (await c.pods.lines(pod, workload)).length;
+    if (!(await c.pods.signal(s.id, 'USR1'))) return { status: 'FAIL', reason: 'the restored container has no running process to signal', durations: { totalMs: Date.now() - t0, restoreMs } };
+    const end = Date.now() + c.timeoutMs;
+    let lines = await c.pods.lines(pod, workload);
+    while (!lines.slice(before).some((l) => /^(PASS|FAIL)/.test(l)) && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 100));
+      lines = await c.pods.lines(pod, workload);
+    }
+    const verdict = lines.slice(before).find((l) => /^(PASS|FAIL)/.test(l));
+    const durations = { totalMs: Date.now() - t0, restoreMs, verifyMs: Date.now() - t1 };
+    if (!verdict) return { status: 'FAIL', reason: `the restored ${workload} gave no verdict within ${Math.round(c.timeoutMs / 1000)} s`, durations, workloadOutput: lines.slice(-10) };
+    return verdict === 'PASS'
+      ? { status: 'PASS', reason: `restored from the CRI checkpoint archive into a new pod in ${restoreMs} ms; ${workload} verified its state`, durations, workloadOutput: lines.slice(-10) }
+      : { status: 'FAIL', reason: `restored, but ${workload} says ${verdict}`, durations, workloadOutput: lines.slice(-10) };
+  } finally {
+    if (pod) await c.pods.removePod(pod);
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * cri: the Kubernetes path. containerd runs inside the node (its CRI plugin
+ * on runc, a bridge CNI network, the harness's own pause and workload images
+ * imported from OCI archives made in the node: nothing pulled), and the
+ * harness speaks CRI to it as the kubelet does. Per pool: `version`
+ * (containerd answers CRI Version), `run` (a pod and a workload container
+ * that gets ready), `checkpoint` (CheckpointContainer to a tar path with a
+ * timeout, the kubelet's call; the archive checked: entries, 0600 root,
+ * CRIU's stats decoded), `restore` and `restore/process-tree` (the archive
+ * as the image of a new container in a new pod; the workload verifies its
+ * state). A containerd that cannot SKIPs naming its version and the missing
+ * call; a pool without containerd gets one SKIP cell. Steps in
+ * src/runner/cri-cells.ts.
+ */
+import { afterAll, describe, inject, test } from 'vitest';
+import { settle, type CellDraft } from '../src/runner/cell.ts';
+import { checkpointCell, restoreCell, startWorkload, type CriCellContext } from '../src/runner/cri-cells.ts';
+import { binaryPath, workloadBinaries } from '../src/runner/environments.ts';
+import { poolSession } from '../src/runner/pool-session.ts';
+import { needs } from '../src/suites/cri.needs.ts';
+import { containerdVersion } from '../src/runtimes/cri/containerd-node.ts';
+import { CriPods } from '../src/runtimes/cri/cri-pods.ts';
+
+const SUITE = 'cri';
+const plan = inject('plan');
+const pools = plan.settings.suites.includes(SUITE) ? plan.pools.filter((p) => !p.error) : [];
+const t = plan.settings.timeouts;
+
+describe.concurrent.each(pools)('$name', (pool) => {
+  const session = poolSession(plan, pool, SUITE, { criuTimeoutMs: t.criuMs, workloads: needs.copyWorkloads });
+  const tag = `${plan.runId}-${pool.name}-cri`.replace(/[^A-Za-z0-9_.-]/g, '_');
+  let pods: CriPods | undefined;
+  let up: { ok: true; version: string } | { ok: false; status: 'SKIP' | 'ERROR'; reason: string } | undefined;
+  const archives = new Map<string, string>();
+  const checkpointed = new Map<string, string>();
+
+  const bringUp = async (): Promise<NonNullable<typeof up>> => {
+    if (up) return up;
+    const version = await containerdVersion(session.env, t.commandMs);
+    if (!version) return (up = { ok: false, status: 'SKIP', reason: 'capability missing: no containerd in this node image' });
+    if (!session.env.hostPath) return (up = { ok: false, status: 'ERROR', reason: `harness: the CRI client reaches containerd through the host path of the node's work directory, which the ${session.env.backend} backend does not have (not implemented for VM nodes)` });
+    if (!plan.natives.pause) return (up = { ok: false, status: 'ERROR', reason: 'harness: the plan carries no cc-pause binary' });
+    const bins = workloadBinaries(plan, pool);
+    pods = new CriPods({ env: session.env, pause: plan.natives.pause, workloads: Object.fromEntries(needs.workloads.map((w) => [w, binaryPath(session.env, bins[w]!)])), tag, timeoutMs: t.criuMs, criuEnv: pool.criuEnv });
+    try {
+      await pods.start();
+      return (up = { ok: true, version: pods.node.version });
+    } catch (e) {
+      return (up = { ok: false, status: 'ERROR', reason: `containerd ${version} could not be brought up: ${(e as Error).message}` });
+    }
+  };
+  afterAll(async () => {
+    const left = await pods?.stop().catch((e: Error) => [`stopping failed: ${e.message}`]);
+    if (left?.length) console.error(`${pool.name}: containerd left behind: ${left.join('; ')}`);
+  });
+
+  describe(SUITE, { concurrent: false }, () => {
+    const cell = (check: string, workload: string | undefined, body: (c: CriCellContext) => Promise<CellDraft>) =>
+      test(check, async (ctx) => {
+        const started = new Date();
+        const id = { pool: pool.name, suite: SUITE, check, runtime: 'containerd', ...(workload ? { workload } : {}) };
+        const u = await bringUp();
+        if (!u.ok) return settle(ctx, id, started, { status: u.status, reason: u.reason, durations: { totalMs: 0 } });
+        const dir = `${session.env.workDir}/cells/${check.replace(/\W+/g, '-')}`;
+        await session.env.makeDir(dir);
+        let draft: CellDraft;
+        try {
+          draft = await body({ pods: pods!, dir, timeoutMs: t.criuMs, version: u.version });
+        } catch (e) {
+          draft = { status: 'ERROR', reason: `harness: ${(e as Error).message}`, durations: { totalMs: Date.now() - started.getTime() } };
+        }
+        settle(ctx, id, started, draft);
+      });
+
+    cell('version', undefined, async (c) => {
+      const v = await c.pods.client.version(t.commandMs);
+      return { status: 'PASS', reason: `CRI ${v.runtime_api_version}: ${v.runtime_name} ${v.runtime_version} (snapshotter ${c.pods.node.snapshotter})`, durations: { totalMs: 0 } };
+    });
+    cell('run', 'counter', async (c) => {
+      const w = await startWorkload(c, 'counter');
+      await c.pods.removePod(w.pod);
+      return w.draft ?? { status: 'PASS', reason: `a pod on the CNI bridge and the workload container ready in ${w.startMs} ms`, durations: { totalMs: w.startMs, startMs: w.startMs } };
+    });
+    for (const workload of needs.workloads) {
+      cell(workload === 'counter' ? 'checkpoint' : `checkpoint/${workload}`, workload, async (c) => {
+        const r = await checkpointCell(c, workload);
+        await c.pods.o.env.remove(`${c.dir}/archive-check`);
+        if (r.archive) archives.set(workload, r.archive);
+        checkpointed.set(workload, `${r.draft.status}: ${r.draft.reason}`);
+        return r.draft;
+      });
+      cell(workload === 'counter' ? 'restore' : `restore/${workload}`, workload, async (c) => {
+        const archive = archives.get(workload);
+        if (!archive) {
+          const cp = checkpointed.get(workload) ?? 'not run';
+          // A checkpoint the runtime cannot take is a missing capability of this tuple; one that failed leaves nothing to test.
+          return cp.startsWith('SKIP')
+            ? { status: 'SKIP', reason: `${cp.slice(6)}: nothing to restore`, durations: { totalMs: 0 } }
+            : { status: 'ERROR', reason: `no checkpoint archive to restore (its checkpoint cell: ${cp.slice(0, 300)})`, durations: { totalMs: 0 } };
+        }
+        try {
+          return await restoreCell(c, workload, archive);
+        } finally {
+          await c.pods.o.env.remove(archive);
+        }
+      });
+    }
+  });
+});

@@ -1,0 +1,145 @@
+/**
+ * The shipped example pilots (fixtures/pilots/debian-services.yaml: Redis,
+ * nginx and PostgreSQL from Debian's packages, as their own users) for real,
+ * through the CLI, on the host kernel with Debian's trixie and sid node
+ * images and in a VM on Debian's 6.12 kernel; one attempt per stage to keep
+ * CI time down. Nothing about this machine is hard-coded: what each cell must
+ * be follows from what its pool's inventory says (CRIU version, kernel) and
+ * from what the cell itself measured, and the verdict from the numbers
+ * measured against the pilot's criteria.
+ */
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import semver from 'semver';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { parse } from 'yaml';
+import { Pilot } from '../../src/config/pilot-schema.ts';
+import { judgePilots } from '../../src/matrix/pilot-verdicts.ts';
+import { RunResults, type Cell, type PilotVerdict, type PoolResult } from '../../src/results/schema.ts';
+import { cli, harnessProcesses, ROOT, tempDir } from './harness.ts';
+
+const FILE = join(ROOT, 'fixtures/pilots/debian-services.yaml');
+const STAGES = ['leave-running', 'checkpoint-restore'] as const;
+
+let results: RunResults;
+let pilots: Pilot[];
+let verdicts: PilotVerdict[];
+let cliPid = 0;
+
+beforeAll(async () => {
+  const out = tempDir('criu-compat-pilots-');
+  const data = parse(readFileSync(FILE, 'utf8')) as { pilots: Record<string, unknown>[] };
+  for (const p of data.pilots) p['attempts'] = 1;
+  const cfg = join(out, 'pilots.json');
+  writeFileSync(cfg, JSON.stringify(data));
+  const run = cli(['run', '--config', cfg, '--out', out, '--no-progress']);
+  cliPid = run.pid ?? 0;
+  const r = await run;
+  const runs = readdirSync(out).filter((d) => d !== 'pilots.json');
+  if (runs.length !== 1) throw new Error(`expected one run in ${out}, got ${runs.length}: ${r.all}`);
+  results = RunResults.parse(JSON.parse(readFileSync(join(out, runs[0]!, 'results.json'), 'utf8')));
+  pilots = data.pilots.map((p) => Pilot.parse(p));
+  verdicts = results.pilots ?? judgePilots(pilots, results.cells);
+}, 1_800_000);
+
+function cell(pool: string, check: string): Cell | undefined {
+  return results.cells.find((c) => c.suite === 'pilot' && c.pool === pool && c.check === check);
+}
+
+function poolOf(name: string): PoolResult {
+  const p = results.pools.find((x) => x.name === name);
+  if (!p?.inventory) throw new Error(`pool ${name} has no inventory: ${p?.error ?? 'not in the results'}`);
+  return p;
+}
+
+/** CRIU < 4.2 reads SO_PASSCRED from inet sockets, which kernels >= 6.16 refuse: no TCP service can be dumped. */
+function tcpBlocked(p: PoolResult): boolean {
+  const criu = semver.coerce(p.inventory!.criuVersion ?? '');
+  const kernel = semver.coerce(p.inventory!.kernelRelease);
+  return Boolean(criu && kernel && semver.lt(criu, '4.2.0') && semver.gte(kernel, '6.16.0'));
+}
+
+const ids = (c: Cell) => c.diagnoses.map((d) => d.id);
+const checkpointCells = (pool: string, name: string) => results.cells.filter((c) => c.suite === 'pilot' && c.pool === pool && c.pilot === name && !c.check.endsWith('/start'));
+
+describe('the example pilots, for real', () => {
+  test('every pilot runs on every pool it names: started as its user, ready, seeded and verified without a checkpoint', () => {
+    for (const p of pilots)
+      for (const pool of p.pools) {
+        const c = cell(pool, `${p.name}/start`);
+        expect(c, `${pool} ${p.name}/start`).toBeDefined();
+        expect(c!.status, `${pool} ${p.name}/start: ${c!.reason}`).toBe('PASS');
+      }
+  });
+
+  test('a pool whose CRIU cannot dump inet sockets on its kernel: every checkpoint stage that ran FAILs with that diagnosis', () => {
+    let seen = 0;
+    for (const p of pilots)
+      for (const pool of p.pools.filter((x) => tcpBlocked(poolOf(x))))
+        for (const c of checkpointCells(pool, p.name).filter((x) => x.status !== 'SKIP')) {
+          seen++;
+          expect(c.status, `${pool} ${c.check}: ${c.reason}`).toBe('FAIL');
+          expect(ids(c), `${pool} ${c.check}`).toContain('sockopt-passcred');
+        }
+    // Not asserted that such a pool exists: a machine with an older kernel has none.
+    if (!seen) console.log('no pool here pairs CRIU < 4.2 with a kernel >= 6.16');
+  });
+
+  test('a checkpoint stage that did not run says which capability is missing; one that broke names a known environment cause', () => {
+    for (const c of results.cells.filter((x) => x.suite === 'pilot')) {
+      if (c.status === 'SKIP') expect(c.reason, c.check).toMatch(/CAP_[A-Z_]+/);
+      if (c.status === 'ERROR') expect(c.diagnoses.filter((d) => d.blame === 'environment').map((d) => d.id), `${c.pool} ${c.check}: ${c.reason}`).not.toEqual([]);
+    }
+  });
+
+  test('where nothing known blocks it (the VM pool: root with every capability, a kernel < 6.16), checkpoint/restore keeps the state, and Redis its held connection', () => {
+    const free = [...new Set(pilots.flatMap((p) => p.pools))].filter((x) => poolOf(x).backend === 'qemu' && !tcpBlocked(poolOf(x)));
+    expect(free.length).toBeGreaterThan(0);
+    for (const pool of free)
+      for (const p of pilots)
+        for (const stage of STAGES) {
+          const c = cell(pool, `${p.name}/${stage}`);
+          expect(c?.status, `${pool} ${p.name}/${stage}: ${c?.reason}`).toBe('PASS');
+          const m = c!.metrics?.['pilot'] as Record<string, number> | undefined;
+          expect(m?.['successes']).toBe(m?.['attempts']);
+          expect(m?.['freezeMsP95'], `${pool} ${c!.check}: freeze measured`).toBeGreaterThan(0);
+          if (p.client?.held) expect(m?.['heldConnectionSurvived'], `${pool} ${c!.check}`).toBe(1);
+        }
+  });
+
+  test('each verdict follows from the cells and the measured numbers against the criteria', () => {
+    for (const p of pilots)
+      for (const pool of p.pools) {
+        const v = verdicts.find((x) => x.pilot === p.name && x.pool === pool);
+        expect(v, `${p.name} on ${pool}`).toBeDefined();
+        const cells = checkpointCells(pool, p.name);
+        const primary = STAGES.map((s) => cell(pool, `${p.name}/${s}`));
+        const at = `${p.name} on ${pool}: ${v!.verdict} (${v!.why})`;
+        if (primary.some((c) => !c || c.status === 'SKIP' || c.status === 'ERROR')) {
+          // What was not measured is not known to work, unless a variant that ran decided it.
+          if (!cells.some((c) => c.status === 'PASS' || c.status === 'FAIL')) expect(v!.verdict, at).toBe('UNDECIDED');
+          continue;
+        }
+        if (cells.every((c) => c.status === 'FAIL')) {
+          expect(v!.verdict, at).toBe('NO-GO');
+          expect(v!.response, at).toBeTruthy();
+          continue;
+        }
+        // Every primary stage passed: GO exactly when every measured criterion holds.
+        if (primary.every((c) => c!.status === 'PASS')) {
+          const missed = v!.reasons.filter((r) => !r.ok);
+          for (const r of v!.reasons.filter((x) => typeof x.measured === 'number' && typeof x.limit === 'number')) {
+            const [m, l] = [r.measured as number, r.limit as number];
+            const ok = r.criterion === 'restoreSuccessRate' ? m >= l : r.criterion === 'heldConnectionSurvived' ? m === l : m <= l;
+            expect(r.ok, `${at}: ${r.criterion} ${m} vs ${l}`).toBe(ok);
+          }
+          expect(v!.verdict === 'GO', `${at}; missed: ${missed.map((r) => `${r.criterion} ${r.measured} vs ${r.limit}`).join(', ')}`).toBe(missed.length === 0);
+        }
+      }
+  });
+
+  test("nothing of the run is left behind: no VM, node or service of its work directories", () => {
+    expect(cliPid).toBeGreaterThan(0);
+    expect(harnessProcesses().filter((l) => l.includes(`-${cliPid}-`))).toEqual([]);
+  });
+});
