@@ -75,6 +75,8 @@ export interface MigrationContext {
   coldDowntimeMs?: number | undefined;
   /** Tests only: changes the destination's copy after the move, before the restore (a tampered or missing file). */
   tamper?: ((destination: Environment, dir: string) => Promise<void>) | undefined;
+  /** Extra environment for the workload (a remedy such as GLIBC_TUNABLES=glibc.pthread.rseq=0). */
+  workloadEnv?: Readonly<Record<string, string>> | undefined;
   /** tcp-external: its peer on a third node and its service address (see migration-tcp.ts). */
   externalPeer?: ExternalPeerOptions | undefined;
   signal?: AbortSignal | undefined;
@@ -111,7 +113,7 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
     tl.mark(`[${node.pool}] ${run.argv[0]} ${run.argv[1] ?? ''} end: ${runEnding(run)}`);
     return run;
   };
-  const wlEnv: Record<string, string> = { TMPDIR: `${dir}/data` };
+  const wlEnv: Record<string, string> = { ...x.workloadEnv, TMPDIR: `${dir}/data` };
   const wl = new Workload(src.env, c.workload, x.binary, `${dir}/out/workload.out`, c.args, wlEnv);
   // tcp-external: a connection to a peer on a third node, bound to a service address, both dumped and restored with --tcp-established.
   const tcp = c.workload === EXTERNAL_TCP_WORKLOAD ? new ExternalPeer(x.externalPeer ?? { network: undefined, guard: '', peerBinary: '', serviceAddress: 'move', hostDir: '' }, src, dst, dir, (l) => commands.push(l)) : undefined;

@@ -30,6 +30,8 @@ export interface RemedyOptions {
   signal?: AbortSignal | undefined;
   /** Removes what the re-run left elsewhere (another node). */
   cleanup?: (dir: string) => Promise<void>;
+  /** The re-run's directory, when the suite keeps its cells elsewhere than WORKDIR/cells (a migration: the same path on both nodes). */
+  dir?: string;
   /** The environment the re-run's directory lives in, when the remedy needs another one than the cell's (its errors: could not run). */
   envFor?: (plan: RemedyPlan) => Promise<Environment>;
 }
@@ -55,12 +57,12 @@ export async function remedyCell(x: RepeatContext, draft: CellDraft, attempt: (d
 
   const name = `${x.check.replace(/\//g, '_')}.remedy`;
   let where = x.env;
-  let dir = `${where.workDir}/cells/${name}`;
+  let dir = o.dir ?? `${where.workDir}/cells/${name}`;
   const t0 = performance.now();
   try {
     if (o.envFor) {
       where = await o.envFor(plan);
-      dir = `${where.workDir}/cells/${name}`;
+      dir = o.dir ?? `${where.workDir}/cells/${name}`;
     }
     await where.remove(dir);
     const a = await attempt(dir, plan);
