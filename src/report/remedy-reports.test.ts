@@ -81,5 +81,8 @@ describe('the remedy beside the diagnosis', () => {
     expect(html).toContain('<strong>Remedy re-run:</strong> <span class="remedy">runtime runc → remedy verified: crun/run');
     expect(html).toContain('<span class="remedy verified" data-result="remedy verified">runtime runc → remedy verified (re-run PASS)</span>');
     expect(html).toContain('<span class="remedy did-not-help" data-result="remedy did not help">runtime runc → remedy did not help: runc checkpoint failed');
+    // Each cell's timeline, as recorded.
+    const first = containers.cells[0]!;
+    expect(html).toContain(`<pre class="timeline">${first.timeline!.map((e) => `${e.atMs.toFixed(1).padStart(9)} ms  ${e.event}`).join('\n')}\n</pre>`);
   });
 });

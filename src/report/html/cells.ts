@@ -41,6 +41,7 @@ function detailOf(c: Cell, ids: CellIds) {
     distribution: Object.entries(c.distribution ?? {}).map(([name, d]) => ({ name, n: d.n, p50: fmtNumber(name, d.p50), p95: fmtNumber(name, d.p95), max: fmtNumber(name, d.max) })),
     ...(c.repetitions ? { repetitions: `${c.repetitions.successes}/${c.repetitions.attempts} attempts passed (${(c.repetitions.successRate * 100).toFixed(1)}%)` } : {}),
     commands: c.commands,
+    timeline: (c.timeline ?? []).map((e) => `${e.atMs.toFixed(1).padStart(9)} ms  ${e.event}`),
     log: c.logExcerpt,
     workload: c.workloadOutput ?? [],
   };
