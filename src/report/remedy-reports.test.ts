@@ -18,6 +18,7 @@ import { renderMarkdown } from './markdown.ts';
 const load = (f: string) => RunResults.parse(JSON.parse(readFileSync(join(import.meta.dirname, '../../fixtures/recorded/results', f), 'utf8')));
 const containers = load('host-trixie-containers-crun-remedy.json');
 const rseq = load('k5.10-bookworm-rseq-remedy.json');
+const migration = load('k5.10-bookworm-migration-rseq-remedy.json');
 
 describe('what the recorded re-runs concluded', () => {
   test('crun → runc: verified where runc round-trips here, did not help where runc fails for its own cause', () => {
@@ -47,6 +48,12 @@ describe('what the recorded re-runs concluded', () => {
       expect(c.remedy).toMatchObject({ signature: 'rseq-no-get-rseq-conf', applied: 'GLIBC_TUNABLES=glibc.pthread.rseq=0', status: 'PASS', result: 'remedy verified' });
     }
   });
+});
+
+test('a migration cell (5.10, on one node): the same remedy re-run through the migration path, verified', () => {
+  const [c] = migration.cells;
+  expect(c).toMatchObject({ suite: 'migration', status: 'FAIL', remedy: { signature: 'rseq-no-get-rseq-conf', status: 'PASS', result: 'remedy verified' } });
+  expect(c!.remedy!.commands).toEqual([expect.stringMatching(/^\[k510\] criu dump -t \d+ -D img/), expect.stringMatching(/^\[k510\] criu restore -d -D img/)]);
 });
 
 describe('the remedy beside the diagnosis', () => {

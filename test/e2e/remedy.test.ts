@@ -47,8 +47,16 @@ describe('remedy re-runs', () => {
     const { results, dir, all, pid } = await run([
       'pools:',
       '  - {name: k510, kernel: debian/bullseye, image: debian-bookworm, vm: {memoryMiB: 1536}}',
-      'settings: {suites: [round-trip], workloads: [counter]}',
+      'migrations: [{name: self, pools: [k510], workloads: [counter], modes: [cold]}]',
+      'settings: {suites: [round-trip, migration], workloads: [counter]}',
     ]);
+    // The migration path too (the diagonal: dumped and restored on the same VM through the migration cell).
+    const moved = results.cells.filter((c) => c.suite === 'migration');
+    expect(moved.length).toBe(1);
+    for (const c of checkRemedies(moved).filter((x) => x.remedy!.signature === 'rseq-no-get-rseq-conf')) {
+      expect(c.timeline!.map((e) => e.event)).toContain('[k510] criu dump end: exit 1');
+      expect(c.remedy!.commands!.every((x) => x.startsWith('[k510] criu '))).toBe(true);
+    }
     const cells = results.cells.filter((c) => c.suite === 'round-trip');
     expect(cells.length).toBe(3);
     const tried = checkRemedies(cells);
