@@ -71,6 +71,14 @@ describe('remedyCell', () => {
     expect(ran).toBe(0);
   });
 
+  test('settings.remedies false: no re-run at all', async () => {
+    const { x } = context();
+    let ran = 0;
+    const off = { ...x, plan: { ...x.plan, settings: { repeat: 1, remedies: false } } };
+    expect(await remedyCell(off, failed(), async () => (ran++, attempt('PASS')))).toBeUndefined();
+    expect(ran).toBe(0);
+  });
+
   test("a remedy already in the pool's CRIU environment was in effect when the cell failed: did not help, no re-run", async () => {
     const { x } = context();
     let ran = 0;

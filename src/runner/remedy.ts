@@ -46,7 +46,7 @@ export interface RemedyOptions {
  * left alone. undefined: not a FAIL, or no remedy.
  */
 export async function remedyCell(x: RepeatContext, draft: CellDraft, attempt: (dir: string, plan: RemedyPlan) => Promise<Attempt>, o: RemedyOptions = {}): Promise<CellRemedy | undefined> {
-  if (draft.status !== 'FAIL') return undefined;
+  if (draft.status !== 'FAIL' || x.plan.settings.remedies === false) return undefined;
   const found = remedyFor(draft.diagnoses ?? [], o.table ?? remedyTable());
   if (!found) return undefined;
   const plan: RemedyPlan = { ...found, applied: describeRemedy(found.remedy) };
