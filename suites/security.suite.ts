@@ -17,7 +17,7 @@ import { binaryPath, openEnvironment, workloadBinaries } from '../src/runner/env
 import { poolSession } from '../src/runner/pool-session.ts';
 import { archiveAtRest } from '../src/runner/security/archive-at-rest.ts';
 import { checkpointApiAccess } from '../src/runner/security/api-access.ts';
-import { canarySeed, canaryTokens } from '../src/runner/security/canary.ts';
+import { canarySeed, canaryTokens, type Canary } from '../src/runner/security/canary.ts';
 import { forensicRestoreSandbox } from '../src/runner/security/forensic-sandbox.ts';
 import { secretInImage } from '../src/runner/security/secret-in-image.ts';
 import { transferIntegrity } from '../src/runner/security/transfer-check.ts';
@@ -28,8 +28,14 @@ const SUITE = 'security';
 const plan = inject('plan');
 const pools = plan.settings.suites.includes(SUITE) ? plan.pools.filter((p) => !p.error) : [];
 const t = plan.settings.timeouts;
-// Made here, kept in this worker's memory only: never in a file, a log or a result.
-const canary = canaryTokens(canarySeed());
+// Made here, kept in this worker's memory only: never in a file, a log or a result. A bad seed file is the cell's ERROR
+// (a suite file that throws while loading would leave the run without cells).
+let canary: Canary | Error;
+try {
+  canary = canaryTokens(canarySeed());
+} catch (e) {
+  canary = e as Error;
+}
 
 // Pools run side by side (up to maxConcurrency); the cells of one pool run in order.
 describe.concurrent.each(pools)('$name', (pool) => {
@@ -45,6 +51,7 @@ describe.concurrent.each(pools)('$name', (pool) => {
   describe(SUITE, { concurrent: false }, () => {
     test('secret-in-image', async (ctx) => {
       const started = new Date();
+      if (canary instanceof Error) return settle(ctx, id('secret-in-image', { workload: 'secret-canary' }), started, { status: 'ERROR', reason: `harness: no canary: ${canary.message}`, durations: { totalMs: 0 } });
       const draft = await secretInImage({ env: session.env, criu: session.criu, binary: bin('secret-canary'), dir: `${base()}/secret-in-image`, hostScratch: `${pool.hostWorkDir}/security-scan`, canary, timeouts: t, signal: ctx.signal });
       settle(ctx, id('secret-in-image', { workload: 'secret-canary' }), started, draft);
     });
@@ -76,7 +83,7 @@ describe.concurrent.each(pools)('$name', (pool) => {
 
     test('transfer-integrity', async (ctx) => {
       const started = new Date();
-      const cid = { ...id('transfer-integrity', { workload: 'counter' }), source: pool.name, destination: pool.name };
+      const cid = { ...id('transfer-integrity', { workload: 'threads' }), source: pool.name, destination: pool.name };
       let dst: { env: Environment; criu: Criu };
       try {
         peer ??= openEnvironment(plan, pool, SECURITY_PEER_SESSION, { workloads: false }).then((env) => ({ env, criu: new Criu(env, pool.criuEnv, t.criuMs, { hwBreakpoints: pool.hwBreakpoints }) }));
@@ -85,7 +92,7 @@ describe.concurrent.each(pools)('$name', (pool) => {
         return settle(ctx, cid, started, { status: 'ERROR', reason: `harness: cannot open the pool's second node: ${(e as Error).message}`, durations: { totalMs: 0 } });
       }
       const transit = await transitDir(`${pool.hostWorkDir}/security-transit`, 'transfer');
-      settle(ctx, cid, started, await transferIntegrity({ source: session, destination: dst, hostBinary: workloadBinaries(plan, pool)['counter']!, dir: `${base()}/transfer`, transit, timeouts: t, signal: ctx.signal }));
+      settle(ctx, cid, started, await transferIntegrity({ source: session, destination: dst, workload: 'threads', hostBinary: workloadBinaries(plan, pool)['threads']!, dir: `${base()}/transfer`, transit, timeouts: t, signal: ctx.signal }));
     });
   });
 });

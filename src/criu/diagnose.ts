@@ -35,7 +35,7 @@ export interface DiagnoseInput {
   hwBreakpoints?: boolean | null;
   /** A migration: the CPUs of the node the checkpoint came from and of the node restoring it (the pools' inventories). */
   cpu?: { source?: CpuInfo | null | undefined; destination?: CpuInfo | null | undefined };
-  /** Where in the cell the failure happened: only signatures of that stage (or "any") apply. Absent: every stage but verify. */
+  /** Where in the cell the failure happened: only signatures of that stage (or "any") apply. Absent or "any": every stage but verify. */
   stage?: SignatureStage;
   exitCode?: number;
   /** What `when:` conditions compare with: the pool's CRIU version and kernel release, when known. */
@@ -57,7 +57,7 @@ export function diagnoseVerdict(message: string): Diagnosis[] {
 
 /** Every known signature found in the input, most specific first, notes last. */
 export function diagnose(input: DiagnoseInput): Diagnosis[] {
-  const stage = input.stage;
+  const stage = input.stage === 'any' ? undefined : input.stage;
   const applies = (s: Signature) => (stage ? s.stages.includes(stage) || s.stages.includes('any') : !s.stages.every((x) => x === 'verify'));
   return matchAll(activeSignatures().filter(applies), input);
 }

@@ -97,9 +97,10 @@ export class Criu {
     if (opts.logFile) log = boundedLog(await this.env.readFile(opts.logFile).catch(() => Buffer.alloc(0)));
     const text = [log, result.stdout, result.stderr].filter(Boolean).join('\n');
     const killedBy = result.signal && !result.timedOut && !weStopped ? result.signal : undefined;
-    const found = diagnose({ text, timedOut: result.timedOut, hwBreakpoints: this.hwBreakpoints, ...(killedBy ? { signal: killedBy } : {}), ...(opts.cpu ? { cpu: opts.cpu } : {}) });
+    const stage = stageOfCriu(args);
+    const found = diagnose({ text, stage, timedOut: result.timedOut, hwBreakpoints: this.hwBreakpoints, exitCode: result.exitCode, ...(killedBy ? { signal: killedBy } : {}), ...(opts.cpu ? { cpu: opts.cpu } : {}) });
     const ok = result.exitCode === 0 && !result.timedOut && !killedBy;
-    const diagnoses = ok ? found : withUndiagnosed(found, { text, stage: stageOfCriu(args), reason: result.timedOut ? `timed out after ${opts.timeoutMs ?? this.timeoutMs} ms` : `exit ${result.exitCode}` });
+    const diagnoses = ok ? found : withUndiagnosed(found, { text, stage, reason: result.timedOut ? `timed out after ${opts.timeoutMs ?? this.timeoutMs} ms` : `exit ${result.exitCode}` });
     return {
       argv,
       result,

@@ -55,6 +55,7 @@ describe('the knowledge base', () => {
     expect(remedy('rseq-no-get-rseq-conf')).toEqual({ env: { GLIBC_TUNABLES: 'glibc.pthread.rseq=0' } });
     expect(remedy('tcp-established-needed')).toEqual({ criuOptions: ['--tcp-established'] });
     expect(remedy('ext-unix-sk-needed')).toEqual({ criuOptions: ['--ext-unix-sk'] });
+    expect(remedy('file-locks-needed')).toEqual({ criuOptions: ['--file-locks'] });
     expect(remedy('runtime-no-checkpoint')).toEqual({ runtime: 'runc' });
     expect(remedy('file-missing')).toBeUndefined();
   });
@@ -65,6 +66,7 @@ describe('signatures on logs recorded here (CRIU 4.1.1 and 4.2.1 in namespace no
     ['trixie-4.1.1-host-6.18-dump-tcp-without-tcp-established.excerpt.log', 'tcp-established-needed', 'FAIL'],
     ['trixie-4.1.1-host-6.18-dump-external-unix-socket.excerpt.log', 'ext-unix-sk-needed', 'FAIL'],
     ['trixie-4.1.1-host-6.18-dump-not-session-leader.excerpt.log', 'shell-job-needed', 'FAIL'],
+    ['trixie-4.1.1-host-6.18-dump-file-lock-without-file-locks.excerpt.log', 'file-locks-needed', 'FAIL'],
     ['trixie-4.1.1-host-6.18-dump-fd-from-other-mount-ns.excerpt.log', 'fd-from-other-mount-ns', 'ERROR'],
     ['trixie-4.1.1-host-6.18-restore-pid-in-use.excerpt.log', 'pid-collision', 'ERROR'],
     ['trixie-4.1.1-host-6.18-restore-big-mem-ulimit-v-enomem.excerpt.log', 'restore-out-of-memory', 'ERROR'],
@@ -167,6 +169,19 @@ describe("an operator's signature file", () => {
     expect(activeSignatures().filter((s) => s.id === 'pid-collision')).toHaveLength(1);
     useOperatorSignatures([]);
     expect(decisive({ text })).toEqual([]);
+  });
+
+  test('when: conditions on the CRIU and kernel versions, read from the caller or from the log header; unknown versions claim nothing', () => {
+    const f = write('when.yaml', "- id: old-criu-new-kernel\n  stage: any\n  match: {line: 'vdso', when: {criuVersionBelow: '4.1', kernelAtLeast: '6.13'}}\n  blame: tuple\n  title: t\n  cause: c\n  remediation: r\n");
+    useOperatorSignatures([f]);
+    const has = (input: DiagnoseInput) => diagnose(input).some((d) => d.id === 'old-criu-new-kernel');
+    const old = rec('bookworm-3.17.1-dump-vdso.log'); // Version: 3.17.1, Running on … Linux 6.18.44
+    expect(has({ text: old })).toBe(true);
+    expect(has({ text: old, criuVersion: '4.1.1' })).toBe(false);
+    expect(has({ text: old, kernelRelease: '6.12.57+deb13-amd64' })).toBe(false);
+    const bare = '(00.2) Error (criu/vdso.c:381): vdso: Unexpected rt vDSO area bounds';
+    expect(has({ text: bare })).toBe(false);
+    expect(has({ text: bare, criuVersion: '3.17.1', kernelRelease: '6.18.44-fc-v657' })).toBe(true);
   });
 });
 

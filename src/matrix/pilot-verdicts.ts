@@ -202,6 +202,17 @@ function judgeOne(p: Pilot, pool: string, cell: (check: string) => Cell | undefi
   return combine(p, pool, parts);
 }
 
+/** The parts' notes, one per cause: stages that say the same after their check name are told once ("a, b skipped: …"). */
+function notesOf(parts: readonly Part[]): string {
+  const byTail = new Map<string, string[]>();
+  for (const x of parts) {
+    const check = x.judged.length === 1 ? x.judged[0]!.check : undefined;
+    const [head, tail] = check && x.note.startsWith(`${check} `) ? [check, x.note.slice(check.length)] : ['', x.note];
+    byTail.set(tail, [...(byTail.get(tail) ?? []), head].filter(Boolean));
+  }
+  return [...byTail].map(([tail, heads]) => `${heads.join(', ')}${tail}`.trim()).join('; ');
+}
+
 function simple(j: Judged): Part {
   return { verdict: j.outcome === 'met' ? 'GO' : j.outcome === 'missed' ? 'NO-GO' : 'UNDECIDED', judged: [j], note: j.note };
 }
@@ -271,6 +282,6 @@ function combine(p: Pilot, pool: string, parts: Part[]): PilotVerdict {
       ? `every stage (${p.stages.join(', ')}) met every criterion over ${p.attempts} attempt${p.attempts === 1 ? '' : 's'}`
       : verdict === 'CONDITIONAL'
         ? `${conditions.join('; ')} — ${worst.map((x) => x.note).join('; ')}`
-        : worst.map((x) => x.note).join('; ');
+        : notesOf(worst);
   return { pilot: p.name, pool, verdict, conditions, why, reasons, response, evidence };
 }

@@ -42,6 +42,8 @@ export const CellRemedy = z.strictObject({
   /** The re-run's diagnoses' ids, when it failed. */
   diagnoses: z.array(z.string()).optional(),
   durationMs: z.number().nonnegative().optional(),
+  /** The re-run's artifacts, kept with --keep-artifacts (as Cell.artifacts). */
+  artifacts: z.string().optional(),
 });
 export type CellRemedy = z.infer<typeof CellRemedy>;
 
@@ -103,7 +105,8 @@ export const Cell = z.strictObject({
       dumpMsPerGiB: z.number().nonnegative().optional(),
       /**
        * Migrations: freezeMs (the final dump, source), transferBytes and transferMs (images and the
-       * workload's files, host-carried), restoreMs (destination), downtimeMs (final dump start to
+       * workload's files, host-carried), transferIntegrityMs (sealing and checking the moved files' SHA-256
+       * manifest, see transfer-integrity.ts), restoreMs (destination), downtimeMs (final dump start to
        * restore end), downtimeVsCold (this mode's downtime over cold's on the same pair), and per
        * pre-dump i of pre-copy: preDump{i}Pages, preDump{i}Bytes, preDump{i}Ms.
        */

@@ -30,7 +30,9 @@ export function settle(ctx: TestContext, id: CellId, startedAt: Date, draft: Cel
     ...draft,
   };
   // A FAIL or ERROR always says something: the decisive lines of its log, or its reason, when no signature explains it.
+  // A PASS or SKIP (a probe's exit 1 is a missing capability) has nothing to explain.
   if (cell.status === 'FAIL' || cell.status === 'ERROR') cell.diagnoses = withUndiagnosed(cell.diagnoses, { text: cell.logExcerpt.join('\n'), reason: cell.reason });
+  else cell.diagnoses = cell.diagnoses.filter((d) => d.id !== 'undiagnosed');
   (ctx.task.meta as CellMeta).cell = cell;
   if (cell.status === 'SKIP') ctx.skip(cell.reason);
   if (cell.status !== 'PASS') throw new Error(`${cell.status}: ${cell.reason}`);

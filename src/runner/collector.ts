@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
 import type { Reporter, TestCase, TestModule } from 'vitest/node';
 import type { SerializedError } from 'vitest';
+import { undiagnosed } from '../criu/diagnose.ts';
 import type { Cell, NotRun } from '../results/schema.ts';
 import type { CellMeta } from './cell.ts';
 import type { Progress } from './progress.ts';
@@ -70,7 +71,7 @@ export class CellCollector implements Reporter {
       ...where,
       status: 'ERROR',
       reason: `harness: ${message}`,
-      diagnoses: [],
+      diagnoses: [undiagnosed({ text: message, reason: `harness: ${message}` })],
       durations: { totalMs: diag?.duration ?? 0 },
       metrics: {},
       logExcerpt: errors.flatMap((e) => (e.stack ?? '').split('\n').slice(0, 6)),

@@ -221,18 +221,20 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
     let moved: Transfer;
     tl.mark(`transfer start: ${src.pool} → ${dst.pool}`);
     if (same) moved = { bytes: await src.env.du(dir), files: 0, ms: 0 };
-    else if (!parent) moved = await moveTree(src.env, dst.env, dir, x.transit, { signal: x.signal, merge: c.mode === 'page-server' });
+    // A lazy dump still runs (it serves the pages) and writes its log while the images move: that one file is not sealed.
+    else if (!parent) moved = await moveTree(src.env, dst.env, dir, x.transit, { signal: x.signal, merge: c.mode === 'page-server', ...(c.mode === 'lazy' ? { live: (rel: string) => rel === 'img/dump.log' } : {}) });
     else {
       // The pre-dumps are there already: only the final images and the workload's files move now.
       moved = { bytes: 0, files: 0, ms: 0 };
       for (const part of ['img', 'data', 'out']) {
         const m = await moveTree(src.env, dst.env, `${dir}/${part}`, `${x.transit}-${part}`, { signal: x.signal });
-        moved = { bytes: moved.bytes + m.bytes, files: moved.files + m.files, ms: moved.ms + m.ms };
+        moved = { bytes: moved.bytes + m.bytes, files: moved.files + m.files, ms: moved.ms + m.ms, integrityMs: (moved.integrityMs ?? 0) + (m.integrityMs ?? 0) };
       }
     }
     figures.transferBytes = moved.bytes;
     tl.mark(`transfer end: ${moved.bytes} bytes`);
     figures.transferMs = moved.ms;
+    if (moved.integrityMs !== undefined) figures.transferIntegrityMs = moved.integrityMs;
     await x.tamper?.(dst.env, dir);
     if (tcp) await harness(tcp.handOver());
 

@@ -15,7 +15,7 @@ import type { Attempt, RepeatContext } from './repeat.ts';
 function context() {
   const removed: string[] = [];
   const env = { workDir: '/w', remove: async (p: string) => void removed.push(p), copyOut: async (_: string, to: string) => to } as unknown as Environment;
-  const x: RepeatContext = { plan: { keepArtifacts: false, settings: { repeat: 1 } }, pool: { hostWorkDir: '/h' }, suite: 'round-trip', check: 'counter/pre-dump', env };
+  const x: RepeatContext = { plan: { keepArtifacts: false, settings: { repeat: 1 } }, pool: { name: 'p' }, suite: 'round-trip', check: 'counter/pre-dump', env };
   return { x, removed };
 }
 

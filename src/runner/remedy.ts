@@ -3,6 +3,8 @@ import type { CellRemedy, RemedyResult, Status } from '../results/schema.ts';
 import type { CellDraft } from './cell.ts';
 import type { Attempt, RepeatContext } from './repeat.ts';
 import type { Environment } from '../environments/environment.ts';
+import { audit } from '../artifacts/audit.ts';
+import { keepSet, notKept } from '../artifacts/store.ts';
 
 /** The remedy a re-run applies: the diagnosis it answers, what it changes, and how that reads. */
 export interface RemedyPlan {
@@ -59,6 +61,8 @@ export async function remedyCell(x: RepeatContext, draft: CellDraft, attempt: (d
   let where = x.env;
   let dir = o.dir ?? `${where.workDir}/cells/${name}`;
   const t0 = performance.now();
+  let kept: string | undefined;
+  const done = (r: CellRemedy): CellRemedy => (kept ? { ...r, artifacts: kept } : r);
   try {
     if (o.envFor) {
       where = await o.envFor(plan);
@@ -66,7 +70,8 @@ export async function remedyCell(x: RepeatContext, draft: CellDraft, attempt: (d
     }
     await where.remove(dir);
     const a = await attempt(dir, plan);
-    return {
+    kept = await keepOrRemove();
+    return done({
       ...base,
       status: a.status,
       result: RESULT[a.status],
@@ -74,16 +79,25 @@ export async function remedyCell(x: RepeatContext, draft: CellDraft, attempt: (d
       commands: a.commands,
       ...(a.status !== 'PASS' && a.diagnoses.length ? { diagnoses: [...new Set(a.diagnoses.map((d) => d.id))] } : {}),
       durationMs: a.durations.totalMs,
-    };
+    });
   } catch (e) {
     if (o.signal?.aborted) throw e;
+    await keepOrRemove().catch(() => undefined);
     const known = e instanceof RemedyCannotRun || e instanceof RemedyError;
     return { ...base, status: 'ERROR', result: 'remedy could not run', reason: known ? (e as Error).message : `harness: the re-run broke: ${(e as Error).message}`, durationMs: performance.now() - t0 };
-  } finally {
-    if (x.plan.keepArtifacts) await where.copyOut(dir, `${x.pool.hostWorkDir}/${x.suite}/cells/${name}`).catch(() => undefined);
-    else {
-      await where.remove(dir).catch(() => undefined);
-      await o.cleanup?.(dir).catch(() => undefined);
+  }
+
+  /** As the cell's own attempts: kept through the artifact store (quota, encryption, audit) when the run keeps artifacts, then removed. */
+  async function keepOrRemove(): Promise<string | undefined> {
+    const ref = { pool: x.pool.name, suite: x.suite, check: x.check };
+    let path: string | undefined;
+    if (x.plan.keepArtifacts && x.plan.artifacts) {
+      const r = await keepSet(x.plan.artifacts, x.plan.audit, ref, `${x.pool.name}/${x.suite}/cells/${name}`, [{ from: where, path: dir, as: '' }]);
+      path = r.kept ? r.path : notKept(r.reason);
     }
+    await where.remove(dir).catch(() => undefined);
+    await o.cleanup?.(dir).catch(() => undefined);
+    await audit(x.plan.audit, { event: 'artifact.deleted', runId: x.plan.audit?.runId ?? '', by: 'cell', path: dir, node: where.id, ...ref });
+    return path;
   }
 }

@@ -30,6 +30,7 @@ import { PAIR_SUITE, migrationPairs, pairNeedsNetwork } from '../plan/migration-
 import type { MigrationPair } from '../plan/plan.ts';
 import { migrationCases } from './migration.ts';
 import { PILOT_SUITE, judgePilots } from '../matrix/pilot-verdicts.ts';
+import { finishHygiene, startHygiene, type HygieneOptions } from './artifacts-run.ts';
 
 export interface RunOptions {
   configFile?: string;
@@ -40,6 +41,8 @@ export interface RunOptions {
   cacheDir: string;
   mirror?: string;
   keepArtifacts: boolean;
+  /** Kept artifacts' TTL, quota and key; the audit log; the command line it records. */
+  hygiene?: HygieneOptions;
   /** Overrides settings.repeat. */
   repeat?: number;
   jobs: number;
@@ -73,8 +76,10 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
   await sweepStaleScratch(opts.cacheDir); // half-built images of runs that were killed (135-220 MB each)
   await sweepHostCgroups();
   await sweepStaleNetworks(); // bridges, taps, veths and netns of runs that were killed
-  const workRoot = opts.keepArtifacts ? join(runDir, 'artifacts') : await mkdtemp(join(tmpdir(), `${WORK_PREFIX}${process.pid}-`));
+  // Checkpoint images are made in a private scratch directory; kept ones are copied (encrypted with a key) into RUN-ID/artifacts.
+  const workRoot = await mkdtemp(join(tmpdir(), `${WORK_PREFIX}${process.pid}-`));
   await mkdirPrivate(workRoot);
+  const { auditSink, artifacts } = await startHygiene({ ...opts.hygiene, runDir, runId, outDir: opts.outDir, keep: opts.keepArtifacts, pools: pools.map((p) => p.name) });
   const progress = new Progress(process.stderr, opts.progress);
   let network: NodeNetworkSpec | undefined;
   try {
@@ -100,7 +105,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
     const pairs = s.suites.includes(PAIR_SUITE) ? migrationPairs(loaded.config, new Set(pools.map((p) => p.name))) : [];
     // A real network between the nodes (a host bridge), only when a suite or a migration mode asks for one.
     if ((networkFor(s.suites) || pairs.some(pairNeedsNetwork)) && !opts.signal?.aborted) network = await createNodeNetwork();
-    const plan: RunPlan = { runId, pools: provisioned.map((p) => p.planned), settings: s, natives, keepArtifacts: opts.keepArtifacts, ...(network ? { network } : {}), ...(loaded.config.pilots.length ? { pilots: loaded.config.pilots } : {}) };
+    const plan: RunPlan = { runId, pools: provisioned.map((p) => p.planned), settings: s, natives, keepArtifacts: opts.keepArtifacts, ...(artifacts ? { artifacts } : {}), audit: auditSink, ...(network ? { network } : {}), ...(loaded.config.pilots.length ? { pilots: loaded.config.pilots } : {}) };
     const collector = new CellCollector(progress);
     const memo = new Map<string, Promise<unknown>>();
     const scheduled = new Set<MigrationPair>();
@@ -217,11 +222,12 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
     }));
     await writeFileAtomic(join(runDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
     await writeReports(results, runDir);
+    await finishHygiene(auditSink, results, artifacts);
     return { results, runDir };
   } finally {
     progress.done();
     if (network) await teardownNodeNetwork(network);
-    if (!opts.keepArtifacts) await removeTree(workRoot);
+    await removeTree(workRoot);
     await sweepHostCgroups();
   }
 }

@@ -29,17 +29,18 @@ export interface Transfer {
  * Every move is verified: a manifest of SHA-256s is sealed on the source
  * before anything leaves it and checked on the destination after the last
  * file arrived; a difference throws TransferTamperedError (the caller must
- * not restore). IN_TRANSIT (the security suite's tamper cell) runs on the
- * host copy between the two nodes.
+ * not restore). LIVE names files still being written while they move (a
+ * lazy dump's log): copied, not checked. IN_TRANSIT (the security suite's
+ * tamper cell) runs on the host copy between the two nodes.
  */
-export async function moveTree(from: Environment, to: Environment, dir: string, transit: string, o: { signal?: AbortSignal | undefined; skip?: (rel: string) => boolean; merge?: boolean; inTransit?: (hostDir: string) => Promise<void> } = {}): Promise<Transfer> {
+export async function moveTree(from: Environment, to: Environment, dir: string, transit: string, o: { signal?: AbortSignal | undefined; skip?: (rel: string) => boolean; merge?: boolean; live?: (rel: string) => boolean; inTransit?: (hostDir: string) => Promise<void> } = {}): Promise<Transfer> {
   const i0 = performance.now();
   const sealed = await sealOnNode(from, dir, { signal: o.signal });
   const integrity = performance.now() - i0;
   const moved = await copyTree(from, to, dir, transit, o);
   const i1 = performance.now();
   // A skipped path or a merge leaves the destination's tree different by design: only what was sent is checked there.
-  await verifyOnNode(to, dir, sealed, from.id, { signal: o.signal, ...(o.skip ? { skip: o.skip } : {}), allowExtra: Boolean(o.skip || o.merge) });
+  await verifyOnNode(to, dir, sealed, from.id, { signal: o.signal, ...(o.skip ? { skip: o.skip } : {}), ...(o.live ? { live: o.live } : {}), allowExtra: Boolean(o.skip || o.merge) });
   return { ...moved, integrityMs: integrity + performance.now() - i1 };
 }
 

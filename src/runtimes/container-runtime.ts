@@ -114,8 +114,8 @@ export async function runtimeRun(env: Environment, argv: string[], result: ExecR
   const own = [result.stdout, result.stderr].filter(Boolean).join('\n');
   const text = [own, ...logs].filter(Boolean).join('\n');
   const ok = result.exitCode === 0 && !result.timedOut;
-  const found = diagnose({ text, timedOut: result.timedOut });
   const stage = argv.includes('checkpoint') ? 'runtime-checkpoint' : argv.includes('restore') ? 'runtime-restore' : 'any';
+  const found = diagnose({ text, stage, timedOut: result.timedOut });
   return {
     argv,
     result,

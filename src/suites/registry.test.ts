@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { CONTAINER_WORKLOADS, SUITES } from '../config/schema.ts';
+import { CONTAINER_WORKLOADS, SUITES, Settings } from '../config/schema.ts';
 import { needsOfSuite, sessionsFor, workloadsFor } from './registry.ts';
 
 describe('suite declarations', () => {
@@ -19,5 +19,12 @@ describe('suite declarations', () => {
     expect(both.slice(0, 2)).toEqual(['counter', 'threads']);
     expect(new Set(both)).toEqual(new Set(['counter', 'threads', ...CONTAINER_WORKLOADS]));
     expect(both).toEqual(expect.arrayContaining(['process-tree', 'tcp-established', 'file-lock', 'unix-stream', 'sysv-shm']));
+  });
+
+  test('security: its own fixtures and a second node; not run unless named (its VM cost)', () => {
+    expect(sessionsFor(['security'])).toEqual(['security', 'security-peer']);
+    expect(workloadsFor({ workloads: ['counter'], suites: ['security'] })).toEqual(['counter', 'secret-canary', 'sandbox-probe', 'threads']);
+    expect(Settings.parse({}).suites).toEqual(SUITES.filter((s) => s !== 'security'));
+    expect(Settings.parse({ suites: ['security'] }).suites).toEqual(['security']);
   });
 });

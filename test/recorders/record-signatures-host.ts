@@ -4,7 +4,7 @@
  * knowledge base names (src/criu/signatures/*.yaml), and keeps their logs in
  * /tmp/sigs-rec (root-only). The fixtures under fixtures/recorded/criu-logs
  * are excerpts of them: decisive lines, no memory contents.
- *   node test/recorders/record-signatures-host.ts tcp ext-unix pid mntns-fd oom soft-dirty versions
+ *   node test/recorders/record-signatures-host.ts tcp ext-unix file-lock pid mntns-fd oom soft-dirty netlock versions
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,7 +22,7 @@ mkdirSync(OUT, { recursive: true, mode: 0o700 });
 const save = (f: string, t: string) => writeFileSync(`${OUT}/${f}`, t, { mode: 0o600 });
 const which = process.argv.slice(2);
 const cacheDir = defaultCacheDir();
-const natives = await buildNatives(cacheDir, ['counter', 'tcp-established', 'unix-stream', 'big-mem']);
+const natives = await buildNatives(cacheDir, ['counter', 'tcp-established', 'unix-stream', 'big-mem', 'file-lock']);
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 interface Node { env: NamespaceEnvironment; criu: Criu; hostDir: string; bin: (w: string) => string; name: string }
@@ -64,6 +64,11 @@ try {
     const wl = await start(trixie, 'tcp-established', 'tcp');
     await criu(trixie, 'dump-tcp-no-option', ['dump', '-t', String(wl.pid)]);
     await criu(trixie, 'dump-tcp-established', ['dump', '-t', String(wl.pid), '--tcp-established']);
+    await wl.kill();
+  }
+  if (which.includes('file-lock')) {
+    const wl = await start(trixie, 'file-lock', 'flock');
+    await criu(trixie, 'dump-file-lock-no-option', ['dump', '-t', String(wl.pid)]);
     await wl.kill();
   }
   if (which.includes('ext-unix')) {

@@ -12,7 +12,9 @@ import { moveTree } from '../transfer.ts';
 export interface TransferCheckContext {
   source: { env: Environment; criu: Criu };
   destination: { env: Environment; criu: Criu };
-  /** The counter fixture on the host: copied into the moved directory, so it is at the same path on both nodes. */
+  /** The workload moved (small: a VM's channel and sha256sum under TCG cost seconds per MiB). */
+  workload: string;
+  /** Its fixture on the host: copied into the moved directory, so it is at the same path on both nodes. */
   hostBinary: string;
   /** The same path on both nodes (under the source's work directory). */
   dir: string;
@@ -25,7 +27,7 @@ export interface TransferCheckContext {
 /**
  * transfer-integrity: the same move as a migration's (moveTree: sealed
  * SHA-256 manifest on the source, checked on the destination). First a
- * control: a counter checkpoint moved untouched must pass the check and
+ * control: a checkpoint of a small workload (threads) moved untouched must pass the check and
  * restore on the other node, verifying itself there (a check that refuses
  * everything proves nothing). Then a second checkpoint has one byte of its
  * largest pages image flipped in transit: the move must be refused
@@ -103,20 +105,20 @@ export async function transferIntegrity(x: TransferCheckContext): Promise<CellDr
   }
 }
 
-/** Starts the counter from the moved directory and dumps it there; an ending when that fails. */
+/** Starts the workload from the moved directory and dumps it there; an ending when that fails. */
 async function checkpointCounter(x: TransferCheckContext, what: string, commands: string[]): Promise<{ wl: Workload } | { wl: Workload; ending: Pick<CellDraft, 'status' | 'reason' | 'diagnoses' | 'logExcerpt'> }> {
   const env = x.source.env;
   for (const d of ['bin', 'out', 'img']) await env.makeDir(`${x.dir}/${d}`);
-  await env.copyIn(x.hostBinary, `${x.dir}/bin/counter`);
-  const wl = new Workload(env, 'counter', `${x.dir}/bin/counter`, `${x.dir}/out/counter.out`);
+  await env.copyIn(x.hostBinary, `${x.dir}/bin/${x.workload}`);
+  const wl = new Workload(env, x.workload, `${x.dir}/bin/${x.workload}`, `${x.dir}/out/${x.workload}.out`);
   wl.abortSignal = x.source.criu.signal = x.destination.criu.signal = x.signal;
   await wl.start();
   const up = await wl.waitReady(x.timeouts.readyMs);
-  if (!up.ok) return { wl, ending: { status: 'ERROR', reason: `${what}: the counter printed no "ready" within ${x.timeouts.readyMs} ms` } };
+  if (!up.ok) return { wl, ending: { status: 'ERROR', reason: `${what}: ${x.workload} printed no "ready" within ${x.timeouts.readyMs} ms` } };
   const dump = await x.source.criu.dump({ pid: wl.pid, imagesDir: `${x.dir}/img`, logFile: 'dump.log', verbosity: 4 });
   commands.push(`[source] ${dump.argv.join(' ').replaceAll(`${x.dir}/`, '')}`);
   if (!dump.ok) return { wl, ending: { status: failureStatus(dump.diagnoses), reason: `${what}: nothing to move: ${describeFailure('criu dump', dump, x.timeouts.criuMs)}`, diagnoses: dump.diagnoses, logExcerpt: dump.excerpt } };
-  if (!(await wl.waitGone(2000))) return { wl, ending: { status: 'FAIL', reason: `${what}: criu dump exited 0 but the counter still runs` } };
+  if (!(await wl.waitGone(2000))) return { wl, ending: { status: 'FAIL', reason: `${what}: criu dump exited 0 but ${x.workload} still runs` } };
   return { wl };
 }
 
