@@ -145,6 +145,7 @@ export function renderExplain(results: RunResults, c: Cell): string {
     if (r.durationMs !== undefined) out.push(`  took:     ${fmtNumber('durationMs', r.durationMs)}`);
     if (r.diagnoses?.length) out.push(`  re-run diagnosed: ${r.diagnoses.join(', ')}`);
     if (r.commands?.length) out.push('  commands:', ...indent(r.commands, '    '));
+    if (r.artifacts) out.push(`  artifacts: ${r.artifacts}`);
     out.push('');
   }
   if (c.fallback) out.push('fallback on the source', `  ${c.fallback.status}: ${c.fallback.reason}`, '');
