@@ -153,6 +153,11 @@ export const Settings = z.strictObject({
    */
   workloadBuild: z.enum(['host', 'image']).default('host'),
   timeouts: Timeouts.default(() => Timeouts.parse({})),
+  /**
+   * A FAIL whose diagnosis has a remedy the harness can apply (a signature's remedy: block) is re-run once
+   * with it, and the cell records whether it held. false: no re-runs (each costs about one more round trip).
+   */
+  remedies: z.boolean().default(true),
   /** The operator's own signature files (src/config/signature-schema.ts), relative to the config file; checked at load. */
   signatures: z.array(z.string().min(1, 'a signature file path')).default([]),
 });
