@@ -158,6 +158,11 @@ export const Settings = z.strictObject({
    * with it, and the cell records whether it held. false: no re-runs (each costs about one more round trip).
    */
   remedies: z.boolean().default(true),
+  /**
+   * At most this many remedy re-runs per pool, suite and diagnosis (the rest of that group's cells say "not re-run"):
+   * one cause failing 36 cells on a TCG VM pool does not cost 36 more round trips to prove one remedy.
+   */
+  remedyReruns: z.number().int().min(1).max(1000).default(3),
   /** The operator's own signature files (src/config/signature-schema.ts), relative to the config file; checked at load. */
   signatures: z.array(z.string().min(1, 'a signature file path')).default([]),
 });

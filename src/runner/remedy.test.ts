@@ -12,10 +12,12 @@ import type { CellDraft } from './cell.ts';
 import { remedyCell, RemedyCannotRun } from './remedy.ts';
 import type { Attempt, RepeatContext } from './repeat.ts';
 
+let pools = 0;
+/** A pool of its own per test: the re-run budget (settings.remedyReruns) is per pool, suite and cause. */
 function context() {
   const removed: string[] = [];
   const env = { workDir: '/w', remove: async (p: string) => void removed.push(p), copyOut: async (_: string, to: string) => to } as unknown as Environment;
-  const x: RepeatContext = { plan: { keepArtifacts: false, settings: { repeat: 1 } }, pool: { name: 'p' }, suite: 'round-trip', check: 'counter/pre-dump', env };
+  const x: RepeatContext = { plan: { keepArtifacts: false, settings: { repeat: 1 } }, pool: { name: `p${pools++}` }, suite: 'round-trip', check: 'counter/pre-dump', env };
   return { x, removed };
 }
 
@@ -24,6 +26,18 @@ const failed = (diagnoses = [rseq]): CellDraft => ({ status: 'FAIL', reason: 'cr
 const attempt = (status: Status, over: Partial<Attempt> = {}): Attempt => ({ status, reason: `${status} reason`, durations: { totalMs: 42 }, metrics: {}, diagnoses: [], logExcerpt: [], commands: ['criu dump'], workloadOutput: [], ...over });
 
 describe('remedyCell', () => {
+  test('at most settings.remedyReruns re-runs per pool, suite and cause; the rest are not re-run (no remedy entry)', async () => {
+    const { x } = context();
+    const budget = { ...x, plan: { ...x.plan, settings: { repeat: 1, remedyReruns: 2 } } };
+    let runs = 0;
+    const results = [];
+    for (const check of ['a', 'b', 'c', 'd']) results.push(await remedyCell({ ...budget, check }, failed(), async () => (runs++, attempt('PASS'))));
+    expect(runs).toBe(2);
+    expect(results.map((r) => r?.result)).toEqual(['remedy verified', 'remedy verified', undefined, undefined]);
+    // Another suite on the same pool has a budget of its own.
+    expect(await remedyCell({ ...budget, suite: 'runtime', check: 'e' }, failed(), async () => attempt('PASS'))).toMatchObject({ result: 'remedy verified' });
+  });
+
   test.for([
     ['PASS', 'remedy verified'],
     ['FAIL', 'remedy did not help'],

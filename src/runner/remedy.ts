@@ -21,6 +21,9 @@ export class RemedyCannotRun extends Error {
   }
 }
 
+/** Re-runs made so far in this worker, per pool, suite and diagnosis (settings.remedyReruns). */
+const rerunsUsed = new Map<string, number>();
+
 const RESULT: Record<Status, RemedyResult> = { PASS: 'remedy verified', FAIL: 'remedy did not help', ERROR: 'remedy could not run', SKIP: 'remedy could not run' };
 
 export interface RemedyOptions {
@@ -51,6 +54,11 @@ export async function remedyCell(x: RepeatContext, draft: CellDraft, attempt: (d
   if (draft.status !== 'FAIL' || x.plan.settings.remedies === false) return undefined;
   const found = remedyFor(draft.diagnoses ?? [], o.table ?? remedyTable());
   if (!found) return undefined;
+  // A budget per pool, suite and cause: the group's line in the reports counts the cells beyond it as "not re-run".
+  const budgetKey = `${x.pool.name}\0${x.suite}\0${found.signature}`;
+  const used = rerunsUsed.get(budgetKey) ?? 0;
+  if (used >= (x.plan.settings.remedyReruns ?? 3)) return undefined;
+  rerunsUsed.set(budgetKey, used + 1);
   const plan: RemedyPlan = { ...found, applied: describeRemedy(found.remedy) };
   const base = { signature: plan.signature, applied: plan.applied };
   const env = Object.entries(found.remedy.env ?? {});
