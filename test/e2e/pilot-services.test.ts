@@ -40,6 +40,9 @@ beforeAll(async () => {
   results = RunResults.parse(JSON.parse(readFileSync(join(out, runs[0]!, 'results.json'), 'utf8')));
   pilots = data.pilots.map((p) => Pilot.parse(p));
   verdicts = results.pilots ?? judgePilots(pilots, results.cells);
+  // What was measured, for whoever reads a failure of this file.
+  for (const c of results.cells.filter((x) => x.suite === 'pilot')) console.log(`${c.pool} ${c.check}: ${c.status} ${c.reason.slice(0, 160)}`);
+  for (const v of verdicts) console.log(`verdict ${v.pilot} on ${v.pool}: ${v.verdict} (${v.why})`);
 }, 1_800_000);
 
 function cell(pool: string, check: string): Cell | undefined {
