@@ -12,12 +12,16 @@
  * call; a pool without containerd gets one SKIP cell. Steps in
  * src/runner/cri-cells.ts.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, inject, test } from 'vitest';
 import { settle, type CellDraft } from '../src/runner/cell.ts';
 import { checkpointCell, restoreCell, startWorkload, type CriCellContext } from '../src/runner/cri-cells.ts';
-import { binaryPath, workloadBinaries } from '../src/runner/environments.ts';
+import { copyFile } from 'node:fs/promises';
+import { binaryPath, openEnvironment, workloadBinaries } from '../src/runner/environments.ts';
+import type { Environment } from '../src/environments/environment.ts';
 import { poolSession } from '../src/runner/pool-session.ts';
-import { needs } from '../src/suites/cri.needs.ts';
+import { CRI_PEER_SESSION, needs } from '../src/suites/cri.needs.ts';
 import { containerdVersion } from '../src/runtimes/cri/containerd-node.ts';
 import { CriPods } from '../src/runtimes/cri/cri-pods.ts';
 
@@ -27,6 +31,13 @@ const pools = plan.settings.suites.includes(SUITE) ? plan.pools.filter((p) => !p
 const t = plan.settings.timeouts;
 
 describe.concurrent.each(pools)('$name', (pool) => {
+  // A node image without containerd (its rootfs on the host, whatever the backend): one cell says so, and no node is opened.
+  if (pool.rootfs && !existsSync(join(pool.rootfs, 'usr/bin/containerd'))) {
+    describe(SUITE, () => {
+      test('containerd', (ctx) => settle(ctx, { pool: pool.name, suite: SUITE, check: 'containerd' }, new Date(), { status: 'SKIP', reason: 'capability missing: no containerd in this node image', durations: { totalMs: 0 } }));
+    });
+    return;
+  }
   const session = poolSession(plan, pool, SUITE, { criuTimeoutMs: t.criuMs, workloads: needs.copyWorkloads });
   const tag = `${plan.runId}-${pool.name}-cri`.replace(/[^A-Za-z0-9_.-]/g, '_');
   let pods: CriPods | undefined;
@@ -39,9 +50,9 @@ describe.concurrent.each(pools)('$name', (pool) => {
     const version = await containerdVersion(session.env, t.commandMs);
     if (!version) return (up = { ok: false, status: 'SKIP', reason: 'capability missing: no containerd in this node image' });
     if (!session.env.hostPath) return (up = { ok: false, status: 'ERROR', reason: `harness: the CRI client reaches containerd through the host path of the node's work directory, which the ${session.env.backend} backend does not have (not implemented for VM nodes)` });
-    if (!plan.natives.pause) return (up = { ok: false, status: 'ERROR', reason: 'harness: the plan carries no cc-pause binary' });
+    if (!plan.natives.pause || !plan.natives.registry) return (up = { ok: false, status: 'ERROR', reason: 'harness: the plan carries no cc-pause or cc-registry binary' });
     const bins = workloadBinaries(plan, pool);
-    pods = new CriPods({ env: session.env, pause: plan.natives.pause, workloads: Object.fromEntries(needs.workloads.map((w) => [w, binaryPath(session.env, bins[w]!)])), tag, timeoutMs: t.criuMs, criuEnv: pool.criuEnv });
+    pods = new CriPods({ env: session.env, pause: plan.natives.pause, registry: plan.natives.registry, workloads: Object.fromEntries(needs.workloads.map((w) => [w, binaryPath(session.env, bins[w]!)])), tag, timeoutMs: t.criuMs, criuEnv: pool.criuEnv });
     try {
       await pods.start();
       return (up = { ok: true, version: pods.node.version });
@@ -49,9 +60,30 @@ describe.concurrent.each(pools)('$name', (pool) => {
       return (up = { ok: false, status: 'ERROR', reason: `containerd ${version} could not be brought up: ${(e as Error).message}` });
     }
   };
+  // The second node (restore of a checkpoint taken on the first), brought up on first use.
+  let peer: { env: Environment; pods?: CriPods; error?: string } | undefined;
+  const bringUpPeer = async (): Promise<{ env: Environment; pods?: CriPods; error?: string }> => {
+    if (peer) return peer;
+    const env = await openEnvironment(plan, pool, CRI_PEER_SESSION, { workloads: true });
+    const bins = workloadBinaries(plan, pool);
+    const p = new CriPods({ env, pause: plan.natives.pause!, registry: plan.natives.registry!, workloads: Object.fromEntries(needs.workloads.map((w) => [w, binaryPath(env, bins[w]!)])), tag: `${tag}-peer`, timeoutMs: t.criuMs, criuEnv: pool.criuEnv });
+    peer = { env, pods: p };
+    try {
+      await p.start();
+    } catch (e) {
+      peer.error = `the second node's containerd could not be brought up: ${(e as Error).message}`;
+    }
+    return peer;
+  };
   afterAll(async () => {
-    const left = await pods?.stop().catch((e: Error) => [`stopping failed: ${e.message}`]);
-    if (left?.length) console.error(`${pool.name}: containerd left behind: ${left.join('; ')}`);
+    for (const [what, p] of [
+      ['', pods],
+      [' (second node)', peer?.pods],
+    ] as const) {
+      const left = await p?.stop().catch((e: Error) => [`stopping failed: ${e.message}`]);
+      if (left?.length) console.error(`${pool.name}${what}: containerd left behind: ${left.join('; ')}`);
+    }
+    await peer?.env.dispose();
   });
 
   describe(SUITE, { concurrent: false }, () => {
@@ -105,5 +137,27 @@ describe.concurrent.each(pools)('$name', (pool) => {
         }
       });
     }
+    // Migration through CRI: a checkpoint of the counter on this node restored on a second node of the pool (its own
+    // containerd, registry and pods), the archive carried by the host as an operator would copy it.
+    cell('restore/other-node', 'counter', async (c) => {
+      const cp = await checkpointCell(c, 'counter');
+      await c.pods.o.env.remove(`${c.dir}/archive-check`);
+      if (!cp.archive) return cp.draft.status === 'SKIP' ? { ...cp.draft, reason: `${cp.draft.reason}: nothing to restore` } : { status: 'ERROR', reason: `no checkpoint to carry: ${cp.draft.reason}`, durations: cp.draft.durations };
+      const p = await bringUpPeer();
+      if (p.error || !p.pods) return { status: 'ERROR', reason: p.error ?? 'no second node', durations: { totalMs: 0 } };
+      const dir = `${p.env.workDir}/cells/restore-other-node`;
+      await p.env.makeDir(dir);
+      const there = `${dir}/checkpoint-counter.tar`;
+      const t0 = Date.now();
+      await copyFile(c.pods.o.env.hostPath!(cp.archive), p.env.hostPath!(there));
+      const transferMs = Date.now() - t0;
+      await c.pods.o.env.remove(cp.archive);
+      try {
+        const r = await restoreCell({ pods: p.pods, dir, timeoutMs: t.criuMs, version: p.pods.node.version }, 'counter', there);
+        return { ...r, reason: r.status === 'PASS' ? `checkpointed on one node, restored on another: ${r.reason}` : r.reason, metrics: { ...(cp.draft.metrics ?? {}), migration: { transferMs, transferBytes: cp.draft.metrics?.archiveBytes ?? 0 } } };
+      } finally {
+        await p.env.remove(there);
+      }
+    });
   });
 });

@@ -10,7 +10,7 @@
  * another (their figures are timings). The steps live in src/runner/migration.ts.
  */
 import { afterAll, describe, inject, test } from 'vitest';
-import { basename } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { Criu } from '../src/criu/driver.ts';
 import type { Environment } from '../src/environments/environment.ts';
 import type { MigrationPair, PlannedPool } from '../src/plan/plan.ts';
@@ -21,7 +21,10 @@ import { aggregate, type Attempt } from '../src/runner/repeat.ts';
 import { attemptRuntimeMigration } from '../src/runner/migration-runtime.ts';
 import { transitDir } from '../src/runner/transfer.ts';
 import { EXTERNAL_TCP_WORKLOAD } from '../src/runner/migration-tcp.ts';
+import { remedyCell, RemedyCannotRun } from '../src/runner/remedy.ts';
 import { MIGRATION_SESSION } from '../src/suites/migration.needs.ts';
+import { audit } from '../src/artifacts/audit.ts';
+import { keepSet, notKept, type KeepResult } from '../src/artifacts/store.ts';
 
 const SUITE = 'migration';
 const plan = inject('plan');
@@ -92,6 +95,7 @@ function pairTests(pair: MigrationPair): void {
     }
     const name = `${c.check.replace(/[^A-Za-z0-9_.-]+/g, '_')}`;
     const attempts: Attempt[] = [];
+    const kept: KeepResult[] = [];
     for (let i = 1; i <= plan.settings.repeat; i++) {
       const dir = `${MIGRATION_BASE}/cells/${name}${plan.settings.repeat > 1 ? `/${i}` : ''}`;
       const transit = await transitDir(`${source.hostWorkDir}/migration-transit`, `${name}-${i}`);
@@ -120,16 +124,53 @@ function pairTests(pair: MigrationPair): void {
       });
       attempts.push(a);
       if (c.mode === 'cold' && a.status === 'PASS' && a.metrics.migration?.downtimeMs !== undefined) coldDowntime.set(`${pair.source}>${pair.destination}/${c.workload}/${c.sizeMiB ?? ''}`, a.metrics.migration.downtimeMs);
-      if (plan.keepArtifacts) {
-        const keep = `${source.hostWorkDir}/${SUITE}/cells/${name}/${i}`;
-        await src.env.copyOut(dir, `${keep}/source`).catch(() => undefined);
-        if (dst.env !== src.env) await dst.env.copyOut(dir, `${keep}/destination`).catch(() => undefined);
+      if (plan.keepArtifacts && plan.artifacts) {
+        // One attempt's source and destination images are one set: kept whole (quota, encryption) or not at all.
+        const parts = [{ from: src.env, path: dir, as: 'source' }, ...(dst.env !== src.env ? [{ from: dst.env, path: dir, as: 'destination' }] : [])];
+        kept.push(await keepSet(plan.artifacts, plan.audit, { pool: pair.source, suite: SUITE, check: c.check }, `${pair.source}/${SUITE}/cells/${name}/${i}`, parts));
       }
-      for (const env of new Set([src.env, dst.env])) await env.remove(dir);
+      for (const env of new Set([src.env, dst.env])) {
+        await env.remove(dir);
+        await audit(plan.audit, { event: 'artifact.deleted', runId: plan.runId, by: 'cell', path: dir, node: env.id, pool: pair.source, suite: SUITE, check: c.check });
+      }
       if (a.status === 'SKIP' || a.status === 'ERROR') break;
     }
     const draft = aggregate(attempts);
-    if (plan.keepArtifacts) draft.artifacts = `${source.hostWorkDir}/${SUITE}/cells/${name}`;
+    if (plan.keepArtifacts) {
+      const first = kept.find((k) => k.kept);
+      const refused = kept.find((k) => !k.kept);
+      draft.artifacts = first ? dirname(first.path) : notKept(refused && !refused.kept ? refused.reason : 'nothing to keep');
+    }
+    // A FAIL whose diagnosis has a remedy: the migration once more with it, on both nodes (its environment reaches both CRIUs and the workload).
+    const destination = poolOf(pair.destination);
+    const inEffect = Object.fromEntries(Object.entries(source.criuEnv).filter(([k, v]) => destination.criuEnv[k] === v));
+    const remedyDir = `${MIGRATION_BASE}/cells/${name}.remedy`;
+    const remedy = await remedyCell(
+      { plan, pool: source, suite: SUITE, check: c.check, env: src.env },
+      draft,
+      async (dir, { remedy: r }) => {
+        if (c.mode === 'runtime') throw new RemedyCannotRun('a migration through a container runtime is not re-run with a remedy');
+        if (r.runtime) throw new RemedyCannotRun(`the remedy is another container runtime (${r.runtime}), and this migration moves a process, not a container`);
+        const env = r.env ?? {};
+        const options = r.criuOptions ?? [];
+        const fixed = (n: MigrationNode): MigrationNode => ({ ...n, criu: n.criu.withRemedy(env, options) });
+        const transit = await transitDir(`${source.hostWorkDir}/migration-transit`, `${name}-remedy`);
+        return attemptMigration(c, {
+          source: fixed(src),
+          destination: fixed(dst),
+          dir,
+          binary: binaryOf(plan.natives.workloads[c.workload]!),
+          transit,
+          timeouts: t,
+          preDumps: pair.preDumps,
+          ...(Object.keys(env).length ? { workloadEnv: env } : {}),
+          ...(c.workload === EXTERNAL_TCP_WORKLOAD ? { externalPeer: { network: plan.network, guard: plan.natives.guard, peerBinary: plan.natives.workloads[c.workload]!, serviceAddress: pair.serviceAddress, hostDir: `${source.hostWorkDir}/migration-peer/${name}-remedy` } } : {}),
+          signal: ctx.signal,
+        });
+      },
+      { inEffect, signal: ctx.signal, dir: remedyDir, cleanup: async (dir) => void (dst.env !== src.env ? await dst.env.remove(dir) : undefined) },
+    );
+    if (remedy) draft.remedy = remedy;
     settle(ctx, id, started, draft);
   });
 }

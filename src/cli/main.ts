@@ -1,19 +1,20 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { availableParallelism } from 'node:os';
-import { relative } from 'node:path';
 import { UsageError } from '../errors.ts';
-import { defaultCacheDir } from '../images/cache-dir.ts';
 import { parseShard } from '../config/select.ts';
-import { checkMirrorInputs } from '../config/mirror.ts';
 import { loadConfig } from '../config/load.ts';
 import { onError } from './on-error.ts';
+import { RUN_FLAGS, abortOnSignals, finishRun, hygieneOf, runOptionsOf } from './run-flags.ts';
 
 /** Each command's module is loaded when it is used: a command pays only for its own imports (setup answers in well under a second). */
 const COMMANDS: Record<string, () => Promise<{ command: (args: string[]) => Promise<number>; help: string }>> = {
   images: async () => ({ command: (await import('./images.ts')).imagesCommand, help: '' }),
   report: async () => import('./report.ts').then((m) => ({ command: m.reportCommand, help: m.REPORT_HELP })),
   merge: async () => import('./report.ts').then((m) => ({ command: m.mergeCommand, help: m.MERGE_HELP })),
+  explain: async () => import('./explain.ts').then((m) => ({ command: m.explainCommand, help: m.EXPLAIN_HELP })),
+  pilot: async () => import('./pilot.ts').then((m) => ({ command: m.pilotCommand, help: m.PILOT_HELP })),
+  prune: async () => import('./artifacts.ts').then((m) => ({ command: m.pruneCommand, help: m.PRUNE_HELP })),
+  artifacts: async () => import('./artifacts.ts').then((m) => ({ command: m.artifactsCommand, help: m.ARTIFACTS_HELP })),
   gate: async () => import('./gate.ts').then((m) => ({ command: m.gateCommand, help: m.GATE_HELP })),
   baseline: async () => import('./gate.ts').then((m) => ({ command: m.baselineCommand, help: m.BASELINE_HELP })),
   doctor: async () => import('./setup.ts').then((m) => ({ command: m.doctorCommand, help: m.DOCTOR_HELP })),
@@ -26,11 +27,15 @@ Usage: criu-compat <command> [options]
 
 Commands:
   run       run the conformance suites over the node pools and write a report
+  pilot     run the config's pilots (its own services) and print their GO / CONDITIONAL / NO-GO board
+  prune     remove kept artifacts whose TTL ran out (or all of them)
+  artifacts decrypt one cell's encrypted artifacts (artifacts decrypt RUN CELL --to DIR)
   doctor    check this machine for what the pools need (installs nothing)
   setup     install what the pools need and this machine lacks (apt-get)
   images    list, build or remove cached node images
   report    render runs into HTML, Markdown, JUnit (and print the results JSON Schema)
   merge     join the shards of a matrix (run --shard I/N) into one run
+  explain   the whole story of one cell of a run (commands, timeline, figures, diagnoses, remedy)
   gate      compare a run with a baseline; exit 1 on a regression
   baseline  accept a run as the baseline
   help      show help for a command (criu-compat help run)
@@ -51,6 +56,14 @@ Options:
                         else $XDG_CACHE_HOME/criu-compat, else ~/.cache/criu-compat)
       --mirror URL      Debian mirror for debootstrap (default: the one in /etc/apt)
       --keep-artifacts  keep checkpoint images and CRIU logs in RUN-ID/artifacts
+      --artifacts-ttl D       how long kept artifacts stay (default 24h; 90s, 30m, 2h, 7d);
+                              'criu-compat prune' and the next run remove them after
+      --artifacts-quota SIZE  at most this much kept per run (default 2GiB); past it,
+                              cells say "not kept: quota" (never a half set)
+      --artifacts-key-file F  encrypt kept artifacts (AES-256-GCM) with this key, 64 hex
+                              digits or base64 of 32 bytes, mode 0600 (or $CRIU_COMPAT_ARTIFACTS_KEY)
+      --audit-log FILE  the persistent audit log (default $XDG_STATE_HOME/criu-compat/audit.jsonl,
+                        else ~/.local/state/criu-compat/audit.jsonl); the run's own is RUN-ID/audit/
                         (root-only; they are memory dumps and may hold secrets)
   -r, --repeat N        run each round trip N times: success rate and p50/p95/max
                         of every figure per cell (default: settings.repeat, 1)
@@ -86,7 +99,7 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'run') return runCommand(rest);
   const load = COMMANDS[cmd];
   if (load) return (await load()).command(rest);
-  throw new UsageError(`unknown command "${cmd}"; commands: run, doctor, setup, images, report, merge, gate, baseline, help`);
+  throw new UsageError(`unknown command "${cmd}"; commands: run, pilot, doctor, setup, images, report, merge, explain, gate, baseline, prune, artifacts, help`);
 }
 
 async function runCommand(args: string[]): Promise<number> {
@@ -94,46 +107,20 @@ async function runCommand(args: string[]): Promise<number> {
     args,
     strict: true,
     allowPositionals: false,
-    options: {
-      config: { type: 'string', short: 'c' },
-      pool: { type: 'string', short: 'p', multiple: true },
-      out: { type: 'string', short: 'o', default: 'reports' },
-      'cache-dir': { type: 'string' },
-      mirror: { type: 'string' },
-      'keep-artifacts': { type: 'boolean', default: false },
-      setup: { type: 'boolean', default: false },
-      jobs: { type: 'string', short: 'j' },
-      accel: { type: 'string' },
-      shard: { type: 'string' },
-      repeat: { type: 'string', short: 'r' },
-      'no-progress': { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
+    options: { ...RUN_FLAGS, shard: { type: 'string' }, repeat: { type: 'string', short: 'r' } },
   });
   if (values.help) {
     console.log(RUN_HELP);
     return 0;
   }
-  const jobs = values.jobs === undefined ? availableParallelism() : Number(values.jobs);
-  if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs takes a whole number >= 1 (got "${values.jobs}")`);
-  if (values.accel !== undefined && !['kvm', 'tcg', 'auto'].includes(values.accel)) throw new UsageError(`--accel takes kvm, tcg or auto (got "${values.accel}")`);
+  const run = runOptionsOf(values);
   const shard = parseShard(values.shard);
-  checkMirrorInputs(values.mirror);
   const repeat = values.repeat === undefined ? undefined : Number(values.repeat);
   if (repeat !== undefined && (!Number.isInteger(repeat) || repeat < 1 || repeat > 1000)) throw new UsageError(`--repeat takes a whole number from 1 to 1000 (got "${values.repeat}")`);
 
-  const abort = new AbortController();
-  let interrupts = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    interrupts++;
-    if (interrupts === 1) {
-      process.stderr.write(`\n${sig}: stopping; cleaning up environments (press Ctrl-C again to quit at once)\n`);
-      abort.abort();
-    } else process.exit(130); // environments die with us (PDEATHSIG); stale work dirs are swept next run
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // Kept artifacts' TTL, quota and key are checked before any work: a bad key is exit 2 here, not after an hour of runs.
+  const hygiene = await hygieneOf(values, ['run', ...args]);
+  const abort = abortOnSignals();
   // The config and every file it names are checked before anything heavy loads: a bad one answers at once (exit 2).
   const loaded = await loadConfig(values.config);
   // Loaded on demand: vitest is heavy, and --help or a bad flag should answer at once.
@@ -141,26 +128,13 @@ async function runCommand(args: string[]): Promise<number> {
   const { results, runDir } = await runMatrix({
     loaded,
     ...(values.pool ? { pools: values.pool } : {}),
-    outDir: values.out,
-    cacheDir: values['cache-dir'] ?? defaultCacheDir(),
-    ...(values.mirror ? { mirror: values.mirror } : {}),
-    keepArtifacts: values['keep-artifacts'],
-    setup: values.setup,
+    ...run,
+    hygiene,
     ...(repeat ? { repeat } : {}),
-    jobs,
     ...(shard ? { shard } : {}),
-    ...(values.accel ? { accel: values.accel as 'kvm' | 'tcg' | 'auto' } : {}),
-    progress: !values['no-progress'] && !values.json,
     signal: abort.signal,
   });
-  if (values.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
-  else {
-    console.log(`\n${renderText(results)}`);
-    const rel = relative(process.cwd(), runDir);
-    console.log(`\nresults: ${rel && !rel.startsWith('..') ? rel : runDir}/results.json`);
-  }
-  if (abort.signal.aborted) return 130;
-  return results.exitCode;
+  return finishRun(results, runDir, renderText(results), values.json, abort);
 }
 
 main(process.argv.slice(2)).then(

@@ -5,7 +5,8 @@
  * virtualize debug registers shows both the failure and whether the
  * workaround holds; a trixie node with runc, crun and podman for the
  * runtime suite (the other images carry no runtime: their runtime cell
- * says so). Then the same two node images on Debian's 5.10, 6.1 and
+ * says so), and a sid node with containerd 2.1 for the cri suite (the
+ * kubelet's checkpoint path; the others show one SKIP cell there). Then the same two node images on Debian's 5.10, 6.1 and
  * 6.12 kernels in VMs (the big-mem curve only at 64 MiB there: under TCG
  * emulation larger dumps cost minutes and say nothing new). One migration
  * group moves the counter between the host trixie pool and three VM pools
@@ -39,6 +40,17 @@ pools:
       breakpoints as in host-trixie-nobp
     kernel: host
     image: debian-trixie-containers
+    criu:
+      env:
+        CRIU_FAULT: "130"
+  - name: host-sid-containerd
+    description: >-
+      Debian unstable as a Kubernetes-style node: containerd 2.1.9 (its CRI
+      plugin, the kubelet's checkpoint path), runc 1.3.6, CNI plugins, CRIU
+      4.2.1, on this machine's kernel; CRIU told not to use hardware
+      breakpoints as in host-trixie-nobp
+    kernel: host
+    image: debian-sid-containerd
     criu:
       env:
         CRIU_FAULT: "130"

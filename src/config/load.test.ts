@@ -17,7 +17,7 @@ describe('config loading', () => {
   test('the embedded default is valid: four host pools (one with container runtimes), then 3 Debian kernels x 2 node images in VMs', async () => {
     const { config, file } = await loadConfig();
     expect(file).toBe('(embedded default)');
-    expect(config.pools.filter((p) => p.backend === 'namespace').map((p) => p.name)).toEqual(['host-bookworm', 'host-trixie', 'host-trixie-nobp', 'host-trixie-containers']);
+    expect(config.pools.filter((p) => p.backend === 'namespace').map((p) => p.name)).toEqual(['host-bookworm', 'host-trixie', 'host-trixie-nobp', 'host-trixie-containers', 'host-sid-containerd']);
     const vms = config.pools.filter((p) => p.backend === 'qemu');
     expect(new Set(vms.map((p) => p.kernel))).toEqual(new Set(['debian/bullseye', 'debian/bookworm', 'debian/trixie']));
     expect(new Set(vms.map((p) => p.image))).toEqual(new Set(['debian-bookworm', 'debian-trixie']));
@@ -30,6 +30,16 @@ describe('config loading', () => {
     const { config } = parseConfig('pools:\n  - {name: a, kernel: host, image: debian-trixie}\n', 'f.yaml');
     expect(config.pools[0]).toMatchObject({ backend: 'namespace', criu: { env: {} } });
     expect(config.settings.timeouts.criuMs).toBe(20_000);
+  });
+
+  test('each load gets its own default settings: a config with pilots (the pilot suite joins its suites) leaves the next load alone', () => {
+    const pools = 'pools:\n  - {name: a, kernel: host, image: debian-trixie}\n';
+    const first = parseConfig(`${pools}pilots:\n  - {name: r, pools: [a], service: {command: [sleep, infinity]}, ready: {command: ['true']}}\n`, 'f.yaml');
+    expect(first.config.settings.suites).toContain('pilot');
+    const second = parseConfig(pools, 'g.yaml');
+    expect(second.config.settings.suites).not.toContain('pilot');
+    expect(second.config.settings).not.toBe(first.config.settings);
+    expect(second.config.settings.timeouts).not.toBe(first.config.settings.timeouts);
   });
 
   test('a kernel other than host means a VM: backend defaults to qemu, vm settings get defaults', () => {

@@ -112,7 +112,7 @@ export const Pilot = z.strictObject({
   stages: z.array(z.enum(PILOT_STAGES)).min(1).default(['leave-running', 'checkpoint-restore']),
   /** migration stage: the pools it is migrated to (each also runs the service). */
   migrateTo: z.array(Name).default([]),
-  criteria: PilotCriteria.default(PilotCriteria.parse({})),
+  criteria: PilotCriteria.default(() => PilotCriteria.parse({})),
 });
 export type Pilot = z.infer<typeof Pilot>;
 export type PilotCriteria = z.infer<typeof PilotCriteria>;

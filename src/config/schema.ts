@@ -18,8 +18,12 @@ export const WorkloadName = z.enum(WORKLOAD_NAMES as [string, ...string[]], {
   error: (i) => `a workload class of the catalogue (${classNames().join(', ')})${typeof i.input === 'string' ? `, not "${i.input}"` : ''}`,
 });
 export const RUNTIME_NAMES = ['runc', 'crun', 'podman'] as const;
-export const SUITES = ['criu-check', 'round-trip', 'runtime', 'cri', 'migration', 'pilot'] as const;
-/** What runs when settings.suites is not given: every suite but pilot (a config with pilots: gets pilot added, see src/config/pilot-checks.ts). */
+export const SUITES = ['criu-check', 'round-trip', 'runtime', 'cri', 'migration', 'security', 'pilot'] as const;
+/**
+ * What runs when settings.suites is not given: every suite but pilot (a config with pilots: gets pilot added, see
+ * src/config/pilot-checks.ts) and security, which costs ~3 s on a host pool but ~2 min on a TCG VM pool here
+ * (transfer-integrity's moves through the guest agent): name it in settings.suites to run it.
+ */
 export const DEFAULT_SUITES = ['criu-check', 'round-trip', 'runtime', 'cri', 'migration'] as const satisfies readonly (typeof SUITES)[number][];
 /** How a migration moves a workload between pools (see src/runner/migration.ts). */
 export const MIGRATION_MODES = ['cold', 'pre-copy', 'page-server', 'lazy', 'runtime'] as const;
@@ -148,7 +152,17 @@ export const Settings = z.strictObject({
    * application's libc decides what CRIU meets (e.g. rseq with glibc >= 2.35); each cell records which it used.
    */
   workloadBuild: z.enum(['host', 'image']).default('host'),
-  timeouts: Timeouts.default(Timeouts.parse({})),
+  timeouts: Timeouts.default(() => Timeouts.parse({})),
+  /**
+   * A FAIL whose diagnosis has a remedy the harness can apply (a signature's remedy: block) is re-run once
+   * with it, and the cell records whether it held. false: no re-runs (each costs about one more round trip).
+   */
+  remedies: z.boolean().default(true),
+  /**
+   * At most this many remedy re-runs per pool, suite and diagnosis (the rest of that group's cells say "not re-run"):
+   * one cause failing 36 cells on a TCG VM pool does not cost 36 more round trips to prove one remedy.
+   */
+  remedyReruns: z.number().int().min(1).max(1000).default(3),
   /** The operator's own signature files (src/config/signature-schema.ts), relative to the config file; checked at load. */
   signatures: z.array(z.string().min(1, 'a signature file path')).default([]),
 });
@@ -201,7 +215,8 @@ export const Config = z.strictObject({
   migrations: z.array(MigrationGroup).default([]),
   /** The operator's own services, judged GO / CONDITIONAL / NO-GO per pool (src/config/pilot-schema.ts). */
   pilots: z.array(Pilot).default([]),
-  settings: Settings.default(Settings.parse({})),
+  // A fresh object per config (a function): a load that edits its settings (the pilot suite joining) must not edit the next one's.
+  settings: Settings.default(() => Settings.parse({})),
 });
 export type Config = z.infer<typeof Config>;
 export type Settings = z.infer<typeof Settings>;

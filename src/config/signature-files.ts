@@ -64,6 +64,7 @@ export function builtinSignatures(): LoadedSignature[] {
  * a built-in one). CONFIG_FILE names where the list was given.
  */
 export function loadOperatorSignatures(files: readonly string[], configFile: string, lineOf?: (path: readonly PropertyKey[]) => number | undefined): LoadedSignature[] {
+  if (!files.length) return [];
   const builtinIds = new Set(builtinSignatures().map((s) => s.id));
   const where = new Map<string, string>();
   const out: LoadedSignature[] = [];

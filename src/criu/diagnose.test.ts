@@ -154,3 +154,18 @@ describe('lazy migration from this host kernel', () => {
     expect(criuVersionsOnTheWire({ pool: 'a', criuVersion: '4.1.1' }, { pool: 'b', criuVersion: '4.1.1' })).toBeUndefined();
   });
 });
+
+describe('pilot services (CRIU 4.2.1, host-sid, seen here)', () => {
+  test('a held client connection dumped without --tcp-established: FAIL, tcp-established-needed', () => {
+    const text = "(00.022383) Error (criu/util.c:1534): rlimit: Can't setup RLIMIT_NOFILE for self: Operation not permitted\n(00.063984) Error (criu/sk-inet.c:200): inet: Connected TCP socket, consider using --tcp-established option.\n(00.064017) Error (criu/cr-dump.c:1545): Dump files (pid: 235) failed with -1\n";
+    const d = diagnose({ text });
+    expect(d[0]).toMatchObject({ id: 'tcp-established-needed', blame: 'tuple' });
+    expect(failureStatus(d)).toBe('FAIL');
+  });
+  test('a reconnecting client caught half-way into the listener: FAIL, tcp-in-flight, the remedy names --skip-in-flight', () => {
+    const text = '(00.054516) Error (criu/sk-inet.c:185): inet: In-flight connection (l) for 2228f9\n(00.054518) Error (criu/sk-inet.c:186): inet: In-flight connections can be ignored with the --skip-in-flight option.\n';
+    const d = diagnose({ text });
+    expect(d[0]).toMatchObject({ id: 'tcp-in-flight', remediation: expect.stringMatching(/--skip-in-flight/) });
+    expect(failureStatus(d)).toBe('FAIL');
+  });
+});

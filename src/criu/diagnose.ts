@@ -35,7 +35,7 @@ export interface DiagnoseInput {
   hwBreakpoints?: boolean | null;
   /** A migration: the CPUs of the node the checkpoint came from and of the node restoring it (the pools' inventories). */
   cpu?: { source?: CpuInfo | null | undefined; destination?: CpuInfo | null | undefined };
-  /** Where in the cell the failure happened: only signatures of that stage (or "any") apply. Absent: every stage but verify. */
+  /** Where in the cell the failure happened: only signatures of that stage (or "any") apply. Absent or "any": every stage but verify. */
   stage?: SignatureStage;
   exitCode?: number;
   /** What `when:` conditions compare with: the pool's CRIU version and kernel release, when known. */
@@ -57,7 +57,7 @@ export function diagnoseVerdict(message: string): Diagnosis[] {
 
 /** Every known signature found in the input, most specific first, notes last. */
 export function diagnose(input: DiagnoseInput): Diagnosis[] {
-  const stage = input.stage;
+  const stage = input.stage === 'any' ? undefined : input.stage;
   const applies = (s: Signature) => (stage ? s.stages.includes(stage) || s.stages.includes('any') : !s.stages.every((x) => x === 'verify'));
   return matchAll(activeSignatures().filter(applies), input);
 }
@@ -71,6 +71,46 @@ function matchAll(signatures: readonly Signature[], input: DiagnoseInput): Diagn
     out.push({ id: s.id, fatal: s.fatal, title: s.title, cause: detail ? `${detail} ${s.cause}` : s.cause, remediation: s.remediation, blame: s.blame, evidence: evidence.trim().slice(0, 300) });
   }
   return [...out.filter((d) => d.blame !== 'note'), ...out.filter((d) => d.blame === 'note')];
+}
+
+/** How many decisive lines an undiagnosed failure shows. */
+const DECISIVE_LINES = 3;
+
+/**
+ * A failure no signature explains: the stage it happened at and its
+ * decisive lines (the first error lines that no note explains, else the
+ * last lines, else the harness's own reason), so the reader always has
+ * something to go on. Blame "note": it never changes the verdict.
+ */
+export function undiagnosed(input: { text: string; stage?: SignatureStage | undefined; reason?: string | undefined }): Diagnosis {
+  const notes = activeSignatures().filter((s) => s.blame === 'note');
+  const lines = input.text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const explained = (l: string) => notes.some((s) => s.match({ text: l }) !== undefined);
+  const errors = lines.filter((l) => /\bError\b|\bFAIL(ED)?\b|\bfailed\b|\bBUG\b/.test(l) && !explained(l));
+  const decisive = (errors.length ? errors.slice(0, DECISIVE_LINES) : lines.filter((l) => !explained(l)).slice(-DECISIVE_LINES)).map((l) => (l.length > 200 ? `${l.slice(0, 200)}…` : l));
+  const where = input.stage && input.stage !== 'any' ? `at ${input.stage}` : 'at an unknown stage';
+  const evidence = decisive.length ? decisive.join(' | ') : input.reason?.trim() || `no output ${where}`;
+  return {
+    id: 'undiagnosed',
+    fatal: false,
+    title: `A failure no known signature explains (${where})`,
+    cause: `No signature of the knowledge base matches this failure ${where}. Decisive lines: ${evidence}`,
+    remediation: 'Read the log excerpt beside it; keep the artifacts (--keep-artifacts) and add a signature for it (settings.signatures, see the README) once the cause is known.',
+    blame: 'note',
+    evidence: evidence.slice(0, 300),
+  };
+}
+
+/** DIAGNOSES plus `undiagnosed` when none of them explains the failure (only notes, or nothing). */
+export function withUndiagnosed(diagnoses: readonly Diagnosis[], input: Parameters<typeof undiagnosed>[0]): Diagnosis[] {
+  if (diagnoses.some((d) => d.blame !== 'note')) return [...diagnoses];
+  return [...diagnoses, undiagnosed(input)];
+}
+
+/** The stage a CRIU command is (its first argument), for signatures and undiagnosed failures. */
+export function stageOfCriu(args: readonly string[]): SignatureStage {
+  const cmd = args[0] ?? '';
+  return (['check', 'dump', 'pre-dump', 'restore', 'page-server', 'lazy-pages'] as const).find((s) => s === cmd) ?? 'any';
 }
 
 /** The lines of a CRIU log worth showing: errors and warnings, then the last lines. Never memory contents. */

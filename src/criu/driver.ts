@@ -1,7 +1,7 @@
 import type { Environment, ExecResult } from '../environments/environment.ts';
 import { checkArgs, checkFeatureArgs, dumpArgs, lazyPagesArgs, pageServerArgs, preDumpArgs, restoreArgs } from './commands.ts';
 import type { DumpOptions, ImageOptions, LazyPagesOptions, PageServerOptions, PreDumpOptions, RestoreOptions } from './commands.ts';
-import { diagnose, failureStatus, logExcerpt, type DiagnoseInput, type Diagnosis } from './diagnose.ts';
+import { diagnose, failureStatus, logExcerpt, stageOfCriu, withUndiagnosed, type DiagnoseInput, type Diagnosis } from './diagnose.ts';
 import { parseCriuVersion } from './help.ts';
 import type { Status } from '../results/schema.ts';
 
@@ -36,6 +36,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** A migration: the source's and destination's CPUs (the pools' inventories), for the diagnosis. */
   cpu?: DiagnoseInput['cpu'];
+  /** Runs criu under this command (e.g. a sandbox: `unshare --net --mount -- sh -c …`); it must exec its arguments. */
+  prefix?: readonly string[];
 }
 
 /** Drives the node image's own criu inside an environment. */
@@ -47,23 +49,38 @@ export class Criu {
   signal: AbortSignal | undefined;
   /** What the pool's own probe found: do debug-register breakpoints reach a ptracer here (null: unknown)? */
   private readonly hwBreakpoints: boolean | null;
-  constructor(env: Environment, criuEnv: Record<string, string>, timeoutMs: number, probed: { hwBreakpoints?: boolean | null } = {}) {
+  /** A remedy's CRIU options, appended to every dump, pre-dump and restore (see withRemedy). */
+  private readonly extraOptions: readonly string[];
+  constructor(env: Environment, criuEnv: Record<string, string>, timeoutMs: number, probed: { hwBreakpoints?: boolean | null } = {}, extraOptions: readonly string[] = []) {
     this.env = env;
     this.criuEnv = criuEnv;
     this.timeoutMs = timeoutMs;
     this.hwBreakpoints = probed.hwBreakpoints ?? null;
+    this.extraOptions = extraOptions;
   }
 
   /** A driver with the same node, settings and timeout, for a command that runs while others go on (cancelled by SIGNAL alone). */
   alongside(signal: AbortSignal, timeoutMs = this.timeoutMs): Criu {
-    const c = new Criu(this.env, this.criuEnv, timeoutMs, { hwBreakpoints: this.hwBreakpoints });
+    const c = new Criu(this.env, this.criuEnv, timeoutMs, { hwBreakpoints: this.hwBreakpoints }, this.extraOptions);
     c.signal = signal;
+    return c;
+  }
+
+  /**
+   * The same driver with a remedy applied: ENV added to CRIU's environment
+   * (CRIU_FAULT=130), OPTIONS appended to every dump, pre-dump and restore
+   * (--network-lock=nftables: CRIU reads its options the same for every
+   * command). The pool's own settings stay.
+   */
+  withRemedy(env: Readonly<Record<string, string>>, options: readonly string[] = []): Criu {
+    const c = new Criu(this.env, { ...this.criuEnv, ...env }, this.timeoutMs, { hwBreakpoints: this.hwBreakpoints }, [...this.extraOptions, ...options]);
+    c.signal = this.signal;
     return c;
   }
 
   /** Runs criu with args; logFile (inside the environment) is read back for diagnosis. */
   async run(args: string[], opts: RunOptions = {}): Promise<CriuRun> {
-    const argv = ['criu', ...args];
+    const argv = [...(opts.prefix ?? []), 'criu', ...args];
     const stop = new AbortController();
     const signal = this.signal ? AbortSignal.any([this.signal, stop.signal]) : stop.signal;
     let hung: string | undefined;
@@ -80,14 +97,17 @@ export class Criu {
     if (opts.logFile) log = boundedLog(await this.env.readFile(opts.logFile).catch(() => Buffer.alloc(0)));
     const text = [log, result.stdout, result.stderr].filter(Boolean).join('\n');
     const killedBy = result.signal && !result.timedOut && !weStopped ? result.signal : undefined;
-    const diagnoses = diagnose({ text, timedOut: result.timedOut, hwBreakpoints: this.hwBreakpoints, ...(killedBy ? { signal: killedBy } : {}), ...(opts.cpu ? { cpu: opts.cpu } : {}) });
+    const stage = stageOfCriu(args);
+    const found = diagnose({ text, stage, timedOut: result.timedOut, hwBreakpoints: this.hwBreakpoints, exitCode: result.exitCode, ...(killedBy ? { signal: killedBy } : {}), ...(opts.cpu ? { cpu: opts.cpu } : {}) });
+    const ok = result.exitCode === 0 && !result.timedOut && !killedBy;
+    const diagnoses = ok ? found : withUndiagnosed(found, { text, stage, reason: result.timedOut ? `timed out after ${opts.timeoutMs ?? this.timeoutMs} ms` : `exit ${result.exitCode}` });
     return {
       argv,
       result,
       text,
       diagnoses,
       excerpt: logExcerpt(text),
-      ok: result.exitCode === 0 && !result.timedOut && !killedBy,
+      ok,
       ...(hung ? { hung } : {}),
       ...(killedBy ? { killedBy } : {}),
     };
@@ -120,16 +140,16 @@ export class Criu {
 
   /** `criu dump`; its log (in the image directory) is watched for hangs and read back. */
   dump(o: DumpOptions, opts: { timeoutMs?: number } = {}): Promise<CriuRun> {
-    return this.run(dumpArgs(o), { ...opts, ...logOf(o) });
+    return this.run([...dumpArgs(o), ...this.extraOptions], { ...opts, ...logOf(o) });
   }
 
   preDump(o: PreDumpOptions, opts: { timeoutMs?: number } = {}): Promise<CriuRun> {
-    return this.run(preDumpArgs(o), { ...opts, ...logOf(o) });
+    return this.run([...preDumpArgs(o), ...this.extraOptions], { ...opts, ...logOf(o) });
   }
 
   /** A migration's restore passes the two nodes' CPUs (opts.cpu) so a CPU diagnosis can name what the destination lacks. */
-  restore(o: RestoreOptions, opts: { timeoutMs?: number; cpu?: DiagnoseInput['cpu'] } = {}): Promise<CriuRun> {
-    return this.run(restoreArgs(o), { ...opts, ...logOf(o) });
+  restore(o: RestoreOptions, opts: { timeoutMs?: number; cpu?: DiagnoseInput['cpu']; prefix?: readonly string[] } = {}): Promise<CriuRun> {
+    return this.run([...restoreArgs(o), ...this.extraOptions], { ...opts, ...logOf(o) });
   }
 
   /** `criu check [--all]`. */

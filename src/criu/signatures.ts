@@ -33,10 +33,14 @@ function version(v: string | null | undefined): semver.SemVer | null {
   return v ? semver.coerce(v) : null;
 }
 
-/** Each `when` condition holds only when the engine knows the value: an unknown version claims nothing. */
+/**
+ * Each `when` condition holds only when the engine knows the value: the
+ * caller's, else what CRIU's own log header says ("Version: 4.1.1",
+ * "Running on HOST Linux 6.18.44-…"); an unknown version claims nothing.
+ */
 function whenHolds(w: NonNullable<LoadedSignature['match']['when']>, i: DiagnoseInput): boolean {
-  const criu = version(i.criuVersion);
-  const kernel = version(i.kernelRelease);
+  const criu = version(i.criuVersion ?? /\bVersion: (\d+\.\d+(?:\.\d+)?)/.exec(i.text)?.[1]);
+  const kernel = version(i.kernelRelease ?? /\bRunning on \S+ Linux (\d+\.\d+(?:\.\d+)?)/.exec(i.text)?.[1]);
   if (w.criuVersionBelow && !(criu && semver.lt(criu, semver.coerce(w.criuVersionBelow)!))) return false;
   if (w.criuVersionAtLeast && !(criu && semver.gte(criu, semver.coerce(w.criuVersionAtLeast)!))) return false;
   if (w.kernelBelow && !(kernel && semver.lt(kernel, semver.coerce(w.kernelBelow)!))) return false;
@@ -98,8 +102,14 @@ export function compileSignature(s: LoadedSignature): Signature {
   };
 }
 
-const BUILTIN: readonly Signature[] = builtinSignatures().map(compileSignature);
-let active: readonly Signature[] = order(BUILTIN);
+// Compiled on first use, so that a broken file surfaces as a ConfigError where a command runs (exit 2), not at import.
+let builtin: readonly Signature[] | undefined;
+let active: readonly Signature[] | undefined;
+
+function builtinSet(): readonly Signature[] {
+  builtin ??= builtinSignatures().map(compileSignature);
+  return builtin;
+}
 
 function order(list: readonly Signature[]): Signature[] {
   return [...list.filter((s) => !s.fallback), ...list.filter((s) => s.fallback)];
@@ -107,6 +117,7 @@ function order(list: readonly Signature[]): Signature[] {
 
 /** Every signature in diagnosis order: the built-in ones (an operator's override in place of its namesake), then the operator's new ones. */
 export function activeSignatures(): readonly Signature[] {
+  active ??= order(builtinSet());
   return active;
 }
 
@@ -119,5 +130,6 @@ export function activeSignatures(): readonly Signature[] {
 export function useOperatorSignatures(files: readonly string[], configFile = 'settings.signatures'): void {
   const extra = loadOperatorSignatures(files, configFile).map(compileSignature);
   const byId = new Map(extra.map((s) => [s.id, s]));
-  active = order([...BUILTIN.map((s) => byId.get(s.id) ?? s), ...extra.filter((s) => !BUILTIN.some((b) => b.id === s.id))]);
+  const base = builtinSet();
+  active = order([...base.map((s) => byId.get(s.id) ?? s), ...extra.filter((s) => !base.some((b) => b.id === s.id))]);
 }

@@ -1,4 +1,5 @@
 import type { NodeLink } from './network/node-link.ts';
+import type { SinkFactory } from '../artifacts/store.ts';
 
 /**
  * The one interface every backend implements. Suites only ever talk to an
@@ -49,8 +50,12 @@ export interface Environment {
   pidInUse?(pid: number): Promise<boolean>;
   /** Copies a host file into the environment (mode kept). */
   copyIn(hostPath: string, envPath: string): Promise<void>;
-  /** Copies a directory out of the environment into hostDir (made root-only, files 0600); returns hostDir. */
-  copyOut(envPath: string, hostDir: string): Promise<string>;
+  /**
+   * Copies a directory out of the environment into hostDir (made root-only,
+   * files 0600); returns hostDir. With a sink, each file's bytes go through
+   * it instead (kept artifacts: encrypted on the way, never plaintext on disk).
+   */
+  copyOut(envPath: string, hostDir: string, opts?: { sink?: SinkFactory }): Promise<string>;
   /** Writes a file inside the work directory (root-only unless mode says otherwise). */
   writeFile(envPath: string, data: string | Buffer, mode?: number): Promise<void>;
   /** Reads a file from the environment. */

@@ -4,6 +4,7 @@ import { causeOf } from '../matrix/groups.ts';
 import { featureCell } from '../matrix/model.ts';
 import { globMatch, looseVersion, type Policy } from './policy.ts';
 import { cellKey } from './run-defects.ts';
+import { pilotVerdictFindings } from './pilot-gate.ts';
 
 export type FindingKind =
   | 'status'
@@ -17,7 +18,9 @@ export type FindingKind =
   | 'empty-run'
   | 'duplicate-cell'
   | 'expired-known-issue'
-  | 'expired-retirement';
+  | 'expired-retirement'
+  | 'pilot-verdict'
+  | 'missing-pilot-verdict';
 
 export interface Finding {
   kind: FindingKind;
@@ -63,7 +66,7 @@ interface Pending {
 
 const broken = (s: Status) => s === 'FAIL' || s === 'ERROR';
 const WORSE: Record<Status, number> = { PASS: 0, SKIP: 1, FAIL: 2, ERROR: 3 };
-const LEAD: Partial<Record<FindingKind, number>> = { status: 0, 'success-rate': 1, capability: 2, rule: 3, metric: 4 };
+const LEAD: Partial<Record<FindingKind, number>> = { status: 0, 'success-rate': 1, capability: 2, rule: 3, metric: 4, 'pilot-verdict': 5 };
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
 function metricValue(c: Cell, path: string, group: string, name: string | undefined): number | undefined {
@@ -264,6 +267,13 @@ export function runGate(baseline: RunResults, current: RunResults, policy: Polic
       }
     }
   }
+
+  // Pilot verdicts worse than the baseline's (known issues may cover them); one the baseline had, gone, unless retired.
+  const pv = pilotVerdictFindings(baseline, current, curPools, retirement);
+  for (const f of pv.worse) add(`${f.pool}\0${f.what}`, { f, unstable: false, label: `verdict ${f.before} → ${f.after}` });
+  r.regressions.push(...pv.missing);
+  r.retired.push(...pv.retired);
+  r.improvements.push(...pv.better);
 
   // Each cell once: what a known issue covers is expected; the rest is a regression unless all of it is unstable.
   const activeKnown = policy.knownIssues.filter((k) => k.expires >= today);

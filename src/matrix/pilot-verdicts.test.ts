@@ -124,8 +124,10 @@ describe('pilot verdicts: UNDECIDED (fail closed)', () => {
     expect(v.verdict).toBe('UNDECIDED');
   });
 
-  test('a primary stage skipped (a capability missing) is not judged', () => {
+  test('a primary stage skipped (a capability missing) is not judged; stages skipped for one cause are told once', () => {
     expect(judge([...base().slice(0, 2), cell('redis/checkpoint-restore', 'SKIP', null)]).verdict).toBe('UNDECIDED');
+    const v = judge([base()[0]!, cell('redis/leave-running', 'SKIP', null), cell('redis/checkpoint-restore', 'SKIP', null)]);
+    expect(v.why).toBe('redis/leave-running, redis/checkpoint-restore skipped: capability missing: mem_dirty_track');
   });
 
   test('a variant that might have helped broke (ERROR)', () => {

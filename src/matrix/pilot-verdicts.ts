@@ -64,7 +64,7 @@ const KIND_OF: Partial<Record<string, Kind>> = {
 const RESPONSE: Record<Kind, string> = {
   memory: 'memory artifact concern: halt non-essential checkpoints, rotate the secrets the service holds, audit access to checkpoint images',
   destination: 'restore fails on the destination: keep the cold-start fallback there and mark the tuple incompatible',
-  broken: 'restore fails on this pool: cold-start fallback (restart the service instead of restoring it) and mark the tuple incompatible',
+  broken: 'checkpoint/restore fails on this pool: cold-start fallback (restart the service instead of restoring it) and mark the tuple incompatible',
   tcp: 'unstable TCP restore: disable established-TCP restore (--tcp-established) for this class; its clients must reconnect',
   artifact: 'artifact growth: quotas, a TTL and compression for checkpoint images',
   freeze: 'freeze budget missed: no live checkpoints for this class; pre-copy needs dirty-memory tracking (mem_dirty_track) on the pool',
@@ -138,17 +138,27 @@ function judgeStage(p: Pilot, c: Cell | undefined, check: string, stage: Stage):
     if (k) kinds.add(k);
   }
   if (c.status === 'FAIL') kinds.add(stage === 'migration' ? 'destination' : 'broken');
-  if (missed.length) return { check, outcome: 'missed', rows, kinds, note: `${check}: ${missed.map(describeReason).join('; ')}${c.status === 'FAIL' ? ` — ${c.reason}` : ''}` };
+  const cause = c.diagnoses.find((d) => d.blame !== 'note');
+  if (missed.length) return { check, outcome: 'missed', rows, kinds, note: `${check}: ${missed.map(describeReason).join('; ')}${c.status === 'FAIL' ? ` — ${c.reason}${cause ? ` (${cause.title})` : ''}` : ''}` };
   if (unmeasured.length) return { check, outcome: 'undecided', rows, kinds, note: `${check}: not measured: ${unmeasured.map((r) => CRITERIA[r.criterion]?.label ?? r.criterion).join(', ')}` };
   return { check, outcome: 'met', rows, kinds: new Set(), note: `${check} met every criterion` };
 }
 
+/** A criterion's measured value or limit as a person reads it: "812 ms", "48.0 MiB", "95.0%", "not measured". */
+export function criterionValue(criterion: string, v: number | string | null): string {
+  if (v === null) return 'not measured';
+  if (typeof v === 'string') return v;
+  if (criterion === 'restoreSuccessRate') return `${(v * 100).toFixed(1)}%`;
+  const unit = CRITERIA[criterion]?.unit ?? '';
+  if (unit === 'B') return `${(v / 2 ** 20).toFixed(1)} MiB`;
+  return `${Math.round(v * 100) / 100}${unit ? ` ${unit}` : ''}`;
+}
+
 /** "freeze p95 812 ms > 500 ms". */
 export function describeReason(r: PilotReason): string {
-  const c = CRITERIA[r.criterion] ?? { label: r.criterion, dir: '=', unit: '' };
-  const fmt = (v: number | string | null) => (v === null ? 'not measured' : typeof v === 'number' ? (r.criterion === 'restoreSuccessRate' ? `${(v * 100).toFixed(1)}%` : `${Math.round(v * 100) / 100}${c.unit ? ` ${c.unit}` : ''}`) : v);
+  const c = CRITERIA[r.criterion] ?? { label: r.criterion, dir: '=' };
   const bad = c.dir === '≤' ? '>' : c.dir === '≥' ? '<' : '≠';
-  return `${c.label} ${fmt(r.measured)} ${r.ok ? c.dir : bad} ${fmt(r.limit)}`;
+  return `${c.label} ${criterionValue(r.criterion, r.measured)} ${r.ok ? c.dir : bad} ${criterionValue(r.criterion, r.limit)}`;
 }
 
 interface Part {
@@ -190,6 +200,17 @@ function judgeOne(p: Pilot, pool: string, cell: (check: string) => Cell | undefi
     else parts.push(migration(p, pool, (dest) => stage('migration', at(`migration → ${dest}`))));
   }
   return combine(p, pool, parts);
+}
+
+/** The parts' notes, one per cause: stages that say the same after their check name are told once ("a, b skipped: …"). */
+function notesOf(parts: readonly Part[]): string {
+  const byTail = new Map<string, string[]>();
+  for (const x of parts) {
+    const check = x.judged.length === 1 ? x.judged[0]!.check : undefined;
+    const [head, tail] = check && x.note.startsWith(`${check} `) ? [check, x.note.slice(check.length)] : ['', x.note];
+    byTail.set(tail, [...(byTail.get(tail) ?? []), head].filter(Boolean));
+  }
+  return [...byTail].map(([tail, heads]) => `${heads.join(', ')}${tail}`.trim()).join('; ');
 }
 
 function simple(j: Judged): Part {
@@ -261,6 +282,6 @@ function combine(p: Pilot, pool: string, parts: Part[]): PilotVerdict {
       ? `every stage (${p.stages.join(', ')}) met every criterion over ${p.attempts} attempt${p.attempts === 1 ? '' : 's'}`
       : verdict === 'CONDITIONAL'
         ? `${conditions.join('; ')} — ${worst.map((x) => x.note).join('; ')}`
-        : worst.map((x) => x.note).join('; ');
+        : notesOf(worst);
   return { pilot: p.name, pool, verdict, conditions, why, reasons, response, evidence };
 }

@@ -1,7 +1,9 @@
 import type { RunResults } from '../results/schema.ts';
 import { causeOf, failureGroups, skipGroups } from './groups.ts';
 import { migrationGrids, squareLabel } from './migration-grid.ts';
+import { groupRemedyLine } from './remedy-line.ts';
 import { listNames, notRunLabel, pivot, poolLabels, scalePoints, totalOf, type MatrixCell } from './model.ts';
+import { failingReasons, pilotBoard, verdictCounts } from './pilot-board.ts';
 
 function summarizeCell(m: MatrixCell): string {
   if (!m.status) return '-';
@@ -34,10 +36,14 @@ export function renderText(results: RunResults, opts: { showSkips?: boolean } = 
       out.push(`       cause: ${d.cause}`);
       out.push(`       fix:   ${d.remediation}`);
     }
+    const remedy = groupRemedyLine(g.cells);
+    if (remedy) out.push(`       remedy: ${remedy}`);
   }
   if (!opts.showSkips) {
     for (const g of skipGroups(results)) out.push(g.suite ? `SKIP   ${g.pool} › ${g.suite} › ${listNames(g.checks)}: ${g.missing}` : `SKIP   ${g.pool}: ${g.missing}`);
   }
+  const board = renderPilotBoard(results);
+  if (board.length) out.push('', ...board);
   const grids = renderGrids(results);
   if (grids.length) out.push('', ...grids);
   const s = results.summary;
@@ -74,5 +80,32 @@ export function renderScale(results: RunResults): string[] {
     const perGiB = cells.at(-1)!.metrics.dumpMsPerGiB;
     out.push(`scale  ${p.name}: ${points.join('; ')}${perGiB ? ` → ${(perGiB / 1000).toFixed(2)} s per GiB` : ''}`);
   }
+  return out;
+}
+
+/**
+ * The pilots' verdict board: pools (rows) × pilots (columns), then each
+ * verdict that is not GO with its conditions, why, the criteria it missed
+ * (measured vs limit) and the playbook's response.
+ */
+export function renderPilotBoard(results: RunResults): string[] {
+  const b = pilotBoard(results);
+  if (!b) return [];
+  const header = ['pilot verdicts: pool ↓ pilot →', ...b.pilots];
+  const rows = b.pools.map((pool) => [pool, ...b.pilots.map((pilot) => b.square(pool, pilot)?.verdict ?? '–')]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const out = [fmt(header), ...rows.map(fmt), ''];
+  for (const pool of b.pools)
+    for (const pilot of b.pilots) {
+      const v = b.square(pool, pilot);
+      if (!v || v.verdict === 'GO') continue;
+      out.push(`${v.verdict.padEnd(11)}  ${pool} › ${pilot}${v.conditions.length ? `: ${v.conditions.join('; ')}` : ''}`);
+      out.push(`             why: ${v.why}`);
+      for (const r of failingReasons(v).slice(0, 4)) out.push(`             ${r}`);
+      if (v.response) out.push(`             response: ${v.response}`);
+    }
+  const n = verdictCounts(results.pilots ?? []);
+  out.push(`pilots: ${n.GO} GO, ${n.CONDITIONAL} CONDITIONAL, ${n['NO-GO']} NO-GO, ${n.UNDECIDED} UNDECIDED`);
   return out;
 }

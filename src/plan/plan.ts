@@ -1,4 +1,5 @@
 import type { Settings } from '../config/schema.ts';
+import type { ArtifactPolicy, RunAudit } from '../artifacts/policy.ts';
 import type { NodeAddress, NodeNetworkSpec } from '../environments/network/node-network.ts';
 
 /**
@@ -63,10 +64,16 @@ export interface RunPlan {
   pools: PlannedPool[];
   settings: Settings;
   /** Host paths of compiled binaries: cc-ns, cc-guard, cc-agent, each workload and the probes. */
-  natives: { helper: string; guard: string; agent: string; /** cc-pause, the cri suite's sandbox binary (absent in plans made before it). */ pause?: string; workloads: Record<string, string>; probes: { hwBreakpoints: string } };
+  natives: { helper: string; guard: string; agent: string; /** cc-pause, the cri suite's sandbox binary (absent in plans made before it). */ pause?: string; /** cc-registry, the cri suite's in-node registry. */ registry?: string; workloads: Record<string, string>; probes: { hwBreakpoints: string; client: string } };
   keepArtifacts: boolean;
+  /** With keepArtifacts: where, for how long, up to what size and with which key (see src/artifacts/). */
+  artifacts?: ArtifactPolicy;
+  /** Where audit lines go (the run's audit log and the persistent one). */
+  audit?: RunAudit;
   /** The migration pairs to run now (both pools are up) and every pool they name. */
   migrations?: { pairs: MigrationPair[]; pools: PlannedPool[] };
+  /** The pilot suite: the config's pilots (each runs on the pools it names). */
+  pilots?: import('../config/pilot-schema.ts').Pilot[];
   /** The run's node network, when a suite declared `network: true` (see SuiteNeeds). */
   network?: NodeNetworkSpec;
 }

@@ -7,6 +7,7 @@ import { cellIds } from './html/format.ts';
 import { headerSection, notRunSection } from './html/header.ts';
 import { matrixSection } from './html/matrix.ts';
 import { frozenSection, migrationGridsSection, migrationsSection } from './html/metrics.ts';
+import { pilotsSection } from './html/pilots.ts';
 import { capabilitiesSection, inventoriesSection } from './html/pools.ts';
 import { scaleChart } from './html/scale-chart.ts';
 
@@ -24,6 +25,7 @@ export function reportModel(results: RunResults) {
     ...headerSection(results),
     ...notRunSection(results),
     ...matrixSection(results, ids),
+    ...pilotsSection(results, ids),
     failures: failuresSection(results, ids),
     details: detailsSection(results, ids),
     ...capabilitiesSection(results),

@@ -2,6 +2,8 @@ import { causeOf, failureGroups, skipGroups } from '../matrix/groups.ts';
 import { listNames, notRunLabel, pivot, poolLabels, totalOf } from '../matrix/model.ts';
 import type { RunResults } from '../results/schema.ts';
 import { migrationGrids } from '../matrix/migration-grid.ts';
+import { groupRemedyLine } from '../matrix/remedy-line.ts';
+import { failingReasons, pilotBoard, squareText } from '../matrix/pilot-board.ts';
 
 const ICON = { PASS: '✅', FAIL: '❌', ERROR: '⚠️', SKIP: '⏭️' } as const;
 
@@ -37,6 +39,7 @@ export function renderMarkdown(results: RunResults, opts: { regressions?: string
     out.push(`| ${md(l.name)} | ${md(l.kernel)} | ${l.backend} | ${l.criu} | ${md(l.runtimes)} | ${cols.join(' | ')} |`);
   }
   out.push('');
+  out.push(...pilotSection(results));
   for (const g of migrationGrids(results)) {
     out.push(`**Migration ${md(g.title)}** (rows: source, columns: destination; the diagonal, in bold, is the round trip)`, '');
     out.push(`| source ↓ · destination → | ${g.destinations.map(md).join(' | ')} |`, `|---|${g.destinations.map(() => '---').join('|')}|`);
@@ -61,6 +64,8 @@ export function renderMarkdown(results: RunResults, opts: { regressions?: string
       const checks = listNames(g.checks);
       out.push(`- ${ICON[g.status]} **${md(g.pool)}** › ${g.suite} › ${md(checks)}: ${md(g.first.reason)}`);
       if (d) out.push(`  - cause: ${md(d.cause)}`, `  - fix: ${md(d.remediation)}`);
+      const remedy = groupRemedyLine(g.cells);
+      if (remedy) out.push(`  - remedy re-run: ${md(remedy)}`);
     }
     out.push('');
   }
@@ -72,4 +77,29 @@ export function renderMarkdown(results: RunResults, opts: { regressions?: string
     out.push('', '</details>', '');
   }
   return out.join('\n');
+}
+
+const VERDICT_ICON = { GO: '🟢', CONDITIONAL: '🟡', 'NO-GO': '⛔', UNDECIDED: '❔' } as const;
+
+/** The pilots' verdict board (pools × pilots, conditions in the square), then each verdict that is not GO: why, what it missed, the response. */
+function pilotSection(results: RunResults): string[] {
+  const b = pilotBoard(results);
+  if (!b) return [];
+  const out = ['### Pilot verdicts', '', `| pool ↓ · pilot → | ${b.pilots.map(md).join(' | ')} |`, `|---|${b.pilots.map(() => '---').join('|')}|`];
+  for (const pool of b.pools)
+    out.push(`| ${md(pool)} | ${b.pilots.map((pilot) => {
+      const v = b.square(pool, pilot);
+      return v ? `${VERDICT_ICON[v.verdict]} ${md(squareText(v))}` : '–';
+    }).join(' | ')} |`);
+  out.push('');
+  for (const pool of b.pools)
+    for (const pilot of b.pilots) {
+      const v = b.square(pool, pilot);
+      if (!v || v.verdict === 'GO') continue;
+      out.push(`- ${VERDICT_ICON[v.verdict]} **${md(pool)}** › ${md(pilot)}: ${v.verdict} — ${md(v.why)}`);
+      for (const r of failingReasons(v).slice(0, 4)) out.push(`  - ${md(r)}`);
+      if (v.response) out.push(`  - response: ${md(v.response)}`);
+    }
+  out.push('');
+  return out;
 }

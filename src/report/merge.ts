@@ -19,6 +19,8 @@ export function mergeRuns(runs: { file: string; results: RunResults }[], runId: 
   const first = runs[0]!.results;
   const cells = runs.flatMap((r) => r.results.cells);
   const notRun = runs.flatMap((r) => r.results.notRun ?? []);
+  // Each shard judged the pilots on its own pools (a pool is in one shard only): the verdicts side by side.
+  const pilots = runs.some((r) => r.results.pilots) ? runs.flatMap((r) => r.results.pilots ?? []) : undefined;
   const poolErrors = runs.flatMap((r) => r.results.pools).filter((p) => p.error).length;
   return RunResults.parse({
     schema: 'criu-compat/results',
@@ -34,6 +36,7 @@ export function mergeRuns(runs: { file: string; results: RunResults }[], runId: 
     summary: summarize(cells, notRun),
     interrupted: runs.some((r) => r.results.interrupted),
     ...(notRun.length ? { notRun } : {}),
+    ...(pilots ? { pilots } : {}),
     exitCode: exitCodeFor(cells, poolErrors),
     mergedFrom: runs.map((r) => ({
       runId: r.results.runId,

@@ -42,6 +42,8 @@ export const CellRemedy = z.strictObject({
   /** The re-run's diagnoses' ids, when it failed. */
   diagnoses: z.array(z.string()).optional(),
   durationMs: z.number().nonnegative().optional(),
+  /** The re-run's artifacts, kept with --keep-artifacts (as Cell.artifacts). */
+  artifacts: z.string().optional(),
 });
 export type CellRemedy = z.infer<typeof CellRemedy>;
 
@@ -103,7 +105,8 @@ export const Cell = z.strictObject({
       dumpMsPerGiB: z.number().nonnegative().optional(),
       /**
        * Migrations: freezeMs (the final dump, source), transferBytes and transferMs (images and the
-       * workload's files, host-carried), restoreMs (destination), downtimeMs (final dump start to
+       * workload's files, host-carried), transferIntegrityMs (sealing and checking the moved files' SHA-256
+       * manifest, see transfer-integrity.ts), restoreMs (destination), downtimeMs (final dump start to
        * restore end), downtimeVsCold (this mode's downtime over cold's on the same pair), and per
        * pre-dump i of pre-copy: preDump{i}Pages, preDump{i}Bytes, preDump{i}Ms.
        */
@@ -113,6 +116,13 @@ export const Cell = z.strictObject({
        * checkpointMsMax, restoreMsMax, imageBytesMax, clientGapMsMax, clientErrors, clientProbes.
        */
       pilot: z.record(z.string(), z.number()).optional(),
+      /**
+       * security suite: what the cell proved, by name: secret-in-image per place (environ, heap, filePrivate,
+       * fileShared, deletedFile: is the secret in the image, plaintext?) and counts; archive-at-rest modes and
+       * compression; checkpoint-api-access what was looked at; forensic-restore-sandbox and transfer-integrity
+       * what the restored process could do and what was refused. Never a secret or memory contents.
+       */
+      security: z.record(z.string(), z.union([z.boolean(), z.number(), z.string()])).optional(),
     })
     .default({}),
   /** Error and warning lines of CRIU's log and the last lines (never memory contents). */
@@ -134,7 +144,7 @@ export const Cell = z.strictObject({
   timeline: z.array(TimelineEvent).optional(),
   /** A FAIL whose diagnosis has a remedy the harness applies: the re-run with it (see CellRemedy). */
   remedy: CellRemedy.optional(),
-  /** Artifacts kept with --keep-artifacts (a root-only directory). */
+  /** Artifacts kept with --keep-artifacts (a root-only directory, RUN-ID/artifacts/…), or why not: "not kept: quota (…)", "not kept: error (…)". */
   artifacts: z.string().optional(),
   startedAt: z.iso.datetime(),
 });

@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
 import type { Reporter, TestCase, TestModule } from 'vitest/node';
 import type { SerializedError } from 'vitest';
+import { undiagnosed } from '../criu/diagnose.ts';
 import type { Cell, NotRun } from '../results/schema.ts';
 import type { CellMeta } from './cell.ts';
 import type { Progress } from './progress.ts';
@@ -52,6 +53,10 @@ export class CellCollector implements Reporter {
       this.progress?.update(where.pool, `${where.suite}: ${where.check} ${meta.cell.status} (${n} done)`, meta.cell.status === 'PASS');
       return;
     }
+    if (meta.omitted) {
+      this.progress?.update(where.pool, `${where.suite}: ${where.check} not needed (${n} done)`, true);
+      return;
+    }
     if (this.interrupted) {
       // Stopped before it had a verdict (cancelled, or never started): not run, which is not an ERROR.
       if (!this.notRun.some((n) => cellKey(n) === cellKey(where))) this.notRun.push(where);
@@ -66,7 +71,7 @@ export class CellCollector implements Reporter {
       ...where,
       status: 'ERROR',
       reason: `harness: ${message}`,
-      diagnoses: [],
+      diagnoses: [undiagnosed({ text: message, reason: `harness: ${message}` })],
       durations: { totalMs: diag?.duration ?? 0 },
       metrics: {},
       logExcerpt: errors.flatMap((e) => (e.stack ?? '').split('\n').slice(0, 6)),
@@ -74,6 +79,19 @@ export class CellCollector implements Reporter {
       startedAt: new Date(diag?.startTime ?? Date.now()).toISOString(),
     });
     this.progress?.update(where.pool, `${where.suite}: ${where.check} ERROR (${n} done)`);
+  }
+
+  /**
+   * A suite file that threw while it was loaded or collected has no tests, so no test can turn into an ERROR cell:
+   * without this the run would have no cell for it and pass (fail open). It becomes one ERROR cell per suite.
+   */
+  readonly loadErrors: { suite: string; message: string; stack: string[] }[] = [];
+
+  onTestModuleEnd(m: TestModule): void {
+    const errors = m.errors();
+    if (!errors.length || [...m.children.allTests()].length > 0 || this.interrupted) return;
+    const suite = basename(m.moduleId).replace(/\.suite\.ts$/, '');
+    this.loadErrors.push({ suite, message: errors.map((e) => `${e.name ?? 'Error'}: ${e.message}`).join('; '), stack: errors.flatMap((e) => (e.stack ?? '').split('\n').slice(0, 6)) });
   }
 
   onTestRunEnd(_modules: ReadonlyArray<TestModule>, unhandled: ReadonlyArray<SerializedError>): void {

@@ -8,6 +8,7 @@ import type { ContainerCase, ContainerMode } from './container-cases.ts';
 import { runAttempt, type Ending, type StepName, type Subject } from './attempt.ts';
 import { failureStatus } from '../criu/diagnose.ts';
 import { moveTree } from './transfer.ts';
+import { sealFileOnNode, TransferTamperedError, verifyFileOnNode } from './transfer-integrity.ts';
 import type { Criu } from '../criu/driver.ts';
 import { missingCapability } from './capabilities.ts';
 import type { Attempt } from './repeat.ts';
@@ -159,7 +160,13 @@ class ContainerSubject implements Subject<RuntimeRun> {
     if (this.mode !== 'migrate') return undefined;
     if (!x.peer) return { status: 'ERROR', reason: 'no second environment to import the checkpoint into' };
     if (!x.runtime.capabilities.exportImport) return this.moveContainer(ck);
-    const moved = await carryArchive(x.env, this.archive, x.peer.env, this.archive);
+    let moved: Awaited<ReturnType<typeof carryArchive>>;
+    try {
+      moved = await carryArchive(x.env, this.archive, x.peer.env, this.archive);
+    } catch (e) {
+      if (e instanceof TransferTamperedError) return { status: 'ERROR', reason: e.message, run: ck, diagnoses: [e.diagnosis] };
+      throw e;
+    }
     this.metrics = { ...this.metrics, archiveBytes: moved.bytes };
     this.archiveSummary = summarizeArchive(moved.entries, moved.bytes);
     if (moved.problem) return { status: 'FAIL', reason: moved.problem, run: ck };
@@ -183,7 +190,12 @@ class ContainerSubject implements Subject<RuntimeRun> {
     if (peer.env !== x.env) {
       if (!x.transit) return { status: 'ERROR', reason: 'harness: no transit directory to move the container through' };
       let bytes = 0;
-      for (const [i, dir] of [`${x.dir}/img`, `${x.dir}/img.work`, bundle].entries()) bytes += (await moveTree(x.env, peer.env, dir, `${x.transit}-${i}`, { signal: x.signal })).bytes;
+      try {
+        for (const [i, dir] of [`${x.dir}/img`, `${x.dir}/img.work`, bundle].entries()) bytes += (await moveTree(x.env, peer.env, dir, `${x.transit}-${i}`, { signal: x.signal })).bytes;
+      } catch (e) {
+        if (e instanceof TransferTamperedError) return { status: 'ERROR', reason: e.message, run: ck, diagnoses: [e.diagnosis] };
+        throw e;
+      }
       this.metrics = { ...this.metrics, imageBytes: bytes };
       await x.runtime.remove(x.id); // the source node forgets the container: its images and bundle went on
     }
@@ -268,7 +280,10 @@ export async function carryArchive(from: Environment, src: string, to: Environme
   const missing = ['config.dump', 'spec.dump', 'checkpoint/', 'rootfs-diff.tar'].filter((e) => !entries.some((x) => x.replace(/^\.\//, '').startsWith(e)));
   if (missing.length) return { bytes, entries, problem: `the exported archive lacks ${missing.join(', ')}` };
   if (mode && /[0-7][1-7]$|[1-7][0-7]$/.test(mode.slice(-2))) return { bytes, entries, problem: `the exported archive is readable by others (mode ${mode}): it holds the container's memory` };
+  // Sealed on the source before it leaves, checked on the destination before any import (TransferTamperedError).
+  const sealed = await sealFileOnNode(from, src);
   await to.makeDir(dst.slice(0, dst.lastIndexOf('/')));
   await to.writeFile(dst, await from.readFile(src), 0o600);
+  await verifyFileOnNode(to, dst, sealed, from.id);
   return { bytes, entries };
 }

@@ -1,7 +1,9 @@
+import { diagnose, failureStatus, logExcerpt } from '../criu/diagnose.ts';
 import { decodeStats } from '../criu/images.ts';
 import type { CellDraft } from './cell.ts';
 import { isUnimplemented, type CriPods, type PodRef } from '../runtimes/cri/cri-pods.ts';
 import { CriCallError } from '../runtimes/cri/cri-client.ts';
+import { WORKLOAD_IMAGE } from '../runtimes/cri/containerd-config.ts';
 
 /**
  * The cri suite's steps on one node: run a workload in a pod, checkpoint it
@@ -30,12 +32,38 @@ async function waitLine(pods: CriPods, pod: PodRef, name: string, re: RegExp, ti
   }
 }
 
+/** Arguments of a workload in a pod: file-lock's file comes back as a copy (the new container's rootfs diff), not the same inode. */
+const ARGS: Record<string, string[]> = { 'file-lock': ['/tmp', 'moved'] };
+
 const why = (e: unknown) => (e instanceof CriCallError ? e.message : `harness: ${(e as Error).message}`);
+
+/**
+ * A failed CRI call as a cell: the known cause decides FAIL (the tuple) or
+ * ERROR (the environment); a harness error is ERROR. When containerd names
+ * CRIU's log (runc's "criu failed: … path= …/criu-dump.log"), that log is
+ * read from the node and diagnosed with the message.
+ */
+async function failed(c: CriCellContext, e: unknown, stage: 'cri-checkpoint' | 'cri-restore', prefix: string, durations: CellDraft['durations']): Promise<CellDraft> {
+  if (!(e instanceof CriCallError)) return { status: 'ERROR', reason: `${prefix}${why(e)}`, durations };
+  const logPath = /path= ?(\/\S+\.log)/.exec(e.message)?.[1];
+  const log = logPath ? (await c.pods.o.env.readFile(logPath).catch(() => Buffer.alloc(0))).toString('utf8') : '';
+  const diagnoses = diagnose({ text: [e.message, log].join('\n'), stage });
+  const cause = diagnoses.find((d) => d.blame !== 'note');
+  const criuError = log.split('\n').find((l) => /\bError \(/.test(l) && !/RLIMIT_NOFILE/.test(l));
+  const said = criuError ? `CRIU: ${criuError.replace(/^\(\d+\.\d+\)\s+(\d+:\s+)?/, '')}` : e.message;
+  return {
+    status: failureStatus(diagnoses),
+    reason: `${prefix}${cause ? `${cause.title}: ` : ''}${said}`.slice(0, 600),
+    durations,
+    diagnoses,
+    logExcerpt: [e.message.slice(0, 400), ...(log ? logExcerpt(log) : [])].slice(0, 20),
+  };
+}
 
 /** Starts WORKLOAD in a new pod and waits for its "ready"; the draft is set when that failed. */
 export async function startWorkload(c: CriCellContext, workload: string): Promise<{ pod: PodRef; id: string; startMs: number; draft?: CellDraft }> {
   const pod = await c.pods.runPod(workload);
-  const s = await c.pods.createAndStart(pod, workload, 'localhost/criu-compat/workload:1', [`/cc/${workload}`]);
+  const s = await c.pods.createAndStart(pod, workload, WORKLOAD_IMAGE, [`/cc/${workload}`, ...(ARGS[workload] ?? [])]);
   const lines = await waitLine(c.pods, pod, workload, /^(ready|FAIL)/, c.timeoutMs);
   const ready = lines.includes('ready');
   const draft: CellDraft | undefined = ready ? undefined : { status: 'FAIL', reason: `${workload} never printed ready in its pod${lines.length ? `: ${lines.slice(-1)[0]}` : ''}`, durations: { totalMs: 0, startMs: s.createMs + s.startMs }, workloadOutput: lines };
@@ -60,10 +88,13 @@ export async function checkpointCell(c: CriCellContext, workload: string): Promi
     await c.pods.client.checkpoint(w.id, archive, timeoutS);
   } catch (e) {
     const durations = { totalMs: Date.now() - t0, startMs: w.startMs, dumpMs: Date.now() - t1 };
-    if (isUnimplemented(e)) return { draft: { status: 'SKIP', reason: `capability missing: containerd ${c.version} does not implement CRI CheckpointContainer (UNIMPLEMENTED: ${e.details})`, durations } };
-    return { draft: { status: e instanceof CriCallError ? 'FAIL' : 'ERROR', reason: why(e), durations, logExcerpt: e instanceof CriCallError ? e.details.split(': ').slice(-3) : [] } };
+    if (isUnimplemented(e))
+      return { draft: { status: 'SKIP', reason: `capability missing: containerd ${c.version} does not implement CRI CheckpointContainer (UNIMPLEMENTED: ${e.details})`, durations, diagnoses: diagnose({ text: e.message, stage: 'cri-checkpoint' }) } };
+    return { draft: await failed(c, e, 'cri-checkpoint', '', durations) };
   }
   const dumpMs = Date.now() - t1;
+  // The kubelet's checkpoint is forensic: the container must go on running.
+  const after = await c.pods.status(w.id).catch((e: Error) => ({ state: `unknown (${e.message})` }));
   const env = c.pods.o.env;
   const x = `${c.dir}/archive-check`;
   await env.makeDir(x);
@@ -87,12 +118,13 @@ export async function checkpointCell(c: CriCellContext, workload: string): Promi
     ...(r.exitCode !== 0 ? [`reading the archive failed: ${r.stderr.trim().slice(0, 200)}`] : []),
     ...(missing.length ? [`the archive lacks ${missing.join(', ')}`] : []),
     ...(pages ? [] : ['the archive holds no CRIU pages image']),
+    ...(after.state === 'CONTAINER_RUNNING' ? [] : [`the container is ${after.state} after CheckpointContainer (it must keep running)`]),
     ...(mode !== '600' || owner !== 'root' || group !== 'root' ? [`the archive is ${mode} ${owner}:${group}, not 600 root:root`] : []),
     ...(metrics.statsError ? [`CRIU's stats-dump in the archive: ${metrics.statsError}`] : []),
   ];
   if (problems.length) return { draft: { status: 'FAIL', reason: problems.join('; '), durations, metrics } };
   return {
-    draft: { status: 'PASS', reason: `CheckpointContainer wrote a ${(Number(size) / 1e6).toFixed(1)} MB archive (0600 root) with config.dump, spec.dump, CRIU images and stats in ${dumpMs} ms`, durations, metrics },
+    draft: { status: 'PASS', reason: `CheckpointContainer wrote a ${(Number(size) / 1e6).toFixed(1)} MB archive (0600 root) with config.dump, spec.dump, CRIU images and stats in ${dumpMs} ms; the container kept running`, durations, metrics },
     archive,
   };
 }
@@ -109,7 +141,7 @@ export async function restoreCell(c: CriCellContext, workload: string, archive: 
     } catch (e) {
       const durations = { totalMs: Date.now() - t0 };
       if (isUnimplemented(e)) return { status: 'SKIP', reason: `capability missing: containerd ${c.version} cannot create a container from a checkpoint archive (UNIMPLEMENTED)`, durations };
-      return { status: e instanceof CriCallError ? 'FAIL' : 'ERROR', reason: `restore: ${why(e)}`, durations };
+      return await failed(c, e, 'cri-restore', 'restore: ', durations);
     }
     const restoreMs = s.createMs + s.startMs;
     const t1 = Date.now();

@@ -17,15 +17,17 @@ export const PROJECT_ROOT = join(import.meta.dirname, '..', '..');
 /** Compiles the namespace helper, the VM guard, the guest agent and the workloads (cached by content). */
 export async function buildNatives(cacheDir: string, workloads: readonly string[]): Promise<RunPlan['natives']> {
   const header = join(PROJECT_ROOT, 'fixtures/workloads/cc-workload.h');
-  const [helper, guard, agent, hwBreakpoints, pause, ...bins] = await Promise.all([
+  const [helper, guard, agent, hwBreakpoints, pause, registry, client, ...bins] = await Promise.all([
     buildStaticDir('cc-ns', join(PROJECT_ROOT, 'src/environments/namespace/cc-ns'), cacheDir),
     buildStatic('cc-guard', join(PROJECT_ROOT, 'src/native/cc-guard.c'), [], cacheDir),
     buildStaticDir('cc-agent', join(PROJECT_ROOT, 'src/agent'), cacheDir),
     buildStatic('hw-breakpoints', join(PROJECT_ROOT, 'fixtures/probes/hw-breakpoints.c'), [], cacheDir),
     buildStatic('cc-pause', join(PROJECT_ROOT, 'src/native/cc-pause.c'), [], cacheDir),
+    buildStatic('cc-registry', join(PROJECT_ROOT, 'src/native/cc-registry.c'), [], cacheDir),
+    buildStatic('cc-probe', join(PROJECT_ROOT, 'fixtures/probes/cc-probe.c'), [], cacheDir),
     ...workloads.map((w) => buildStatic(fixtureOf(w), join(PROJECT_ROOT, `fixtures/workloads/${fixtureOf(w)}.c`), [header], cacheDir)),
   ]);
-  return { helper, guard, agent, pause, workloads: Object.fromEntries(workloads.map((w, i) => [w, bins[i]!])), probes: { hwBreakpoints } };
+  return { helper, guard, agent, pause, registry, workloads: Object.fromEntries(workloads.map((w, i) => [w, bins[i]!])), probes: { hwBreakpoints, client } };
 }
 
 export interface ProvisionOptions {

@@ -1,5 +1,10 @@
 import { describe, expect, test } from 'vitest';
 import { aggregate, percentile, repeatCell, type Attempt } from './repeat.ts';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ArtifactPolicy } from '../artifacts/policy.ts';
+import { startArtifacts } from './artifacts-run.ts';
 
 const attempt = (status: Attempt['status'], dumpMs: number, reason = status.toLowerCase()): Attempt => ({
   status,
@@ -52,8 +57,14 @@ describe('aggregation of repeated attempts', () => {
 
 describe('repeatCell: one cell from settings.repeat attempts', () => {
   const env = (keep: string[]) =>
-    ({ workDir: '/w', remove: async (p: string) => void keep.push(`rm ${p}`), copyOut: async (from: string, to: string) => (keep.push(`copy ${from} ${to}`), [to]) }) as unknown as Parameters<typeof repeatCell>[0]['env'];
-  const ctx = (repeat: number, keepArtifacts: boolean, log: string[]) => ({ plan: { keepArtifacts, settings: { repeat } }, pool: { hostWorkDir: '/host' }, suite: 'round-trip', check: 'big-mem/64MiB', env: env(log) });
+    ({
+      workDir: '/w',
+      id: 'pool/round-trip',
+      remove: async (p: string) => void keep.push(`rm ${p}`),
+      du: async () => 10,
+      copyOut: async (from: string, to: string) => (keep.push(`copy ${from}`), mkdirSync(to, { recursive: true }), writeFileSync(join(to, 'core-1.img'), 'x'), to),
+    }) as unknown as Parameters<typeof repeatCell>[0]['env'];
+  const ctx = (repeat: number, keepArtifacts: boolean, log: string[], artifacts?: ArtifactPolicy) => ({ plan: { keepArtifacts, settings: { repeat }, ...(artifacts ? { artifacts } : {}) }, pool: { name: 'p' }, suite: 'round-trip', check: 'big-mem/64MiB', env: env(log) });
 
   test('each attempt in its own directory, removed after it (and elsewhere through cleanup)', async () => {
     const log: string[] = [];
@@ -63,13 +74,18 @@ describe('repeatCell: one cell from settings.repeat attempts', () => {
     expect(log).toHaveLength(9);
   });
 
-  test('a SKIP or ERROR stops the repetition; one attempt uses the cell directory; kept artifacts are copied to the host', async () => {
+  test('a SKIP or ERROR stops the repetition; one attempt uses the cell directory; kept artifacts are kept on the host, then the work copy goes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cc-repeat-'));
+    const policy = await startArtifacts(dir, 'R1', {});
     const log: string[] = [];
-    const d = await repeatCell(ctx(5, true, log), async (dir, i) => (log.push(`attempt ${i} ${dir}`), attempt(i === 2 ? 'ERROR' : 'PASS', i)));
+    const d = await repeatCell(ctx(5, true, log, policy), async (dir, i) => (log.push(`attempt ${i} ${dir}`), attempt(i === 2 ? 'ERROR' : 'PASS', i)));
     expect(d.status).toBe('ERROR');
-    expect(log).toEqual(['attempt 1 /w/cells/big-mem_64MiB/1', 'attempt 2 /w/cells/big-mem_64MiB/2', 'copy /w/cells/big-mem_64MiB /host/round-trip/cells/big-mem_64MiB']);
+    expect(log).toEqual(['attempt 1 /w/cells/big-mem_64MiB/1', 'attempt 2 /w/cells/big-mem_64MiB/2', 'copy /w/cells/big-mem_64MiB', 'rm /w/cells/big-mem_64MiB/1', 'rm /w/cells/big-mem_64MiB/2']);
+    expect(d.artifacts).toBe(join(dir, 'artifacts/p/round-trip/cells/big-mem_64MiB'));
+    expect(statSync(join(d.artifacts!, 'core-1.img')).mode & 0o777).toBe(0o600);
     const one: string[] = [];
     await repeatCell(ctx(1, false, one), async (dir) => (one.push(dir), attempt('SKIP', 1)));
     expect(one).toEqual(['/w/cells/big-mem_64MiB', 'rm /w/cells/big-mem_64MiB']);
+    rmSync(dir, { recursive: true, force: true });
   });
 });

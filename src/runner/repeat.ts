@@ -3,6 +3,8 @@ import type { Diagnosis } from '../criu/diagnose.ts';
 import type { Cell, Status } from '../results/schema.ts';
 import type { CellDraft } from './cell.ts';
 import type { PlannedPool, RunPlan } from '../plan/plan.ts';
+import { audit } from '../artifacts/audit.ts';
+import { keepSet, notKept } from '../artifacts/store.ts';
 
 /** One attempt's outcome, as a cell would show it. */
 export interface Attempt {
@@ -80,8 +82,8 @@ export function aggregate(attempts: readonly Attempt[]): CellDraft {
 
 /** Where a cell's attempts run and what to do with what they leave. */
 export interface RepeatContext {
-  plan: Pick<RunPlan, 'keepArtifacts'> & { settings: Pick<RunPlan['settings'], 'repeat'> };
-  pool: Pick<PlannedPool, 'hostWorkDir'>;
+  plan: Pick<RunPlan, 'keepArtifacts' | 'artifacts' | 'audit'> & { settings: Pick<RunPlan['settings'], 'repeat'> & Partial<Pick<RunPlan['settings'], 'remedies' | 'remedyReruns'>> };
+  pool: Pick<PlannedPool, 'name'>;
   suite: string;
   check: string;
   /** The environment the attempts' directories live in. */
@@ -92,26 +94,37 @@ export interface RepeatContext {
  * Runs a cell's attempts (settings.repeat of them, each in its own
  * directory when more than one) and folds them into one cell. A SKIP or
  * ERROR stops the repetition: a missing capability or a broken harness
- * will not change. Directories go away after each attempt unless the run
- * keeps artifacts; then the cell's directory is copied to the host.
- * cleanup removes what an attempt left elsewhere (another node).
+ * will not change. Directories go away after each attempt; when the run
+ * keeps artifacts, only after the cell's directory was kept (keepSet: quota,
+ * encryption). cleanup removes what an attempt left elsewhere (another
+ * node). Each removal is an audit line.
  */
 export async function repeatCell(x: RepeatContext, attempt: (dir: string, i: number) => Promise<Attempt>, cleanup?: (dir: string) => Promise<void>): Promise<CellDraft> {
   const name = x.check.replace(/\//g, '_');
   const cellDir = `${x.env.workDir}/cells/${name}`;
   const n = x.plan.settings.repeat;
+  const ref = { pool: x.pool.name, suite: x.suite, check: x.check };
+  const dirs: string[] = [];
+  const removeAttempt = async (dir: string) => {
+    await x.env.remove(dir);
+    await cleanup?.(dir);
+    await audit(x.plan.audit, { event: 'artifact.deleted', runId: x.plan.audit?.runId ?? '', by: 'cell', path: dir, node: x.env.id, ...ref });
+  };
   const attempts: Attempt[] = [];
   for (let i = 1; i <= n; i++) {
     const dir = n > 1 ? `${cellDir}/${i}` : cellDir;
+    dirs.push(dir);
     const a = await attempt(dir, i);
     attempts.push(a);
-    if (!x.plan.keepArtifacts) {
-      await x.env.remove(dir);
-      await cleanup?.(dir);
-    }
+    if (!x.plan.keepArtifacts) await removeAttempt(dir);
     if (a.status === 'SKIP' || a.status === 'ERROR') break;
   }
   const draft = aggregate(attempts);
-  if (x.plan.keepArtifacts) draft.artifacts = await x.env.copyOut(cellDir, `${x.pool.hostWorkDir}/${x.suite}/cells/${name}`);
+  if (x.plan.keepArtifacts) {
+    if (!x.plan.artifacts) throw new Error('harness: the plan keeps artifacts but has no artifacts policy');
+    const r = await keepSet(x.plan.artifacts, x.plan.audit, ref, `${x.pool.name}/${x.suite}/cells/${name}`, [{ from: x.env, path: cellDir, as: '' }]);
+    draft.artifacts = r.kept ? r.path : notKept(r.reason);
+    for (const dir of dirs) await removeAttempt(dir);
+  }
   return draft;
 }

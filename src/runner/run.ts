@@ -1,5 +1,4 @@
-import { mkdtemp, readdir } from 'node:fs/promises';
-import { hostname, tmpdir, cpus, totalmem, release, arch } from 'node:os';
+import { hostname, cpus, totalmem, release, arch } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { createVitest } from 'vitest/node';
@@ -8,7 +7,7 @@ import { selectPools, selectionLabel } from '../config/select.ts';
 import { prepareHost } from '../host/prepare.ts';
 import { needsOf } from '../host/requirements.ts';
 import { RunResults, exitCodeFor, summarize, type Cell, type NotRun, type PoolResult } from '../results/schema.ts';
-import { isAlive, mkdirPrivate, removeTree, writeFileAtomic } from '../util/fs.ts';
+import { removeTree, writeFileAtomic } from '../util/fs.ts';
 import { redactDeep } from '../util/redact.ts';
 import { CellCollector } from './collector.ts';
 import { sweepStaleScratch } from '../util/cache-entry.ts';
@@ -21,7 +20,7 @@ import { kernelLabel } from '../config/schema.ts';
 import { sweepHostCgroups } from '../runtimes/cgroup-sweep.ts';
 import { useOperatorSignatures } from '../criu/signatures.ts';
 import { allBackends } from '../backends/registry.ts';
-import { networkFor, sessionsFor, workloadsFor } from '../suites/registry.ts';
+import { networkFor, sessionsFor, suitesOfPool, workloadsFor } from '../suites/registry.ts';
 import { createNodeNetwork, sweepStaleNetworks, teardownNodeNetwork, type NodeNetworkSpec } from '../environments/network/node-network.ts';
 import { runInGroups } from './pool-groups.ts';
 import { assignWorkloadBuilds } from './workload-build.ts';
@@ -29,6 +28,9 @@ import { capabilitiesOf } from '../results/cell-fields.ts';
 import { PAIR_SUITE, migrationPairs, pairNeedsNetwork } from '../plan/migration-pairs.ts';
 import type { MigrationPair } from '../plan/plan.ts';
 import { migrationCases } from './migration.ts';
+import { PILOT_SUITE, judgePilots } from '../matrix/pilot-verdicts.ts';
+import { abandonHygiene, finishHygiene, startHygiene, type HygieneOptions } from './artifacts-run.ts';
+import { makeWorkRoot, sweepStaleWorkDirs } from './work-dirs.ts';
 
 export interface RunOptions {
   configFile?: string;
@@ -39,6 +41,8 @@ export interface RunOptions {
   cacheDir: string;
   mirror?: string;
   keepArtifacts: boolean;
+  /** Kept artifacts' TTL, quota and key; the audit log; the command line it records. */
+  hygiene?: HygieneOptions;
   /** Overrides settings.repeat. */
   repeat?: number;
   jobs: number;
@@ -54,7 +58,6 @@ export interface RunOptions {
 }
 
 const TOOL_VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
-const WORK_PREFIX = 'criu-compat-run-';
 
 /** Runs the matrix end to end and writes OUT/RUN-ID/results.json. Returns the results and their directory. */
 export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults; runDir: string }> {
@@ -72,8 +75,8 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
   await sweepStaleScratch(opts.cacheDir); // half-built images of runs that were killed (135-220 MB each)
   await sweepHostCgroups();
   await sweepStaleNetworks(); // bridges, taps, veths and netns of runs that were killed
-  const workRoot = opts.keepArtifacts ? join(runDir, 'artifacts') : await mkdtemp(join(tmpdir(), `${WORK_PREFIX}${process.pid}-`));
-  await mkdirPrivate(workRoot);
+  const workRoot = await makeWorkRoot(); // checkpoint images live here; kept ones are copied (encrypted with a key) into RUN-ID/artifacts
+  const { auditSink, artifacts } = await startHygiene({ ...opts.hygiene, runDir, runId, outDir: opts.outDir, keep: opts.keepArtifacts, pools: pools.map((p) => p.name) });
   const progress = new Progress(process.stderr, opts.progress);
   let network: NodeNetworkSpec | undefined;
   try {
@@ -99,7 +102,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
     const pairs = s.suites.includes(PAIR_SUITE) ? migrationPairs(loaded.config, new Set(pools.map((p) => p.name))) : [];
     // A real network between the nodes (a host bridge), only when a suite or a migration mode asks for one.
     if ((networkFor(s.suites) || pairs.some(pairNeedsNetwork)) && !opts.signal?.aborted) network = await createNodeNetwork();
-    const plan: RunPlan = { runId, pools: provisioned.map((p) => p.planned), settings: s, natives, keepArtifacts: opts.keepArtifacts, ...(network ? { network } : {}) };
+    const plan: RunPlan = { runId, pools: provisioned.map((p) => p.planned), settings: s, natives, keepArtifacts: opts.keepArtifacts, ...(artifacts ? { artifacts } : {}), audit: auditSink, ...(network ? { network } : {}), ...(loaded.config.pilots.length ? { pilots: loaded.config.pilots } : {}) };
     const collector = new CellCollector(progress);
     const memo = new Map<string, Promise<unknown>>();
     const scheduled = new Set<MigrationPair>();
@@ -141,7 +144,9 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
     const cells: Cell[] = [...collector.cells];
     // The per-pool suites; migration cells belong to pairs (see below).
     const poolSuites = loaded.config.settings.suites.filter((x) => x !== PAIR_SUITE);
-    const notRun = notRunOf(provisioned, poolSuites, cells, collector.notRun, opts.signal?.aborted ?? false);
+    // A suite that runs on some pools only (the pilots' pools) has no setup or not-run entries for the others.
+    const suitesOf = (pool: string) => suitesOfPool(poolSuites, loaded.config, pool);
+    const notRun = notRunOf(provisioned, suitesOf, cells, collector.notRun, opts.signal?.aborted ?? false);
     // A pair that never ran: one of its pools did not come up (ERROR), or the run was stopped (not run).
     for (const x of pairs.filter((x) => !scheduled.has(x)))
       for (const c of migrationCases(x, plan.pools.find((p) => p.name === x.source)?.bigMemMiB ?? s.bigMemMiB)) {
@@ -153,7 +158,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
         }
       }
     for (const p of provisioned.filter((x) => x.planned.error && !stoppedByInterrupt(x)))
-      for (const suite of poolSuites)
+      for (const suite of suitesOf(p.pool.name))
         cells.push({
           pool: p.pool.name,
           suite,
@@ -167,6 +172,8 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
           commands: [],
           startedAt: startedAt.toISOString(),
         });
+    for (const e of collector.loadErrors)
+      cells.push({ pool: '*', suite: e.suite, check: 'load', status: 'ERROR', reason: `harness: the suite file could not be loaded, so none of its checks ran: ${e.message}`, diagnoses: [], durations: { totalMs: 0 }, metrics: {}, logExcerpt: e.stack, commands: [], startedAt: startedAt.toISOString() });
     for (const e of collector.runErrors)
       cells.push({ pool: '*', suite: 'harness', check: 'unhandled', status: 'ERROR', reason: e, diagnoses: [], durations: { totalMs: 0 }, metrics: {}, logExcerpt: [], commands: [], startedAt: startedAt.toISOString() });
 
@@ -193,6 +200,8 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
       ...(p.planned.error && !stoppedByInterrupt(p) ? { error: p.planned.error } : {}),
       phases: p.phases,
     }));
+    // Verdicts are judged here from the cells and the pilots' criteria (the suite only measures), on this run's pools.
+    const pilots = (s.suites as readonly string[]).includes(PILOT_SUITE) && loaded.config.pilots.length ? judgePilots(loaded.config.pilots, cells, { pools: pools.map((p) => p.name) }) : undefined;
     // Credentials in a mirror URL (user:password, a token in the query) never reach results.json, stdout or the reports.
     const results = redactDeep(RunResults.parse({
       schema: 'criu-compat/results',
@@ -209,15 +218,20 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
       interrupted: opts.signal?.aborted ?? false,
       ...(notRun.length ? { notRun } : {}),
       ...(opts.shard ? { shard: opts.shard } : {}),
+      ...(pilots ? { pilots } : {}),
       exitCode: exitCodeFor(cells),
     }));
     await writeFileAtomic(join(runDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
     await writeReports(results, runDir);
+    await finishHygiene(auditSink, results, artifacts);
     return { results, runDir };
+  } catch (e) {
+    await abandonHygiene(auditSink, e);
+    throw e;
   } finally {
     progress.done();
     if (network) await teardownNodeNetwork(network);
-    if (!opts.keepArtifacts) await removeTree(workRoot);
+    await removeTree(workRoot);
     await sweepHostCgroups();
   }
 }
@@ -232,12 +246,12 @@ function stoppedByInterrupt(p: ProvisionedPool): boolean {
  * verdict, and each suite of a pool that has no cell in it at all (stopped
  * while provisioning, or before its suites started) as check "*".
  */
-function notRunOf(provisioned: readonly ProvisionedPool[], suites: readonly string[], cells: readonly Cell[], collected: readonly NotRun[], interrupted: boolean): NotRun[] {
+function notRunOf(provisioned: readonly ProvisionedPool[], suitesOf: (pool: string) => readonly string[], cells: readonly Cell[], collected: readonly NotRun[], interrupted: boolean): NotRun[] {
   const out = [...collected];
   if (!interrupted) return out;
   for (const p of provisioned) {
     if (p.planned.error && !stoppedByInterrupt(p)) continue; // its setup ERROR cells stand
-    for (const suite of suites)
+    for (const suite of suitesOf(p.pool.name))
       if (!cells.some((c) => c.pool === p.pool.name && c.suite === suite) && !out.some((n) => n.pool === p.pool.name && n.suite === suite))
         out.push({ pool: p.pool.name, suite, check: '*' });
   }
@@ -282,14 +296,5 @@ async function runSuites(plan: RunPlan, collector: CellCollector, opts: RunOptio
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
     await vitest.close();
-  }
-}
-
-/** Work directories of runs whose process died (killed -9, machine crash) hold checkpoint images: remove them. */
-async function sweepStaleWorkDirs(): Promise<void> {
-  const base = tmpdir();
-  for (const e of await readdir(base).catch(() => [] as string[])) {
-    const m = new RegExp(`^(?:${[WORK_PREFIX, ...allBackends().flatMap((b) => b.tempPrefixes)].join('|')})(\\d+)-`).exec(e);
-    if (m && !isAlive(Number(m[1]))) await removeTree(join(base, e));
   }
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { EnvironmentError } from '../errors.ts';
 import type { Environment } from '../environments/environment.ts';
 import { mkdirPrivate, removeTree } from '../util/fs.ts';
+import { sealOnNode, verifyOnNode } from './transfer-integrity.ts';
 
 /** What moving a directory from one node to another cost. */
 export interface Transfer {
@@ -12,6 +13,8 @@ export interface Transfer {
   files: number;
   /** From the first byte read on the source to the last mode set on the destination. */
   ms: number;
+  /** Sealing the manifest on the source and checking it on the destination (see transfer-integrity.ts). */
+  integrityMs?: number;
 }
 
 /**
@@ -22,15 +25,35 @@ export interface Transfer {
  * files: CRIU checks a restored file's mode and size. SKIP, if given, leaves
  * out the paths (relative to DIR) it returns true for. MERGE keeps what the
  * destination has there already (pages a page server wrote).
+ *
+ * Every move is verified: a manifest of SHA-256s is sealed on the source
+ * before anything leaves it and checked on the destination after the last
+ * file arrived; a difference throws TransferTamperedError (the caller must
+ * not restore). LIVE names files still being written while they move (a
+ * lazy dump's log): copied, not checked. IN_TRANSIT (the security suite's
+ * tamper cell) runs on the host copy between the two nodes.
  */
-export async function moveTree(from: Environment, to: Environment, dir: string, transit: string, o: { signal?: AbortSignal | undefined; skip?: (rel: string) => boolean; merge?: boolean } = {}): Promise<Transfer> {
+export async function moveTree(from: Environment, to: Environment, dir: string, transit: string, o: { signal?: AbortSignal | undefined; skip?: (rel: string) => boolean; merge?: boolean; live?: (rel: string) => boolean; inTransit?: (hostDir: string) => Promise<void> } = {}): Promise<Transfer> {
+  const i0 = performance.now();
+  const sealed = await sealOnNode(from, dir, { signal: o.signal });
+  const integrity = performance.now() - i0;
+  const moved = await copyTree(from, to, dir, transit, o);
+  const i1 = performance.now();
+  // A skipped path or a merge leaves the destination's tree different by design: only what was sent is checked there.
+  await verifyOnNode(to, dir, sealed, from.id, { signal: o.signal, ...(o.skip ? { skip: o.skip } : {}), ...(o.live ? { live: o.live } : {}), allowExtra: Boolean(o.skip || o.merge) });
+  return { ...moved, integrityMs: integrity + performance.now() - i1 };
+}
+
+/** The copy itself, without the integrity check. */
+async function copyTree(from: Environment, to: Environment, dir: string, transit: string, o: { signal?: AbortSignal | undefined; skip?: (rel: string) => boolean; merge?: boolean; inTransit?: (hostDir: string) => Promise<void> }): Promise<Omit<Transfer, 'integrityMs'>> {
   const t0 = performance.now();
-  if (from.hostPath && to.hostPath && !o.skip) return copyOnHost(from.hostPath(dir), to.hostPath(dir), t0, o.merge ?? false);
+  if (from.hostPath && to.hostPath && !o.skip && !o.inTransit) return copyOnHost(from.hostPath(dir), to.hostPath(dir), t0, o.merge ?? false);
   const { modes, links } = await listTree(from, dir);
   await removeTree(transit);
   try {
     await from.copyOut(dir, transit);
     o.signal?.throwIfAborted();
+    await o.inTransit?.(transit);
     let bytes = 0;
     let files = 0;
     await to.makeDir(dir);
@@ -65,7 +88,7 @@ export async function moveTree(from: Environment, to: Environment, dir: string, 
 }
 
 /** Both nodes' work directories are host directories: one copy, modes, times and links kept. */
-async function copyOnHost(src: string, dst: string, t0: number, merge: boolean): Promise<Transfer> {
+async function copyOnHost(src: string, dst: string, t0: number, merge: boolean): Promise<Omit<Transfer, 'integrityMs'>> {
   if (!merge) await rm(dst, { recursive: true, force: true });
   await cp(src, dst, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true, mode: constants.COPYFILE_FICLONE });
   let bytes = 0;

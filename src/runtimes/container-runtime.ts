@@ -1,4 +1,4 @@
-import { diagnose, logExcerpt } from '../criu/diagnose.ts';
+import { diagnose, logExcerpt, withUndiagnosed } from '../criu/diagnose.ts';
 import type { CriuRun } from '../criu/driver.ts';
 import type { Environment, ExecResult } from '../environments/environment.ts';
 import type { RuntimeName } from './detect.ts';
@@ -113,14 +113,17 @@ export async function runtimeRun(env: Environment, argv: string[], result: ExecR
   }
   const own = [result.stdout, result.stderr].filter(Boolean).join('\n');
   const text = [own, ...logs].filter(Boolean).join('\n');
+  const ok = result.exitCode === 0 && !result.timedOut;
+  const stage = argv.includes('checkpoint') ? 'runtime-checkpoint' : argv.includes('restore') ? 'runtime-restore' : 'any';
+  const found = diagnose({ text, stage, timedOut: result.timedOut });
   return {
     argv,
     result,
     text,
-    diagnoses: diagnose({ text, timedOut: result.timedOut }),
+    diagnoses: ok ? found : withUndiagnosed(found, { text, stage, reason: `${argv[0]} exited ${result.exitCode}${result.timedOut ? ' (timed out)' : ''}` }),
     // The runtime's own complaint first: it names the failing step; CRIU's log says why.
     excerpt: [...new Set([...logExcerpt(own, 4, 2), ...leadUp(logs.join('\n')), ...logExcerpt(logs.join('\n'))])].slice(0, 20),
-    ok: result.exitCode === 0 && !result.timedOut,
+    ok,
   };
 }
 

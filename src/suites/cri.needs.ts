@@ -1,8 +1,11 @@
 import type { SuiteNeeds } from './suite-needs.ts';
 
-/** cri: containerd's CRI in one session per pool, with the workloads its pods run (made into the workload image). */
+/** The session name of the cri suite's second node of a pool (where a checkpoint taken on the first is restored). */
+export const CRI_PEER_SESSION = 'cri-peer';
+
+/** cri: containerd's CRI in one session per pool and a second node, with the workloads its pods run (made into the workload image). */
 export const needs = {
-  sessions: ['cri'],
-  workloads: ['counter', 'process-tree'],
+  sessions: ['cri', CRI_PEER_SESSION],
+  workloads: ['counter', 'process-tree', 'tcp-established', 'file-lock'],
   copyWorkloads: true,
 } as const satisfies SuiteNeeds;

@@ -1,10 +1,11 @@
-import type { SUITES } from '../config/schema.ts';
+import type { Config, SUITES } from '../config/schema.ts';
 import { needs as criuCheck } from './criu-check.needs.ts';
 import { needs as roundTrip } from './round-trip.needs.ts';
 import { needs as runtime } from './runtime.needs.ts';
 import { needs as migration } from './migration.needs.ts';
 import { needs as pilot } from './pilot.needs.ts';
 import { needs as cri } from './cri.needs.ts';
+import { needs as security } from './security.needs.ts';
 import type { SuiteNeeds } from './suite-needs.ts';
 
 /** Each suite's declared needs; adding a suite is its vitest file, its declaration and a line here. */
@@ -15,6 +16,7 @@ const NEEDS: Record<(typeof SUITES)[number], SuiteNeeds> = {
   cri,
   migration,
   pilot,
+  security,
 };
 
 export function needsOfSuite(suite: string): SuiteNeeds {
@@ -26,6 +28,11 @@ export function needsOfSuite(suite: string): SuiteNeeds {
 /** The sessions every pool must offer for these suites, in suite order. */
 export function sessionsFor(suites: readonly string[]): string[] {
   return [...new Set(suites.flatMap((s) => needsOfSuite(s).sessions))];
+}
+
+/** Which of these suites run on POOL (a suite with SuiteNeeds.poolsOf only on the pools it names). */
+export function suitesOfPool(suites: readonly string[], config: Pick<Config, 'pilots'>, pool: string): string[] {
+  return suites.filter((s) => needsOfSuite(s).poolsOf?.(config).includes(pool) ?? true);
 }
 
 /** Whether any of these suites needs the run's node network (SuiteNeeds.network). */

@@ -1,3 +1,5 @@
+import type { Config } from '../config/schema.ts';
+
 /**
  * What a suite needs from the host, declared apart from its vitest file so
  * the host can read it without loading the suite: the host provides it for
@@ -20,4 +22,6 @@ export interface SuiteNeeds {
    * bridge) and every node gets an address on it (Environment.network).
    */
   network?: boolean;
+  /** The pools it runs on, when not every pool of the run (the pilot suite: the pools its pilots name). */
+  poolsOf?: (config: Pick<Config, 'pilots'>) => readonly string[];
 }

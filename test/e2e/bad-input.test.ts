@@ -1,5 +1,5 @@
 /** Bad input: one message naming file, path and expectation; exit 2 in under 2 s; nothing written. */
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { cli, ROOT, tempDir } from './harness.ts';
@@ -79,6 +79,23 @@ describe('bad input', () => {
     for (const e of [a, b]) expect(e).not.toMatch(/s3cret|t0ken-abc/);
   });
 
+  test('kept artifacts\' flags and key are checked up front: a bad TTL, quota or key, a key file others can read, a flag without --keep-artifacts', async () => {
+    const key = (text: string, mode: number) => {
+      const f = file(text, 'key');
+      chmodSync(f, mode);
+      return f;
+    };
+    const good = 'c0ffee'.repeat(10) + 'c0de';
+    expect(await refused(['run', '--keep-artifacts', '--artifacts-ttl', 'forever'])).toMatch(/--artifacts-ttl takes a duration such as 90s, 30m, 2h or 7d \(got "forever"\)/);
+    expect(await refused(['run', '--keep-artifacts', '--artifacts-quota', '2 lots'])).toMatch(/--artifacts-quota takes a size such as 500MiB/);
+    expect(await refused(['run', '--artifacts-ttl', '2h'])).toMatch(/--artifacts-ttl applies to kept artifacts: add --keep-artifacts/);
+    expect(await refused(['run', '--keep-artifacts', '--artifacts-key-file', key(good, 0o644)])).toMatch(/mode 0644 lets others read the key; chmod 600 it/);
+    const short = await refused(['run', '--keep-artifacts', '--artifacts-key-file', key('s3cret-but-short', 0o600)]);
+    expect(short).toMatch(/not a usable key \(16 characters\); a key is 32 random bytes written as 64 hex digits or 44 base64 characters/);
+    expect(short).not.toMatch(/s3cret/);
+    expect(await refused(['run', '--keep-artifacts'], { CRIU_COMPAT_ARTIFACTS_KEY: 'xyz' })).toMatch(/\$CRIU_COMPAT_ARTIFACTS_KEY: not a usable key/);
+  });
+
   test('a missing, binary or empty gate policy is one line too', async () => {
     const run = join(ROOT, 'fixtures/recorded/results/default-matrix.json');
     const summary = join(tempDir('criu-compat-gate-'), 'summary.md');
@@ -111,7 +128,7 @@ describe('bad input', () => {
   });
 
   test('--help for every command', async () => {
-    for (const args of [['--help'], ['run', '--help'], ['images', '--help'], ['help', 'run']]) {
+    for (const args of [['--help'], ['run', '--help'], ['images', '--help'], ['help', 'run'], ['prune', '--help'], ['artifacts', '--help']]) {
       const r = await cli(args);
       expect(r.exitCode, args.join(' ')).toBe(0);
       expect(r.stdout).toMatch(/Usage: criu-compat/);

@@ -259,9 +259,10 @@ describe('criu-compat run (embedded default) on this machine', () => {
     expect(workDirsOf(cliPid)).toEqual([]);
   });
 
-  test('without --keep-artifacts the run directory holds results.json and its reports only: no checkpoint images', () => {
+  test('without --keep-artifacts the run directory holds results.json, its reports and its audit log only: no checkpoint images', () => {
     const runDir = join(out, readdirSync(out)[0]!);
-    expect(readdirSync(runDir).sort()).toEqual(['junit.xml', 'report.html', 'results.json', 'results.schema.json', 'summary.md']);
+    expect(readdirSync(runDir).sort()).toEqual(['audit', 'junit.xml', 'report.html', 'results.json', 'results.schema.json', 'summary.md']);
+    expect(readdirSync(join(runDir, 'audit'))).toEqual(['audit.jsonl']);
     expect(readFileSync(join(runDir, 'summary.md'), 'utf8')).toMatch(/^## criu-compat: some tuples FAIL/);
     const text = readFileSync(join(runDir, 'results.json'), 'utf8');
     expect(text).not.toMatch(/pages-\d+\.img/);

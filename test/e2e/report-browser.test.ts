@@ -3,11 +3,12 @@
  * playwright-core): rendered by the CLI from a recorded real run, opened from
  * disk with the network closed, checked and photographed.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { describe, expect, test } from 'vitest';
 import { ROOT, cli, tempDir } from './harness.ts';
+import { recordedWithPilots } from '../pilot-results.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -77,6 +78,61 @@ describe('HTML report in Chromium', () => {
       await page.locator('#runs a').first().click();
       expect(await page.locator('#matrix tbody tr').count()).toBe(9);
       expect(problems).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  }, 120_000);
+
+  test('pilot verdict board: pools × pilots coloured by verdict, conditions in the squares, a square opens its evidence, whose cells open theirs', async () => {
+    // The recorded run with synthetic pilot cells (test/pilot-results.ts), verdicts judged by judgePilots; rendered by the CLI.
+    const out = tempDir('criu-compat-board-');
+    const results = recordedWithPilots();
+    writeFileSync(join(out, 'results.json'), JSON.stringify(results));
+    const r = await cli(['report', join(out, 'results.json')]);
+    expect(r.exitCode, r.all).toBe(0);
+
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
+      const problems: string[] = [];
+      const fetched: string[] = [];
+      page.on('console', (m) => (m.type() === 'error' || m.type() === 'warning') && problems.push(m.text()));
+      page.on('pageerror', (e) => problems.push(e.message));
+      page.on('request', (q) => !q.url().startsWith('file://') && fetched.push(q.url()));
+      await page.goto(`file://${join(out, 'report.html')}`);
+
+      const board = page.locator('#pilot-board');
+      expect(await board.locator('tr[data-pool]').count()).toBe(3);
+      expect(await board.locator('tr[data-pool="host-trixie"] td.square').allTextContents()).toEqual(['GO', 'CONDITIONALonly between these pools: host-trixie → k6.12-trixie', 'UNDECIDED']);
+      // Each verdict its own colour.
+      const bg = async (pool: string, i: number) => board.locator(`tr[data-pool="${pool}"] td.square`).nth(i).evaluate((e) => getComputedStyle(e).backgroundColor);
+      const colours = new Set([await bg('host-trixie', 0), await bg('host-trixie', 1), await bg('host-bookworm', 0), await bg('host-trixie', 2)]);
+      expect(colours.size).toBe(4);
+      // The board sits above the failures: the change board reads it first.
+      expect(await board.boundingBox().then((b) => b!.y)).toBeLessThan(await page.locator('#failures').boundingBox().then((b) => b!.y));
+      await board.screenshot({ path: join(out, 'board.png') });
+
+      // A square opens its evidence: criteria measured vs limit, the stage cells, the response.
+      const square = board.locator('a[data-verdict="pv-k6.12-trixie--redis"]');
+      const evidence = page.locator('details#pv-k6\\.12-trixie--redis');
+      expect(await evidence.getAttribute('open')).toBeNull();
+      await square.click();
+      await page.waitForFunction(() => (document.getElementById('pv-k6.12-trixie--redis') as HTMLDetailsElement).open);
+      expect(await evidence.locator('table.criteria tr', { hasText: 'held connection survived' }).filter({ hasText: 'missed' }).count()).toBe(1);
+      expect(await evidence.locator('.diag').textContent()).toMatch(/Response: disable established-TCP restore/);
+      expect(await evidence.locator('table.stage-cells td.cell.FAIL').count()).toBe(1);
+      await page.screenshot({ path: join(out, 'evidence.png') });
+      // ...and a stage cell opens that cell's own details (reason, metrics).
+      const link = evidence.locator('table.stage-cells a', { hasText: 'redis/checkpoint-restore/reconnect' });
+      const id = (await link.getAttribute('data-cell'))!;
+      await link.click();
+      await page.waitForFunction((i) => (document.getElementById(i) as HTMLDetailsElement).open, id);
+      expect(await page.locator(`details#${id}`).textContent()).toMatch(/pilot: clientGapMsMax\s*900 ms/);
+      expect(problems).toEqual([]);
+      expect(fetched).toEqual([]);
     } finally {
       await browser.close();
     }

@@ -8,7 +8,7 @@ const src = join(import.meta.dirname, '../../src');
  * The folders of src/, top layer first: a folder imports only from folders
  * after it (the README's "Layers" section draws the same order).
  */
-const LAYERS = ['cli', 'runner', 'backends', 'plan', 'runtimes', 'criu', 'workloads', 'environments', 'images', 'kernels', 'host', 'gate', 'report', 'matrix', 'suites', 'native', 'results', 'config', 'util', 'errors'];
+const LAYERS = ['cli', 'runner', 'backends', 'plan', 'runtimes', 'criu', 'workloads', 'environments', 'images', 'kernels', 'host', 'gate', 'report', 'matrix', 'suites', 'native', 'artifacts', 'results', 'config', 'util', 'errors'];
 const rank = (folder: string) => LAYERS.indexOf(folder.replace(/\.ts$/, ''));
 
 test('every folder of src/ has its place in the layers', () => {

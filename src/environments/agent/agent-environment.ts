@@ -4,6 +4,8 @@ import { mkdirPrivate } from '../../util/fs.ts';
 import { signalName } from '../../util/process.ts';
 import { EnvironmentError } from '../../errors.ts';
 import type { NodeLink } from '../network/node-link.ts';
+import type { SinkFactory } from '../../artifacts/store.ts';
+import type { FileSink } from '../../artifacts/cipher.ts';
 import { BASE_ENV, type Environment, type ExecOptions, type ExecResult } from '../environment.ts';
 import { AgentChannel } from '../qemu/agent-channel.ts';
 
@@ -119,7 +121,7 @@ export class AgentEnvironment implements Environment {
     await this.channel.put(envPath, Buffer.from(data), mode, IO_TIMEOUT_MS);
   }
 
-  async copyOut(envPath: string, hostDir: string): Promise<string> {
+  async copyOut(envPath: string, hostDir: string, opts: { sink?: SinkFactory } = {}): Promise<string> {
     this.assertUp();
     const list = await this.exec(['find', envPath, '-mindepth', '1', '(', '-type', 'd', '-printf', 'd %P\\n', ')', '-o', '(', '-type', 'f', '-printf', 'f %P\\n', ')'], { timeoutMs: IO_TIMEOUT_MS });
     if (list.exitCode !== 0) throw new EnvironmentError(`environment ${this.id}: cannot list ${envPath}: ${list.stderr.trim()}`);
@@ -132,17 +134,20 @@ export class AgentEnvironment implements Environment {
         await mkdirPrivate(dst);
         continue;
       }
-      const fh = await open(dst, 'w', 0o600);
+      // Chunk by chunk into the file, or through the sink (kept artifacts, encrypted on the way).
+      const out = opts.sink ? await opts.sink(dst, rel) : await fileSink(dst);
       try {
         for (let offset = 0; ; ) {
           const chunk = await this.channel.get(`${envPath}/${rel}`, IO_TIMEOUT_MS, { offset, length: CHUNK });
           if (!chunk?.length) break;
-          await fh.write(chunk);
+          await out.write(chunk);
           offset += chunk.length;
           if (chunk.length < CHUNK) break;
         }
-      } finally {
-        await fh.close();
+        await out.close();
+      } catch (e) {
+        await out.abort();
+        throw e;
       }
     }
     return hostDir;
@@ -188,4 +193,14 @@ export class AgentEnvironment implements Environment {
     this.disposed = true;
     this.channel.close();
   }
+}
+
+/** A plain 0600 file as a sink (an existing one is overwritten, as before). */
+async function fileSink(dst: string): Promise<FileSink> {
+  const fh = await open(dst, 'w', 0o600);
+  return {
+    write: async (chunk) => void (await fh.write(chunk)),
+    close: () => fh.close(),
+    abort: () => fh.close().catch(() => undefined),
+  };
 }

@@ -1,10 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFile, cp, lstat, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, cp, lstat, mkdir, readFile, readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { EnvironmentError } from '../../errors.ts';
 import { mkdirPrivate } from '../../util/fs.ts';
 import { run } from '../../util/process.ts';
 import type { NodeLink } from '../network/node-link.ts';
+import { pump } from '../../artifacts/cipher.ts';
+import type { SinkFactory } from '../../artifacts/store.ts';
 import { BASE_ENV, type Environment, type ExecOptions, type ExecResult } from '../environment.ts';
 
 const WORKDIR_INSIDE = '/run/criu-compat';
@@ -158,12 +160,24 @@ export class NamespaceEnvironment implements Environment {
     await writeFile(this.hostPath(envPath), data, { mode });
   }
 
-  async copyOut(envPath: string, hostDir: string): Promise<string> {
+  async copyOut(envPath: string, hostDir: string, opts: { sink?: SinkFactory } = {}): Promise<string> {
     this.assertUp();
     const src = this.hostPath(envPath);
-    if (resolve(src) === resolve(hostDir)) return hostDir; // the work directory is already on the host
+    if (!opts.sink && resolve(src) === resolve(hostDir)) return hostDir; // the work directory is already on the host
     await mkdirPrivate(hostDir);
-    await cp(src, hostDir, { recursive: true, preserveTimestamps: true });
+    if (!opts.sink) {
+      await cp(src, hostDir, { recursive: true, preserveTimestamps: true });
+      return hostDir;
+    }
+    // Through the sink, file by file (symbolic links, e.g. a dump's "parent", are made as links).
+    for (const e of await readdir(src, { recursive: true, withFileTypes: true })) {
+      const from = join(e.parentPath, e.name);
+      const rel = relative(src, from);
+      const to = join(hostDir, rel);
+      if (e.isDirectory()) await mkdirPrivate(to);
+      else if (e.isSymbolicLink()) await symlink(await readlink(from), to);
+      else if (e.isFile()) await pump(from, await opts.sink(to, rel));
+    }
     return hostDir;
   }
 

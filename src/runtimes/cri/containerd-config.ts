@@ -22,6 +22,12 @@ export interface ContainerdLayout {
   logs: string;
   /** containerd's own stdout+stderr. */
   log: string;
+  /** containerd's registry host configuration (hosts.toml per registry). */
+  certsD: string;
+  /** What the node's registry serves. */
+  registry: string;
+  /** The CRIU configuration file the containers name (CRIU_CONFIG_ANNOTATION). */
+  criuConfig: string;
 }
 
 export function containerdLayout(dir: string): ContainerdLayout {
@@ -35,13 +41,29 @@ export function containerdLayout(dir: string): ContainerdLayout {
     ipam: `${dir}/ipam`,
     logs: `${dir}/pods`,
     log: `${dir}/containerd.log`,
+    certsD: `${dir}/certs.d`,
+    registry: `${dir}/registry`,
+    criuConfig: `${dir}/criu-runc.conf`,
   };
 }
 
 /** The image name the sandbox (pause) image is imported under. */
 export const PAUSE_IMAGE = 'localhost/criu-compat/pause:1';
-/** The image name of the workload image (static binaries under /cc). */
-export const WORKLOAD_IMAGE = 'localhost/criu-compat/workload:1';
+/** The node's own registry (cc-registry on its loopback), which serves the workload image it built. */
+export const REGISTRY = 'localhost:5000';
+/** The workload image's repository in it, and its name (static binaries under /cc). */
+export const WORKLOAD_REPO = 'criu-compat/workload';
+export const WORKLOAD_IMAGE = `${REGISTRY}/${WORKLOAD_REPO}:1`;
+/**
+ * runc's per-container CRIU configuration file (a path in the node): CRI has
+ * no field for CRIU options, so a pod that holds TCP connections or file
+ * locks gets them this way. containerd passes the annotation to the OCI spec
+ * only when the runtime's container_annotations lists it.
+ */
+export const CRIU_CONFIG_ANNOTATION = 'org.criu.config';
+/** What that file says for the suite's containers (CRIU's config file syntax: one long option a line). */
+export const CRIU_CONFIG = 'tcp-established\nfile-locks\n';
+
 /** Debian's containernetworking-plugins install here. */
 export const CNI_BIN_DIR = '/usr/lib/cni';
 /** The pod network of a node (its own network namespace: another node may use the same). */
@@ -74,11 +96,14 @@ export function containerdConfig(o: ConfigOptions): string {
       '  default_runtime_name = "runc"',
       `${cri.slice(0, -1)}.containerd.runtimes.runc]`,
       '  runtime_type = "io.containerd.runc.v2"',
+      `  container_annotations = [${q(CRIU_CONFIG_ANNOTATION)}]`,
       `${cri.slice(0, -1)}.containerd.runtimes.runc.options]`,
       '  SystemdCgroup = false',
       `${cri.slice(0, -1)}.cni]`,
       `  bin_dir = ${q(CNI_BIN_DIR)}`,
       `  conf_dir = ${q(l.cniConf)}`,
+      `${cri.slice(0, -1)}.registry]`,
+      `  config_path = ${q(l.certsD)}`,
       '',
     ].join('\n');
   }
@@ -87,6 +112,8 @@ export function containerdConfig(o: ConfigOptions): string {
     ...head,
     `[plugins."io.containerd.cri.v1.images"]`,
     `  snapshotter = ${q(o.snapshotter)}`,
+    `[plugins."io.containerd.cri.v1.images".registry]`,
+    `  config_path = ${q(l.certsD)}`,
     `[plugins."io.containerd.cri.v1.images".pinned_images]`,
     `  sandbox = ${q(PAUSE_IMAGE)}`,
     `[plugins."io.containerd.cri.v1.runtime"]`,
@@ -96,6 +123,7 @@ export function containerdConfig(o: ConfigOptions): string {
     '  default_runtime_name = "runc"',
     `[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]`,
     '  runtime_type = "io.containerd.runc.v2"',
+    `  container_annotations = [${q(CRIU_CONFIG_ANNOTATION)}]`,
     `[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]`,
     '  SystemdCgroup = false',
     `[plugins."io.containerd.cri.v1.runtime".cni]`,
@@ -118,6 +146,11 @@ export function cniConfList(layout: ContainerdLayout): string {
     null,
     1,
   );
+}
+
+/** The node's registry is plain HTTP on its loopback (containerd's hosts.toml for it). */
+export function registryHosts(): string {
+  return [`server = "http://${REGISTRY}"`, '', `[host."http://${REGISTRY}"]`, '  capabilities = ["pull", "resolve"]', '  skip_verify = true', ''].join('\n');
 }
 
 /** "containerd github.com/containerd/containerd 1.7.24~ds1 1.7.24~ds1-6+deb13u1" → "1.7.24". */

@@ -1,6 +1,6 @@
 import type { Environment } from '../../environments/environment.ts';
 import { shq } from '../container-runtime.ts';
-import { cniConfList, containerdConfig, containerdLayout, parseContainerdVersion, type ContainerdLayout } from './containerd-config.ts';
+import { cniConfList, containerdConfig, containerdLayout, parseContainerdVersion, registryHosts, REGISTRY, CRIU_CONFIG, type ContainerdLayout } from './containerd-config.ts';
 
 /** containerd did not come up in the node (no binary, a bad config, no socket in time). */
 export class ContainerdStartError extends Error {
@@ -60,6 +60,9 @@ export async function startContainerd(env: Environment, o: StartOptions): Promis
   if (w.exitCode !== 0) throw new ContainerdStartError(`cannot make /var/lib/cni writable in the node (libcni's cache): ${w.stderr.trim()}`);
   await env.writeFile(layout.config, containerdConfig({ major, layout, snapshotter }));
   await env.writeFile(`${layout.cniConf}/10-cc-pods.conflist`, cniConfList(layout));
+  await env.writeFile(layout.criuConfig, CRIU_CONFIG);
+  await env.makeDir(`${layout.certsD}/${REGISTRY}`);
+  await env.writeFile(`${layout.certsD}/${REGISTRY}/hosts.toml`, registryHosts());
   const pid = await env.spawnDetached(['containerd', '--config', layout.config, '--log-level', 'info'], { outFile: layout.log, ...(o.env ? { env: o.env } : {}) });
   const node: ContainerdNode = { env, layout, version, major, snapshotter, pid };
   const deadline = Date.now() + o.timeoutMs;
@@ -86,9 +89,9 @@ export async function importImage(node: ContainerdNode, archive: string, timeout
 /**
  * A loop over the node's processes matched by executable (not command line,
  * which the loop's own shell would match): containerd, its shims, the pause
- * binary and the workloads under /cc; the case body follows.
+ * binary, the node's registry and the workloads under /cc; the case body follows.
  */
-const EACH_PROCESS = `for p in /proc/[0-9]*; do e=$(readlink $p/exe 2>/dev/null); case "$e" in */containerd|*/containerd-shim*|*/cc-pause|/cc/*)`;
+const EACH_PROCESS = `for p in /proc/[0-9]*; do e=$(readlink $p/exe 2>/dev/null); case "$e" in */containerd|*/containerd-shim*|*/cc-pause|*/cc-registry|/cc/*)`;
 
 /** The processes, mounts, network namespaces and CNI interfaces a node's containerd may leave: one line each (empty: nothing). */
 export const LEFTOVERS_SCRIPT = (dir: string) =>

@@ -29,6 +29,9 @@ export class CriCallError extends Error {
 type Msg = Record<string, unknown>;
 type Unary = (req: Msg, meta: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: Msg) => void) => void;
 
+/** The calls of the CRI's ImageService (the rest are RuntimeService's). */
+const IMAGE_METHODS = new Set(['ImageStatus', 'PullImage', 'ListImages', 'RemoveImage', 'ImageFsInfo']);
+
 let loaded: grpc.GrpcObject | undefined;
 function definitions(): grpc.GrpcObject {
   loaded ??= grpc.loadPackageDefinition(
@@ -59,7 +62,7 @@ export class CriClient {
 
   /** One unary call with a deadline (ms); rejects with CriCallError. */
   call<T extends Msg = Msg>(method: string, req: Msg, timeoutMs: number): Promise<T> {
-    const client = method.startsWith('Image') ? this.images : this.runtime;
+    const client = IMAGE_METHODS.has(method) ? this.images : this.runtime;
     const fn = (client as unknown as Record<string, Unary>)[method];
     if (!fn) throw new TypeError(`no CRI method ${method} in api.proto`);
     return new Promise<T>((res, rej) => {

@@ -2,7 +2,7 @@ import type { Environment } from '../../environments/environment.ts';
 import { CGROUP_PARENT } from '../../environments/cgroup-parent.ts';
 import { cgroupSweep } from '../oci-runtime.ts';
 import { importImage, startContainerd, stopContainerd, type ContainerdNode } from './containerd-node.ts';
-import { PAUSE_IMAGE, WORKLOAD_IMAGE } from './containerd-config.ts';
+import { containerdLayout, CRIU_CONFIG_ANNOTATION, PAUSE_IMAGE, WORKLOAD_IMAGE, WORKLOAD_REPO } from './containerd-config.ts';
 import { CriCallError, CriClient } from './cri-client.ts';
 import { ociArchiveScript } from './oci-archive.ts';
 
@@ -11,6 +11,8 @@ export interface CriNodeOptions {
   env: Environment;
   /** Host path of the cc-pause binary. */
   pause: string;
+  /** Host path of the cc-registry binary (the node's own registry). */
+  registry: string;
   /** Workload name → its path inside the environment. */
   workloads: Record<string, string>;
   /** Unique per node: names its cgroups. */
@@ -37,6 +39,8 @@ export class CriPods {
   node!: ContainerdNode;
   client!: CriClient;
   private seq = 0;
+  /** The workload image as CRI pulled it (its image ID). */
+  workloadRef = '';
 
   constructor(o: CriNodeOptions) {
     this.o = o;
@@ -52,9 +56,17 @@ export class CriPods {
     const img = `${env.workDir}/cri-images`;
     await env.makeDir(`${img}/pause`);
     await env.makeDir(`${img}/workload/cc`);
+    await env.makeDir(`${img}/workload/tmp`);
     await env.copyIn(this.o.pause, `${img}/pause/cc-pause`);
+    await env.copyIn(this.o.registry, `${img}/cc-registry`);
+    const layout = containerdLayout(this.dir);
     const cps = Object.entries(this.o.workloads).map(([n, p]) => `cp ${p} ${img}/workload/cc/${n}`);
-    const make = [...cps, ociArchiveScript({ rootDir: `${img}/pause`, out: `${img}/pause.tar`, name: PAUSE_IMAGE, entrypoint: ['/cc-pause'] }), ociArchiveScript({ rootDir: `${img}/workload`, out: `${img}/workload.tar`, name: WORKLOAD_IMAGE, entrypoint: ['/cc/counter'] })];
+    const make = [
+      `chmod 1777 ${img}/workload/tmp`,
+      ...cps,
+      ociArchiveScript({ rootDir: `${img}/pause`, out: `${img}/pause.tar`, name: PAUSE_IMAGE, entrypoint: ['/cc-pause'] }),
+      ociArchiveScript({ rootDir: `${img}/workload`, out: `${img}/workload.tar`, name: WORKLOAD_IMAGE, entrypoint: ['/cc/counter'], registry: { root: layout.registry, repo: WORKLOAD_REPO, tag: '1' } }),
+    ];
     const r = await env.exec(['sh', '-c', make.join('\n')], { timeoutMs: this.o.timeoutMs });
     if (r.exitCode !== 0) throw new Error(`building the pause and workload images in the node failed: ${r.stderr.trim().slice(-300)}`);
     this.node = await startContainerd(env, { dir: this.dir, timeoutMs: this.o.timeoutMs, commandTimeoutMs: this.o.timeoutMs, ...(this.o.criuEnv ? { env: this.o.criuEnv } : {}) });
@@ -64,6 +76,16 @@ export class CriPods {
     }
     if (!env.hostPath) throw new Error(`the CRI client reaches containerd's socket through the host path of the work directory; backend ${env.backend} has none (VM nodes: not implemented)`);
     this.client = new CriClient({ socket: env.hostPath(this.node.layout.socket) });
+    // The node's registry, then a CRI pull of the imported workload image from it (its content is local already): the
+    // image gets the repository digest a kubelet's images have, which containerd's restore pulls the base image by.
+    await env.spawnDetached([`${img}/cc-registry`, '5000', layout.registry], { outFile: `${this.dir}/registry.log` });
+    const end = Date.now() + this.o.timeoutMs;
+    while (!(await env.readFile(`${this.dir}/registry.log`).catch(() => Buffer.alloc(0))).toString().includes('listening')) {
+      if (Date.now() > end) throw new Error(`cc-registry did not listen in the node: ${(await env.readFile(`${this.dir}/registry.log`).catch(() => Buffer.alloc(0))).toString().trim()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const pulled = await this.client.call<{ image_ref: string }>('PullImage', { image: { image: WORKLOAD_IMAGE } }, this.o.timeoutMs);
+    this.workloadRef = pulled.image_ref;
   }
 
   /** RunPodSandbox: a new pod with its own network namespace on the CNI bridge. */
@@ -79,12 +101,12 @@ export class CriPods {
     return { podId: r.pod_sandbox_id, name: n, config };
   }
 
-  /** CreateContainer + StartContainer of IMAGE (the workload image, or a checkpoint archive to restore from). */
+  /** CreateContainer + StartContainer of IMAGE (the workload image, or a checkpoint archive to restore from); the container names the node's CRIU configuration file (tcp-established, file-locks). */
   async createAndStart(pod: PodRef, name: string, image: string, argv: string[]): Promise<{ id: string; createMs: number; startMs: number }> {
     const t0 = Date.now();
     const c = await this.client.call<{ container_id: string }>(
       'CreateContainer',
-      { pod_sandbox_id: pod.podId, config: { metadata: { name }, image: { image }, command: argv.slice(0, 1), args: argv.slice(1), log_path: `${name}.log`, linux: { security_context: { namespace_options: { pid: 'CONTAINER' } } } }, sandbox_config: pod.config },
+      { pod_sandbox_id: pod.podId, config: { metadata: { name }, image: { image }, command: argv.slice(0, 1), args: argv.slice(1), log_path: `${name}.log`, annotations: { [CRIU_CONFIG_ANNOTATION]: this.node.layout.criuConfig }, linux: { security_context: { namespace_options: { pid: 'CONTAINER' } } } }, sandbox_config: pod.config },
       this.o.timeoutMs,
     );
     const t1 = Date.now();

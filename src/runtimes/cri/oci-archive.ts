@@ -17,6 +17,8 @@ export interface ArchiveSpec {
   name: string;
   entrypoint: string[];
   env?: string[];
+  /** Also lay the image out for cc-registry: ROOT/REPO/{manifests,blobs}/…, the tag a link to the manifest's digest. */
+  registry?: { root: string; repo: string; tag: string };
 }
 
 /** A sh script (run inside the node) that writes the archive; prints nothing on success. */
@@ -62,6 +64,17 @@ export function ociArchiveScript(a: ArchiveSpec): string {
     `printf %s ${fill(index)} | sed -e "s/@MANIFEST@/$manifest/g" -e "s/\\"@MANIFESTSIZE@\\"/$msize/" > ${shq(w)}/index.json`,
     `printf '{"imageLayoutVersion":"1.0.0"}' > ${shq(w)}/oci-layout`,
     `tar --numeric-owner -C ${shq(w)} -cf ${shq(a.out)} oci-layout index.json blobs`,
+    ...(a.registry
+      ? (() => {
+          const r = `${a.registry.root}/${a.registry.repo}`;
+          return [
+            `mkdir -p ${shq(r)}/manifests ${shq(r)}/blobs`,
+            `for b in ${shq(w)}/blobs/sha256/*; do cp "$b" ${shq(r)}/blobs/sha256:$(basename "$b"); done`,
+            `cp ${shq(w)}/blobs/sha256/$manifest ${shq(r)}/manifests/sha256:$manifest`,
+            `ln -sfn sha256:$manifest ${shq(r)}/manifests/${shq(a.registry.tag)}`,
+          ];
+        })()
+      : []),
     `rm -rf ${shq(w)}`,
   ].join('\n');
 }

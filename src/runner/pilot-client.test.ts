@@ -1,0 +1,35 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { clientArgv, readClientLines } from './pilot-client.ts';
+
+/** cc-probe's own output, recorded here (fixtures/recorded/pilot-client). */
+const rec = (f: string) => readFileSync(join(import.meta.dirname, '../../fixtures/recorded/pilot-client', f), 'utf8').split('\n').filter(Boolean);
+
+describe('the client prober\'s lines', () => {
+  test('held across a real checkpoint/restore (CRIU 4.2.1, --tcp-established): one connection, no error, the longest gap is the restore', () => {
+    expect(readClientLines(rec('held-across-checkpoint-restore-sid-4.2.1.txt'), true)).toEqual({ probes: 15, errors: 0, maxGapMs: 251, connects: 1, heldSurvived: true });
+  });
+
+  test('held while the service was stopped 0.5 s, then killed: the stop is a gap, the kill is errors up to the end, the connection is lost', () => {
+    const r = readClientLines(rec('held-service-stopped-then-killed.txt'), true);
+    expect(r).toMatchObject({ probes: 28, errors: 10, maxGapMs: 537, connects: 1, heldSurvived: false, firstError: 'connection closed by the service' });
+  });
+
+  test('fresh TCP connects: a stopped listener still accepts (no gap), a killed one refuses until the end', () => {
+    const r = readClientLines(rec('tcp-service-stopped-then-killed.txt'), false);
+    expect(r).toMatchObject({ probes: 19, errors: 5, maxGapMs: 539, connects: 0, firstError: 'connect: Connection refused' });
+    expect(r.heldSurvived).toBeUndefined();
+  });
+
+  test('no answer at all: the gap runs from the start to the end; unknown lines are ignored', () => {
+    expect(readClientLines(['100 start tcp', 'noise', '150 fail 50 connect: Connection refused', '400 fail 50 connect: timed out', '410 stop probes=2 ok=0 fail=2 connects=0'], false)).toMatchObject({ probes: 2, errors: 2, maxGapMs: 310 });
+    expect(readClientLines([], true)).toMatchObject({ probes: 0, heldSurvived: false });
+  });
+
+  test('argv: held, its reconnecting form (ask), http with body', () => {
+    expect(clientArgv('/p', { held: { port: 6379, send: 'PING\r\n', expect: '+PONG' }, intervalMs: 50 }, 40000)).toEqual(['/p', 'run', 'held', '127.0.0.1', '6379', '50', '40000', 'PING\r\n', '+PONG']);
+    expect(clientArgv('/p', { held: { port: 1, send: 'a', expect: 'b' }, intervalMs: 5 }, 2000, true)[2]).toBe('ask');
+    expect(clientArgv('/p', { http: { port: 80, path: '/x', status: 200, body: 'hi' }, intervalMs: 20 }, 2000)).toEqual(['/p', 'run', 'http', '127.0.0.1', '80', '20', '2000', '/x', '200', 'hi']);
+  });
+});

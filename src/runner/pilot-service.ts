@@ -1,0 +1,168 @@
+import type { Pilot } from '../config/pilot-schema.ts';
+import type { Environment, ExecResult } from '../environments/environment.ts';
+import { poll } from '../util/wait-until.ts';
+
+type CommandService = Extract<Pilot['service'], { command: unknown }>;
+
+/** Source name of the tmpfs mounts the engine makes (how cleanup finds its own). */
+const TMPFS_SOURCE = 'cc-pilot';
+
+/**
+ * Makes each writable directory a tmpfs holding what the (read-only) node
+ * image has there, owner and mode kept; a directory the image lacks is made
+ * (its parent must be writable, e.g. under /run or /tmp) and given to the
+ * service's user. Runs inside the node as root: $1 uid, $2 gid, then the dirs.
+ */
+const WRITABLE_SCRIPT = `set -eu
+uid=$1; gid=$2; shift 2
+for d in "$@"; do
+  if [ -d "$d" ]; then
+    own=$(stat -c %u:%g "$d"); mode=$(stat -c %a "$d")
+    stage=$(mktemp -d /tmp/cc-pilot-stage.XXXXXX)
+    cp -a "$d/." "$stage/"
+    mount -t tmpfs -o "mode=$mode" ${TMPFS_SOURCE} "$d"
+    cp -a "$stage/." "$d/"
+    chown "$own" "$d"; chmod "$mode" "$d"
+    rm -rf "$stage"
+  else
+    mkdir -p "$d"; chown "$uid:$gid" "$d"
+  fi
+done`;
+
+/** Unmounts the engine's tmpfs mounts on the given dirs (deepest first); never fails. */
+const UNMOUNT_SCRIPT = `for d in "$@"; do
+  while grep -q " $d [^ ]* - tmpfs ${TMPFS_SOURCE} " /proc/self/mountinfo; do umount -l "$d" || break; done
+done; true`;
+
+export interface StepOutcome {
+  ok: boolean;
+  /** What went wrong, one line. */
+  detail: string;
+}
+
+/**
+ * The pilot's service inside one node: its writable directories, its
+ * process started as its user (setpriv from util-linux, which execs: the
+ * PID is the service's own and the root of the tree CRIU dumps), readiness,
+ * seed and verify steps, and its removal.
+ */
+export class PilotService {
+  pid = 0;
+  private readonly env: Environment;
+  private readonly pilot: Pilot;
+  private readonly svc: CommandService;
+  private readonly outFile: string;
+  private readonly probe: string;
+  private readonly commandMs: number;
+  private ids: { uid: string; gid: string } | undefined;
+  private mounted = false;
+  signal: AbortSignal | undefined;
+
+  constructor(env: Environment, pilot: Pilot, o: { outFile: string; probe: string; commandMs: number }) {
+    if (!('command' in pilot.service)) throw new TypeError(`pilot ${pilot.name}: only command services run (the config refuses containers)`);
+    this.env = env;
+    this.pilot = pilot;
+    this.svc = pilot.service;
+    this.outFile = o.outFile;
+    this.probe = o.probe;
+    this.commandMs = o.commandMs;
+  }
+
+  private exec(argv: readonly string[], timeoutMs = this.commandMs): Promise<ExecResult> {
+    return this.env.exec(argv, { timeoutMs, signal: this.signal });
+  }
+
+  /** The user's uid and gid in the node image; a user the image lacks ends the attempt (the config does not fit the image). */
+  async resolveUser(): Promise<StepOutcome> {
+    const r = await this.exec(['sh', '-c', 'id -u "$1" && id -g "$1"', 'sh', this.svc.user]);
+    const [uid, gid] = r.stdout.trim().split('\n');
+    if (r.exitCode !== 0 || !uid || !gid) return { ok: false, detail: `user ${this.svc.user} does not exist in the node image (id: ${(r.stderr || r.stdout).trim() || `exit ${r.exitCode}`})` };
+    this.ids = { uid, gid };
+    return { ok: true, detail: '' };
+  }
+
+  /** The writable directories, as tmpfs with the image's contents. */
+  async prepareWritable(): Promise<StepOutcome> {
+    if (!this.svc.writable.length) return { ok: true, detail: '' };
+    this.mounted = true;
+    const r = await this.exec(['sh', '-c', WRITABLE_SCRIPT, 'sh', this.ids!.uid, this.ids!.gid, ...this.svc.writable]);
+    return r.exitCode === 0 ? { ok: true, detail: '' } : { ok: false, detail: `making ${this.svc.writable.join(', ')} writable failed: ${tail(r)}` };
+  }
+
+  async start(): Promise<void> {
+    const argv = this.svc.user === 'root' ? this.svc.command : ['setpriv', `--reuid=${this.ids!.uid}`, `--regid=${this.ids!.gid}`, '--init-groups', '--', ...this.svc.command];
+    const home: Record<string, string> = this.svc.user === 'root' ? {} : { HOME: '/' };
+    this.pid = await this.env.spawnDetached(argv, { outFile: this.outFile, env: { ...home, ...this.svc.env } });
+  }
+
+  /** Does the service's process run as its user (real and effective uid)? A setpriv that did not take is the tuple's failure. */
+  async runsAsUser(): Promise<StepOutcome> {
+    const r = await this.exec(['sh', '-c', 'grep "^Uid:" "/proc/$1/status"', 'sh', String(this.pid)]);
+    const [, real, effective] = r.stdout.trim().split(/\s+/);
+    if (r.exitCode !== 0 || !real) return { ok: false, detail: `cannot read the uid of PID ${this.pid}: ${tail(r)}` };
+    const want = this.ids?.uid ?? '0';
+    return real === want && effective === want ? { ok: true, detail: '' } : { ok: false, detail: `runs as uid ${real}/${effective}, not ${this.svc.user} (${want})` };
+  }
+
+  alive(): Promise<boolean> {
+    return this.env.isRunning(this.pid);
+  }
+
+  /** Gone and reaped (a restore needs the PID free). */
+  async waitGone(timeoutMs: number): Promise<boolean> {
+    const gone = async () => !(await this.alive()) && !(this.env.pidInUse && (await this.env.pidInUse(this.pid)));
+    return (await poll(async () => ((await gone()) ? true : undefined), { intervalMs: 10, timeoutMs })) ?? false;
+  }
+
+  /** Polls the readiness probe until it answers right, the service dies, or the probe's timeout passes. */
+  async waitReady(): Promise<StepOutcome & { alive: boolean }> {
+    const ready = this.pilot.ready;
+    const t0 = performance.now();
+    let last = '';
+    let checks = 0;
+    for (;;) {
+      const left = ready.timeoutMs - (performance.now() - t0);
+      if (left <= 0) return { ok: false, alive: true, detail: `not ready within ${ready.timeoutMs} ms (last probe: ${last || 'none'})` };
+      const r = await this.exec(this.readyArgv(Math.min(2000, Math.max(100, left))), Math.max(1000, Math.min(left, 10_000)));
+      if (r.exitCode === 0 && !r.timedOut) return { ok: true, alive: true, detail: '' };
+      last = tail(r);
+      if (++checks % 3 === 0 && !(await this.alive())) return { ok: false, alive: false, detail: `the service exited before it was ready (last probe: ${last})` };
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  }
+
+  private readyArgv(probeMs: number): string[] {
+    const r = this.pilot.ready;
+    if ('command' in r) return r.command;
+    if ('tcp' in r) return [this.probe, 'check', 'tcp', r.tcp.host, String(r.tcp.port), String(Math.round(probeMs))];
+    return [this.probe, 'check', 'http', r.http.host, String(r.http.port), String(Math.round(probeMs)), r.http.path, String(r.http.status), ...(r.http.body ? [r.http.body] : [])];
+  }
+
+  /** Runs seed or verify commands in order; the first that fails ends it. */
+  async steps(which: 'seed' | 'verify'): Promise<StepOutcome> {
+    for (const [i, c] of this.pilot[which].entries()) {
+      const argv = c.user && c.user !== 'root' ? ['runuser', '-u', c.user, '--', ...c.command] : c.command;
+      const r = await this.exec(argv, c.timeoutMs);
+      if (r.exitCode !== 0 || r.timedOut) return { ok: false, detail: `${which}[${i}] (${c.command.join(' ')}) ${r.timedOut ? `timed out after ${c.timeoutMs} ms` : `exited ${r.exitCode}`}: ${tail(r)}` };
+    }
+    return { ok: true, detail: '' };
+  }
+
+  async lines(): Promise<string[]> {
+    const buf = await this.env.readFile(this.outFile).catch(() => Buffer.alloc(0));
+    return buf.toString('utf8').split('\n').filter(Boolean).slice(-40);
+  }
+
+  /** Kills the service's whole session and removes its tmpfs mounts; never throws. */
+  async remove(): Promise<void> {
+    if (this.pid) await this.env.exec(['sh', '-c', `kill -9 -${this.pid} ${this.pid} 2>/dev/null; true`], { timeoutMs: 5000 }).catch(() => undefined);
+    if (this.pid) await this.waitGone(5000).catch(() => false);
+    if (this.mounted) await this.env.exec(['sh', '-c', UNMOUNT_SCRIPT, 'sh', ...[...this.svc.writable].reverse()], { timeoutMs: 10_000 }).catch(() => undefined);
+    this.mounted = false;
+  }
+}
+
+function tail(r: ExecResult): string {
+  const text = `${r.stdout}\n${r.stderr}`.trim().split('\n').filter(Boolean).slice(-2).join(' | ');
+  return text || (r.timedOut ? 'timed out' : `exit ${r.exitCode}`);
+}

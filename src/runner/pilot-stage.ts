@@ -1,0 +1,183 @@
+import type { Capability } from '../config/catalogue/index.ts';
+import type { Pilot } from '../config/pilot-schema.ts';
+import type { Settings } from '../config/schema.ts';
+import { dumpArgs, preDumpArgs, restoreArgs } from '../criu/commands.ts';
+import type { Diagnosis } from '../criu/diagnose.ts';
+import { describeFailure, type Criu, type CriuRun } from '../criu/driver.ts';
+import { failureStatus } from '../criu/diagnose.ts';
+import { readCriuStats } from '../criu/stats.ts';
+import type { Environment } from '../environments/environment.ts';
+import type { Status } from '../results/schema.ts';
+import { missingCapability } from './capabilities.ts';
+import { PilotClient, clientArgv, type ClientReport } from './pilot-client.ts';
+import { pilotCriuArgs } from './pilot-criu-options.ts';
+import { PilotService } from './pilot-service.ts';
+
+/** The stages of one pilot on one pool, variants included (see PILOT-CONTRACT: check NAME/STAGE). */
+export type PilotStage = 'start' | 'leave-running' | 'checkpoint-restore' | 'checkpoint-restore/reconnect' | 'checkpoint-restore/pre-copy';
+
+/** The numbers one attempt measured (absent: not measured in this attempt). */
+export interface PilotFigures {
+  freezeMs?: number;
+  checkpointMs?: number;
+  restoreMs?: number;
+  imageBytes?: number;
+  clientGapMs?: number;
+  clientErrors?: number;
+  clientProbes?: number;
+  /** held client: 1 when the first connection answered throughout, else 0. */
+  heldConnectionSurvived?: number;
+}
+
+export interface PilotAttempt {
+  status: Status;
+  reason: string;
+  figures: PilotFigures;
+  diagnoses: Diagnosis[];
+  logExcerpt: string[];
+  commands: string[];
+  /** The service's last lines and the client's summary (never memory contents). */
+  output: string[];
+}
+
+export interface StageContext {
+  env: Environment;
+  criu: Criu;
+  pilot: Pilot;
+  /** Directory inside the node for this attempt (images, logs, outputs). */
+  dir: string;
+  /** The client prober inside the node. */
+  probe: string;
+  timeouts: Settings['timeouts'];
+  signal?: AbortSignal | undefined;
+}
+
+/** What checkpointing a service of another user than CRIU's needs (as the catalogue's caps-and-creds). */
+const OTHER_USER: Capability = { kind: 'privilege', name: 'CAP_SYS_RESOURCE', bit: 24, why: "CRIU reads the rlimits of a process of another user, which needs it" };
+
+/** What pre-copy needs: the kernel tracks the pages written since the pre-dump. */
+const DIRTY_TRACKING: Capability = { kind: 'criu-feature', name: 'mem_dirty_track', why: 'memory dirty tracking, needed by pre-copy' };
+
+/** Ends an attempt early with its status (a step that failed). */
+class Stop extends Error {
+  readonly status: Status;
+  readonly run: CriuRun | undefined;
+  constructor(status: Status, reason: string, run?: CriuRun) {
+    super(reason);
+    this.status = status;
+    this.run = run;
+  }
+}
+
+/**
+ * One attempt of a stage: a fresh service (writable dirs, started as its
+ * user, ready, seeded), the client probing from outside its tree, then the
+ * stage's checkpoint, then ready again and verify, the client still probing;
+ * everything it started removed before it returns. Throws only when the
+ * harness cannot go on.
+ */
+export async function attemptStage(stage: PilotStage, x: StageContext): Promise<PilotAttempt> {
+  const { env, pilot, dir } = x;
+  await env.makeDir(`${dir}/img`);
+  const service = new PilotService(env, pilot, { outFile: `${dir}/service.out`, probe: x.probe, commandMs: x.timeouts.commandMs });
+  service.signal = x.criu.signal = x.signal;
+  const reconnect = stage === 'checkpoint-restore/reconnect';
+  const client = pilot.client ? new PilotClient(env, clientArgv(x.probe, pilot.client, pilot.client.held && !reconnect ? 2 * x.timeouts.criuMs : 2000, reconnect), `${dir}/client.out`, Boolean(pilot.client.held) && !reconnect) : undefined;
+  const figures: PilotFigures = {};
+  const commands: string[] = [];
+  const runs: CriuRun[] = [];
+  const record = (run: CriuRun) => (commands.push(run.argv.join(' ').replaceAll(`${dir}/`, '')), runs.push(run), run);
+  // Reconnecting clients knock on the listener during the dump: the variant drops those half-open connections (they retry).
+  const criuArgs = pilotCriuArgs(reconnect ? [...new Set([...pilot.criu.options, '--skip-in-flight'])] : pilot.criu.options, reconnect ? ['--tcp-established'] : []);
+  const baseline = stage === 'start' ? 'FAIL' : 'ERROR';
+  let ending: { status: Status; reason: string; run?: CriuRun | undefined };
+  let report: ClientReport | undefined;
+  try {
+    // CRIU reads the rlimits of every task it dumps; for another user's task the kernel wants CAP_SYS_RESOURCE.
+    if (stage !== 'start' && 'command' in pilot.service && pilot.service.user !== 'root') {
+      const missing = await missingCapability([OTHER_USER], { env, criu: x.criu, commandMs: x.timeouts.commandMs });
+      if (missing) throw new Stop(missing.status, `${missing.reason} (the service runs as ${pilot.service.user})`);
+    }
+    if (stage === 'checkpoint-restore/pre-copy') {
+      const dirty = await missingCapability([DIRTY_TRACKING], { env, criu: x.criu, commandMs: x.timeouts.commandMs });
+      if (dirty) throw new Stop(dirty.status, dirty.reason, dirty.run as CriuRun | undefined);
+    }
+    const user = await service.resolveUser();
+    if (!user.ok) throw new Stop('ERROR', `the pilot does not fit this node image: ${user.detail}`);
+    const w = await service.prepareWritable();
+    if (!w.ok) throw new Stop('ERROR', w.detail);
+    await service.start();
+    const ready = await service.waitReady();
+    if (!ready.ok) throw new Stop(baseline, `${stage === 'start' ? '' : 'baseline broke: '}the service ${ready.detail}`);
+    const as = await service.runsAsUser();
+    if (!as.ok) throw new Stop(baseline, `${stage === 'start' ? '' : 'baseline broke: '}the service ${as.detail}`);
+    const seed = await service.steps('seed');
+    if (!seed.ok) throw new Stop(baseline, `${stage === 'start' ? '' : 'baseline broke: '}${seed.detail}`);
+    if (client) {
+      await client.start();
+      if (!(await client.waitProbes(3, 10_000))) throw new Stop(baseline, 'the client got no answer within 10 s after the service was ready');
+    }
+    const log = (name: string) => ({ logFile: `${dir}/img/${name}`, verbosity: 4 as const });
+    if (stage === 'leave-running') {
+      const dump = record(await x.criu.run([...dumpArgs({ pid: service.pid, imagesDir: `${dir}/img`, logFile: 'dump.log', verbosity: 4, leaveRunning: true }), ...criuArgs.dump], log('dump.log')));
+      if (!dump.ok) throw new Stop(failureStatus(dump.diagnoses), describeFailure('criu dump --leave-running', dump, x.timeouts.criuMs), dump);
+      figures.checkpointMs = dump.result.durationMs;
+      if (!(await service.alive())) throw new Stop('FAIL', 'criu dump --leave-running exited 0 but the service is gone', dump);
+    } else if (stage !== 'start') {
+      if (stage === 'checkpoint-restore/pre-copy') {
+        await env.makeDir(`${dir}/pre`);
+        const pre = record(await x.criu.run(preDumpArgs({ pid: service.pid, imagesDir: `${dir}/pre`, logFile: 'pre-dump.log', verbosity: 4, trackMem: true }), { logFile: `${dir}/pre/pre-dump.log` }));
+        if (!pre.ok) throw new Stop(failureStatus(pre.diagnoses), describeFailure('criu pre-dump', pre, x.timeouts.criuMs), pre);
+      }
+      const parent = stage === 'checkpoint-restore/pre-copy' ? { parent: '../pre', trackMem: true } : {};
+      const dump = record(await x.criu.run([...dumpArgs({ pid: service.pid, imagesDir: `${dir}/img`, logFile: 'dump.log', verbosity: 4, ...parent }), ...criuArgs.dump], log('dump.log')));
+      if (!dump.ok) throw new Stop(failureStatus(dump.diagnoses), describeFailure('criu dump', dump, x.timeouts.criuMs), dump);
+      figures.checkpointMs = dump.result.durationMs;
+      if (!(await service.waitGone(5000))) throw new Stop('FAIL', 'criu dump exited 0 but the service is still running', dump);
+      const restore = record(await x.criu.run([...restoreArgs({ imagesDir: `${dir}/img`, logFile: 'restore.log', verbosity: 4, detach: true }), ...criuArgs.restore], log('restore.log')));
+      if (!restore.ok) throw new Stop(failureStatus(restore.diagnoses), describeFailure('criu restore', restore, x.timeouts.criuMs), restore);
+      figures.restoreMs = restore.result.durationMs;
+    }
+    const what = stage === 'start' ? 'the service' : stage === 'leave-running' ? 'the service left running' : 'the restored service';
+    const again = stage === 'start' ? { ok: true, alive: true, detail: '' } : await service.waitReady();
+    if (!again.ok) throw new Stop('FAIL', `${what}: ${again.detail}`, runs.at(-1));
+    const verify = await service.steps('verify');
+    if (!verify.ok) throw new Stop('FAIL', `${what}: ${verify.detail}`, runs.at(-1));
+    // A few more answers after verify: the client must see the service answer again (and on the same connection, when held).
+    if (client) await client.waitProbes(5, 2 * x.timeouts.criuMs);
+    report = client ? await client.stop() : undefined;
+    if (report?.heldSurvived === false)
+      throw new Stop('FAIL', `${what} verified, but the client's held connection did not survive: ${report.connects} connection(s), ${report.errors} failed answer(s)${report.firstError ? ` (first: ${report.firstError})` : ''}`, runs.at(-1));
+    ending = { status: 'PASS', reason: `${what} verified${pilot.verify.length ? ` (${pilot.verify.length} verify step(s))` : ''}${report ? `; client: ${report.probes} probes, ${report.errors} errors, longest gap ${Math.round(report.maxGapMs)} ms${report.heldSurvived ? ', held connection survived' : ''}` : ''}` };
+  } catch (e) {
+    if (!(e instanceof Stop)) {
+      await cleanup(service, client);
+      throw e;
+    }
+    ending = { status: e.status, reason: e.message, run: e.run };
+  }
+  // A client that never started measured nothing (a stage that ended before it).
+  report ??= client?.pid ? await client.stop().catch(() => undefined) : undefined;
+  const output = [...(await service.lines()).map((l) => `service: ${l}`), ...(client ? (await client.lines()).filter((l) => / (fail|connect|stop|start) /.test(l)).slice(0, 20).map((l) => `client: ${l}`) : [])];
+  await cleanup(service, client);
+  if (report) {
+    figures.clientGapMs = report.maxGapMs;
+    figures.clientErrors = report.errors;
+    figures.clientProbes = report.probes;
+    if (report.heldSurvived !== undefined) figures.heldConnectionSurvived = report.heldSurvived ? 1 : 0;
+  }
+  // Only a checkpoint that was taken has a freeze, a duration and an image to count (a failed dump's numbers would flatter it).
+  if (figures.checkpointMs !== undefined) {
+    const stats = await readCriuStats(env, `${dir}/img`);
+    const frozenUs = stats.criuDump?.['frozenTimeUs'];
+    figures.freezeMs = frozenUs !== undefined ? frozenUs / 1000 : figures.checkpointMs;
+    const bytes = (await env.du(`${dir}/img`).catch(() => 0)) + (stage === 'checkpoint-restore/pre-copy' ? await env.du(`${dir}/pre`).catch(() => 0) : 0);
+    if (bytes) figures.imageBytes = bytes;
+  }
+  return { status: ending.status, reason: ending.reason, figures, diagnoses: ending.run?.diagnoses ?? [], logExcerpt: ending.run && ending.status !== 'PASS' ? ending.run.excerpt : [], commands, output };
+}
+
+async function cleanup(service: PilotService, client: PilotClient | undefined): Promise<void> {
+  if (client?.pid) await client.stop(2000).catch(() => undefined);
+  await service.remove();
+}
