@@ -35,6 +35,8 @@ export function foldAttempts(attempts: readonly PilotAttempt[], totalMs: number)
   spread('freezeMs');
   spread('checkpointMs');
   spread('restoreMs');
+  spread('transferMs');
+  spread('downtimeMs');
   const image = all('imageBytes');
   if (image.length) pilot['imageBytesMax'] = Math.max(...image);
   const gaps = all('clientGapMs');
