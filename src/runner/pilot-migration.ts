@@ -144,7 +144,8 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
   // No client held on through the move: the gap any client saw is the downtime.
   if (figures.downtimeMs !== undefined) figures.clientGapMs = figures.downtimeMs;
   const skew = ending.older && ending.status === 'FAIL' ? olderCriuOnDestination(src, dst) : undefined;
-  const diagnoses = [...(skew ? [skew] : []), ...(ending.run?.diagnoses ?? [])];
+  // What CRIU's log said comes first (it names the cause); the version skew is context, decided from the two versions alone.
+  const diagnoses = [...(ending.run?.diagnoses ?? []), ...(skew ? [skew] : [])];
   return { status: ending.status, reason: ending.reason, figures, diagnoses, logExcerpt: ending.run && ending.status !== 'PASS' ? ending.run.excerpt : [], commands, output };
 }
 
