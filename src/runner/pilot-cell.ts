@@ -68,5 +68,6 @@ export function foldAttempts(attempts: readonly PilotAttempt[], totalMs: number)
     workloadOutput: shown.output,
     repetitions: { attempts: n, successes: ok, successRate: ok / n },
     distribution,
+    ...(shown.fallback ? { fallback: shown.fallback } : {}),
   };
 }

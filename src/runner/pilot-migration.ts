@@ -48,7 +48,9 @@ export interface PilotMigrationContext {
  * no client probes during the source phase; a client starts on the
  * destination after the restore, and the client-visible gap is the downtime
  * (dump start to that client's first right answer), the longest any client
- * of the service could have waited. Everything it started on both nodes is
+ * of the service could have waited. When the destination fails, the
+ * playbook's fallback is tried for real: the same images restored on the
+ * source, ready and verified there. Everything it started on both nodes is
  * removed before it returns.
  */
 export async function attemptPilotMigration(x: PilotMigrationContext): Promise<PilotAttempt> {
@@ -67,6 +69,27 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
   let ending: { status: Status; reason: string; run?: CriuRun | undefined; older?: boolean };
   let report: ClientReport | undefined;
   let dumped = false;
+  let fallback: PilotAttempt['fallback'];
+  const log = (name: string) => ({ logFile: `${dir}/img/${name}`, verbosity: 4 as const });
+  /** The playbook's answer to a restore that fails on the destination: the same images restored on the source, ready and verified there. */
+  const fallbackOnSource = async (): Promise<NonNullable<PilotAttempt['fallback']>> => {
+    const run = record(src, await src.criu.run([...restoreArgs({ imagesDir: `${dir}/img`, logFile: 'restore-fallback.log', verbosity: 4, detach: true }), ...criuArgs.restore], log('restore-fallback.log')));
+    if (!run.ok) return { status: failureStatus(run.diagnoses), reason: `the images do not restore on ${src.pool} either: ${describeFailure('criu restore', run, x.timeouts.criuMs)}` };
+    for (const step of [() => at.waitReady(), () => at.steps('verify')]) {
+      const r = await step();
+      if (!r.ok) return { status: 'FAIL', reason: `restored on ${src.pool} from the same images, but ${r.detail}` };
+    }
+    return { status: 'PASS', reason: `restored on ${src.pool} from the same images and verified there: the pair is incompatible, the source is not broken` };
+  };
+  /** A failure on the destination: the fallback is tried and told in the reason. */
+  const onDestination = async (status: Status, reason: string, run: CriuRun, older: boolean): Promise<never> => {
+    if (there.pid) {
+      await there.remove();
+      there.pid = 0;
+    }
+    fallback = await fallbackOnSource();
+    throw Object.assign(new Stop(status, `${reason}; fallback on ${src.pool}: ${fallback.status === 'PASS' ? fallback.reason : `${fallback.status}: ${fallback.reason}`}`, run), older ? { older } : {});
+  };
   try {
     if ('command' in pilot.service && pilot.service.user !== 'root') {
       const missing = await missingCapability([OTHER_USER], { env: src.env, criu: src.criu, commandMs: x.timeouts.commandMs });
@@ -83,7 +106,6 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
       const r = await step();
       if (!r.ok) throw new Stop('ERROR', `baseline broke on ${src.pool}: ${r.detail}`);
     }
-    const log = (name: string) => ({ logFile: `${dir}/img/${name}`, verbosity: 4 as const });
     const down = performance.now();
     const dump = record(src, await src.criu.run([...dumpArgs({ pid: at.pid, imagesDir: `${dir}/img`, logFile: 'dump.log', verbosity: 4 }), ...criuArgs.dump], log('dump.log')));
     if (!dump.ok) throw new Stop(failureStatus(dump.diagnoses), `on ${src.pool}: ${describeFailure('criu dump', dump, x.timeouts.criuMs)}`, dump);
@@ -110,19 +132,19 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
       if (untar.exitCode !== 0) throw new Stop('ERROR', `harness: restoring ${writable.join(', ')} on ${dst.pool} failed: ${untar.stderr.trim().split('\n').slice(-1)[0] ?? `exit ${untar.exitCode}`}`);
     }
     const restore = record(dst, await dst.criu.run([...restoreArgs({ imagesDir: `${dir}/img`, logFile: 'restore.log', verbosity: 4, detach: true }), ...criuArgs.restore], log('restore.log')));
-    if (!restore.ok) throw Object.assign(new Stop(failureStatus(restore.diagnoses), `on ${dst.pool}: ${describeFailure('criu restore', restore, x.timeouts.criuMs)}`, restore), { older: true });
+    if (!restore.ok) await onDestination(failureStatus(restore.diagnoses), `on ${dst.pool}: ${describeFailure('criu restore', restore, x.timeouts.criuMs)}`, restore, true);
     // CRIU restores the service with the PID it had: the destination's service is that process.
     there.pid = at.pid;
     figures.restoreMs = restore.result.durationMs;
     const again = await there.waitReady();
-    if (!again.ok) throw new Stop('FAIL', `the service restored on ${dst.pool}: ${again.detail}`, restore);
+    if (!again.ok) await onDestination('FAIL', `the service restored on ${dst.pool}: ${again.detail}`, restore, false);
     if (client) {
       await client.start();
       if (!(await client.waitProbes(1, 2 * x.timeouts.criuMs))) throw new Stop('FAIL', `the service restored on ${dst.pool} is ready, but a client there got no answer within ${2 * x.timeouts.criuMs} ms`, restore);
     }
     figures.downtimeMs = performance.now() - down;
     const verify = await there.steps('verify');
-    if (!verify.ok) throw new Stop('FAIL', `the service restored on ${dst.pool}: ${verify.detail}`, restore);
+    if (!verify.ok) await onDestination('FAIL', `the service restored on ${dst.pool}: ${verify.detail}`, restore, false);
     if (client) await client.waitProbes(5, 2 * x.timeouts.criuMs);
     report = client ? await client.stop() : undefined;
     ending = { status: 'PASS', reason: `the service restored on ${dst.pool} verified${pilot.verify.length ? ` (${pilot.verify.length} verify step(s))` : ''}; downtime ${Math.round(figures.downtimeMs)} ms (dump start to the first right answer on ${dst.pool})${report ? `; client there after the restore (no node network: the service address does not move): ${report.probes} probes, ${report.errors} errors` : ''}` };
@@ -146,7 +168,7 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
   const skew = ending.older && ending.status === 'FAIL' ? olderCriuOnDestination(src, dst) : undefined;
   // What CRIU's log said comes first (it names the cause); the version skew is context, decided from the two versions alone.
   const diagnoses = [...(ending.run?.diagnoses ?? []), ...(skew ? [skew] : [])];
-  return { status: ending.status, reason: ending.reason, figures, diagnoses, logExcerpt: ending.run && ending.status !== 'PASS' ? ending.run.excerpt : [], commands, output };
+  return { status: ending.status, reason: ending.reason, figures, diagnoses, logExcerpt: ending.run && ending.status !== 'PASS' ? ending.run.excerpt : [], commands, output, ...(fallback ? { fallback } : {}) };
 }
 
 async function cleanup(services: readonly PilotService[], client: PilotClient | undefined): Promise<void> {

@@ -42,6 +42,8 @@ export interface PilotAttempt {
   commands: string[];
   /** The service's last lines and the client's summary (never memory contents). */
   output: string[];
+  /** migration: the playbook's fallback after the destination failed (the same images restored on the source, verified there). */
+  fallback?: { status: Status; reason: string };
 }
 
 export interface StageContext {

@@ -87,6 +87,10 @@ describe('pilot migration', () => {
     expect(c.diagnoses.findIndex((d) => d.id === 'file-size-differs')).toBeLessThan(c.diagnoses.findIndex((d) => d.id === 'criu-older-on-destination'));
     expect(c.logExcerpt.join('\n')).toMatch(/Restoring FAILED/);
     expect(c.metrics.pilot!['restoreMsMax']).toBeUndefined(); // a failed restore is not a restore time
+    // The playbook's fallback, for real: the same images restore on the source and the service verifies there.
+    expect(c.fallback, c.reason).toMatchObject({ status: 'PASS', reason: expect.stringMatching(/^restored on host-sid from the same images and verified there/) });
+    expect(c.reason).toMatch(/; fallback on host-sid: restored on host-sid/);
+    expect(c.commands.join('\n')).toMatch(/^\[host-sid\] criu restore .*restore-fallback\.log/m);
   });
 
   test('the verdict, judged from those cells: CONDITIONAL, only between these pools', () => {
