@@ -54,7 +54,7 @@ beforeAll(async () => {
 
 describe('criu-compat run (embedded default) on this machine', () => {
   test('exits 1 (a tuple failed), prints the matrix and where results went', () => {
-    expect(output).toMatch(/^pool\s+kernel\s+backend\s+criu\s+criu-check\s+round-trip\s+runtime\s+migration$/m);
+    expect(output).toMatch(/^pool\s+kernel\s+backend\s+criu\s+criu-check\s+round-trip\s+runtime\s+cri\s+migration$/m);
     expect(output).toMatch(/results: .*results\.json/);
     expect(exitCode).toBe(1);
     expect(results.exitCode).toBe(1);
@@ -63,6 +63,7 @@ describe('criu-compat run (embedded default) on this machine', () => {
       'host-trixie',
       'host-trixie-nobp',
       'host-trixie-containers',
+      'host-sid-containerd',
       'k5.10-bookworm',
       'k5.10-trixie',
       'k6.1-bookworm',
@@ -200,13 +201,28 @@ describe('criu-compat run (embedded default) on this machine', () => {
   });
 
   test('runtime suite: the runtime node checkpoints containers with runc and podman; nodes without runtimes say so as one SKIP', () => {
-    for (const p of results.pools.filter((x) => x.name !== 'host-trixie-containers')) {
+    // The containerd node carries runc (containerd's runtime): the runtime suite drives it there too.
+    expect(find('host-sid-containerd', 'runtime', 'runc/run').status).toBe('PASS');
+    for (const p of results.pools.filter((x) => !['host-trixie-containers', 'host-sid-containerd'].includes(x.name))) {
       expect(cells(p.name, 'runtime').map((c) => [c.check, c.status]), p.name).toEqual([['runtimes', 'SKIP']]);
       expect(p.inventory!.runtimes!.every((r) => r.version === null), p.name).toBe(true);
     }
     for (const check of ['runc/counter', 'podman/counter', 'podman/counter/export-import']) {
       const c = find('host-trixie-containers', 'runtime', check);
       expect(c.status, `${check}: ${c.reason}`).toBe('PASS');
+    }
+  });
+
+  test('cri suite: the containerd node answers the CRI calls the kubelet makes; every other node says it has no containerd, as one SKIP', () => {
+    for (const p of results.pools.filter((x) => x.name !== 'host-sid-containerd'))
+      expect(cells(p.name, 'cri').map((c) => [c.check, c.status]), p.name).toEqual([['containerd', 'SKIP']]);
+    const cri = cells('host-sid-containerd', 'cri');
+    expect(cri.find((c) => c.check === 'version')?.status).toBe('PASS');
+    // What the node's containerd can do decides each cell (SKIP names the version when it cannot); the harness never breaks.
+    for (const c of cri) {
+      expect(c.status, `${c.check}: ${c.reason}`).not.toBe('ERROR');
+      if (c.status === 'SKIP') expect(c.reason).toMatch(/capability missing: containerd \S+/);
+      if (c.status === 'FAIL') expect(c.diagnoses.length, c.check).toBeGreaterThan(0);
     }
   });
 
