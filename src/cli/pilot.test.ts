@@ -16,9 +16,7 @@ ${extra}`;
 const load = (pilots: string) => parseConfig(`${POOLS}pilots:\n${pilots}`, '/tmp/pilots.yaml');
 
 describe('pilot command: which pilots and pools a run covers', () => {
-  const loaded = load(PILOT('redis', '[host-trixie, k6.12-trixie]') + PILOT('nginx', '[host-trixie]'));
-  // The config refuses the migration stage until the engine runs it; the selection is ready for it.
-  Object.assign(loaded.config.pilots[1]!, { stages: ['checkpoint-restore', 'migration'], migrateTo: ['k6.1-trixie'] });
+  const loaded = load(PILOT('redis', '[host-trixie, k6.12-trixie]') + PILOT('nginx', '[host-trixie]', '    stages: [checkpoint-restore, migration]\n    migrateTo: [k6.1-trixie]\n'));
 
   test("every pilot's pools plus the pools it migrates to, in the config's order; other pools stay out", () => {
     expect(pilotSelection(loaded)).toEqual({ pilots: ['redis', 'nginx'], pools: ['host-trixie', 'k6.12-trixie', 'k6.1-trixie'] });

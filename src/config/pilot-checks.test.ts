@@ -58,12 +58,24 @@ describe('pilots: loading', () => {
     expect(images['debian-trixie']).toMatchObject({ debootstrap: { include: ['criu', 'iptables', 'iproute2', 'procps'] } });
   });
 
-  test('what the engine does not run yet is refused by name: container services, the migration stage', () => {
+  test('what the engine does not run yet is refused by name: container services', () => {
     const container = POOLS + pilot().replace('service: {command: [/bin/sleep, "1000"]}', 'service: {container: {rootfs: /srv/x, command: [/x]}}');
     expect(errorOf(container)).toMatchObject({ path: 'pilots[0].service.container', expected: expect.stringMatching(/not supported yet/) });
-    expect(errorOf(POOLS + pilot('    stages: [checkpoint-restore, migration]\n    migrateTo: [r]\n'))).toMatchObject({ path: 'pilots[0].stages[1]', expected: expect.stringMatching(/migration stage is not supported yet/) });
-    expect(errorOf(POOLS + pilot('    migrateTo: [a]\n'))).toMatchObject({ path: 'pilots[0].migrateTo' });
-    expect(errorOf(POOLS + pilot('    migrateTo: [zz]\n'))).toMatchObject({ path: 'pilots[0].migrateTo[0]' });
+  });
+
+  test('the migration stage: needs migrateTo naming pools of the config; migrateTo needs the stage', () => {
+    const { config } = parseConfig(POOLS + pilot('    stages: [checkpoint-restore, migration]\n    migrateTo: [r]\n'), 'f.yaml');
+    expect(config.pilots[0]).toMatchObject({ stages: ['checkpoint-restore', 'migration'], migrateTo: ['r'] });
+    expect(errorOf(POOLS + pilot('    stages: [migration]\n'))).toMatchObject({ path: 'pilots[0].migrateTo', expected: expect.stringMatching(/at least one pool to migrate to/) });
+    expect(errorOf(POOLS + pilot('    migrateTo: [a]\n'))).toMatchObject({ path: 'pilots[0].migrateTo', expected: expect.stringMatching(/no migrateTo without the stage "migration"/) });
+    expect(errorOf(POOLS + pilot('    stages: [migration]\n    migrateTo: [zz]\n'))).toMatchObject({ path: 'pilots[0].migrateTo[0]', expected: expect.stringMatching(/one of: a, r \(got "zz"\)/) });
+  });
+
+  test("a destination gets the pilot's packages too (the same derived image as the source)", () => {
+    const two = 'pools:\n  - {name: a, kernel: host, image: debian-trixie}\n  - {name: b, kernel: host, image: debian-trixie}\n';
+    const { config } = parseConfig(two + pilot('    packages: [redis-server]\n    stages: [migration]\n    migrateTo: [b]\n'), 'f.yaml');
+    expect(config.pools.map((p) => p.image)).toEqual(['debian-trixie+redis-server', 'debian-trixie+redis-server']);
+    expect(errorOf(POOLS + pilot('    packages: [redis-server]\n    stages: [migration]\n    migrateTo: [r]\n'))).toMatchObject({ path: 'pilots[0].packages', expected: expect.stringMatching(/pool "r"/) });
   });
 
   test('CRIU options the stages set themselves are refused; the service\'s own pass', () => {

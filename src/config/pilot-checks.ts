@@ -25,7 +25,8 @@ const HARNESS_OPTIONS = ['--leave-running', '--images-dir', '--work-dir', '--log
 /**
  * The checks of pilots: that the schema cannot make on its own: names
  * unique, the pools they name exist, packages only where the image is
- * built by debootstrap, what the engine does not run yet refused by name.
+ * built by debootstrap (on its migrateTo pools too), what the engine does
+ * not run yet refused by name.
  * Then each pool a pilot names gets the pilots' packages added to its node
  * image (a derived image: cached by its recipe like any other), and the
  * pilot suite joins settings.suites.
@@ -44,14 +45,15 @@ export function checkPilots(config: Config, images: Record<string, ImageSpec>, f
     if ('container' in pilot.service)
       throw err(['pilots', i, 'service', 'container'], 'a service command in the node image ({command: [...], user, writable}); a container service (runc/crun/podman from a local archive or rootfs) is not supported yet');
     const k = pilot.stages.indexOf('migration');
-    if (k >= 0) throw err(['pilots', i, 'stages', k], 'stages leave-running and/or checkpoint-restore; the migration stage is not supported yet by the engine');
-    if (pilot.migrateTo.length) throw err(['pilots', i, 'migrateTo'], 'no migrateTo without the stage "migration" in stages (and that stage is not supported yet)');
+    if (k >= 0 && !pilot.migrateTo.length)
+      throw err(['pilots', i, 'migrateTo'], 'at least one pool to migrate to, other than the pilot\'s own pool (the stage "migration" dumps on each of pools and restores on each of migrateTo)');
+    if (k < 0 && pilot.migrateTo.length) throw err(['pilots', i, 'migrateTo'], 'no migrateTo without the stage "migration" in stages');
     pilot.criu.options.forEach((o, j) => {
       const flag = o.replace(/=.*$/, '');
       if (HARNESS_OPTIONS.includes(flag)) throw err(['pilots', i, 'criu', 'options', j], `an option the service needs; ${flag} is set by the pilot's stages themselves`);
     });
     if (pilot.packages.length)
-      pilot.pools.forEach((p) => {
+      [...new Set([...pilot.pools, ...pilot.migrateTo])].forEach((p) => {
         const pool = config.pools.find((x) => x.name === p)!;
         const image = images[pool.image];
         if (!image || !('debootstrap' in image))
@@ -69,7 +71,8 @@ export function checkPilots(config: Config, images: Record<string, ImageSpec>, f
 /** Each pool a pilot with packages names gets an image with them added to its debootstrap include (one per base image and package set). */
 function derivePilotImages(config: Config, images: Record<string, ImageSpec>): void {
   for (const pool of config.pools) {
-    const extra = [...new Set(config.pilots.filter((p) => p.pools.includes(pool.name)).flatMap((p) => p.packages))].sort();
+    // A destination gets the packages too: the service restores there from the same executable and libraries.
+    const extra = [...new Set(config.pilots.filter((p) => p.pools.includes(pool.name) || p.migrateTo.includes(pool.name)).flatMap((p) => p.packages))].sort();
     const base = images[pool.image];
     if (!extra.length || !base || !('debootstrap' in base)) continue;
     const added = extra.filter((x) => !base.debootstrap.include.includes(x));

@@ -110,7 +110,7 @@ export const Pilot = z.strictObject({
     .default({ options: [] }),
   attempts: z.number().int().min(1).max(1000).default(5),
   stages: z.array(z.enum(PILOT_STAGES)).min(1).default(['leave-running', 'checkpoint-restore']),
-  /** migration stage: the pools it is migrated to (each also runs the service). */
+  /** migration stage: the pools it is migrated to from each of pools (restored and verified there; they get the pilot's packages too). */
   migrateTo: z.array(Name).default([]),
   criteria: PilotCriteria.default(() => PilotCriteria.parse({})),
 });

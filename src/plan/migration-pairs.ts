@@ -1,4 +1,5 @@
 import { migrationNeedsNetwork, type Config } from '../config/schema.ts';
+import type { Pilot } from '../config/pilot-schema.ts';
 import type { MigrationPair } from './plan.ts';
 
 /** The suite that runs migration pairs (part of the host/worker contract: the host schedules pairs, that suite runs them). */
@@ -53,4 +54,18 @@ export function coResidentGroups(pools: readonly string[], pairs: readonly Pick<
   const groups = new Map<string, string[]>();
   for (const p of pools) groups.set(find(p), [...(groups.get(find(p)) ?? []), p]);
   return [...groups.values()];
+}
+
+/**
+ * The pilots' migrations among the selected pools: each of a pilot's pools
+ * (with the stage "migration") to each of its migrateTo. They join the
+ * pairs the run keeps up together; the pilot suite runs them.
+ */
+export function pilotPairs(pilots: readonly Pick<Pilot, 'pools' | 'migrateTo' | 'stages'>[], selected: ReadonlySet<string>): { source: string; destination: string }[] {
+  const out = new Map<string, { source: string; destination: string }>();
+  for (const p of pilots.filter((x) => x.stages.includes('migration')))
+    for (const source of p.pools)
+      for (const destination of p.migrateTo)
+        if (source !== destination && selected.has(source) && selected.has(destination)) out.set(`${source}\0${destination}`, { source, destination });
+  return [...out.values()];
 }

@@ -72,6 +72,8 @@ export interface RunPlan {
   audit?: RunAudit;
   /** The migration pairs to run now (both pools are up) and every pool they name. */
   migrations?: { pairs: MigrationPair[]; pools: PlannedPool[] };
+  /** Pilots' migrations: every pool up now that a pilot migrates to (a pilot's NAME/migration → DEST runs when DEST is among them). */
+  pilotDestinations?: PlannedPool[];
   /** The pilot suite: the config's pilots (each runs on the pools it names). */
   pilots?: import('../config/pilot-schema.ts').Pilot[];
   /** The run's node network, when a suite declared `network: true` (see SuiteNeeds). */

@@ -100,3 +100,15 @@ describe('stages and variants', () => {
     expect(pilotCriuArgs(['--tcp-established', '--ext-unix-sk'], ['--tcp-established'])).toEqual({ dump: ['--ext-unix-sk'], restore: ['--ext-unix-sk'] });
   });
 });
+
+describe('a migration over its attempts', () => {
+  test('transfer and downtime spread like the other figures; the first failing attempt shows its fallback', () => {
+    const ok: PilotAttempt = { ...attempt('PASS', GOOD, { freezeMs: 8, checkpointMs: 200, restoreMs: 180 }), figures: { freezeMs: 8, checkpointMs: 200, restoreMs: 180, transferMs: 40, downtimeMs: 1400, clientGapMs: 1400 } };
+    const bad: PilotAttempt = { ...attempt('FAIL', GOOD, { freezeMs: 25, checkpointMs: 45 }), figures: { freezeMs: 25, checkpointMs: 45, transferMs: 30 }, fallback: { status: 'PASS', reason: 'restored on a from the same images and verified there' } };
+    const c = foldAttempts([ok, bad], 5000);
+    expect(c.status).toBe('FAIL');
+    expect(c.fallback).toEqual({ status: 'PASS', reason: 'restored on a from the same images and verified there' });
+    expect(c.metrics?.pilot).toMatchObject({ transferMsMax: 40, downtimeMsMax: 1400, restoreMsMax: 180, clientGapMsMax: 1400 });
+    expect(foldAttempts([ok], 1).fallback).toBeUndefined();
+  });
+});

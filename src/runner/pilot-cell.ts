@@ -35,6 +35,8 @@ export function foldAttempts(attempts: readonly PilotAttempt[], totalMs: number)
   spread('freezeMs');
   spread('checkpointMs');
   spread('restoreMs');
+  spread('transferMs');
+  spread('downtimeMs');
   const image = all('imageBytes');
   if (image.length) pilot['imageBytesMax'] = Math.max(...image);
   const gaps = all('clientGapMs');
@@ -66,5 +68,6 @@ export function foldAttempts(attempts: readonly PilotAttempt[], totalMs: number)
     workloadOutput: shown.output,
     repetitions: { attempts: n, successes: ok, successRate: ok / n },
     distribution,
+    ...(shown.fallback ? { fallback: shown.fallback } : {}),
   };
 }

@@ -2,6 +2,7 @@ import type { Pilot } from '../config/pilot-schema.ts';
 import type { Settings } from '../config/schema.ts';
 import type { CellDraft } from './cell.ts';
 import { foldAttempts } from './pilot-cell.ts';
+import { attemptPilotMigration, type PilotMigrationContext } from './pilot-migration.ts';
 import { attemptStage, type PilotAttempt, type PilotStage, type StageContext } from './pilot-stage.ts';
 
 /** The checks of one pilot, in order: start, its stages, then the variants (run only when they could help). */
@@ -58,6 +59,24 @@ export async function runStage(stage: PilotStage, x: Omit<StageContext, 'dir'> &
     const a = await attemptStage(stage, { ...x, dir });
     attempts.push(a);
     if (!x.keepArtifacts) await x.env.remove(dir);
+    if (a.status === 'SKIP' || a.status === 'ERROR') break;
+  }
+  return foldAttempts(attempts, performance.now() - t0);
+}
+
+/**
+ * NAME/migration → DEST: its attempts (a directory each, at the same path on
+ * both nodes, removed from both after it unless the run keeps artifacts),
+ * folded into one cell like any stage.
+ */
+export async function runMigrationStage(x: Omit<PilotMigrationContext, 'dir' | 'transit'> & { cellDir: string; keepArtifacts: boolean; transit: (attempt: number) => Promise<string> }): Promise<CellDraft> {
+  const t0 = performance.now();
+  const attempts: PilotAttempt[] = [];
+  for (let i = 1; i <= x.pilot.attempts; i++) {
+    const dir = `${x.cellDir}/${i}`;
+    const a = await attemptPilotMigration({ ...x, dir, transit: await x.transit(i) });
+    attempts.push(a);
+    if (!x.keepArtifacts) for (const env of new Set([x.source.env, x.destination.env])) await env.remove(dir);
     if (a.status === 'SKIP' || a.status === 'ERROR') break;
   }
   return foldAttempts(attempts, performance.now() - t0);

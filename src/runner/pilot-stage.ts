@@ -27,6 +27,10 @@ export interface PilotFigures {
   clientProbes?: number;
   /** held client: 1 when the first connection answered throughout, else 0. */
   heldConnectionSurvived?: number;
+  /** migration: moving the images and the writable dirs' contents to the destination. */
+  transferMs?: number;
+  /** migration: from the dump's start to the first right answer on the destination. */
+  downtimeMs?: number;
 }
 
 export interface PilotAttempt {
@@ -38,6 +42,8 @@ export interface PilotAttempt {
   commands: string[];
   /** The service's last lines and the client's summary (never memory contents). */
   output: string[];
+  /** migration: the playbook's fallback after the destination failed (the same images restored on the source, verified there). */
+  fallback?: { status: Status; reason: string };
 }
 
 export interface StageContext {
@@ -53,13 +59,13 @@ export interface StageContext {
 }
 
 /** What checkpointing a service of another user than CRIU's needs (as the catalogue's caps-and-creds). */
-const OTHER_USER: Capability = { kind: 'privilege', name: 'CAP_SYS_RESOURCE', bit: 24, why: "CRIU reads the rlimits of a process of another user, which needs it" };
+export const OTHER_USER: Capability = { kind: 'privilege', name: 'CAP_SYS_RESOURCE', bit: 24, why: "CRIU reads the rlimits of a process of another user, which needs it" };
 
 /** What pre-copy needs: the kernel tracks the pages written since the pre-dump. */
 const DIRTY_TRACKING: Capability = { kind: 'criu-feature', name: 'mem_dirty_track', why: 'memory dirty tracking, needed by pre-copy' };
 
 /** Ends an attempt early with its status (a step that failed). */
-class Stop extends Error {
+export class Stop extends Error {
   readonly status: Status;
   readonly run: CriuRun | undefined;
   constructor(status: Status, reason: string, run?: CriuRun) {

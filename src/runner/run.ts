@@ -25,7 +25,7 @@ import { createNodeNetwork, sweepStaleNetworks, teardownNodeNetwork, type NodeNe
 import { runInGroups } from './pool-groups.ts';
 import { assignWorkloadBuilds } from './workload-build.ts';
 import { capabilitiesOf } from '../results/cell-fields.ts';
-import { PAIR_SUITE, migrationPairs, pairNeedsNetwork } from '../plan/migration-pairs.ts';
+import { PAIR_SUITE, migrationPairs, pairNeedsNetwork, pilotPairs } from '../plan/migration-pairs.ts';
 import type { MigrationPair } from '../plan/plan.ts';
 import { migrationCases } from './migration.ts';
 import { PILOT_SUITE, judgePilots } from '../matrix/pilot-verdicts.ts';
@@ -100,6 +100,8 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
       progress: (pool, what) => progress.update(pool, what),
     });
     const pairs = s.suites.includes(PAIR_SUITE) ? migrationPairs(loaded.config, new Set(pools.map((p) => p.name))) : [];
+    // Pilots' migrations: their two pools up together too (the pilot suite runs them on the source).
+    const pilotLinks = s.suites.includes(PILOT_SUITE) ? pilotPairs(loaded.config.pilots, new Set(pools.map((p) => p.name))) : [];
     // A real network between the nodes (a host bridge), only when a suite or a migration mode asks for one.
     if ((networkFor(s.suites) || pairs.some(pairNeedsNetwork)) && !opts.signal?.aborted) network = await createNodeNetwork();
     const plan: RunPlan = { runId, pools: provisioned.map((p) => p.planned), settings: s, natives, keepArtifacts: opts.keepArtifacts, ...(artifacts ? { artifacts } : {}), audit: auditSink, ...(network ? { network } : {}), ...(loaded.config.pilots.length ? { pilots: loaded.config.pilots } : {}) };
@@ -109,7 +111,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
     await runInGroups(provisioned, {
       jobs: opts.jobs,
       signal: opts.signal,
-      pairs,
+      pairs: [...pairs, ...pilotLinks],
       start: {
         loaded,
         cacheDir: opts.cacheDir,
@@ -135,7 +137,8 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
         const due = pairs.filter((x) => !scheduled.has(x) && names.has(x.source) && names.has(x.destination));
         for (const x of due) scheduled.add(x);
         const migrations = due.length ? { pairs: due, pools: up.filter((p) => due.some((x) => x.source === p.pool.name || x.destination === p.pool.name)).map((p) => p.planned) } : undefined;
-        if (!opts.signal?.aborted && subset.length) await runSuites({ ...plan, pools: subset.map((p) => p.planned), ...(migrations ? { migrations } : {}) }, collector, opts);
+        const pilotDestinations = up.filter((p) => pilotLinks.some((x) => x.destination === p.pool.name)).map((p) => p.planned);
+        if (!opts.signal?.aborted && subset.length) await runSuites({ ...plan, pools: subset.map((p) => p.planned), ...(migrations ? { migrations } : {}), ...(pilotDestinations.length ? { pilotDestinations } : {}) }, collector, opts);
         for (const p of subset) p.phases.suitesMs = performance.now() - t0;
       },
     });

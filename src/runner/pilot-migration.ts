@@ -1,0 +1,177 @@
+import type { Pilot } from '../config/pilot-schema.ts';
+import type { Settings } from '../config/schema.ts';
+import { dumpArgs, restoreArgs } from '../criu/commands.ts';
+import { describeFailure, type Criu, type CriuRun } from '../criu/driver.ts';
+import { failureStatus, olderCriuOnDestination } from '../criu/diagnose.ts';
+import { readCriuStats } from '../criu/stats.ts';
+import type { Environment } from '../environments/environment.ts';
+import type { Status } from '../results/schema.ts';
+import { missingCapability } from './capabilities.ts';
+import { PilotClient, clientArgv, type ClientReport } from './pilot-client.ts';
+import { pilotCriuArgs } from './pilot-criu-options.ts';
+import { PilotService } from './pilot-service.ts';
+import { OTHER_USER, Stop, type PilotAttempt, type PilotFigures } from './pilot-stage.ts';
+import { moveTree } from './transfer.ts';
+import { TransferTamperedError } from './transfer-integrity.ts';
+
+/** One end of a pilot's migration: a node of the pool, its CRIU, and the CRIU version the pool's image has. */
+export interface PilotNode {
+  pool: string;
+  env: Environment;
+  criu: Criu;
+  criuVersion?: string | null | undefined;
+}
+
+export interface PilotMigrationContext {
+  source: PilotNode;
+  destination: PilotNode;
+  pilot: Pilot;
+  /** The attempt's directory: the same path on both nodes (images, the writable dirs' archive, outputs). */
+  dir: string;
+  /** The client prober: the same path on both nodes. */
+  probe: string;
+  /** Root-only host directory the files pass through (see transfer.ts). */
+  transit: string;
+  timeouts: Settings['timeouts'];
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * One attempt of NAME/migration → DEST: the service started on the source
+ * (writable dirs, its user, ready, seeded), dumped there, its images and
+ * its writable dirs' contents (a tar made after the dump, so the files are
+ * the ones CRIU saw) moved to the same path on the destination with the
+ * integrity-checked transfer, the writable dirs made there and filled,
+ * restored with the destination's CRIU, ready and verified there.
+ *
+ * The client: without a node network the service's address cannot move, so
+ * no client probes during the source phase; a client starts on the
+ * destination after the restore, and the client-visible gap is the downtime
+ * (dump start to that client's first right answer), the longest any client
+ * of the service could have waited. When the destination fails, the
+ * playbook's fallback is tried for real: the same images restored on the
+ * source, ready and verified there. Everything it started on both nodes is
+ * removed before it returns.
+ */
+export async function attemptPilotMigration(x: PilotMigrationContext): Promise<PilotAttempt> {
+  const { source: src, destination: dst, pilot, dir } = x;
+  const opts = { probe: x.probe, commandMs: x.timeouts.commandMs };
+  await src.env.makeDir(`${dir}/img`);
+  const at = new PilotService(src.env, pilot, { ...opts, outFile: `${dir}/service.out` });
+  const there = new PilotService(dst.env, pilot, { ...opts, outFile: `${dir}/service.out` });
+  at.signal = there.signal = src.criu.signal = dst.criu.signal = x.signal;
+  const client = pilot.client ? new PilotClient(dst.env, clientArgv(x.probe, pilot.client, 2000, true), `${dir}/client.out`, false) : undefined;
+  const figures: PilotFigures = {};
+  const commands: string[] = [];
+  const record = (node: PilotNode, run: CriuRun) => (commands.push(`[${node.pool}] ${run.argv.join(' ').replaceAll(`${dir}/`, '')}`), run);
+  const criuArgs = pilotCriuArgs(pilot.criu.options);
+  const writable = 'command' in pilot.service ? pilot.service.writable : [];
+  let ending: { status: Status; reason: string; run?: CriuRun | undefined; older?: boolean };
+  let report: ClientReport | undefined;
+  let dumped = false;
+  let fallback: PilotAttempt['fallback'];
+  const log = (name: string) => ({ logFile: `${dir}/img/${name}`, verbosity: 4 as const });
+  /** The playbook's answer to a restore that fails on the destination: the same images restored on the source, ready and verified there. */
+  const fallbackOnSource = async (): Promise<NonNullable<PilotAttempt['fallback']>> => {
+    const run = record(src, await src.criu.run([...restoreArgs({ imagesDir: `${dir}/img`, logFile: 'restore-fallback.log', verbosity: 4, detach: true }), ...criuArgs.restore], log('restore-fallback.log')));
+    if (!run.ok) return { status: failureStatus(run.diagnoses), reason: `the images do not restore on ${src.pool} either: ${describeFailure('criu restore', run, x.timeouts.criuMs)}` };
+    for (const step of [() => at.waitReady(), () => at.steps('verify')]) {
+      const r = await step();
+      if (!r.ok) return { status: 'FAIL', reason: `restored on ${src.pool} from the same images, but ${r.detail}` };
+    }
+    return { status: 'PASS', reason: `restored on ${src.pool} from the same images and verified there: the pair is incompatible, the source is not broken` };
+  };
+  /** A failure on the destination: the fallback is tried and told in the reason. */
+  const onDestination = async (status: Status, reason: string, run: CriuRun, older: boolean): Promise<never> => {
+    if (there.pid) {
+      await there.remove();
+      there.pid = 0;
+    }
+    fallback = await fallbackOnSource();
+    throw Object.assign(new Stop(status, `${reason}; fallback on ${src.pool}: ${fallback.status === 'PASS' ? fallback.reason : `${fallback.status}: ${fallback.reason}`}`, run), older ? { older } : {});
+  };
+  try {
+    if ('command' in pilot.service && pilot.service.user !== 'root') {
+      const missing = await missingCapability([OTHER_USER], { env: src.env, criu: src.criu, commandMs: x.timeouts.commandMs });
+      if (missing) throw new Stop(missing.status, `${missing.reason} (the service runs as ${pilot.service.user})`);
+    }
+    for (const [node, s] of [[src, at], [dst, there]] as const) {
+      const user = await s.resolveUser();
+      if (!user.ok) throw new Stop('ERROR', `the pilot does not fit the node image of ${node.pool}: ${user.detail}`);
+    }
+    const w = await at.prepareWritable();
+    if (!w.ok) throw new Stop('ERROR', `on ${src.pool}: ${w.detail}`);
+    await at.start();
+    for (const step of [() => at.waitReady(), () => at.runsAsUser(), () => at.steps('seed')]) {
+      const r = await step();
+      if (!r.ok) throw new Stop('ERROR', `baseline broke on ${src.pool}: ${r.detail}`);
+    }
+    const down = performance.now();
+    const dump = record(src, await src.criu.run([...dumpArgs({ pid: at.pid, imagesDir: `${dir}/img`, logFile: 'dump.log', verbosity: 4 }), ...criuArgs.dump], log('dump.log')));
+    if (!dump.ok) throw new Stop(failureStatus(dump.diagnoses), `on ${src.pool}: ${describeFailure('criu dump', dump, x.timeouts.criuMs)}`, dump);
+    dumped = true;
+    figures.checkpointMs = dump.result.durationMs;
+    if (!(await at.waitGone(5000))) throw new Stop('FAIL', `criu dump exited 0 but the service is still running on ${src.pool}`, dump);
+    const stats = await readCriuStats(src.env, `${dir}/img`);
+    const frozenUs = stats.criuDump?.['frozenTimeUs'];
+    figures.freezeMs = frozenUs !== undefined ? frozenUs / 1000 : figures.checkpointMs;
+    const bytes = await src.env.du(`${dir}/img`).catch(() => 0);
+    if (bytes) figures.imageBytes = bytes;
+
+    // The writable dirs' contents travel as one archive beside the images (a tmpfs inside the node is not a path the transfer reaches on every backend).
+    if (writable.length) {
+      const tar = await src.env.exec(['tar', '-C', '/', '--numeric-owner', '-cpf', `${dir}/writable.tar`, ...writable.map((d) => d.replace(/^\/+/, ''))], { timeoutMs: x.timeouts.commandMs, signal: x.signal });
+      if (tar.exitCode !== 0) throw new Stop('ERROR', `harness: archiving ${writable.join(', ')} on ${src.pool} failed: ${tar.stderr.trim().split('\n').slice(-1)[0] ?? `exit ${tar.exitCode}`}`);
+    }
+    const moved = await moveTree(src.env, dst.env, dir, x.transit, { signal: x.signal });
+    figures.transferMs = moved.ms;
+    const tw = await there.prepareWritable();
+    if (!tw.ok) throw new Stop('ERROR', `on ${dst.pool}: ${tw.detail}`);
+    if (writable.length) {
+      const untar = await dst.env.exec(['tar', '-C', '/', '--numeric-owner', '-xpf', `${dir}/writable.tar`], { timeoutMs: x.timeouts.commandMs, signal: x.signal });
+      if (untar.exitCode !== 0) throw new Stop('ERROR', `harness: restoring ${writable.join(', ')} on ${dst.pool} failed: ${untar.stderr.trim().split('\n').slice(-1)[0] ?? `exit ${untar.exitCode}`}`);
+    }
+    const restore = record(dst, await dst.criu.run([...restoreArgs({ imagesDir: `${dir}/img`, logFile: 'restore.log', verbosity: 4, detach: true }), ...criuArgs.restore], log('restore.log')));
+    if (!restore.ok) await onDestination(failureStatus(restore.diagnoses), `on ${dst.pool}: ${describeFailure('criu restore', restore, x.timeouts.criuMs)}`, restore, true);
+    // CRIU restores the service with the PID it had: the destination's service is that process.
+    there.pid = at.pid;
+    figures.restoreMs = restore.result.durationMs;
+    const again = await there.waitReady();
+    if (!again.ok) await onDestination('FAIL', `the service restored on ${dst.pool}: ${again.detail}`, restore, false);
+    if (client) {
+      await client.start();
+      if (!(await client.waitProbes(1, 2 * x.timeouts.criuMs))) throw new Stop('FAIL', `the service restored on ${dst.pool} is ready, but a client there got no answer within ${2 * x.timeouts.criuMs} ms`, restore);
+    }
+    figures.downtimeMs = performance.now() - down;
+    const verify = await there.steps('verify');
+    if (!verify.ok) await onDestination('FAIL', `the service restored on ${dst.pool}: ${verify.detail}`, restore, false);
+    if (client) await client.waitProbes(5, 2 * x.timeouts.criuMs);
+    report = client ? await client.stop() : undefined;
+    ending = { status: 'PASS', reason: `the service restored on ${dst.pool} verified${pilot.verify.length ? ` (${pilot.verify.length} verify step(s))` : ''}; downtime ${Math.round(figures.downtimeMs)} ms (dump start to the first right answer on ${dst.pool})${report ? `; client there after the restore (no node network: the service address does not move): ${report.probes} probes, ${report.errors} errors` : ''}` };
+  } catch (e) {
+    if (e instanceof TransferTamperedError) ending = { status: 'ERROR', reason: e.message };
+    else if (e instanceof Stop) ending = { status: e.status, reason: e.message, run: e.run, older: 'older' in e };
+    else {
+      await cleanup([at, there], client);
+      throw e;
+    }
+  }
+  report ??= client?.pid ? await client.stop().catch(() => undefined) : undefined;
+  const output = [...(await at.lines()).map((l) => `service on ${src.pool}: ${l}`), ...(dumped ? (await there.lines()).map((l) => `service on ${dst.pool}: ${l}`) : [])].slice(-40);
+  await cleanup([at, there], client);
+  if (report) {
+    figures.clientErrors = report.errors;
+    figures.clientProbes = report.probes;
+  }
+  // No client held on through the move: the gap any client saw is the downtime.
+  if (figures.downtimeMs !== undefined) figures.clientGapMs = figures.downtimeMs;
+  const skew = ending.older && ending.status === 'FAIL' ? olderCriuOnDestination(src, dst) : undefined;
+  // What CRIU's log said comes first (it names the cause); the version skew is context, decided from the two versions alone.
+  const diagnoses = [...(ending.run?.diagnoses ?? []), ...(skew ? [skew] : [])];
+  return { status: ending.status, reason: ending.reason, figures, diagnoses, logExcerpt: ending.run && ending.status !== 'PASS' ? ending.run.excerpt : [], commands, output, ...(fallback ? { fallback } : {}) };
+}
+
+async function cleanup(services: readonly PilotService[], client: PilotClient | undefined): Promise<void> {
+  if (client?.pid) await client.stop(2000).catch(() => undefined);
+  for (const s of services) await s.remove();
+}

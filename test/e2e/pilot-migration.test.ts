@@ -1,0 +1,118 @@
+/**
+ * A pilot's migration stage for real: the Perl key-value service (perl-base,
+ * in every node image) as its own user with a writable directory, dumped on
+ * host-sid (CRIU 4.2.1), its images and writable directory moved to
+ * host-sid-b (the same image: PASS expected) and to host-trixie (CRIU 4.1.1:
+ * images from a newer CRIU), restored and verified there. The verdict comes
+ * from the judge over these cells: CONDITIONAL, only between the pools the
+ * migration worked between.
+ */
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { RunResults, type Cell } from '../../src/results/schema.ts';
+import { cli, tempDir } from './harness.ts';
+import { pilot } from './pilot-services.ts';
+
+let results: RunResults;
+const cell = (check: string): Cell => {
+  const c = results.cells.find((x) => x.pool === 'host-sid' && x.check === check);
+  if (!c) throw new Error(`no cell host-sid ${check}; cells: ${results.cells.map((x) => `${x.pool}/${x.check}`).join(', ')}`);
+  return c;
+};
+const criuOf = (pool: string) => results.pools.find((p) => p.name === pool)!.inventory!.criuVersion;
+
+beforeAll(async () => {
+  const dir = tempDir('criu-compat-pilot-migration-');
+  const kv = pilot('kv', ['host-sid'], {
+    // root: this machine gives CRIU no CAP_SYS_RESOURCE, which another user's service needs (a SKIP, not this test's subject).
+    writable: ['/var/tmp'],
+    env: { KV_LOG: '/var/tmp/kv.log' },
+    options: ['--tcp-established'],
+    verify: [['sh', '-c', 'grep -qx answer=42 /var/tmp/kv.log']],
+  });
+  const config = {
+    pools: [
+      { name: 'host-sid', kernel: 'host', image: 'debian-sid' },
+      { name: 'host-sid-b', kernel: 'host', image: 'debian-sid' },
+      { name: 'host-trixie', kernel: 'host', image: 'debian-trixie' },
+    ],
+    settings: { suites: ['pilot'] },
+    pilots: [
+      // A client that connects afresh each time: without a node network the service's address cannot move, so no connection can be held across.
+      { ...kv, client: { tcp: { port: 7000 }, intervalMs: 50 }, stages: ['migration'], migrateTo: ['host-sid-b', 'host-trixie'], attempts: 2 },
+      // The same service with a held client: its migration cannot show the held connection surviving here, so its verdict stays open.
+      { ...kv, name: 'kv-held', stages: ['migration'], migrateTo: ['host-sid-b'], attempts: 1 },
+    ],
+  };
+  const file = join(dir, 'pilots.json');
+  writeFileSync(file, JSON.stringify(config, null, 2));
+  const out = join(dir, 'out');
+  const r = await cli(['run', '--config', file, '--out', out, '--no-progress']);
+  expect([0, 1], r.all).toContain(r.exitCode);
+  results = RunResults.parse(JSON.parse(readFileSync(join(out, readdirSync(out)[0]!, 'results.json'), 'utf8')));
+}, 170_000);
+
+describe('pilot migration', () => {
+  test('the cells: one per destination, on the source pool, mode migration, destination set; the baseline passed', () => {
+    expect(cell('kv/start').status, cell('kv/start').reason).toBe('PASS');
+    const checks = results.cells.filter((c) => c.mode === 'migration').map((c) => `${c.pool} ${c.check} ${c.source}>${c.destination}`).sort();
+    expect(checks).toEqual(['host-sid kv-held/migration → host-sid-b host-sid>host-sid-b', 'host-sid kv/migration → host-sid-b host-sid>host-sid-b', 'host-sid kv/migration → host-trixie host-sid>host-trixie']);
+  });
+
+  test('host-sid → host-sid-b: restored and verified there in every attempt (the writable dir came along), with measured freeze, transfer, restore and downtime', () => {
+    const c = cell('kv/migration → host-sid-b');
+    expect(c.status, c.reason).toBe('PASS');
+    expect(c.reason).toMatch(/restored on host-sid-b verified/);
+    expect(c.repetitions).toEqual({ attempts: 2, successes: 2, successRate: 1 });
+    const m = c.metrics.pilot!;
+    for (const k of ['freezeMsMax', 'checkpointMsMax', 'transferMsMax', 'restoreMsMax', 'downtimeMsMax', 'clientGapMsMax', 'imageBytesMax']) expect(m[k], k).toBeGreaterThan(0);
+    // The freeze lies inside the downtime, and so does the restore.
+    expect(m['freezeMsMax']!).toBeLessThan(m['downtimeMsMax']!);
+    expect(m['restoreMsMax']!).toBeLessThan(m['downtimeMsMax']!);
+    expect(m['clientErrors']).toBe(0);
+    expect(m['clientProbes']).toBeGreaterThanOrEqual(2 * 6);
+    expect(c.commands.join('\n')).toMatch(/^\[host-sid\] .*dump[\s\S]*^\[host-sid-b\] .*restore/m);
+  });
+
+  test("host-sid → host-trixie: FAIL on the destination, diagnosed from its CRIU log (the node images' perl differs) with the CRIU version skew beside it", () => {
+    expect([criuOf('host-sid'), criuOf('host-trixie')]).toEqual(['4.2.1', '4.1.1']);
+    const c = cell('kv/migration → host-trixie');
+    expect(c.status, c.reason).toBe('FAIL');
+    expect(c.reason).toMatch(/^(2\/2 attempts failed; first: )?on host-trixie: criu restore failed/);
+    // The service's executable comes from the node image: sid's perl is not trixie's, and CRIU checks the size of every mapped file.
+    const size = c.diagnoses.find((d) => d.id === 'file-size-differs');
+    expect(size?.evidence).toMatch(/File usr\/bin\/perl has bad size/);
+    expect(c.diagnoses.map((d) => d.id)).toContain('criu-older-on-destination');
+    expect(c.diagnoses.findIndex((d) => d.id === 'file-size-differs')).toBeLessThan(c.diagnoses.findIndex((d) => d.id === 'criu-older-on-destination'));
+    expect(c.logExcerpt.join('\n')).toMatch(/Restoring FAILED/);
+    expect(c.metrics.pilot!['restoreMsMax']).toBeUndefined(); // a failed restore is not a restore time
+    // The playbook's fallback, for real: the same images restore on the source and the service verifies there.
+    expect(c.fallback, c.reason).toMatchObject({ status: 'PASS', reason: expect.stringMatching(/^restored on host-sid from the same images and verified there/) });
+    expect(c.reason).toMatch(/; fallback on host-sid: restored on host-sid/);
+    expect(c.commands.join('\n')).toMatch(/^\[host-sid\] criu restore .*restore-fallback\.log/m);
+  });
+
+  test('the verdict, judged from those cells: CONDITIONAL, only between these pools', () => {
+    const v = results.pilots!.find((x) => x.pilot === 'kv' && x.pool === 'host-sid')!;
+    expect(v.verdict, v.why).toBe('CONDITIONAL');
+    expect(v.conditions).toEqual(['only between these pools: host-sid → host-sid-b']);
+    expect(v.response).toMatch(/cold-start fallback.*host-sid → host-trixie/);
+    expect(v.evidence).toEqual(expect.arrayContaining(['kv/migration → host-sid-b', 'kv/migration → host-trixie']));
+  });
+
+  test('a held client: the migration passes, but the held connection is not measured without a node network, so the verdict fails closed', () => {
+    const c = cell('kv-held/migration → host-sid-b');
+    expect(c.status, c.reason).toBe('PASS');
+    expect(c.reason).toMatch(/no node network: the service address does not move/);
+    expect(c.metrics.pilot!['heldConnectionSurvived']).toBeUndefined();
+    const v = results.pilots!.find((x) => x.pilot === 'kv-held' && x.pool === 'host-sid')!;
+    expect(v.verdict, v.why).toBe('UNDECIDED');
+    expect(v.why).toMatch(/not measured: held connection survived/);
+  });
+
+  test('nothing of the run is left: no service, no tmpfs of the engine', () => {
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8');
+    expect(mounts).not.toMatch(/ cc-pilot /);
+  });
+});
