@@ -8,8 +8,8 @@ describe('suite declarations', () => {
     expect(() => needsOfSuite('nope')).toThrow(/no declaration of what suite "nope" needs/);
   });
 
-  test('sessions per pool: one per suite, plus the runtime suite\'s second node, in suite order', () => {
-    expect(sessionsFor(['criu-check', 'round-trip', 'runtime'])).toEqual(['criu-check', 'round-trip', 'runtime', 'runtime-peer']);
+  test('sessions per pool: one per suite, plus the runtime suite\'s second node and its remedy node (opened on demand), in suite order', () => {
+    expect(sessionsFor(['criu-check', 'round-trip', 'runtime'])).toEqual(['criu-check', 'round-trip', 'runtime', 'runtime-peer', 'runtime-remedy']);
     expect(sessionsFor(['criu-check', 'round-trip'])).toEqual(['criu-check', 'round-trip']);
   });
 
