@@ -28,6 +28,18 @@ export default defineConfig({
           hookTimeout: 900_000,
         },
       },
+      {
+        // Real runs whose ground is covered in CI by shorter ones (TCG VMs, minutes each): `npm run test:slow`.
+        test: {
+          name: 'e2e-slow',
+          include: ['test/e2e-slow/**/*.test.ts'],
+          setupFiles: ['test/e2e/setup.ts'],
+          pool: 'forks',
+          fileParallelism: false,
+          testTimeout: 1_800_000,
+          hookTimeout: 1_800_000,
+        },
+      },
     ],
   },
 });

@@ -10,8 +10,8 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { RunResults, type Cell } from '../../src/results/schema.ts';
-import { cli, tempDir } from './harness.ts';
-import { canDumpInet, pilot } from './pilot-services.ts';
+import { cli, tempDir } from '../e2e/harness.ts';
+import { canDumpInet, pilot } from '../e2e/pilot-services.ts';
 
 const POOL = 'k6.12-trixie';
 let results: RunResults;
