@@ -30,9 +30,13 @@ export function sessionsFor(suites: readonly string[]): string[] {
   return [...new Set(suites.flatMap((s) => needsOfSuite(s).sessions))];
 }
 
-/** Whether any of these suites needs the run's node network (SuiteNeeds.network). */
-export function networkFor(suites: readonly string[]): boolean {
-  return suites.some((s) => needsOfSuite(s).network === true);
+/** Whether any of these suites needs the run's node network (SuiteNeeds.network) with pools on these backends. */
+export function networkFor(suites: readonly string[], backends: readonly string[]): boolean {
+  const agentNodes = backends.some((b) => b === 'qemu' || b === 'container');
+  return suites.some((s) => {
+    const n = needsOfSuite(s).network;
+    return n === true || (n === 'agent-nodes' && agentNodes);
+  });
 }
 
 /** The workloads to compile for a run: settings.workloads and what the suites run on their own. */

@@ -5,6 +5,7 @@ import { importImage, startContainerd, stopContainerd, type ContainerdNode } fro
 import { containerdLayout, CRIU_CONFIG_ANNOTATION, PAUSE_IMAGE, WORKLOAD_IMAGE, WORKLOAD_REPO } from './containerd-config.ts';
 import { CriCallError, CriClient } from './cri-client.ts';
 import { ociArchiveScript } from './oci-archive.ts';
+import type { CriRelay } from './cri-relay.ts';
 
 /** The kubelet's side of one node, as far as the cri suite needs it: its images, pods and containers over CRI. */
 export interface CriNodeOptions {
@@ -20,6 +21,12 @@ export interface CriNodeOptions {
   timeoutMs: number;
   /** The pool's CRIU settings (criu.env): containerd's environment, inherited by the shim, runc and CRIU. */
   criuEnv?: Record<string, string>;
+  /**
+   * A node whose work directory has no host path (a VM): containerd also
+   * serves CRI on TCP at this address of the run's network, and the client
+   * dials the unix socket of the relay this starts (see cri-relay.ts).
+   */
+  remote?: { address: string; port: number; relay: () => Promise<CriRelay> };
 }
 
 export interface PodRef {
@@ -39,6 +46,7 @@ export class CriPods {
   node!: ContainerdNode;
   client!: CriClient;
   private seq = 0;
+  private relay: CriRelay | undefined;
   /** The workload image as CRI pulled it (its image ID). */
   workloadRef = '';
 
@@ -69,13 +77,16 @@ export class CriPods {
     ];
     const r = await env.exec(['sh', '-c', make.join('\n')], { timeoutMs: this.o.timeoutMs });
     if (r.exitCode !== 0) throw new Error(`building the pause and workload images in the node failed: ${r.stderr.trim().slice(-300)}`);
-    this.node = await startContainerd(env, { dir: this.dir, timeoutMs: this.o.timeoutMs, commandTimeoutMs: this.o.timeoutMs, ...(this.o.criuEnv ? { env: this.o.criuEnv } : {}) });
+    const remote = this.o.remote;
+    const tcp = remote ? { tcpAddress: `${remote.address}:${remote.port}` } : {};
+    this.node = await startContainerd(env, { dir: this.dir, timeoutMs: this.o.timeoutMs, commandTimeoutMs: this.o.timeoutMs, ...(this.o.criuEnv ? { env: this.o.criuEnv } : {}), ...tcp });
     for (const a of ['pause.tar', 'workload.tar']) {
       const i = await importImage(this.node, `${img}/${a}`, this.o.timeoutMs);
       if (i.exitCode !== 0) throw new Error(`ctr images import ${a} failed: ${(i.stderr || i.stdout).trim().slice(-300)}`);
     }
-    if (!env.hostPath) throw new Error(`the CRI client reaches containerd's socket through the host path of the work directory; backend ${env.backend} has none (VM nodes: not implemented)`);
-    this.client = new CriClient({ socket: env.hostPath(this.node.layout.socket) });
+    if (remote) this.relay = await remote.relay();
+    else if (!env.hostPath) throw new Error(`the CRI client reaches containerd's socket through the host path of the work directory, which backend ${env.backend} has not, or over the run's network, which this node has no address on`);
+    this.client = new CriClient({ socket: this.relay ? this.relay.socket : env.hostPath!(this.node.layout.socket) });
     // The node's registry, then a CRI pull of the imported workload image from it (its content is local already): the
     // image gets the repository digest a kubelet's images have, which containerd's restore pulls the base image by.
     await env.spawnDetached([`${img}/cc-registry`, '5000', layout.registry], { outFile: `${this.dir}/registry.log` });
@@ -153,6 +164,7 @@ export class CriPods {
       for (const p of pods.items) await this.removePod({ podId: p.id, name: '', config: {} });
       this.client.close();
     }
+    await this.relay?.dispose();
     const left = this.node ? await stopContainerd(this.node, this.o.timeoutMs) : [];
     await this.o.env.exec(['sh', '-c', cgroupSweep(this.o.tag)], { timeoutMs: this.o.timeoutMs }).catch(() => undefined);
     return left;
