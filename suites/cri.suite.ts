@@ -64,7 +64,7 @@ describe.concurrent.each(pools)('$name', (pool) => {
       !session.env.hostPath && link && network
         ? { address: link.address, port: CRI_TCP_PORT, relay: () => startCriRelay({ network, guard: plan.natives.guard, target: { address: link.address, port: CRI_TCP_PORT }, dir: join(tmpdir(), `${VM_DIR_PREFIX}${network.runPid}-${pool.name}-cri`), timeoutMs: t.commandMs }) }
         : undefined;
-    pods = new CriPods({ env: session.env, pause: plan.natives.pause, registry: plan.natives.registry, workloads: Object.fromEntries(needs.workloads.map((w) => [w, binaryPath(session.env, bins[w]!)])), tag, timeoutMs: t.criuMs, criuEnv: pool.criuEnv, ...(remote ? { remote } : {}) });
+    pods = new CriPods({ env: session.env, pause: plan.natives.pause, registry: plan.natives.registry, workloads: Object.fromEntries(needs.workloads.map((w) => [w, binaryPath(session.env, bins[w]!)])), tag, timeoutMs: t.criuMs, startTimeoutMs: t.bootMs, criuEnv: pool.criuEnv, ...(remote ? { remote } : {}) });
     try {
       await pods.start();
       return (up = { ok: true, version: pods.node.version });
@@ -78,7 +78,7 @@ describe.concurrent.each(pools)('$name', (pool) => {
     if (peer) return peer;
     const env = await openEnvironment(plan, pool, CRI_PEER_SESSION, { workloads: true });
     const bins = workloadBinaries(plan, pool);
-    const p = new CriPods({ env, pause: plan.natives.pause!, registry: plan.natives.registry!, workloads: Object.fromEntries(needs.workloads.map((w) => [w, binaryPath(env, bins[w]!)])), tag: `${tag}-peer`, timeoutMs: t.criuMs, criuEnv: pool.criuEnv });
+    const p = new CriPods({ env, pause: plan.natives.pause!, registry: plan.natives.registry!, workloads: Object.fromEntries(needs.workloads.map((w) => [w, binaryPath(env, bins[w]!)])), tag: `${tag}-peer`, timeoutMs: t.criuMs, startTimeoutMs: t.bootMs, criuEnv: pool.criuEnv });
     peer = { env, pods: p };
     try {
       await p.start();
