@@ -9,8 +9,11 @@
  * CRIU's stats decoded), `restore` and `restore/process-tree` (the archive
  * as the image of a new container in a new pod; the workload verifies its
  * state). A containerd that cannot SKIPs naming its version and the missing
- * call; a pool without containerd gets one SKIP cell. Steps in
- * src/runner/cri-cells.ts.
+ * call; a pool without containerd gets one SKIP cell. On a VM the host has
+ * no path to containerd's socket: containerd also serves CRI on TCP at the
+ * VM's address on the run's network, reached through a relay's unix socket
+ * (src/runtimes/cri/cri-relay.ts), and restore/other-node SKIPs (the pool's
+ * sessions are one machine). Steps in src/runner/cri-cells.ts.
  */
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -57,7 +60,7 @@ describe.concurrent.each(pools)('$name', (pool) => {
     const link = session.env.network;
     const network = plan.network;
     if (!session.env.hostPath && !(link && network))
-      return (up = { ok: false, status: 'ERROR', reason: `harness: a ${session.env.backend} node has no host path to containerd's socket and no address on the run's node network (a harness bug: the cri suite declares network 'agent-nodes')` });
+      return (up = { ok: false, status: 'ERROR', reason: `harness: a ${session.env.backend} node has no host path to containerd's socket and no address on the run's node network (a harness bug: the cri suite declares the network for such nodes with containerd)` });
     if (!plan.natives.pause || !plan.natives.registry) return (up = { ok: false, status: 'ERROR', reason: 'harness: the plan carries no cc-pause or cc-registry binary' });
     const bins = workloadBinaries(plan, pool);
     const remote =

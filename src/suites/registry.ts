@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { SUITES } from '../config/schema.ts';
 import { needs as criuCheck } from './criu-check.needs.ts';
 import { needs as roundTrip } from './round-trip.needs.ts';
@@ -30,12 +32,21 @@ export function sessionsFor(suites: readonly string[]): string[] {
   return [...new Set(suites.flatMap((s) => needsOfSuite(s).sessions))];
 }
 
-/** Whether any of these suites needs the run's node network (SuiteNeeds.network) with pools on these backends. */
-export function networkFor(suites: readonly string[], backends: readonly string[]): boolean {
-  const agentNodes = backends.some((b) => b === 'qemu' || b === 'container');
+/** A pool as networkFor sees it: its backend, and its node image's rootfs (built) or debootstrap packages (not yet). */
+export interface NetworkPool {
+  backend: string;
+  rootfs?: string | undefined;
+  packages?: readonly string[] | undefined;
+}
+
+/** Whether any of these suites needs the run's node network (SuiteNeeds.network) with these pools. */
+export function networkFor(suites: readonly string[], pools: readonly NetworkPool[]): boolean {
   return suites.some((s) => {
     const n = needsOfSuite(s).network;
-    return n === true || (n === 'agent-nodes' && agentNodes);
+    if (typeof n !== 'object') return n === true;
+    const { file, package: pkg } = n.agentNodesWith;
+    // An image neither built nor debootstrapped (a tarball) may have it: yes.
+    return pools.some((p) => (p.backend === 'qemu' || p.backend === 'container') && (p.rootfs ? existsSync(join(p.rootfs, file)) : p.packages ? p.packages.includes(pkg) : true));
   });
 }
 

@@ -18,9 +18,11 @@ export interface SuiteNeeds {
    * Whether its nodes need a real network between them (page server, lazy
    * pages, network continuity): the run then makes its node network (a host
    * bridge) and every node gets an address on it (Environment.network).
-   * 'agent-nodes': only when a pool of the run is a VM or a node container,
-   * whose work directory the host reaches only through the agent (the cri
-   * suite speaks to containerd there over the network).
+   * An object: only when a pool of the run is a VM or a node container (whose
+   * work directory the host reaches only through the agent) and its node
+   * image has `file` (a built image: its rootfs; before: its debootstrap
+   * list names `package`) — the cri suite speaks to containerd there over
+   * the network.
    */
-  network?: boolean | 'agent-nodes';
+  network?: boolean | { agentNodesWith: { file: string; package: string } };
 }
