@@ -21,6 +21,7 @@ import { aggregate, type Attempt } from '../src/runner/repeat.ts';
 import { attemptRuntimeMigration } from '../src/runner/migration-runtime.ts';
 import { transitDir } from '../src/runner/transfer.ts';
 import { EXTERNAL_TCP_WORKLOAD } from '../src/runner/migration-tcp.ts';
+import { remedyCell, RemedyCannotRun } from '../src/runner/remedy.ts';
 import { MIGRATION_SESSION } from '../src/suites/migration.needs.ts';
 import { audit } from '../src/artifacts/audit.ts';
 import { keepSet, notKept, type KeepResult } from '../src/artifacts/store.ts';
@@ -140,6 +141,36 @@ function pairTests(pair: MigrationPair): void {
       const refused = kept.find((k) => !k.kept);
       draft.artifacts = first ? dirname(first.path) : notKept(refused && !refused.kept ? refused.reason : 'nothing to keep');
     }
+    // A FAIL whose diagnosis has a remedy: the migration once more with it, on both nodes (its environment reaches both CRIUs and the workload).
+    const destination = poolOf(pair.destination);
+    const inEffect = Object.fromEntries(Object.entries(source.criuEnv).filter(([k, v]) => destination.criuEnv[k] === v));
+    const remedyDir = `${MIGRATION_BASE}/cells/${name}.remedy`;
+    const remedy = await remedyCell(
+      { plan, pool: source, suite: SUITE, check: c.check, env: src.env },
+      draft,
+      async (dir, { remedy: r }) => {
+        if (c.mode === 'runtime') throw new RemedyCannotRun('a migration through a container runtime is not re-run with a remedy');
+        if (r.runtime) throw new RemedyCannotRun(`the remedy is another container runtime (${r.runtime}), and this migration moves a process, not a container`);
+        const env = r.env ?? {};
+        const options = r.criuOptions ?? [];
+        const fixed = (n: MigrationNode): MigrationNode => ({ ...n, criu: n.criu.withRemedy(env, options) });
+        const transit = await transitDir(`${source.hostWorkDir}/migration-transit`, `${name}-remedy`);
+        return attemptMigration(c, {
+          source: fixed(src),
+          destination: fixed(dst),
+          dir,
+          binary: binaryOf(plan.natives.workloads[c.workload]!),
+          transit,
+          timeouts: t,
+          preDumps: pair.preDumps,
+          ...(Object.keys(env).length ? { workloadEnv: env } : {}),
+          ...(c.workload === EXTERNAL_TCP_WORKLOAD ? { externalPeer: { network: plan.network, guard: plan.natives.guard, peerBinary: plan.natives.workloads[c.workload]!, serviceAddress: pair.serviceAddress, hostDir: `${source.hostWorkDir}/migration-peer/${name}-remedy` } } : {}),
+          signal: ctx.signal,
+        });
+      },
+      { inEffect, signal: ctx.signal, dir: remedyDir, cleanup: async (dir) => void (dst.env !== src.env ? await dst.env.remove(dir) : undefined) },
+    );
+    if (remedy) draft.remedy = remedy;
     settle(ctx, id, started, draft);
   });
 }

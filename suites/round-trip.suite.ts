@@ -12,6 +12,8 @@ import { binaryPath, workloadBinaries } from '../src/runner/environments.ts';
 import { poolSession } from '../src/runner/pool-session.ts';
 import { needs } from '../src/suites/round-trip.needs.ts';
 import { repeatCell } from '../src/runner/repeat.ts';
+import { remedyCell, RemedyCannotRun } from '../src/runner/remedy.ts';
+import { classCriuFlags } from '../src/criu/commands.ts';
 import { attemptRoundTrip, planCases } from '../src/runner/round-trip.ts';
 
 const SUITE = 'round-trip';
@@ -28,9 +30,23 @@ describe.concurrent.each(pools)('$name', (pool) => {
     test.for(cases)('$check', async (c, ctx) => {
       const started = new Date();
       const binary = binaryPath(session.env, workloadBinaries(plan, pool)[c.workload]!);
-      const draft = await repeatCell({ plan, pool, suite: SUITE, check: c.check, env: session.env }, (dir) =>
-        attemptRoundTrip(c, { env: session.env, criu: session.criu, binary, dir, timeouts: t, signal: ctx.signal }),
+      const where = { plan, pool, suite: SUITE, check: c.check, env: session.env };
+      const draft = await repeatCell(where, (dir) => attemptRoundTrip(c, { env: session.env, criu: session.criu, binary, dir, timeouts: t, signal: ctx.signal }));
+      // A FAIL whose diagnosis has a remedy: once more with it (its environment reaches CRIU and the workload).
+      const remedy = await remedyCell(
+        where,
+        draft,
+        async (dir, { remedy: r }) => {
+          if (r.runtime) throw new RemedyCannotRun(`the remedy is another container runtime (${r.runtime}), and the ${SUITE} suite runs processes, not containers`);
+          const env = r.env ?? {};
+          // CRIU's options go on every dump, pre-dump and restore as written (an option the class has already is not repeated).
+          const have = new Set(classCriuFlags(c.criu ?? []));
+          const options = (r.criuOptions ?? []).filter((o) => !have.has(o));
+          return attemptRoundTrip(c, { env: session.env, criu: session.criu.withRemedy(env, options), binary, dir, timeouts: t, signal: ctx.signal, ...(Object.keys(env).length ? { workloadEnv: env } : {}) });
+        },
+        { inEffect: pool.criuEnv, signal: ctx.signal },
       );
+      if (remedy) draft.remedy = remedy;
       const libc = pool.fixtureLibc ? { fixtureLibc: pool.fixtureLibc } : {};
       settle(ctx, { pool: pool.name, suite: SUITE, check: c.check, workload: c.workload, mode: c.mode, ...(c.sizeMiB ? { sizeMiB: c.sizeMiB } : {}), ...libc }, started, draft);
     });

@@ -17,7 +17,12 @@ import { attemptContainerRoundTrip } from '../src/runner/container-round-trip.ts
 import { binaryPath, openEnvironment, workloadBinaries } from '../src/runner/environments.ts';
 import { poolSession } from '../src/runner/pool-session.ts';
 import { repeatCell } from '../src/runner/repeat.ts';
-import { needs, PEER_SESSION } from '../src/suites/runtime.needs.ts';
+import { needs, PEER_SESSION, REMEDY_SESSION } from '../src/suites/runtime.needs.ts';
+import { remedyCell, RemedyCannotRun, type RemedyPlan } from '../src/runner/remedy.ts';
+import { remedyCriuOptions } from '../src/criu/remedies.ts';
+import { RUNTIME_CRIU_OPTIONS } from '../src/config/catalogue/index.ts';
+import type { ContainerCase } from '../src/runner/container-cases.ts';
+import type { RuntimeInfo } from '../src/runtimes/detect.ts';
 import type { Environment } from '../src/environments/environment.ts';
 import type { ContainerRuntime } from '../src/runtimes/container-runtime.ts';
 import { createRuntime } from '../src/runtimes/factory.ts';
@@ -37,6 +42,8 @@ describe.concurrent.each(pools)('$name', (pool) => {
   const session = poolSession(plan, pool, SUITE, { criuTimeoutMs: t.criuMs, workloads: needs.copyWorkloads });
   const wanted = pool.runtimes.filter((r) => r.version !== null && plan.settings.runtimes.includes(r.name));
   const tag = `${plan.runId}-${pool.name}`.replace(/[^A-Za-z0-9_.-]/g, '_');
+  const remedies = remedyDrivers(pool, session, tag);
+  afterAll(() => remedies.dispose());
 
   describe(SUITE, { concurrent: false }, () => {
     if (!wanted.length) {
@@ -100,9 +107,84 @@ describe.concurrent.each(pools)('$name', (pool) => {
               if (peer && c.mode === 'migrate') await peer.env.remove(dir);
             },
           );
+          // A FAIL whose diagnosis has a remedy: once more with it, on a driver of its own (another runtime, or CRIU's environment changed).
+          const remedy = await remedyCell(
+            { plan, pool, suite: SUITE, check: c.check, env: session.env },
+            draft,
+            async (dir, r) => {
+              const { runtime, env } = await remedies.driver(info, r);
+              await env.makeDir(dir);
+              return attemptContainerRoundTrip(remedyCase(c, r), { env, runtime, dir, id: `cc-remedy-${c.check.replace(/[^A-Za-z0-9]+/g, '-')}`, timeouts: t, criu: session.criu, signal: ctx.signal });
+            },
+            { inEffect: pool.criuEnv, signal: ctx.signal, envFor: async (r) => (await remedies.driver(info, r)).env },
+          );
+          if (remedy) draft.remedy = remedy;
           settle(ctx, id, started, draft);
         });
       });
     }
   });
 });
+
+/** The case with the remedy's CRIU options (those the runtimes pass on); a migration is not re-run. */
+function remedyCase(c: ContainerCase, r: RemedyPlan): ContainerCase {
+  if (c.mode === 'migrate') throw new RemedyCannotRun('an export → import cell is not re-run with a remedy (it needs a second node prepared for it)');
+  const extra: Partial<ContainerCase> = {};
+  // Only the options the runtimes' checkpoint/restore pass on to CRIU; another is a RemedyError (could not run, naming them).
+  for (const o of remedyCriuOptions(r.remedy, RUNTIME_CRIU_OPTIONS)) extra[o === 'tcpEstablished' ? 'tcpEstablished' : 'fileLocks'] = true;
+  return { ...c, ...extra };
+}
+
+/**
+ * The drivers remedy re-runs use, made on first use and kept for the pool's
+ * other cells: runc/crun in the suite's node under a directory of their own;
+ * podman (one store per node) in a session of its own. A remedy's runtime
+ * replaces the cell's (for podman: its OCI runtime); its environment is
+ * added to the pool's CRIU environment (podman's wrapper hands it on).
+ */
+function remedyDrivers(pool: PlannedPool, session: { env: Environment; criu: import('../src/criu/driver.ts').Criu }, tag: string) {
+  const made = new Map<string, Promise<{ runtime: ContainerRuntime; env: Environment }>>();
+  let podman: { key: string; env: Environment; runtime?: ContainerRuntime } | undefined;
+  let n = 0;
+  const available = (name: string): RuntimeInfo => {
+    const info = pool.runtimes.find((r) => r.name === name && r.version !== null);
+    if (!info) throw new RemedyCannotRun(`runtime ${name} is not in this node image`);
+    if (!info.checkpoint) throw new RemedyCannotRun(`runtime ${name} cannot checkpoint here: ${info.detail}`);
+    return info;
+  };
+  const make = async (cell: RuntimeInfo, r: RemedyPlan) => {
+    const want = r.remedy.runtime;
+    if (want && want !== 'podman' && cell.name === 'podman' && want === (cell.ociRuntime ?? 'runc') && !r.remedy.env) throw new RemedyCannotRun(`podman already runs ${want} here`);
+    if (want && want === cell.name && !r.remedy.env) throw new RemedyCannotRun(`the remedy's runtime ${want} is the cell's own`);
+    const info: RuntimeInfo = cell.name === 'podman' && want && want !== 'podman' ? { ...available('podman'), ociRuntime: want } : want ? available(want) : cell;
+    if (cell.name === 'podman' && want && want !== 'podman') available(want);
+    const criuEnv = { ...pool.criuEnv, ...(r.remedy.env ?? {}) };
+    const i = ++n;
+    let env = session.env;
+    if (info.name === 'podman') {
+      if (podman) throw new RemedyCannotRun(`podman's remedy node already serves another remedy (${podman.key}) in this pool`);
+      env = await openEnvironment(plan, pool, REMEDY_SESSION, { workloads: needs.copyWorkloads });
+      podman = { key: r.applied, env };
+    }
+    const runtime = createRuntime(info, { env, criuEnv, tag: `${tag}-remedy-${i}`, timeoutMs: t.criuMs, criu: session.criu, probeTimeoutMs: t.commandMs, ...(info.name === 'podman' ? {} : { baseDir: `${env.workDir}/remedy-${i}-${info.name}` }) });
+    if (podman && info.name === 'podman') podman.runtime = runtime;
+    const prepared = await runtime.prepare(binariesIn(plan, pool, env));
+    if (!prepared.ok) {
+      await runtime.dispose();
+      throw new RemedyCannotRun(`preparing ${info.name} for the remedy failed (exit ${prepared.result.exitCode}): ${(prepared.result.stderr || prepared.result.stdout).trim().split('\n').slice(-1)[0] ?? ''}`);
+    }
+    return { runtime, env };
+  };
+  return {
+    driver(cell: RuntimeInfo, r: RemedyPlan) {
+      const key = `${cell.name}|${cell.name === 'podman' ? 'podman' : (r.remedy.runtime ?? cell.name)}|${r.applied}`;
+      let d = made.get(key);
+      if (!d) made.set(key, (d = make(cell, r)));
+      return d;
+    },
+    async dispose() {
+      for (const d of made.values()) await (await d.catch(() => undefined))?.runtime.dispose();
+      await podman?.env.dispose();
+    },
+  };
+}

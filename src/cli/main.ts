@@ -11,6 +11,7 @@ const COMMANDS: Record<string, () => Promise<{ command: (args: string[]) => Prom
   images: async () => ({ command: (await import('./images.ts')).imagesCommand, help: '' }),
   report: async () => import('./report.ts').then((m) => ({ command: m.reportCommand, help: m.REPORT_HELP })),
   merge: async () => import('./report.ts').then((m) => ({ command: m.mergeCommand, help: m.MERGE_HELP })),
+  explain: async () => import('./explain.ts').then((m) => ({ command: m.explainCommand, help: m.EXPLAIN_HELP })),
   pilot: async () => import('./pilot.ts').then((m) => ({ command: m.pilotCommand, help: m.PILOT_HELP })),
   prune: async () => import('./artifacts.ts').then((m) => ({ command: m.pruneCommand, help: m.PRUNE_HELP })),
   artifacts: async () => import('./artifacts.ts').then((m) => ({ command: m.artifactsCommand, help: m.ARTIFACTS_HELP })),
@@ -34,6 +35,7 @@ Commands:
   images    list, build or remove cached node images
   report    render runs into HTML, Markdown, JUnit (and print the results JSON Schema)
   merge     join the shards of a matrix (run --shard I/N) into one run
+  explain   the whole story of one cell of a run (commands, timeline, figures, diagnoses, remedy)
   gate      compare a run with a baseline; exit 1 on a regression
   baseline  accept a run as the baseline
   help      show help for a command (criu-compat help run)
@@ -97,7 +99,7 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'run') return runCommand(rest);
   const load = COMMANDS[cmd];
   if (load) return (await load()).command(rest);
-  throw new UsageError(`unknown command "${cmd}"; commands: run, pilot, doctor, setup, images, report, merge, gate, baseline, prune, artifacts, help`);
+  throw new UsageError(`unknown command "${cmd}"; commands: run, pilot, doctor, setup, images, report, merge, explain, gate, baseline, prune, artifacts, help`);
 }
 
 async function runCommand(args: string[]): Promise<number> {

@@ -153,6 +153,16 @@ export const Settings = z.strictObject({
    */
   workloadBuild: z.enum(['host', 'image']).default('host'),
   timeouts: Timeouts.default(() => Timeouts.parse({})),
+  /**
+   * A FAIL whose diagnosis has a remedy the harness can apply (a signature's remedy: block) is re-run once
+   * with it, and the cell records whether it held. false: no re-runs (each costs about one more round trip).
+   */
+  remedies: z.boolean().default(true),
+  /**
+   * At most this many remedy re-runs per pool, suite and diagnosis (the rest of that group's cells say "not re-run"):
+   * one cause failing 36 cells on a TCG VM pool does not cost 36 more round trips to prove one remedy.
+   */
+  remedyReruns: z.number().int().min(1).max(1000).default(3),
   /** The operator's own signature files (src/config/signature-schema.ts), relative to the config file; checked at load. */
   signatures: z.array(z.string().min(1, 'a signature file path')).default([]),
 });

@@ -122,6 +122,11 @@ const CLASS_OPTION_STEPS: Record<ClassCriuOption, { dump: boolean; restore: bool
   shellJob: { dump: true, restore: true },
 };
 
+/** A workload class's CRIU options as the flags CRIU spells ("--tcp-established"). */
+export function classCriuFlags(options: readonly ClassCriuOption[]): string[] {
+  return options.map((o) => DUMP_FLAGS[o]!);
+}
+
 /** A workload class's CRIU options as the typed options of its dump and of its restore. */
 export function classCriuOptions(options: readonly ClassCriuOption[]): { dump: Partial<DumpOptions>; restore: Partial<RestoreOptions> } {
   const pick = (step: 'dump' | 'restore') => Object.fromEntries(options.filter((o) => CLASS_OPTION_STEPS[o][step]).map((o) => [o, true]));

@@ -122,3 +122,28 @@ describe('a migration restore', () => {
     expect(plain.diagnoses[0]!.cause).toMatch(/^CRIU names: xsave\. /);
   });
 });
+
+describe('a remedy applied to the driver', () => {
+  /** An Environment that records the environment each command is given. */
+  function echoing(): { env: Environment; envs: Record<string, string>[] } {
+    const envs: Record<string, string>[] = [];
+    const env = fakeCriuEnv('echo "argv: $*"');
+    const exec = env.exec;
+    return { env: { ...env, exec: (argv, opts) => (envs.push(opts.env ?? {}), exec(argv, opts)), readFile: () => Promise.reject(new Error('no log')) }, envs };
+  }
+
+  test("its environment joins the pool's, its options go on dump, pre-dump and restore, never on check; the pool's driver is unchanged", async () => {
+    const { env, envs } = echoing();
+    const pool = new Criu(env, { POOL_SETTING: 'x' }, 10_000);
+    const fixed = pool.withRemedy({ CRIU_FAULT: '130' }, ['--network-lock=nftables']);
+    const dump = await fixed.dump({ pid: 7, imagesDir: '/d' });
+    expect(dump.argv).toEqual(['criu', 'dump', '-t', '7', '-D', '/d', '--network-lock=nftables']);
+    expect(envs[0]).toEqual({ POOL_SETTING: 'x', CRIU_FAULT: '130' });
+    expect((await fixed.preDump({ pid: 7, imagesDir: '/p' })).argv.at(-1)).toBe('--network-lock=nftables');
+    expect((await fixed.restore({ imagesDir: '/d', detach: true })).argv).toEqual(['criu', 'restore', '-d', '-D', '/d', '--network-lock=nftables']);
+    expect((await fixed.check()).argv).toEqual(['criu', 'check']);
+    const before = await pool.dump({ pid: 7, imagesDir: '/d' });
+    expect(before.argv).toEqual(['criu', 'dump', '-t', '7', '-D', '/d']);
+    expect(envs.at(-1)).toEqual({ POOL_SETTING: 'x' });
+  });
+});

@@ -49,17 +49,32 @@ export class Criu {
   signal: AbortSignal | undefined;
   /** What the pool's own probe found: do debug-register breakpoints reach a ptracer here (null: unknown)? */
   private readonly hwBreakpoints: boolean | null;
-  constructor(env: Environment, criuEnv: Record<string, string>, timeoutMs: number, probed: { hwBreakpoints?: boolean | null } = {}) {
+  /** A remedy's CRIU options, appended to every dump, pre-dump and restore (see withRemedy). */
+  private readonly extraOptions: readonly string[];
+  constructor(env: Environment, criuEnv: Record<string, string>, timeoutMs: number, probed: { hwBreakpoints?: boolean | null } = {}, extraOptions: readonly string[] = []) {
     this.env = env;
     this.criuEnv = criuEnv;
     this.timeoutMs = timeoutMs;
     this.hwBreakpoints = probed.hwBreakpoints ?? null;
+    this.extraOptions = extraOptions;
   }
 
   /** A driver with the same node, settings and timeout, for a command that runs while others go on (cancelled by SIGNAL alone). */
   alongside(signal: AbortSignal, timeoutMs = this.timeoutMs): Criu {
-    const c = new Criu(this.env, this.criuEnv, timeoutMs, { hwBreakpoints: this.hwBreakpoints });
+    const c = new Criu(this.env, this.criuEnv, timeoutMs, { hwBreakpoints: this.hwBreakpoints }, this.extraOptions);
     c.signal = signal;
+    return c;
+  }
+
+  /**
+   * The same driver with a remedy applied: ENV added to CRIU's environment
+   * (CRIU_FAULT=130), OPTIONS appended to every dump, pre-dump and restore
+   * (--network-lock=nftables: CRIU reads its options the same for every
+   * command). The pool's own settings stay.
+   */
+  withRemedy(env: Readonly<Record<string, string>>, options: readonly string[] = []): Criu {
+    const c = new Criu(this.env, { ...this.criuEnv, ...env }, this.timeoutMs, { hwBreakpoints: this.hwBreakpoints }, [...this.extraOptions, ...options]);
+    c.signal = this.signal;
     return c;
   }
 
@@ -125,16 +140,16 @@ export class Criu {
 
   /** `criu dump`; its log (in the image directory) is watched for hangs and read back. */
   dump(o: DumpOptions, opts: { timeoutMs?: number } = {}): Promise<CriuRun> {
-    return this.run(dumpArgs(o), { ...opts, ...logOf(o) });
+    return this.run([...dumpArgs(o), ...this.extraOptions], { ...opts, ...logOf(o) });
   }
 
   preDump(o: PreDumpOptions, opts: { timeoutMs?: number } = {}): Promise<CriuRun> {
-    return this.run(preDumpArgs(o), { ...opts, ...logOf(o) });
+    return this.run([...preDumpArgs(o), ...this.extraOptions], { ...opts, ...logOf(o) });
   }
 
   /** A migration's restore passes the two nodes' CPUs (opts.cpu) so a CPU diagnosis can name what the destination lacks. */
   restore(o: RestoreOptions, opts: { timeoutMs?: number; cpu?: DiagnoseInput['cpu']; prefix?: readonly string[] } = {}): Promise<CriuRun> {
-    return this.run(restoreArgs(o), { ...opts, ...logOf(o) });
+    return this.run([...restoreArgs(o), ...this.extraOptions], { ...opts, ...logOf(o) });
   }
 
   /** `criu check [--all]`. */

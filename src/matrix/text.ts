@@ -1,6 +1,7 @@
 import type { RunResults } from '../results/schema.ts';
 import { causeOf, failureGroups, skipGroups } from './groups.ts';
 import { migrationGrids, squareLabel } from './migration-grid.ts';
+import { groupRemedyLine } from './remedy-line.ts';
 import { listNames, notRunLabel, pivot, poolLabels, scalePoints, totalOf, type MatrixCell } from './model.ts';
 import { failingReasons, pilotBoard, verdictCounts } from './pilot-board.ts';
 
@@ -35,6 +36,8 @@ export function renderText(results: RunResults, opts: { showSkips?: boolean } = 
       out.push(`       cause: ${d.cause}`);
       out.push(`       fix:   ${d.remediation}`);
     }
+    const remedy = groupRemedyLine(g.cells);
+    if (remedy) out.push(`       remedy: ${remedy}`);
   }
   if (!opts.showSkips) {
     for (const g of skipGroups(results)) out.push(g.suite ? `SKIP   ${g.pool} › ${g.suite} › ${listNames(g.checks)}: ${g.missing}` : `SKIP   ${g.pool}: ${g.missing}`);

@@ -1,4 +1,5 @@
 import { causeOf } from '../matrix/groups.ts';
+import { cellRemedyLine } from '../matrix/remedy-line.ts';
 import type { RunResults } from '../results/schema.ts';
 
 function esc(s: string): string {
@@ -32,6 +33,7 @@ export function renderJUnit(results: RunResults): string {
       out.push(`    <testcase classname="${esc(`${pool}.${suite}`)}" name="${esc(c.check)}" time="${(c.durations.totalMs / 1000).toFixed(3)}">`);
       const body = [
         ...c.diagnoses.filter((d) => d.blame !== 'note').flatMap((d) => [`cause: ${d.cause}`, `fix: ${d.remediation}`]),
+        ...(c.remedy ? [`remedy (${c.remedy.signature}): ${cellRemedyLine(c)}`] : []),
         ...(c.logExcerpt.length ? ['', ...c.logExcerpt] : []),
       ].join('\n');
       if (c.status === 'FAIL') out.push(`      <failure message="${esc(c.reason)}" type="${esc(causeOf(c)?.id ?? 'FAIL')}">${esc(body)}</failure>`);

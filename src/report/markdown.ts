@@ -2,6 +2,7 @@ import { causeOf, failureGroups, skipGroups } from '../matrix/groups.ts';
 import { listNames, notRunLabel, pivot, poolLabels, totalOf } from '../matrix/model.ts';
 import type { RunResults } from '../results/schema.ts';
 import { migrationGrids } from '../matrix/migration-grid.ts';
+import { groupRemedyLine } from '../matrix/remedy-line.ts';
 import { failingReasons, pilotBoard, squareText } from '../matrix/pilot-board.ts';
 
 const ICON = { PASS: '✅', FAIL: '❌', ERROR: '⚠️', SKIP: '⏭️' } as const;
@@ -63,6 +64,8 @@ export function renderMarkdown(results: RunResults, opts: { regressions?: string
       const checks = listNames(g.checks);
       out.push(`- ${ICON[g.status]} **${md(g.pool)}** › ${g.suite} › ${md(checks)}: ${md(g.first.reason)}`);
       if (d) out.push(`  - cause: ${md(d.cause)}`, `  - fix: ${md(d.remediation)}`);
+      const remedy = groupRemedyLine(g.cells);
+      if (remedy) out.push(`  - remedy re-run: ${md(remedy)}`);
     }
     out.push('');
   }

@@ -42,6 +42,8 @@ export const CellRemedy = z.strictObject({
   /** The re-run's diagnoses' ids, when it failed. */
   diagnoses: z.array(z.string()).optional(),
   durationMs: z.number().nonnegative().optional(),
+  /** The re-run's artifacts, kept with --keep-artifacts (as Cell.artifacts). */
+  artifacts: z.string().optional(),
 });
 export type CellRemedy = z.infer<typeof CellRemedy>;
 

@@ -106,7 +106,7 @@ describe('the timeline', () => {
     const { s } = scripted('pre-dump');
     const a = await runAttempt(s, t);
     expect(a.timeline!.map((e) => e.event)).toEqual([
-      'gate start', 'gate end', 'start start', 'start end: ok', 'ready',
+      'gate start', 'gate end', 'starting', 'started: ok', 'ready',
       'pre-dump start', 'pre-dump end: ok', 'dump start', 'dump end: ok', 'restore start', 'restore end: ok',
       'verify start', 'verify end: PASS', 'verdict PASS', 'cleanup start', 'cleanup end',
     ]);

@@ -134,7 +134,7 @@ async function flow<R extends StepRun>(s: Subject<R>, t: Settings['timeouts'], d
   };
   const ended = (r: R | undefined) => (r ? runEnding(r) : undefined);
   stop(await tl.around('gate', () => s.gate(), (e) => e && `${e.status}`));
-  const started = await tl.around('start', () => s.start(), ended);
+  const started = await tl.around('start', () => s.start(), ended, ['starting', 'started']);
   if (started) timed('start', 'startMs', started);
   const ready = await s.ready(t.readyMs);
   tl.mark(ready.ok ? 'ready' : ready.alive ? 'not ready' : 'exited before ready');

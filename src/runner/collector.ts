@@ -81,6 +81,19 @@ export class CellCollector implements Reporter {
     this.progress?.update(where.pool, `${where.suite}: ${where.check} ERROR (${n} done)`);
   }
 
+  /**
+   * A suite file that threw while it was loaded or collected has no tests, so no test can turn into an ERROR cell:
+   * without this the run would have no cell for it and pass (fail open). It becomes one ERROR cell per suite.
+   */
+  readonly loadErrors: { suite: string; message: string; stack: string[] }[] = [];
+
+  onTestModuleEnd(m: TestModule): void {
+    const errors = m.errors();
+    if (!errors.length || [...m.children.allTests()].length > 0 || this.interrupted) return;
+    const suite = basename(m.moduleId).replace(/\.suite\.ts$/, '');
+    this.loadErrors.push({ suite, message: errors.map((e) => `${e.name ?? 'Error'}: ${e.message}`).join('; '), stack: errors.flatMap((e) => (e.stack ?? '').split('\n').slice(0, 6)) });
+  }
+
   onTestRunEnd(_modules: ReadonlyArray<TestModule>, unhandled: ReadonlyArray<SerializedError>): void {
     for (const e of unhandled) this.runErrors.push(`${e.name ?? 'Error'}: ${e.message}`);
   }

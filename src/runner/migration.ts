@@ -75,6 +75,8 @@ export interface MigrationContext {
   coldDowntimeMs?: number | undefined;
   /** Tests only: changes the destination's copy after the move, before the restore (a tampered or missing file). */
   tamper?: ((destination: Environment, dir: string) => Promise<void>) | undefined;
+  /** Extra environment for the workload (a remedy such as GLIBC_TUNABLES=glibc.pthread.rseq=0). */
+  workloadEnv?: Readonly<Record<string, string>> | undefined;
   /** tcp-external: its peer on a third node and its service address (see migration-tcp.ts). */
   externalPeer?: ExternalPeerOptions | undefined;
   signal?: AbortSignal | undefined;
@@ -108,10 +110,11 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
   const tl = new Timeline();
   const record = (node: MigrationNode, run: CriuRun): CriuRun => {
     commands.push(`[${node.pool}] ${run.argv.join(' ').replaceAll(`${dir}/`, '')}`);
-    tl.mark(`[${node.pool}] ${run.argv[0]} ${run.argv[1] ?? ''} end: ${runEnding(run)}`);
+    const at = Math.max(0, run.argv.indexOf('criu'));
+    tl.mark(`[${node.pool}] criu ${run.argv[at + 1] ?? ''} end: ${runEnding(run)}`);
     return run;
   };
-  const wlEnv: Record<string, string> = { TMPDIR: `${dir}/data` };
+  const wlEnv: Record<string, string> = { ...x.workloadEnv, TMPDIR: `${dir}/data` };
   const wl = new Workload(src.env, c.workload, x.binary, `${dir}/out/workload.out`, c.args, wlEnv);
   // tcp-external: a connection to a peer on a third node, bound to a service address, both dumped and restored with --tcp-established.
   const tcp = c.workload === EXTERNAL_TCP_WORKLOAD ? new ExternalPeer(x.externalPeer ?? { network: undefined, guard: '', peerBinary: '', serviceAddress: 'move', hostDir: '' }, src, dst, dir, (l) => commands.push(l)) : undefined;
@@ -166,7 +169,7 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
       for (let i = 1; i <= x.preDumps; i++) {
         const pre = `pre-${i}`;
         await src.env.makeDir(`${dir}/${pre}`);
-        tl.mark(`[${src.pool}] pre-dump ${i} start`);
+        tl.mark(`[${src.pool}] criu pre-dump start (${i})`);
         const run = record(src, await src.criu.preDump({ pid: wl.pid, imagesDir: `${dir}/${pre}`, ...(parent ? { parent: `../${parent}` } : {}), trackMem: true, logFile: 'pre-dump.log', verbosity: 4 }));
         last = run;
         figures[`preDump${i}Ms`] = run.result.durationMs;
@@ -194,7 +197,7 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
     if (c.mode === 'lazy' && !same) {
       // The frozen source serves its memory until the destination has pulled every page; its dump ends only then.
       lazy = new Lazy(src, dst, x.signal);
-      tl.mark(`[${src.pool}] lazy dump start`);
+      tl.mark(`[${src.pool}] criu dump --lazy-pages start`);
       const served = await lazy.serve({ pid: wl.pid, imagesDir: `${dir}/img`, logFile: 'dump.log', verbosity: 4, ...tcpOpts, lazyPages: true, lazyListen: { address: net!.source, port } }, port, x.timeouts.criuMs);
       durations.dumpMs = figures.freezeMs = performance.now() - downFrom;
       if (served !== true) {
@@ -202,7 +205,7 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
         throw new Ended({ status: served ? failureStatus(served.diagnoses) : 'ERROR', reason: served ? `on ${src.pool}: ${describeFailure('criu dump --lazy-pages', served, x.timeouts.criuMs)}` : `harness: the lazy dump on ${src.pool} neither listened on port ${port} nor ended within ${x.timeouts.criuMs} ms`, diagnoses: served?.diagnoses ?? [], logExcerpt: served?.excerpt ?? [] });
       }
     } else {
-      tl.mark(`[${src.pool}] dump start`);
+      tl.mark(`[${src.pool}] criu dump start`);
       const dump = record(src, await src.criu.dump({ pid: wl.pid, imagesDir: `${dir}/img`, ...(parent ? { parent: `../${parent}`, trackMem: true } : {}), ...(c.mode === 'page-server' ? { pageServer: { address: net!.destination, port } } : {}), ...tcpOpts, logFile: 'dump.log', verbosity: 4 }));
       last = dump;
       durations.dumpMs = figures.freezeMs = dump.result.durationMs;
@@ -245,7 +248,7 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
         throw new Ended({ status: up ? failureStatus(up.diagnoses) : 'ERROR', reason: up ? `on ${dst.pool}: ${describeFailure('criu lazy-pages', up, x.timeouts.criuMs)}` : `harness: the lazy-pages daemon on ${dst.pool} made no socket within ${x.timeouts.criuMs} ms`, diagnoses: up?.diagnoses ?? [], logExcerpt: up?.excerpt ?? [] });
       }
     }
-    tl.mark(`[${dst.pool}] restore start`);
+    tl.mark(`[${dst.pool}] criu restore start`);
     const restore = record(dst, await dst.criu.restore({ detach: true, imagesDir: `${dir}/img`, ...(c.mode === 'lazy' ? { lazyPages: true } : {}), ...tcpOpts, logFile: 'restore.log', verbosity: 4 }, { cpu: { source: src.cpu, destination: dst.cpu } }));
     last = restore;
     durations.restoreMs = figures.restoreMs = restore.result.durationMs;

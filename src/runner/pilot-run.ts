@@ -15,7 +15,7 @@ export function pilotStages(pilot: Pilot): PilotStage[] {
 /** Time a stage's test may take: every attempt at its worst, plus the cleanup. */
 export function stageTimeoutMs(pilot: Pilot, t: Settings['timeouts']): number {
   const steps = [...pilot.seed, ...pilot.verify].reduce((a, c) => a + c.timeoutMs, 0);
-  return pilot.attempts * (2 * pilot.ready.timeoutMs + steps + 6 * t.criuMs + 10 * t.commandMs / 10 + 30_000) + 60_000;
+  return pilot.attempts * (2 * pilot.ready.timeoutMs + steps + 6 * t.criuMs + 2 * t.commandMs + 30_000) + 60_000;
 }
 
 /**

@@ -95,6 +95,15 @@ export class PilotService {
     this.pid = await this.env.spawnDetached(argv, { outFile: this.outFile, env: { ...home, ...this.svc.env } });
   }
 
+  /** Does the service's process run as its user (real and effective uid)? A setpriv that did not take is the tuple's failure. */
+  async runsAsUser(): Promise<StepOutcome> {
+    const r = await this.exec(['sh', '-c', 'grep "^Uid:" "/proc/$1/status"', 'sh', String(this.pid)]);
+    const [, real, effective] = r.stdout.trim().split(/\s+/);
+    if (r.exitCode !== 0 || !real) return { ok: false, detail: `cannot read the uid of PID ${this.pid}: ${tail(r)}` };
+    const want = this.ids?.uid ?? '0';
+    return real === want && effective === want ? { ok: true, detail: '' } : { ok: false, detail: `runs as uid ${real}/${effective}, not ${this.svc.user} (${want})` };
+  }
+
   alive(): Promise<boolean> {
     return this.env.isRunning(this.pid);
   }

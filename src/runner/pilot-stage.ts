@@ -55,6 +55,9 @@ export interface StageContext {
 /** What checkpointing a service of another user than CRIU's needs (as the catalogue's caps-and-creds). */
 const OTHER_USER: Capability = { kind: 'privilege', name: 'CAP_SYS_RESOURCE', bit: 24, why: "CRIU reads the rlimits of a process of another user, which needs it" };
 
+/** What pre-copy needs: the kernel tracks the pages written since the pre-dump. */
+const DIRTY_TRACKING: Capability = { kind: 'criu-feature', name: 'mem_dirty_track', why: 'memory dirty tracking, needed by pre-copy' };
+
 /** Ends an attempt early with its status (a step that failed). */
 class Stop extends Error {
   readonly status: Status;
@@ -95,6 +98,10 @@ export async function attemptStage(stage: PilotStage, x: StageContext): Promise<
       const missing = await missingCapability([OTHER_USER], { env, criu: x.criu, commandMs: x.timeouts.commandMs });
       if (missing) throw new Stop(missing.status, `${missing.reason} (the service runs as ${pilot.service.user})`);
     }
+    if (stage === 'checkpoint-restore/pre-copy') {
+      const dirty = await missingCapability([DIRTY_TRACKING], { env, criu: x.criu, commandMs: x.timeouts.commandMs });
+      if (dirty) throw new Stop(dirty.status, dirty.reason, dirty.run as CriuRun | undefined);
+    }
     const user = await service.resolveUser();
     if (!user.ok) throw new Stop('ERROR', `the pilot does not fit this node image: ${user.detail}`);
     const w = await service.prepareWritable();
@@ -102,6 +109,8 @@ export async function attemptStage(stage: PilotStage, x: StageContext): Promise<
     await service.start();
     const ready = await service.waitReady();
     if (!ready.ok) throw new Stop(baseline, `${stage === 'start' ? '' : 'baseline broke: '}the service ${ready.detail}`);
+    const as = await service.runsAsUser();
+    if (!as.ok) throw new Stop(baseline, `${stage === 'start' ? '' : 'baseline broke: '}the service ${as.detail}`);
     const seed = await service.steps('seed');
     if (!seed.ok) throw new Stop(baseline, `${stage === 'start' ? '' : 'baseline broke: '}${seed.detail}`);
     if (client) {

@@ -82,7 +82,7 @@ export function aggregate(attempts: readonly Attempt[]): CellDraft {
 
 /** Where a cell's attempts run and what to do with what they leave. */
 export interface RepeatContext {
-  plan: Pick<RunPlan, 'keepArtifacts' | 'artifacts' | 'audit'> & { settings: Pick<RunPlan['settings'], 'repeat'> };
+  plan: Pick<RunPlan, 'keepArtifacts' | 'artifacts' | 'audit'> & { settings: Pick<RunPlan['settings'], 'repeat'> & Partial<Pick<RunPlan['settings'], 'remedies' | 'remedyReruns'>> };
   pool: Pick<PlannedPool, 'name'>;
   suite: string;
   check: string;

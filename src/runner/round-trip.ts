@@ -56,6 +56,8 @@ export interface AttemptContext {
   dir: string;
   timeouts: Settings['timeouts'];
   signal?: AbortSignal | undefined;
+  /** Extra environment for the workload (a remedy such as GLIBC_TUNABLES=glibc.pthread.rseq=0). */
+  workloadEnv?: Readonly<Record<string, string>> | undefined;
 }
 
 /** One round trip of a process CRIU dumps and restores itself. Never throws for a tuple's failure; throws only when the harness cannot go on. */
@@ -85,7 +87,7 @@ class ProcessSubject implements Subject<CriuRun> {
     this.mode = c.mode;
     this.verifier = c.mode === 'leave-running' ? 'workload left running' : 'restored workload';
     const args = (a: readonly string[]) => a.map((v) => v.replaceAll('{dir}', x.dir));
-    this.wl = new Workload(x.env, c.workload, x.binary, `${x.dir}/workload.out`, args(c.args));
+    this.wl = new Workload(x.env, c.workload, x.binary, `${x.dir}/workload.out`, args(c.args), x.workloadEnv ? { ...x.workloadEnv } : undefined);
     this.wl.abortSignal = x.criu.signal = x.signal;
     if (c.peer) {
       this.peer = new Workload(x.env, `${c.workload} peer`, x.binary, `${x.dir}/peer.out`, args(c.peer.args));

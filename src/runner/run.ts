@@ -19,7 +19,8 @@ import { PROJECT_ROOT, buildNatives, provisionPools, type ProvisionedPool } from
 import { kernelLabel } from '../config/schema.ts';
 import { sweepHostCgroups } from '../runtimes/cgroup-sweep.ts';
 import { useOperatorSignatures } from '../criu/signatures.ts';
-import { networkFor, sessionsFor, workloadsFor } from '../suites/registry.ts';
+import { allBackends } from '../backends/registry.ts';
+import { networkFor, sessionsFor, suitesOfPool, workloadsFor } from '../suites/registry.ts';
 import { createNodeNetwork, sweepStaleNetworks, teardownNodeNetwork, type NodeNetworkSpec } from '../environments/network/node-network.ts';
 import { runInGroups } from './pool-groups.ts';
 import { assignWorkloadBuilds } from './workload-build.ts';
@@ -143,7 +144,9 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
     const cells: Cell[] = [...collector.cells];
     // The per-pool suites; migration cells belong to pairs (see below).
     const poolSuites = loaded.config.settings.suites.filter((x) => x !== PAIR_SUITE);
-    const notRun = notRunOf(provisioned, poolSuites, cells, collector.notRun, opts.signal?.aborted ?? false);
+    // A suite that runs on some pools only (the pilots' pools) has no setup or not-run entries for the others.
+    const suitesOf = (pool: string) => suitesOfPool(poolSuites, loaded.config, pool);
+    const notRun = notRunOf(provisioned, suitesOf, cells, collector.notRun, opts.signal?.aborted ?? false);
     // A pair that never ran: one of its pools did not come up (ERROR), or the run was stopped (not run).
     for (const x of pairs.filter((x) => !scheduled.has(x)))
       for (const c of migrationCases(x, plan.pools.find((p) => p.name === x.source)?.bigMemMiB ?? s.bigMemMiB)) {
@@ -155,7 +158,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
         }
       }
     for (const p of provisioned.filter((x) => x.planned.error && !stoppedByInterrupt(x)))
-      for (const suite of poolSuites)
+      for (const suite of suitesOf(p.pool.name))
         cells.push({
           pool: p.pool.name,
           suite,
@@ -169,6 +172,8 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
           commands: [],
           startedAt: startedAt.toISOString(),
         });
+    for (const e of collector.loadErrors)
+      cells.push({ pool: '*', suite: e.suite, check: 'load', status: 'ERROR', reason: `harness: the suite file could not be loaded, so none of its checks ran: ${e.message}`, diagnoses: [], durations: { totalMs: 0 }, metrics: {}, logExcerpt: e.stack, commands: [], startedAt: startedAt.toISOString() });
     for (const e of collector.runErrors)
       cells.push({ pool: '*', suite: 'harness', check: 'unhandled', status: 'ERROR', reason: e, diagnoses: [], durations: { totalMs: 0 }, metrics: {}, logExcerpt: [], commands: [], startedAt: startedAt.toISOString() });
 
@@ -241,12 +246,12 @@ function stoppedByInterrupt(p: ProvisionedPool): boolean {
  * verdict, and each suite of a pool that has no cell in it at all (stopped
  * while provisioning, or before its suites started) as check "*".
  */
-function notRunOf(provisioned: readonly ProvisionedPool[], suites: readonly string[], cells: readonly Cell[], collected: readonly NotRun[], interrupted: boolean): NotRun[] {
+function notRunOf(provisioned: readonly ProvisionedPool[], suitesOf: (pool: string) => readonly string[], cells: readonly Cell[], collected: readonly NotRun[], interrupted: boolean): NotRun[] {
   const out = [...collected];
   if (!interrupted) return out;
   for (const p of provisioned) {
     if (p.planned.error && !stoppedByInterrupt(p)) continue; // its setup ERROR cells stand
-    for (const suite of suites)
+    for (const suite of suitesOf(p.pool.name))
       if (!cells.some((c) => c.pool === p.pool.name && c.suite === suite) && !out.some((n) => n.pool === p.pool.name && n.suite === suite))
         out.push({ pool: p.pool.name, suite, check: '*' });
   }

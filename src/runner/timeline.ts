@@ -16,16 +16,16 @@ export class Timeline {
     this.events.push({ atMs: Math.max(0, Math.round((performance.now() - this.t0) * 10) / 10), event });
   }
 
-  /** Marks "STEP start", runs it, marks "STEP end" with how it ended (from DESCRIBE, or "threw"). */
-  async around<T>(step: string, f: () => Promise<T>, describe?: (r: T) => string | undefined): Promise<T> {
-    this.mark(`${step} start`);
+  /** Marks "STEP start" (or BEGIN), runs it, marks "STEP end" (or END) with how it ended (from DESCRIBE, or "threw"). */
+  async around<T>(step: string, f: () => Promise<T>, describe?: (r: T) => string | undefined, [begin, end] = [`${step} start`, `${step} end`]): Promise<T> {
+    this.mark(begin);
     try {
       const r = await f();
       const how = describe?.(r);
-      this.mark(`${step} end${how ? `: ${how}` : ''}`);
+      this.mark(`${end}${how ? `: ${how}` : ''}`);
       return r;
     } catch (e) {
-      this.mark(`${step} end: threw`);
+      this.mark(`${end}: threw`);
       throw e;
     }
   }

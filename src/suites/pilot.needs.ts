@@ -5,4 +5,5 @@ export const needs = {
   sessions: ['pilot'],
   workloads: [],
   copyWorkloads: false,
+  poolsOf: (config) => [...new Set(config.pilots.flatMap((p) => p.pools))],
 } as const satisfies SuiteNeeds;

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { CONTAINER_WORKLOADS, SUITES, Settings } from '../config/schema.ts';
-import { needsOfSuite, sessionsFor, workloadsFor } from './registry.ts';
+import { needsOfSuite, sessionsFor, suitesOfPool, workloadsFor } from './registry.ts';
 
 describe('suite declarations', () => {
   test('every suite declares what it needs, its own session first', () => {
@@ -27,4 +27,10 @@ describe('suite declarations', () => {
     expect(Settings.parse({}).suites).toEqual(SUITES.filter((s) => s !== 'security' && s !== 'pilot'));
     expect(Settings.parse({ suites: ['security'] }).suites).toEqual(['security']);
   });
+});
+
+test('a suite that names its pools runs only there: the pilot suite on the pools its pilots name', () => {
+  const config = { pilots: [{ pools: ['a', 'b'] }, { pools: ['b'] }] } as unknown as Parameters<typeof suitesOfPool>[1];
+  expect(suitesOfPool(['round-trip', 'pilot'], config, 'b')).toEqual(['round-trip', 'pilot']);
+  expect(suitesOfPool(['round-trip', 'pilot'], config, 'c')).toEqual(['round-trip']);
 });

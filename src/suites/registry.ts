@@ -1,6 +1,6 @@
+import type { Config, SUITES } from '../config/schema.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SUITES } from '../config/schema.ts';
 import { needs as criuCheck } from './criu-check.needs.ts';
 import { needs as roundTrip } from './round-trip.needs.ts';
 import { needs as runtime } from './runtime.needs.ts';
@@ -30,6 +30,11 @@ export function needsOfSuite(suite: string): SuiteNeeds {
 /** The sessions every pool must offer for these suites, in suite order. */
 export function sessionsFor(suites: readonly string[]): string[] {
   return [...new Set(suites.flatMap((s) => needsOfSuite(s).sessions))];
+}
+
+/** Which of these suites run on POOL (a suite with SuiteNeeds.poolsOf only on the pools it names). */
+export function suitesOfPool(suites: readonly string[], config: Pick<Config, 'pilots'>, pool: string): string[] {
+  return suites.filter((s) => needsOfSuite(s).poolsOf?.(config).includes(pool) ?? true);
 }
 
 /** A pool as networkFor sees it: its backend, and its node image's rootfs (built) or debootstrap packages (not yet). */

@@ -1,3 +1,5 @@
+import type { Config } from '../config/schema.ts';
+
 /**
  * What a suite needs from the host, declared apart from its vitest file so
  * the host can read it without loading the suite: the host provides it for
@@ -25,4 +27,6 @@ export interface SuiteNeeds {
    * the network.
    */
   network?: boolean | { agentNodesWith: { file: string; package: string } };
+  /** The pools it runs on, when not every pool of the run (the pilot suite: the pools its pilots name). */
+  poolsOf?: (config: Pick<Config, 'pilots'>) => readonly string[];
 }

@@ -12,45 +12,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { RunResults, type Cell } from '../../src/results/schema.ts';
 import { capEffOf } from '../../src/runner/capabilities.ts';
 import { cli, tempDir } from './harness.ts';
-
-const MARK = `cc-pilot-e2e-${process.pid}`;
-const SERVICE = `# ${MARK}
-use IO::Socket::INET; use IO::Select;
-my $l = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => 7000, Listen => 64, ReuseAddr => 1) or die "listen: $!";
-my $s = IO::Select->new($l); my (%kv, %buf); $| = 1; print "listening\\n";
-while (1) {
-  for my $c ($s->can_read) {
-    if ($c == $l) { my $n = $l->accept; $s->add($n) if $n; next }
-    my $r = sysread($c, my $d, 4096);
-    if (!$r) { $s->remove($c); close $c; delete $buf{$c}; next }
-    $buf{$c} .= $d;
-    while ($buf{$c} =~ s/^(.*?)\\r?\\n//) {
-      my @w = split " ", $1; my $o = "ERR"; my $v = $w[0] // "";
-      if ($v eq "PING") { $o = "PONG" }
-      elsif ($v eq "SET") { $kv{$w[1]} = $w[2]; if ($ENV{KV_LOG}) { open(my $f, ">>", $ENV{KV_LOG}) or die "log: $!"; print $f "$w[1]=$w[2]\\n"; close $f } $o = "OK" }
-      elsif ($v eq "GET") { $o = $kv{$w[1]} // "NIL" }
-      syswrite($c, "$o\\n");
-    }
-  }
-}
-`;
-const ask = (line: string, want: string) => ['perl', '-MIO::Socket::INET', '-e', `$c = IO::Socket::INET->new("127.0.0.1:7000") or die "connect: $!"; print $c "${line}\\n"; $a = <$c>; die "got $a" unless $a eq "${want}\\n"`];
-const INTERVAL = 50;
-
-function pilot(name: string, pools: string[], o: { user?: string; writable?: string[]; env?: Record<string, string>; options?: string[]; verify?: string[][] } = {}) {
-  return {
-    name,
-    pools,
-    service: { command: ['perl', '-e', SERVICE], user: o.user ?? 'root', writable: o.writable ?? [], env: o.env ?? {} },
-    ready: { tcp: { port: 7000 }, timeoutMs: 10_000 },
-    seed: [{ command: ask('SET answer 42', 'OK') }],
-    verify: [{ command: ask('GET answer', '42') }, ...(o.verify ?? []).map((command) => ({ command }))],
-    client: { held: { port: 7000, send: `PING ${MARK}\n`, expect: 'PONG' }, intervalMs: INTERVAL },
-    criu: { options: o.options ?? [] },
-    attempts: 2,
-    criteria: { freezeMsP95: 500, clientGapMsMax: 5000 },
-  };
-}
+import { HTTP_SERVICE, INTERVAL, MARK, canDumpInet as canDump, pilot } from './pilot-services.ts';
 
 let results: RunResults;
 const cell = (pool: string, check: string): Cell => {
@@ -59,16 +21,7 @@ const cell = (pool: string, check: string): Cell => {
   return c;
 };
 const pools = () => results.pools.map((p) => p.name);
-
-/** CRIU ≤ 4.1 reads SO_PASSCRED from inet sockets, which kernels ≥ 6.16 refuse: no TCP service can be dumped (sockopt-passcred). */
-function canDumpInet(pool: string): boolean {
-  const p = results.pools.find((x) => x.name === pool)!;
-  const [kMaj, kMin] = p.inventory!.kernelRelease.split('.').map(Number) as [number, number];
-  const [cMaj, cMin] = (p.inventory!.criuVersion ?? '0.0').split('.').map(Number) as [number, number];
-  const newKernel = kMaj > 6 || (kMaj === 6 && kMin >= 16);
-  const oldCriu = cMaj < 4 || (cMaj === 4 && cMin < 2);
-  return !(newKernel && oldCriu);
-}
+const canDumpInet = (pool: string) => canDump(results, pool);
 
 /** Does a process started here (as criu is) have CAP_SYS_RESOURCE, which dumping another user's process needs? */
 const hasSysResource = () => ((capEffOf(readFileSync('/proc/self/status', 'utf8')) ?? 0n) >> 24n) & 1n;
@@ -90,7 +43,24 @@ beforeAll(async () => {
         env: { KV_LOG: '/var/tmp/kv.log' },
         options: ['--tcp-established'],
         verify: [['sh', '-c', 'grep -qx answer=42 /var/tmp/kv.log && test "$(stat -c %U /var/tmp/kv.log)" = nobody && test -s /var/log/dpkg.log']],
+        // Readiness by a command, and the seed run as another user (runuser).
+        ready: { command: ['perl', '-MIO::Socket::INET', '-e', 'IO::Socket::INET->new("127.0.0.1:7000") or exit 1'] },
+        seedUser: 'nobody',
       }),
+      // HTTP: readiness by GET with the expected status and body, a client requesting throughout.
+      {
+        name: 'web',
+        pools: ['host-sid'],
+        service: { command: ['perl', '-e', HTTP_SERVICE] },
+        ready: { http: { port: 7080, path: '/', status: 200, body: 'hello' }, timeoutMs: 10_000 },
+        client: { http: { port: 7080, path: '/', status: 200, body: 'hello' }, intervalMs: INTERVAL },
+        // A client requesting every 50 ms is often mid-request at the dump (seen: "Connected TCP socket" without
+        // --tcp-established) or queued on the listener ("In-flight connection"): the service needs both options.
+        criu: { options: ['--tcp-established', '--skip-in-flight'] },
+        stages: ['checkpoint-restore'],
+        attempts: 2,
+        criteria: { freezeMsP95: 500 },
+      },
       // A held client and no --tcp-established: the service cannot be checkpointed with its client.
       pilot('kv-no-tcp', ['host-sid']),
     ],
@@ -201,6 +171,22 @@ describe('pilot engine', () => {
         expect(c.metrics.pilot!['clientProbes']).toBeUndefined(); // nothing ran, nothing measured
       } else expect(c.status, c.reason).toBe(canDumpInet('host-sid') ? 'PASS' : 'FAIL');
     }
+  });
+
+  test('an HTTP service with an HTTP client: readiness and every probe are GETs checked for status and body', () => {
+    const start = cell('host-sid', 'web/start');
+    expect(start.status, start.reason).toBe('PASS');
+    expect(start.metrics.pilot!['clientErrors']).toBe(0);
+    expect(start.metrics.pilot!['heldConnectionSurvived']).toBeUndefined();
+    expect(results.cells.some((c) => c.check === 'web/leave-running')).toBe(false); // not among its stages
+    const c = cell('host-sid', 'web/checkpoint-restore');
+    if (!canDumpInet('host-sid')) return void expect(c.status).toBe('FAIL');
+    expect(c.status, c.reason).toBe('PASS');
+    const m = c.metrics.pilot!;
+    // The service is gone from the dump to the end of the restore: fresh GETs are refused then (errors), and the gap covers the freeze.
+    expect(m['clientGapMsMax']!).toBeGreaterThanOrEqual(m['freezeMsMax']! - 2);
+    expect(m['clientProbes']!).toBeGreaterThan(m['clientErrors']!);
+    expect(c.workloadOutput!.some((l) => /^client: \d+ start http$/.test(l))).toBe(true);
   });
 
   test('nothing is left behind: no service, no client', () => {

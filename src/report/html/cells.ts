@@ -1,5 +1,6 @@
 import { causeOf, failureGroups } from '../../matrix/groups.ts';
 import { listNames } from '../../matrix/model.ts';
+import { cellRemedyLine, groupRemedyLine } from '../../matrix/remedy-line.ts';
 import type { Cell, RunResults } from '../../results/schema.ts';
 import { fmtNumber, type CellIds } from './format.ts';
 
@@ -35,14 +36,21 @@ function detailOf(c: Cell, ids: CellIds) {
     check: c.check,
     status: c.status,
     reason: c.reason,
-    diagnoses: c.diagnoses.map((d) => ({ title: d.title, cause: d.cause, remediation: d.remediation, blame: d.blame, evidence: d.evidence })),
+    diagnoses: c.diagnoses.map((d) => ({ title: d.title, cause: d.cause, remediation: d.remediation, blame: d.blame, evidence: d.evidence, remedy: c.remedy?.signature === d.id ? remedyOf(c) : null })),
     metrics: metricsOf(c),
     distribution: Object.entries(c.distribution ?? {}).map(([name, d]) => ({ name, n: d.n, p50: fmtNumber(name, d.p50), p95: fmtNumber(name, d.p95), max: fmtNumber(name, d.max) })),
     ...(c.repetitions ? { repetitions: `${c.repetitions.successes}/${c.repetitions.attempts} attempts passed (${(c.repetitions.successRate * 100).toFixed(1)}%)` } : {}),
     commands: c.commands,
+    timeline: (c.timeline ?? []).map((e) => `${e.atMs.toFixed(1).padStart(9)} ms  ${e.event}`),
     log: c.logExcerpt,
     workload: c.workloadOutput ?? [],
   };
+}
+
+/** A cell's remedy re-run, for the page: its line, the result as a class (verified / did-not-help / could-not-run) and its commands. */
+function remedyOf(c: Cell) {
+  const r = c.remedy!;
+  return { line: cellRemedyLine(c)!, result: r.result, kind: r.result.replace(/^remedy /, '').replace(/\s+/g, '-'), commands: r.commands ?? [] };
 }
 
 /** Every cell's details (reason, diagnoses, metrics, commands, logs): failures and errors first, in their groups' order; then the rest in run order. */
@@ -70,6 +78,7 @@ export function failuresSection(results: RunResults, ids: CellIds) {
         /** The diagnosis' title, else the first cell's reason. */
         headline: d?.title ?? g.first.reason,
         cause: d ? { title: d.title, cause: d.cause, remediation: d.remediation } : null,
+        remedy: groupRemedyLine(g.cells) ?? null,
         cells: g.cells.map((c) => ({ id: ids(c), check: c.check, reason: c.reason })),
       };
     }),
