@@ -9,10 +9,14 @@
  * CRIU's stats decoded), `restore` and `restore/process-tree` (the archive
  * as the image of a new container in a new pod; the workload verifies its
  * state). A containerd that cannot SKIPs naming its version and the missing
- * call; a pool without containerd gets one SKIP cell. Steps in
- * src/runner/cri-cells.ts.
+ * call; a pool without containerd gets one SKIP cell. On a VM the host has
+ * no path to containerd's socket: containerd also serves CRI on TCP at the
+ * VM's address on the run's network, reached through a relay's unix socket
+ * (src/runtimes/cri/cri-relay.ts), and restore/other-node SKIPs (the pool's
+ * sessions are one machine). Steps in src/runner/cri-cells.ts.
  */
 import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, inject, test } from 'vitest';
 import { settle, type CellDraft } from '../src/runner/cell.ts';
@@ -24,6 +28,9 @@ import { poolSession } from '../src/runner/pool-session.ts';
 import { CRI_PEER_SESSION, needs } from '../src/suites/cri.needs.ts';
 import { containerdVersion } from '../src/runtimes/cri/containerd-node.ts';
 import { CriPods } from '../src/runtimes/cri/cri-pods.ts';
+import { startCriRelay } from '../src/runtimes/cri/cri-relay.ts';
+import { CRI_TCP_PORT } from '../src/runtimes/cri/containerd-config.ts';
+import { VM_DIR_PREFIX } from '../src/backends/qemu/qemu-backend.ts';
 
 const SUITE = 'cri';
 const plan = inject('plan');
@@ -49,10 +56,18 @@ describe.concurrent.each(pools)('$name', (pool) => {
     if (up) return up;
     const version = await containerdVersion(session.env, t.commandMs);
     if (!version) return (up = { ok: false, status: 'SKIP', reason: 'capability missing: no containerd in this node image' });
-    if (!session.env.hostPath) return (up = { ok: false, status: 'ERROR', reason: `harness: the CRI client reaches containerd through the host path of the node's work directory, which the ${session.env.backend} backend does not have (not implemented for VM nodes)` });
+    // A VM (or node container): containerd also serves CRI on TCP at the node's address on the run's network, reached through a relay.
+    const link = session.env.network;
+    const network = plan.network;
+    if (!session.env.hostPath && !(link && network))
+      return (up = { ok: false, status: 'ERROR', reason: `harness: a ${session.env.backend} node has no host path to containerd's socket and no address on the run's node network (a harness bug: the cri suite declares the network for such nodes with containerd)` });
     if (!plan.natives.pause || !plan.natives.registry) return (up = { ok: false, status: 'ERROR', reason: 'harness: the plan carries no cc-pause or cc-registry binary' });
     const bins = workloadBinaries(plan, pool);
-    pods = new CriPods({ env: session.env, pause: plan.natives.pause, registry: plan.natives.registry, workloads: Object.fromEntries(needs.workloads.map((w) => [w, binaryPath(session.env, bins[w]!)])), tag, timeoutMs: t.criuMs, criuEnv: pool.criuEnv });
+    const remote =
+      !session.env.hostPath && link && network
+        ? { address: link.address, port: CRI_TCP_PORT, relay: () => startCriRelay({ network, guard: plan.natives.guard, target: { address: link.address, port: CRI_TCP_PORT }, dir: join(tmpdir(), `${VM_DIR_PREFIX}${network.runPid}-${pool.name}-cri`), timeoutMs: t.commandMs }) }
+        : undefined;
+    pods = new CriPods({ env: session.env, pause: plan.natives.pause, registry: plan.natives.registry, workloads: Object.fromEntries(needs.workloads.map((w) => [w, binaryPath(session.env, bins[w]!)])), tag, timeoutMs: t.criuMs, startTimeoutMs: t.bootMs, criuEnv: pool.criuEnv, ...(remote ? { remote } : {}) });
     try {
       await pods.start();
       return (up = { ok: true, version: pods.node.version });
@@ -66,7 +81,7 @@ describe.concurrent.each(pools)('$name', (pool) => {
     if (peer) return peer;
     const env = await openEnvironment(plan, pool, CRI_PEER_SESSION, { workloads: true });
     const bins = workloadBinaries(plan, pool);
-    const p = new CriPods({ env, pause: plan.natives.pause!, registry: plan.natives.registry!, workloads: Object.fromEntries(needs.workloads.map((w) => [w, binaryPath(env, bins[w]!)])), tag: `${tag}-peer`, timeoutMs: t.criuMs, criuEnv: pool.criuEnv });
+    const p = new CriPods({ env, pause: plan.natives.pause!, registry: plan.natives.registry!, workloads: Object.fromEntries(needs.workloads.map((w) => [w, binaryPath(env, bins[w]!)])), tag: `${tag}-peer`, timeoutMs: t.criuMs, startTimeoutMs: t.bootMs, criuEnv: pool.criuEnv });
     peer = { env, pods: p };
     try {
       await p.start();
@@ -140,6 +155,9 @@ describe.concurrent.each(pools)('$name', (pool) => {
     // Migration through CRI: a checkpoint of the counter on this node restored on a second node of the pool (its own
     // containerd, registry and pods), the archive carried by the host as an operator would copy it.
     cell('restore/other-node', 'counter', async (c) => {
+      // A VM pool's sessions are one machine (one kernel, one network namespace): a second containerd there is no other node.
+      if (!c.pods.o.env.hostPath)
+        return { status: 'SKIP', reason: `capability missing: a second node of this ${c.pods.o.env.backend} pool (its sessions share one machine; a restore on another pool is the migration matrix's)`, durations: { totalMs: 0 } };
       const cp = await checkpointCell(c, 'counter');
       await c.pods.o.env.remove(`${c.dir}/archive-check`);
       if (!cp.archive) return cp.draft.status === 'SKIP' ? { ...cp.draft, reason: `${cp.draft.reason}: nothing to restore` } : { status: 'ERROR', reason: `no checkpoint to carry: ${cp.draft.reason}`, durations: cp.draft.durations };

@@ -122,7 +122,11 @@ export function requirements(cacheDir: string): Requirement[] {
 /** What a selection of pools needs on this machine. */
 export function needsOf(loaded: LoadedConfig, pools: readonly Pool[]): Set<Need> {
   const needs = new Set<Need>(['harness']);
-  if (networkFor(loaded.config.settings.suites)) needs.add('network');
+  const packagesOf = (image: string) => {
+    const i = loaded.images[image];
+    return i && 'debootstrap' in i ? i.debootstrap.include : undefined;
+  };
+  if (networkFor(loaded.config.settings.suites, pools.map((p) => ({ backend: p.backend, packages: packagesOf(p.image) })))) needs.add('network');
   // A migration over the network between two of the selected pools (page server, lazy pages, a peer on a third node).
   const names = new Set(pools.map((p) => p.name));
   for (const g of loaded.config.migrations)

@@ -1,4 +1,6 @@
 import type { Config, SUITES } from '../config/schema.ts';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { needs as criuCheck } from './criu-check.needs.ts';
 import { needs as roundTrip } from './round-trip.needs.ts';
 import { needs as runtime } from './runtime.needs.ts';
@@ -35,9 +37,22 @@ export function suitesOfPool(suites: readonly string[], config: Pick<Config, 'pi
   return suites.filter((s) => needsOfSuite(s).poolsOf?.(config).includes(pool) ?? true);
 }
 
-/** Whether any of these suites needs the run's node network (SuiteNeeds.network). */
-export function networkFor(suites: readonly string[]): boolean {
-  return suites.some((s) => needsOfSuite(s).network === true);
+/** A pool as networkFor sees it: its backend, and its node image's rootfs (built) or debootstrap packages (not yet). */
+export interface NetworkPool {
+  backend: string;
+  rootfs?: string | undefined;
+  packages?: readonly string[] | undefined;
+}
+
+/** Whether any of these suites needs the run's node network (SuiteNeeds.network) with these pools. */
+export function networkFor(suites: readonly string[], pools: readonly NetworkPool[]): boolean {
+  return suites.some((s) => {
+    const n = needsOfSuite(s).network;
+    if (typeof n !== 'object') return n === true;
+    const { file, package: pkg } = n.agentNodesWith;
+    // An image neither built nor debootstrapped (a tarball) may have it: yes.
+    return pools.some((p) => (p.backend === 'qemu' || p.backend === 'container') && (p.rootfs ? existsSync(join(p.rootfs, file)) : p.packages ? p.packages.includes(pkg) : true));
+  });
 }
 
 /** The workloads to compile for a run: settings.workloads and what the suites run on their own. */

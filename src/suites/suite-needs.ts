@@ -20,8 +20,13 @@ export interface SuiteNeeds {
    * Whether its nodes need a real network between them (page server, lazy
    * pages, network continuity): the run then makes its node network (a host
    * bridge) and every node gets an address on it (Environment.network).
+   * An object: only when a pool of the run is a VM or a node container (whose
+   * work directory the host reaches only through the agent) and its node
+   * image has `file` (a built image: its rootfs; before: its debootstrap
+   * list names `package`) — the cri suite speaks to containerd there over
+   * the network.
    */
-  network?: boolean;
+  network?: boolean | { agentNodesWith: { file: string; package: string } };
   /** The pools it runs on, when not every pool of the run (the pilot suite: the pools its pilots name). */
   poolsOf?: (config: Pick<Config, 'pilots'>) => readonly string[];
 }

@@ -28,6 +28,14 @@ describe('containerd configuration for a cri node', () => {
       expect(c).not.toMatch(/\/var\/lib\/containerd|\/run\/containerd/);
     }
   });
+  test('a VM node also serves CRI on TCP at its address on the run network (the CRI plugin off the TCP server otherwise)', () => {
+    for (const major of [1, 2]) {
+      const c = containerdConfig({ major, layout, snapshotter: 'overlayfs', tcpAddress: '10.1.2.3:10010' });
+      expect(c).toMatch(/^\[grpc\]\n {2}address = .*\n {2}tcp_address = "10\.1\.2\.3:10010"$/m);
+      expect(c).toMatch(/^\[plugins\."io\.containerd\.grpc\.v1\.cri"\]\n(.*\n)? {2}disable_tcp_service = false$/m);
+      expect(containerdConfig({ major, layout, snapshotter: 'overlayfs' })).not.toMatch(/tcp_address|disable_tcp_service/);
+    }
+  });
   test('the pod network is a bridge without NAT whose addresses are kept in the work directory', () => {
     const n = JSON.parse(cniConfList(layout)) as { plugins: { type: string; ipMasq?: boolean; ipam?: { dataDir: string } }[] };
     expect(n.plugins.map((p) => p.type)).toEqual(['bridge']);

@@ -64,6 +64,9 @@ export const CRIU_CONFIG_ANNOTATION = 'org.criu.config';
 /** What that file says for the suite's containers (CRIU's config file syntax: one long option a line). */
 export const CRIU_CONFIG = 'tcp-established\nfile-locks\n';
 
+/** The TCP port containerd serves CRI on in a node the host reaches over the run's network (a VM). */
+export const CRI_TCP_PORT = 10010;
+
 /** Debian's containernetworking-plugins install here. */
 export const CNI_BIN_DIR = '/usr/lib/cni';
 /** The pod network of a node (its own network namespace: another node may use the same). */
@@ -75,13 +78,22 @@ export interface ConfigOptions {
   layout: ContainerdLayout;
   /** The snapshotter of the CRI plugin (overlayfs or native). */
   snapshotter: string;
+  /**
+   * Also serve gRPC, CRI included, on this TCP address ("10.1.2.3:10010"):
+   * a node whose socket the host cannot reach (a VM) is spoken to over the
+   * run's network. The CRI plugin stays off containerd's TCP server otherwise
+   * (its disable_tcp_service defaults to true).
+   */
+  tcpAddress?: string;
 }
 
 const q = (s: string) => JSON.stringify(s);
 
 export function containerdConfig(o: ConfigOptions): string {
   const l = o.layout;
-  const head = [`root = ${q(l.root)}`, `state = ${q(l.state)}`, '', '[grpc]', `  address = ${q(l.socket)}`, '', '[ttrpc]', `  address = ${q(`${l.socket}.ttrpc`)}`, ''];
+  const tcp = o.tcpAddress ? [`  tcp_address = ${q(o.tcpAddress)}`] : [];
+  const head = [`root = ${q(l.root)}`, `state = ${q(l.state)}`, '', '[grpc]', `  address = ${q(l.socket)}`, ...tcp, '', '[ttrpc]', `  address = ${q(`${l.socket}.ttrpc`)}`, ''];
+  const tcpService = o.tcpAddress ? ['  disable_tcp_service = false'] : [];
   if (o.major < 2) {
     const cri = `[plugins."io.containerd.grpc.v1.cri"]`;
     return [
@@ -89,6 +101,7 @@ export function containerdConfig(o: ConfigOptions): string {
       ...head,
       cri,
       `  sandbox_image = ${q(PAUSE_IMAGE)}`,
+      ...tcpService,
       '  enable_cdi = false',
       '  restrict_oom_score_adj = true',
       `${cri.slice(0, -1)}.containerd]`,
@@ -110,6 +123,7 @@ export function containerdConfig(o: ConfigOptions): string {
   return [
     'version = 3',
     ...head,
+    ...(o.tcpAddress ? [`[plugins."io.containerd.grpc.v1.cri"]`, ...tcpService] : []),
     `[plugins."io.containerd.cri.v1.images"]`,
     `  snapshotter = ${q(o.snapshotter)}`,
     `[plugins."io.containerd.cri.v1.images".registry]`,

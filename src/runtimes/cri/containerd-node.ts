@@ -27,6 +27,8 @@ export interface StartOptions {
   commandTimeoutMs: number;
   /** Extra environment for containerd, which its shims, runc and CRIU inherit (the pool's criu.env). */
   env?: Record<string, string>;
+  /** Also serve CRI on this TCP address (a VM node, reached over the run's network). */
+  tcpAddress?: string;
 }
 
 /** The node's containerd version, or null when the node image has none. */
@@ -58,7 +60,7 @@ export async function startContainerd(env: Environment, o: StartOptions): Promis
   const varLib = `${o.dir}/var-lib`;
   const w = await env.exec(['sh', '-c', `if touch /var/lib/.cc-w 2>/dev/null; then rm -f /var/lib/.cc-w; else mkdir -p ${varLib} && cp -a /var/lib/. ${varLib}/ && mount --bind ${varLib} /var/lib; fi && mkdir -p /var/lib/cni`], { timeoutMs: o.commandTimeoutMs });
   if (w.exitCode !== 0) throw new ContainerdStartError(`cannot make /var/lib/cni writable in the node (libcni's cache): ${w.stderr.trim()}`);
-  await env.writeFile(layout.config, containerdConfig({ major, layout, snapshotter }));
+  await env.writeFile(layout.config, containerdConfig({ major, layout, snapshotter, ...(o.tcpAddress ? { tcpAddress: o.tcpAddress } : {}) }));
   await env.writeFile(`${layout.cniConf}/10-cc-pods.conflist`, cniConfList(layout));
   await env.writeFile(layout.criuConfig, CRIU_CONFIG);
   await env.makeDir(`${layout.certsD}/${REGISTRY}`);

@@ -5,6 +5,7 @@ import { importImage, startContainerd, stopContainerd, type ContainerdNode } fro
 import { containerdLayout, CRIU_CONFIG_ANNOTATION, PAUSE_IMAGE, WORKLOAD_IMAGE, WORKLOAD_REPO } from './containerd-config.ts';
 import { CriCallError, CriClient } from './cri-client.ts';
 import { ociArchiveScript } from './oci-archive.ts';
+import type { CriRelay } from './cri-relay.ts';
 
 /** The kubelet's side of one node, as far as the cri suite needs it: its images, pods and containers over CRI. */
 export interface CriNodeOptions {
@@ -18,8 +19,16 @@ export interface CriNodeOptions {
   /** Unique per node: names its cgroups. */
   tag: string;
   timeoutMs: number;
+  /** Bounds each bring-up step (building the images, starting containerd, importing, the pull): a VM under TCG takes far longer than one CRI call. */
+  startTimeoutMs?: number;
   /** The pool's CRIU settings (criu.env): containerd's environment, inherited by the shim, runc and CRIU. */
   criuEnv?: Record<string, string>;
+  /**
+   * A node whose work directory has no host path (a VM): containerd also
+   * serves CRI on TCP at this address of the run's network, and the client
+   * dials the unix socket of the relay this starts (see cri-relay.ts).
+   */
+  remote?: { address: string; port: number; relay: () => Promise<CriRelay> };
 }
 
 export interface PodRef {
@@ -39,6 +48,7 @@ export class CriPods {
   node!: ContainerdNode;
   client!: CriClient;
   private seq = 0;
+  private relay: CriRelay | undefined;
   /** The workload image as CRI pulled it (its image ID). */
   workloadRef = '';
 
@@ -53,6 +63,7 @@ export class CriPods {
   /** Builds the two image archives, starts containerd and imports them; throws with what failed. */
   async start(): Promise<void> {
     const { env } = this.o;
+    const startMs = Math.max(this.o.startTimeoutMs ?? 0, this.o.timeoutMs);
     const img = `${env.workDir}/cri-images`;
     await env.makeDir(`${img}/pause`);
     await env.makeDir(`${img}/workload/cc`);
@@ -67,24 +78,27 @@ export class CriPods {
       ociArchiveScript({ rootDir: `${img}/pause`, out: `${img}/pause.tar`, name: PAUSE_IMAGE, entrypoint: ['/cc-pause'] }),
       ociArchiveScript({ rootDir: `${img}/workload`, out: `${img}/workload.tar`, name: WORKLOAD_IMAGE, entrypoint: ['/cc/counter'], registry: { root: layout.registry, repo: WORKLOAD_REPO, tag: '1' } }),
     ];
-    const r = await env.exec(['sh', '-c', make.join('\n')], { timeoutMs: this.o.timeoutMs });
-    if (r.exitCode !== 0) throw new Error(`building the pause and workload images in the node failed: ${r.stderr.trim().slice(-300)}`);
-    this.node = await startContainerd(env, { dir: this.dir, timeoutMs: this.o.timeoutMs, commandTimeoutMs: this.o.timeoutMs, ...(this.o.criuEnv ? { env: this.o.criuEnv } : {}) });
+    const r = await env.exec(['sh', '-c', make.join('\n')], { timeoutMs: startMs });
+    if (r.exitCode !== 0) throw new Error(`building the pause and workload images in the node failed (${r.timedOut ? `timed out after ${Math.round(startMs / 1000)} s` : `exit ${r.exitCode}`}): ${r.stderr.trim().slice(-300)}`);
+    const remote = this.o.remote;
+    const tcp = remote ? { tcpAddress: `${remote.address}:${remote.port}` } : {};
+    this.node = await startContainerd(env, { dir: this.dir, timeoutMs: startMs, commandTimeoutMs: startMs, ...(this.o.criuEnv ? { env: this.o.criuEnv } : {}), ...tcp });
     for (const a of ['pause.tar', 'workload.tar']) {
-      const i = await importImage(this.node, `${img}/${a}`, this.o.timeoutMs);
+      const i = await importImage(this.node, `${img}/${a}`, startMs);
       if (i.exitCode !== 0) throw new Error(`ctr images import ${a} failed: ${(i.stderr || i.stdout).trim().slice(-300)}`);
     }
-    if (!env.hostPath) throw new Error(`the CRI client reaches containerd's socket through the host path of the work directory; backend ${env.backend} has none (VM nodes: not implemented)`);
-    this.client = new CriClient({ socket: env.hostPath(this.node.layout.socket) });
+    if (remote) this.relay = await remote.relay();
+    else if (!env.hostPath) throw new Error(`the CRI client reaches containerd's socket through the host path of the work directory, which backend ${env.backend} has not, or over the run's network, which this node has no address on`);
+    this.client = new CriClient({ socket: this.relay ? this.relay.socket : env.hostPath!(this.node.layout.socket) });
     // The node's registry, then a CRI pull of the imported workload image from it (its content is local already): the
     // image gets the repository digest a kubelet's images have, which containerd's restore pulls the base image by.
     await env.spawnDetached([`${img}/cc-registry`, '5000', layout.registry], { outFile: `${this.dir}/registry.log` });
-    const end = Date.now() + this.o.timeoutMs;
+    const end = Date.now() + startMs;
     while (!(await env.readFile(`${this.dir}/registry.log`).catch(() => Buffer.alloc(0))).toString().includes('listening')) {
       if (Date.now() > end) throw new Error(`cc-registry did not listen in the node: ${(await env.readFile(`${this.dir}/registry.log`).catch(() => Buffer.alloc(0))).toString().trim()}`);
       await new Promise((r) => setTimeout(r, 50));
     }
-    const pulled = await this.client.call<{ image_ref: string }>('PullImage', { image: { image: WORKLOAD_IMAGE } }, this.o.timeoutMs);
+    const pulled = await this.client.call<{ image_ref: string }>('PullImage', { image: { image: WORKLOAD_IMAGE } }, startMs);
     this.workloadRef = pulled.image_ref;
   }
 
@@ -153,6 +167,7 @@ export class CriPods {
       for (const p of pods.items) await this.removePod({ podId: p.id, name: '', config: {} });
       this.client.close();
     }
+    await this.relay?.dispose();
     const left = this.node ? await stopContainerd(this.node, this.o.timeoutMs) : [];
     await this.o.env.exec(['sh', '-c', cgroupSweep(this.o.tag)], { timeoutMs: this.o.timeoutMs }).catch(() => undefined);
     return left;
