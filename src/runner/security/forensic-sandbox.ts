@@ -1,19 +1,11 @@
-import type { Settings } from '../../config/schema.ts';
 import { failureStatus } from '../../criu/diagnose.ts';
-import { describeFailure, type Criu } from '../../criu/driver.ts';
-import type { Environment } from '../../environments/environment.ts';
+import { describeFailure } from '../../criu/driver.ts';
 import { Workload } from '../../workloads/protocol.ts';
 import type { CellDraft } from '../cell.ts';
+import type { AttemptContext } from '../round-trip.ts';
 
-export interface ForensicContext {
-  env: Environment;
-  criu: Criu;
-  /** The sandbox-probe fixture inside the node. */
-  binary: string;
-  dir: string;
-  timeouts: Settings['timeouts'];
-  signal?: AbortSignal | undefined;
-}
+/** What a round trip's attempt gets (binary: the sandbox-probe fixture inside the node). */
+export type ForensicContext = Pick<AttemptContext, 'env' | 'criu' | 'binary' | 'dir' | 'timeouts' | 'signal'>;
 
 /** Addresses the probe tries to route to: loopback (the control: routable before) and TEST-NET-1, standing for anything outside. */
 export const PROBE_ADDRESSES = ['127.0.0.1', '192.0.2.1'];
