@@ -248,6 +248,13 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
         throw new Ended({ status: up ? failureStatus(up.diagnoses) : 'ERROR', reason: up ? `on ${dst.pool}: ${describeFailure('criu lazy-pages', up, x.timeouts.criuMs)}` : `harness: the lazy-pages daemon on ${dst.pool} made no socket within ${x.timeouts.criuMs} ms`, diagnoses: up?.diagnoses ?? [], logExcerpt: up?.excerpt ?? [] });
       }
     }
+    // What ran on the destination since the PIDs were checked (the transfer's integrity check: find, sha256sum) can
+    // leave a child that its node's init has not reaped yet: wait (briefly) until the tree's PIDs are free again.
+    // And the destination's next PIDs must not fall into the tree's range: CRIU itself (and its helpers) would take them.
+    if (!same) {
+      await poll(async () => ((await pidsFree(dst.env, wl.pid, 32, x.signal)) ? true : undefined), { timeoutMs: 3000, intervalMs: 50, signal: x.signal });
+      await nextPidsAbove(dst.env, wl.pid + 64, x.signal);
+    }
     tl.mark(`[${dst.pool}] criu restore start`);
     const restore = record(dst, await dst.criu.restore({ detach: true, imagesDir: `${dir}/img`, ...(c.mode === 'lazy' ? { lazyPages: true } : {}), ...tcpOpts, logFile: 'restore.log', verbosity: 4 }, { cpu: { source: src.cpu, destination: dst.cpu } }));
     last = restore;
@@ -508,6 +515,12 @@ async function pidsFree(env: Environment, from: number, count: number, signal: A
   }
   const r = await env.exec(['sh', '-c', 'for p in $(seq "$1" "$2"); do [ -e /proc/$p ] && exit 1; done; exit 0', 'pids-free', String(from), String(from + count - 1)], { timeoutMs: 10_000, signal });
   return r.exitCode === 0;
+}
+
+/** Moves the node's next PID past FLOOR (never back): what runs there next cannot take a PID a restore needs. */
+async function nextPidsAbove(env: Environment, floor: number, signal: AbortSignal | undefined): Promise<void> {
+  const r = await env.exec(['sh', '-c', 'l=$(cat /proc/sys/kernel/ns_last_pid); [ "$l" -ge "$1" ] || echo "$1" > /proc/sys/kernel/ns_last_pid', 'next-pids-above', String(floor)], { timeoutMs: 10_000, signal });
+  if (r.exitCode !== 0) throw new Error(`environment ${env.id}: cannot move the next PID past ${floor} (/proc/sys/kernel/ns_last_pid): ${r.stderr.trim()}`);
 }
 
 async function placePids(src: Environment, dst: Environment, signal: AbortSignal | undefined): Promise<void> {
