@@ -6,11 +6,10 @@
  * cannot meet, so its pre-copy variant runs. ~13 min under TCG on a loaded
  * 2-core machine.
  */
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { RunResults, type Cell } from '../../src/results/schema.ts';
-import { cli, tempDir } from '../e2e/harness.ts';
+import { runJsonConfig, tempDir } from '../e2e/harness.ts';
 import { canDumpInet, pilot } from '../e2e/pilot-services.ts';
 
 const POOL = 'k6.12-trixie';
@@ -38,12 +37,7 @@ beforeAll(async () => {
       }),
     ],
   };
-  const file = join(dir, 'pilots.json');
-  writeFileSync(file, JSON.stringify(config, null, 2));
-  const out = join(dir, 'out');
-  const r = await cli(['run', '--config', file, '--out', out, '--no-progress']);
-  expect([0, 1], r.all).toContain(r.exitCode);
-  results = RunResults.parse(JSON.parse(readFileSync(join(out, readdirSync(out)[0]!, 'results.json'), 'utf8')));
+  results = await runJsonConfig(dir, config);
 });
 
 describe('pilot engine in a VM', () => {

@@ -6,12 +6,12 @@
  * must say follows from what the pools are (their probed CRIU version and
  * this machine's kernel), never from a verdict written here.
  */
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { RunResults, type Cell } from '../../src/results/schema.ts';
 import { capEffOf } from '../../src/runner/capabilities.ts';
-import { cli, tempDir } from './harness.ts';
+import { runJsonConfig, tempDir } from './harness.ts';
 import { HTTP_SERVICE, INTERVAL, MARK, canDumpInet as canDump, pilot } from './pilot-services.ts';
 
 let results: RunResults;
@@ -65,12 +65,7 @@ beforeAll(async () => {
       pilot('kv-no-tcp', ['host-sid']),
     ],
   };
-  const file = join(dir, 'pilots.json');
-  writeFileSync(file, JSON.stringify(config, null, 2));
-  const out = join(dir, 'out');
-  const r = await cli(['run', '--config', file, '--out', out, '--no-progress']);
-  expect([0, 1], r.all).toContain(r.exitCode);
-  results = RunResults.parse(JSON.parse(readFileSync(join(out, readdirSync(out)[0]!, 'results.json'), 'utf8')));
+  results = await runJsonConfig(dir, config);
 });
 
 describe('pilot engine', () => {

@@ -6,11 +6,10 @@
  * The verdict follows from the measured downtime against the pilot's budget
  * (under TCG on a busy machine it can miss it): asserted from the number.
  */
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { RunResults } from '../../src/results/schema.ts';
-import { cli, tempDir } from './harness.ts';
+import { runJsonConfig, tempDir } from './harness.ts';
 import { pilot } from './pilot-services.ts';
 
 const BUDGET_MS = 5000;
@@ -21,12 +20,7 @@ beforeAll(async () => {
   const kv = pilot('kv', ['vm-a'], { writable: ['/var/tmp'], env: { KV_LOG: '/var/tmp/kv.log' }, options: ['--tcp-established'], verify: [['sh', '-c', 'grep -qx answer=42 /var/tmp/kv.log']], criteria: { freezeMsP95: 2000, clientGapMsMax: BUDGET_MS } });
   const vm = (name: string) => ({ name, kernel: 'debian/trixie', image: 'debian-trixie', vm: { memoryMiB: 1024 } });
   const config = { pools: [vm('vm-a'), vm('vm-b')], settings: { suites: ['pilot'] }, pilots: [{ ...kv, client: { tcp: { port: 7000 }, intervalMs: 50 }, stages: ['migration'], migrateTo: ['vm-b'], attempts: 1 }] };
-  const file = join(dir, 'pilots.json');
-  writeFileSync(file, JSON.stringify(config, null, 2));
-  const out = join(dir, 'out');
-  const r = await cli(['run', '--config', file, '--out', out, '--no-progress']);
-  expect([0, 1], r.all).toContain(r.exitCode);
-  results = RunResults.parse(JSON.parse(readFileSync(join(out, readdirSync(out)[0]!, 'results.json'), 'utf8')));
+  results = await runJsonConfig(dir, config);
 }, 600_000);
 
 describe('pilot migration between two VM pools', () => {

@@ -7,11 +7,11 @@
  * from the judge over these cells: CONDITIONAL, only between the pools the
  * migration worked between.
  */
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { RunResults, type Cell } from '../../src/results/schema.ts';
-import { cli, tempDir } from './harness.ts';
+import { runJsonConfig, tempDir } from './harness.ts';
 import { pilot } from './pilot-services.ts';
 
 let results: RunResults;
@@ -45,12 +45,7 @@ beforeAll(async () => {
       { ...kv, name: 'kv-held', stages: ['migration'], migrateTo: ['host-sid-b'], attempts: 1 },
     ],
   };
-  const file = join(dir, 'pilots.json');
-  writeFileSync(file, JSON.stringify(config, null, 2));
-  const out = join(dir, 'out');
-  const r = await cli(['run', '--config', file, '--out', out, '--no-progress']);
-  expect([0, 1], r.all).toContain(r.exitCode);
-  results = RunResults.parse(JSON.parse(readFileSync(join(out, readdirSync(out)[0]!, 'results.json'), 'utf8')));
+  results = await runJsonConfig(dir, config);
 }, 170_000);
 
 describe('pilot migration', () => {
