@@ -129,6 +129,11 @@ export async function checkpointCell(c: CriCellContext, workload: string): Promi
   };
 }
 
+/** CreateContainer answered NOT_FOUND for the archive's own path: the runtime resolved it as an image reference (no restore path). */
+function archiveTakenForImageName(e: unknown, archive: string): e is CriCallError {
+  return e instanceof CriCallError && e.codeName === 'NOT_FOUND' && e.details.includes(`"${archive}"`);
+}
+
 /** Restores ARCHIVE into a new pod (CreateContainer with the archive as image, StartContainer); the workload verifies itself. */
 export async function restoreCell(c: CriCellContext, workload: string, archive: string): Promise<CellDraft> {
   const t0 = Date.now();
@@ -141,6 +146,9 @@ export async function restoreCell(c: CriCellContext, workload: string, archive: 
     } catch (e) {
       const durations = { totalMs: Date.now() - t0 };
       if (isUnimplemented(e)) return { status: 'SKIP', reason: `capability missing: containerd ${c.version} cannot create a container from a checkpoint archive (UNIMPLEMENTED)`, durations };
+      // containerd 1.7 has no restore in CreateContainer: it looks the archive's path up as an image name.
+      if (archiveTakenForImageName(e, archive))
+        return { status: 'SKIP', reason: `capability missing: containerd ${c.version} cannot restore from a checkpoint archive (CreateContainer looked the archive up as an image name: ${e.details})`, durations, diagnoses: diagnose({ text: e.message, stage: 'cri-restore' }) };
       return await failed(c, e, 'cri-restore', 'restore: ', durations);
     }
     const restoreMs = s.createMs + s.startMs;
