@@ -117,7 +117,7 @@ function pairTests(pair: MigrationPair): void {
       const dir = `${MIGRATION_BASE}/cells/${name}${plan.settings.repeat > 1 ? `/${i}` : ''}`;
       const transit = await transitDir(`${source.hostWorkDir}/migration-transit`, `${name}-${i}`);
       const a = c.mode === 'cri'
-        ? await attemptCriMigration(c, { source: { pool: pair.source, env: src.env, cri: await criNode(src) }, destination: { pool: pair.destination, env: dst.env, cri: await criNode(dst) }, dir, transit, timeouts: t, signal: ctx.signal })
+        ? await attemptCriMigration(c, { source: { pool: pair.source, env: src.env, cri: await criNode(src) }, destination: { pool: pair.destination, env: dst.env, cri: await criNode(dst) }, dir, transit, timeouts: t, ...(c.workload === EXTERNAL_TCP_WORKLOAD ? { externalPeer: { network: plan.network, guard: plan.natives.guard, peerBinary: plan.natives.workloads[c.workload]!, hostDir: `${source.hostWorkDir}/migration-peer/${name}-${i}` } } : {}), signal: ctx.signal })
         : c.mode === 'runtime'
         ? await attemptRuntimeMigration(c, {
             source: { node: src, pool: source },

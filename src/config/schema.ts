@@ -28,7 +28,7 @@ export const DEFAULT_SUITES = ['criu-check', 'round-trip', 'runtime', 'cri', 'mi
 /** How a migration moves a workload between pools (see src/runner/migration.ts). */
 export const MIGRATION_MODES = ['cold', 'pre-copy', 'page-server', 'lazy', 'runtime', 'cri'] as const;
 /** Mode cri moves these (the containers the cri suite also runs in pods); a group's other workloads get no cri cell. */
-export const CRI_MIGRATION_WORKLOADS = ['counter', 'process-tree'] as const;
+export const CRI_MIGRATION_WORKLOADS = ['counter', 'process-tree', 'tcp-external'] as const;
 /** What a migration moves: process workloads CRIU dumps itself. */
 export const MIGRATION_WORKLOADS = ['counter', 'open-file', 'pipe-pair', 'process-tree', 'threads', 'big-mem', 'tcp-external'] as const;
 /** tcp-external in migrations: whether the destination gets the service address the connection is bound to (see MigrationGroup). */

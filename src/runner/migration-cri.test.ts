@@ -8,13 +8,14 @@ const timeouts = { commandMs: 1000, criuMs: 1000, readyMs: 1000, verifyMs: 1000,
 
 describe('mode cri', () => {
   test('its cells are the container workloads a group names (WORKLOAD/cri → DESTINATION), no runtime split', () => {
-    const cases = migrationCases({ destination: 'b', workloads: ['counter', 'threads', 'process-tree', 'big-mem'], modes: ['cold', 'cri'] }, [64]);
-    expect(cases.map((c) => c.check)).toEqual(['counter/cold → b', 'counter/cri → b', 'threads/cold → b', 'process-tree/cold → b', 'process-tree/cri → b', 'big-mem/64MiB/cold → b']);
+    const cases = migrationCases({ destination: 'b', workloads: ['counter', 'threads', 'process-tree', 'big-mem', 'tcp-external'], modes: ['cold', 'cri'] }, [64]);
+    expect(cases.map((c) => c.check)).toEqual(['counter/cold → b', 'counter/cri → b', 'threads/cold → b', 'process-tree/cold → b', 'process-tree/cri → b', 'big-mem/64MiB/cold → b', 'tcp-external/cold → b', 'tcp-external/cri → b']);
     expect(cases.filter((c) => c.mode === 'cri').every((c) => c.runtime === undefined && c.args.length === 0)).toBe(true);
   });
 
   test("every node's workload image holds the same workloads: mode cri's, those the run built, in a fixed order", () => {
     expect(criImageWorkloads({ 'process-tree': '/b/pt', threads: '/b/t', counter: '/b/c' })).toEqual(['counter', 'process-tree']);
+    expect(criImageWorkloads({ 'tcp-external': '/b/x', counter: '/b/c' })).toEqual(['counter', 'tcp-external']);
     expect(criImageWorkloads({ threads: '/b/t' })).toEqual([]);
   });
 

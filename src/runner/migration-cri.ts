@@ -7,6 +7,10 @@ import { checkpointCell, restoreCell } from './cri-cells.ts';
 import type { MigrationCase, MigrationNode } from './migration.ts';
 import type { Attempt } from './repeat.ts';
 import { moveTree } from './transfer.ts';
+import { CriPeer, type CriPeerOptions } from './cri-peer.ts';
+import { EXTERNAL_TCP_WORKLOAD, NetworkContinuityError } from './migration-tcp.ts';
+import { EnvironmentError } from '../errors.ts';
+import type { PodRef } from '../runtimes/cri/cri-pods.ts';
 import { TransferTamperedError } from './transfer-integrity.ts';
 
 /**
@@ -98,6 +102,8 @@ export interface CriMigrationContext {
   /** The host directory the archive passes through. */
   transit: string;
   timeouts: Settings['timeouts'];
+  /** tcp-external: its peer on a client node of the run's network (see cri-peer.ts). */
+  externalPeer?: Omit<CriPeerOptions, 'nodeDir'> | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -114,10 +120,16 @@ export async function attemptCriMigration(c: MigrationCase, x: CriMigrationConte
   const t0 = Date.now();
   const archiveDir = `${x.dir}/archive`;
   const commands = [`[${x.source.pool}] CRI CheckpointContainer (containerd ${src.version})`];
+  let peer: CriPeer | undefined;
   try {
     for (const env of same ? [x.source.env] : [x.source.env, x.destination.env]) await env.remove(x.dir);
     await x.source.env.makeDir(archiveDir);
-    const cp = await checkpointCell({ pods: src.pods, dir: archiveDir, timeoutMs: x.timeouts.criuMs, version: src.version }, c.workload);
+    if (c.workload === EXTERNAL_TCP_WORKLOAD) {
+      peer = new CriPeer({ ...(x.externalPeer ?? { network: undefined, guard: '', peerBinary: '', hostDir: '' }), nodeDir: `${x.dir}/peer` }, (l) => commands.push(l));
+      await peer.open(x.source.env, same ? [x.source.env] : [x.source.env, x.destination.env], x.timeouts.readyMs);
+    }
+    const extras = peer ? { ...peer.extras, beforeCheckpoint: async (pod: PodRef) => peer!.cutOff(x.source.env, await src.pods.podAddress(pod)) } : {};
+    const cp = await checkpointCell({ pods: src.pods, dir: archiveDir, timeoutMs: x.timeouts.criuMs, version: src.version }, c.workload, extras);
     await x.source.env.remove(`${archiveDir}/archive-check`);
     if (!cp.archive) {
       const d = cp.draft;
@@ -130,15 +142,23 @@ export async function attemptCriMigration(c: MigrationCase, x: CriMigrationConte
       await x.source.env.remove(x.dir);
       commands.push(`[host] moved ${moved.files} file(s), ${moved.bytes} bytes, ${x.source.pool} → ${x.destination.pool} (integrity checked)`);
     }
+    if (peer && !same) await peer.routeVia(x.destination.env);
     commands.push(`[${x.destination.pool}] CRI RunPodSandbox, CreateContainer from the archive, StartContainer (containerd ${dst.version})`);
-    const r = await restoreCell({ pods: dst.pods, dir: archiveDir, timeoutMs: x.timeouts.criuMs, version: dst.version }, c.workload, cp.archive);
+    let r = await restoreCell({ pods: dst.pods, dir: archiveDir, timeoutMs: x.timeouts.criuMs, version: dst.version }, c.workload, cp.archive, peer?.extras.mounts);
+    const peerSaid = r.status === 'PASS' ? await peer?.peerFailure() : undefined;
+    if (peerSaid) r = { ...r, status: 'FAIL', reason: `the restored workload verified itself, but its peer on the client node says: ${peerSaid}` };
+    // CNI gives every new pod a new address: the connection's own end was bound to the checkpointed pod's.
+    if (peer && r.status !== 'PASS' && r.diagnoses?.some((d) => d.id === 'tcp-address-missing')) r = { ...r, reason: `${r.reason} (the connection's end was bound to the checkpointed pod's address ${peer.podAddress}; the CNI gave the restored pod a new one, and CRI has no way to ask for the old)` };
+    if (peer) r = { ...r, workloadOutput: [...(r.workloadOutput ?? []), ...(await peer.peerLines()).map((l) => `peer: ${l}`)] };
     const durations = { ...cp.draft.durations, ...r.durations, totalMs: Date.now() - t0 };
     const where = same ? `checkpointed and restored on ${x.source.pool}` : `checkpointed on ${x.source.pool} (containerd ${src.version}), restored on ${x.destination.pool} (containerd ${dst.version})`;
     return attempt({ ...r, durations, reason: `${where}: ${r.reason}` }, { metrics: { ...metrics, ...(r.metrics ?? {}) }, commands });
   } catch (e) {
+    if (e instanceof NetworkContinuityError || e instanceof EnvironmentError) return attempt({ status: 'ERROR', reason: `harness: ${e.message}`, durations: { totalMs: Date.now() - t0 } }, { commands });
     if (e instanceof TransferTamperedError) return attempt({ status: 'ERROR', reason: e.message, durations: { totalMs: Date.now() - t0 }, diagnoses: [e.diagnosis] }, { commands });
     throw e;
   } finally {
+    await peer?.close();
     for (const env of same ? [x.source.env] : [x.source.env, x.destination.env]) await env.remove(x.dir).catch(() => undefined);
   }
 }

@@ -67,9 +67,19 @@ test('a CRI checkpoint taken on one containerd 2.x pool restores on another; a c
       expect(s.diagnoses.map((d) => d.id)).toEqual(['cri-checkpoint-unimplemented']);
     }
   }
+  // tcp-external: the pod reached its peer outside (ready means connected); the restored pod has another address.
+  for (const to of ['host-sid-containerd', 'host-sid-containerd-2']) {
+    const x = cell('host-sid-containerd', to, 'tcp-external');
+    expect(x.commands.join('\n')).toMatch(/echo peer outside the pod and its node/);
+    if (x.status !== 'PASS') {
+      expect(x.status, x.reason).toBe('FAIL');
+      expect(x.diagnoses.map((d) => d.id)).toContain('tcp-address-missing');
+      expect(x.reason).toMatch(/the CNI gave the restored pod a new one/);
+    }
+  }
   // The grid: rows are sources, columns destinations, one grid per workload in mode cri.
   const grids = migrationGrids(res).filter((g) => g.mode === 'cri');
-  expect(grids.map((g) => g.title).sort()).toEqual(['counter/cri', 'process-tree/cri']);
+  expect(grids.map((g) => g.title).sort()).toEqual(['counter/cri', 'process-tree/cri', 'tcp-external/cri']);
   expect(grids[0]!.sources).toEqual(['host-sid-containerd', 'host-trixie-containerd']);
   expect(grids[0]!.destinations).toEqual(['host-sid-containerd-2', 'host-trixie-containerd']);
   expect(r.all).toMatch(/migration counter\/cri: source/);
