@@ -6,30 +6,12 @@
  * (SKIP naming the version that containerd itself reported); nothing of any
  * node's containerd left afterwards.
  */
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
 import { RunResults } from '../../src/results/schema.ts';
 import { migrationGrids } from '../../src/matrix/migration-grid.ts';
-import { cli, harnessProcesses, ROOT, strayMounts, tempDir, workDirsOf } from './harness.ts';
-
-/** containerd, its shims, pause, the node registry and workloads as the host sees them (any left would be ours: the run is over). */
-function criProcesses(runPid: number): string[] {
-  const out: string[] = [];
-  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    let cmd = '';
-    let exe = '';
-    try {
-      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
-      exe = readlinkSync(`/proc/${pid}/exe`);
-    } catch {
-      continue;
-    }
-    if (/\/containerd(-shim[\w-]*)?$/.test(exe) && /\/run\/criu-compat\//.test(cmd)) out.push(`${pid} ${cmd}`);
-    else if (/^\/cc-pause$|^\/cc\/[\w-]+$/.test(cmd) || /\/cc-registry /.test(cmd)) out.push(`${pid} ${cmd}`);
-  }
-  return out.concat(harnessProcesses().filter((l) => l.includes(`criu-compat-run-${runPid}-`)));
-}
+import { cli, criProcesses, harnessProcesses, ROOT, strayMounts, tempDir, workDirsOf } from './harness.ts';
 
 test('a CRI checkpoint taken on one containerd 2.x pool restores on another; a containerd 1.x pool SKIPs naming its version; nothing left', async () => {
   const out = tempDir('criu-compat-e2e-');
@@ -84,7 +66,7 @@ test('a CRI checkpoint taken on one containerd 2.x pool restores on another; a c
   expect(grids[0]!.destinations).toEqual(['host-sid-containerd-2', 'host-trixie-containerd']);
   expect(r.all).toMatch(/migration counter\/cri: source/);
   // Nothing left: containerd, shims, pause, registry, workloads; mounts; the run's work directories.
-  expect(criProcesses(run.pid!)).toEqual([]);
+  expect([...criProcesses(), ...harnessProcesses().filter((l) => l.includes(`criu-compat-run-${run.pid!}-`))]).toEqual([]);
   expect(strayMounts()).toEqual([]);
   expect(workDirsOf(run.pid!)).toEqual([]);
 });

@@ -5,11 +5,11 @@
  * containerd, shim, pause, registry or workload process, no mount, no work
  * directory — after a whole run and after Ctrl-C while pods are running.
  */
-import { readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { RunResults } from '../../src/results/schema.ts';
-import { cli, harnessProcesses, strayMounts, tempDir, waitFor, workDirsOf } from './harness.ts';
+import { cli, criProcesses, harnessProcesses, strayMounts, tempDir, waitFor, workDirsOf } from './harness.ts';
 
 function config(pools: string[]): string {
   const file = join(tempDir('criu-compat-cfg-'), 'pools.yaml');
@@ -18,26 +18,15 @@ function config(pools: string[]): string {
   return file;
 }
 
-/** Processes of a CRI node as the host sees them: containerd and its shims (their command lines name the work directory), pause, workloads. */
-function criProcesses(): string[] {
-  const out: string[] = [];
-  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    let cmd = '';
-    let exe = '';
-    try {
-      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
-      exe = readlinkSync(`/proc/${pid}/exe`);
-    } catch {
-      continue;
-    }
-    if (/\/containerd(-shim[\w-]*)?$/.test(exe) && /\/run\/criu-compat\//.test(cmd)) out.push(`${pid} ${cmd}`);
-    else if (/^\/cc-pause$|^\/cc\/[\w-]+$/.test(cmd) || /\/cc-registry /.test(cmd)) out.push(`${pid} ${cmd}`);
-  }
-  return out;
-}
-
 /** The harness processes of one run (other runs may share this machine): their command lines name its work directory. */
 const ours = (pid: number) => harnessProcesses().filter((l) => l.includes(`criu-compat-run-${pid}-`) || l.includes(`criu-compat-vm-${pid}-`));
+
+/** A run of the containerd 2.x pool, returned once a pod sandbox is up (a shim runs, pause under it). */
+async function runWithPodsUp(): Promise<{ p: ReturnType<typeof cli> }> {
+  const p = cli(['run', '--config', config(['sid']), '--out', tempDir('criu-compat-e2e-'), '--no-progress']);
+  expect(await waitFor(() => criProcesses().some((l) => /containerd-shim/.test(l)), 120_000), criProcesses().join('\n')).toBe(true);
+  return { p }; // wrapped: the subprocess is a promise of its own
+}
 
 describe('cri', () => {
   test('containerd 2.1.9 checkpoints and restores through CRI, 1.7.24 answers UNIMPLEMENTED; each node stopped with nothing left', async () => {
@@ -71,10 +60,7 @@ describe('cri', () => {
   });
 
   test('Ctrl-C while containerd runs pods: exit 130, containerd, shims, pause and workloads gone with the node', async () => {
-    const out = tempDir('criu-compat-e2e-');
-    const p = cli(['run', '--config', config(['sid']), '--out', out, '--no-progress']);
-    // A shim means a pod sandbox is up (pause running under it).
-    expect(await waitFor(() => criProcesses().some((l) => /containerd-shim/.test(l)), 120_000), criProcesses().join('\n')).toBe(true);
+    const { p } = await runWithPodsUp();
     const t0 = Date.now();
     p.kill('SIGINT');
     const r = await p;
@@ -87,9 +73,7 @@ describe('cri', () => {
   });
 
   test('kill -9 of the harness while containerd runs pods: the node init dies with it and takes containerd, shims, pause and workloads', async () => {
-    const out = tempDir('criu-compat-e2e-');
-    const p = cli(['run', '--config', config(['sid']), '--out', out, '--no-progress']);
-    expect(await waitFor(() => criProcesses().some((l) => /containerd-shim/.test(l)), 120_000), criProcesses().join('\n')).toBe(true);
+    const { p } = await runWithPodsUp();
     p.kill('SIGKILL');
     await p;
     expect(await waitFor(() => criProcesses().length === 0, 10_000), criProcesses().join('\n')).toBe(true);

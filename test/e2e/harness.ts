@@ -112,3 +112,21 @@ export async function runJsonConfig(dir: string, config: object): Promise<RunRes
   if (![0, 1].includes(r.exitCode ?? -1)) throw new Error(`criu-compat run exited ${r.exitCode}:\n${r.all}`);
   return RunResults.parse(JSON.parse(readFileSync(join(out, readdirSync(out)[0]!, 'results.json'), 'utf8')));
 }
+
+/** Processes of CRI nodes as the host sees them: containerd and its shims (their command lines name the harness's work directory), pause, the node registry, workloads. */
+export function criProcesses(): string[] {
+  const out: string[] = [];
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let cmd = '';
+    let exe = '';
+    try {
+      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+      exe = readlinkSync(`/proc/${pid}/exe`);
+    } catch {
+      continue;
+    }
+    if (/\/containerd(-shim[\w-]*)?$/.test(exe) && /\/run\/criu-compat\//.test(cmd)) out.push(`${pid} ${cmd}`);
+    else if (/^\/cc-pause$|^\/cc\/[\w-]+$/.test(cmd) || /\/cc-registry /.test(cmd)) out.push(`${pid} ${cmd}`);
+  }
+  return out;
+}
