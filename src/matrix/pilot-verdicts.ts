@@ -1,4 +1,4 @@
-import type { Pilot, PilotVerdictName } from '../config/pilot-schema.ts';
+import { holdsConnection, type Pilot, type PilotVerdictName } from '../config/pilot-schema.ts';
 import type { Cell, PilotReason, PilotVerdict } from '../results/schema.ts';
 
 /**
@@ -116,7 +116,7 @@ function criteriaRows(p: Pilot, c: Cell, stage: Stage): PilotReason[] {
     const measured = num(c, CRITERIA[criterion]!.metric);
     rows.push({ criterion, measured: measured ?? null, limit, ok: measured !== undefined && measured <= limit, cell: c.check });
   }
-  if (p.client?.held && stage !== 'reconnect') {
+  if (holdsConnection(p.client) && stage !== 'reconnect') {
     const survived = num(c, 'heldConnectionSurvived');
     rows.push({ criterion: 'heldConnectionSurvived', measured: survived ?? null, limit: 1, ok: survived === 1, cell: c.check });
   }

@@ -1,5 +1,5 @@
 import type { Capability } from '../config/catalogue/index.ts';
-import type { Pilot } from '../config/pilot-schema.ts';
+import { holdsConnection, type Pilot } from '../config/pilot-schema.ts';
 import type { Settings } from '../config/schema.ts';
 import { dumpArgs, preDumpArgs, restoreArgs } from '../criu/commands.ts';
 import type { Diagnosis } from '../criu/diagnose.ts';
@@ -88,7 +88,9 @@ export async function attemptStage(stage: PilotStage, x: StageContext): Promise<
   const service = new PilotService(env, pilot, { outFile: `${dir}/service.out`, probe: x.probe, commandMs: x.timeouts.commandMs });
   service.signal = x.criu.signal = x.signal;
   const reconnect = stage === 'checkpoint-restore/reconnect';
-  const client = pilot.client ? new PilotClient(env, clientArgv(x.probe, pilot.client, pilot.client.held && !reconnect ? 2 * x.timeouts.criuMs : 2000, reconnect), `${dir}/client.out`, Boolean(pilot.client.held) && !reconnect) : undefined;
+  const held = holdsConnection(pilot.client) && !reconnect;
+  // A held connection waits for its answer through a whole checkpoint; a fresh one gives up sooner and asks again.
+  const client = pilot.client ? new PilotClient(env, clientArgv(x.probe, pilot.client, held ? 2 * x.timeouts.criuMs : 2000, reconnect), `${dir}/client.out`, held) : undefined;
   const figures: PilotFigures = {};
   const commands: string[] = [];
   const runs: CriuRun[] = [];
