@@ -112,14 +112,20 @@ export class PilotClient {
     return (await poll(async () => ((await count()) >= from + n ? true : undefined), { intervalMs: 20, timeoutMs })) ?? false;
   }
 
-  /** Stops it (TERM, its "stop" line awaited, then KILL) and reads what it saw. */
-  async stop(timeoutMs = 5000): Promise<ClientReport> {
+  /**
+   * Stops it (TERM, its "stop" line awaited, then KILL) and reads what it saw.
+   * quiet: it gave no answer in the time it was last given (a probe still
+   * waiting is not counted by the prober): a held connection that went
+   * silent did not survive, even with no failed answer.
+   */
+  async stop(timeoutMs = 5000, quiet?: string): Promise<ClientReport> {
     if (this.pid) {
       await this.signal('TERM');
       await poll(async () => ((await this.lines()).some((l) => / stop /.test(l)) || !(await this.env.isRunning(this.pid)) ? true : undefined), { intervalMs: 20, timeoutMs });
       await this.signal('KILL');
     }
-    return readClientLines(await this.lines(), this.held);
+    const report = readClientLines(await this.lines(), this.held);
+    return quiet && report.heldSurvived ? { ...report, heldSurvived: false, firstError: report.firstError ?? quiet } : report;
   }
 
   private async signal(sig: string): Promise<void> {

@@ -152,8 +152,8 @@ export async function attemptStage(stage: PilotStage, x: StageContext): Promise<
     const verify = await service.steps('verify');
     if (!verify.ok) throw new Stop('FAIL', `${what}: ${verify.detail}`, runs.at(-1));
     // A few more answers after verify: the client must see the service answer again (and on the same connection, when held).
-    if (client) await client.waitProbes(5, 2 * x.timeouts.criuMs);
-    report = client ? await client.stop() : undefined;
+    const answered = client ? await client.waitProbes(5, 2 * x.timeouts.criuMs) : true;
+    report = client ? await client.stop(5000, answered ? undefined : `no 5 answers within ${2 * x.timeouts.criuMs} ms after verify`) : undefined;
     if (report?.heldSurvived === false)
       throw new Stop('FAIL', `${what} verified, but the client's held connection did not survive: ${report.connects} connection(s), ${report.errors} failed answer(s)${report.firstError ? ` (first: ${report.firstError})` : ''}`, runs.at(-1));
     ending = { status: 'PASS', reason: `${what} verified${pilot.verify.length ? ` (${pilot.verify.length} verify step(s))` : ''}${report ? `; client: ${report.probes} probes, ${report.errors} errors, longest gap ${Math.round(report.maxGapMs)} ms${report.heldSurvived ? ', held connection survived' : ''}` : ''}` };
