@@ -10,7 +10,7 @@ import { missingCapability } from './capabilities.ts';
 import { PilotClient, clientArgv, type ClientReport } from './pilot-client.ts';
 import { pilotCriuArgs } from './pilot-criu-options.ts';
 import { PilotService } from './pilot-service.ts';
-import { OTHER_USER, Stop, type PilotAttempt, type PilotFigures } from './pilot-stage.ts';
+import { FIRST_ANSWERS_MS, OTHER_USER, Stop, type PilotAttempt, type PilotFigures } from './pilot-stage.ts';
 import { moveTree } from './transfer.ts';
 import { TransferTamperedError } from './transfer-integrity.ts';
 
@@ -112,7 +112,7 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
     }
     if (holder) {
       await holder.start();
-      if (!(await holder.waitProbes(3, 10_000))) throw new Stop('ERROR', `baseline broke on ${src.pool}: the held client got no answer within 10 s after the service was ready`);
+      if (!(await holder.waitProbes(3, FIRST_ANSWERS_MS))) throw new Stop('ERROR', `baseline broke on ${src.pool}: the held client got no 3 answers within ${FIRST_ANSWERS_MS / 1000} s after the service was ready`);
     }
     const down = performance.now();
     const dump = record(src, await src.criu.run([...dumpArgs({ pid: at.pid, imagesDir: `${dir}/img`, logFile: 'dump.log', verbosity: 4 }), ...criuArgs.dump], log('dump.log')));

@@ -64,6 +64,9 @@ export const OTHER_USER: Capability = { kind: 'privilege', name: 'CAP_SYS_RESOUR
 /** What pre-copy needs: the kernel tracks the pages written since the pre-dump. */
 const DIRTY_TRACKING: Capability = { kind: 'criu-feature', name: 'mem_dirty_track', why: 'memory dirty tracking, needed by pre-copy' };
 
+/** How long a client may take for its first answers once the service is ready (a baseline, not a measurement). */
+export const FIRST_ANSWERS_MS = 30_000;
+
 /** Ends an attempt early with its status (a step that failed). */
 export class Stop extends Error {
   readonly status: Status;
@@ -123,7 +126,8 @@ export async function attemptStage(stage: PilotStage, x: StageContext): Promise<
     if (!seed.ok) throw new Stop(baseline, `${stage === 'start' ? '' : 'baseline broke: '}${seed.detail}`);
     if (client) {
       await client.start();
-      if (!(await client.waitProbes(3, 10_000))) throw new Stop(baseline, 'the client got no answer within 10 s after the service was ready');
+      // A session's first answer includes starting its program and logging in (psql: ~5 s under TCG).
+      if (!(await client.waitProbes(3, FIRST_ANSWERS_MS))) throw new Stop(baseline, `the client got no 3 answers within ${FIRST_ANSWERS_MS / 1000} s after the service was ready`);
     }
     const log = (name: string) => ({ logFile: `${dir}/img/${name}`, verbosity: 4 as const });
     if (stage === 'leave-running') {
