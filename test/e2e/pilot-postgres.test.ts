@@ -13,7 +13,9 @@
  * kernel >= 6.16 cannot dump TCP sockets: FAIL sockopt-passcred; elsewhere
  * the dump must not meet PostgreSQL's SysV segment outside its IPC namespace,
  * the rows must be there after the restore, and the held session must be the
- * same psql connection after it. The verdicts come from the numbers.
+ * same psql connection after it. The same held session without
+ * --tcp-established shows what forgetting it earns. The verdicts come from
+ * the numbers.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,6 +30,7 @@ const FILE = join(ROOT, 'fixtures/pilots/debian-services.yaml');
 const POOLS = process.env['CC_PILOT_PG_VM'] === '1' ? ['host-sid', 'k6.12-trixie'] : ['host-sid'];
 const NAMES = ['postgresql', 'postgresql-held'];
 const STAGES = ['leave-running', 'checkpoint-restore'] as const;
+const NO_TCP = 'postgresql-held-no-tcp';
 
 let results: RunResults;
 let pilots: Pilot[];
@@ -36,6 +39,9 @@ beforeAll(async () => {
   const data = parse(readFileSync(FILE, 'utf8')) as { pools: { name: string }[]; pilots: Record<string, unknown>[] };
   data.pools = data.pools.filter((p) => POOLS.includes(p.name));
   data.pilots = data.pilots.filter((p) => NAMES.includes(p['name'] as string)).map((p) => ({ ...p, pools: POOLS, attempts: 1 }));
+  // The held session without --tcp-established: what a pilot that forgot it earns (checkpoint-restore only, to keep the VM's time down).
+  const held = data.pilots.find((p) => p['name'] === 'postgresql-held')!;
+  data.pilots.push({ ...held, name: NO_TCP, description: 'postgresql-held without --tcp-established', criu: { options: ['--skip-in-flight'] }, stages: ['checkpoint-restore'] });
   pilots = data.pilots.map((p) => Pilot.parse(p));
   results = await runJsonConfig(tempDir('criu-compat-pilot-pg-'), data);
   for (const c of results.cells.filter((x) => x.suite === 'pilot')) console.log(`${c.pool} ${c.check}: ${c.status} ${c.reason.slice(0, 240)}`);
@@ -108,9 +114,33 @@ describe('PostgreSQL piloted: reconnecting clients vs a held psql session', () =
     }
   });
 
+  test('the held session without --tcp-established: the dump refuses its connection (tcp-established-needed), the reconnect variant runs a fresh psql per probe, and the verdict says so', () => {
+    for (const pool of POOLS) {
+      const p = poolOf(pool);
+      const c = cell(pool, `${NO_TCP}/checkpoint-restore`);
+      const at = `${pool} ${c.check}: ${c.reason}`;
+      if (c.status === 'SKIP') {
+        expect(p.backend === 'qemu' || hostHasSysResource(), at).toBe(false);
+        continue;
+      }
+      expect(c.status, at).toBe('FAIL');
+      expect(c.diagnoses.map((d) => d.id), at).toContain(tcpBlocked(p) ? 'sockopt-passcred' : 'tcp-established-needed');
+      if (tcpBlocked(p)) continue;
+      const r = cell(pool, `${NO_TCP}/checkpoint-restore/reconnect`);
+      expect(['PASS', 'FAIL'], `${pool} ${r.check}: ${r.reason}`).toContain(r.status);
+      expect((r.workloadOutput ?? []).join('\n')).toMatch(/client: \d+ start spawn/);
+      expect(pilotMetrics(r)['heldConnectionSurvived']).toBeUndefined();
+      const v = results.pilots!.find((x) => x.pilot === NO_TCP && x.pool === pool)!;
+      const variantMet = v.reasons.filter((x) => x.cell === r.check).every((x) => x.ok);
+      expect(v.verdict, v.why).toBe(variantMet ? 'CONDITIONAL' : 'NO-GO');
+      if (variantMet) expect(v.conditions).toEqual(['only without established TCP: clients must reconnect']);
+      else expect(v.response, v.why).toMatch(/established-TCP restore/);
+    }
+  });
+
   test('each verdict follows from the cells: UNDECIDED where a stage was not measured, else GO exactly when every criterion measured holds', () => {
     for (const pool of POOLS)
-      for (const p of pilots) {
+      for (const p of pilots.filter((x) => NAMES.includes(x.name))) {
         const v = results.pilots!.find((x) => x.pilot === p.name && x.pool === pool)!;
         const at = `${p.name} on ${pool}: ${v.verdict} (${v.why})`;
         const primary = STAGES.map((s) => cell(pool, `${p.name}/${s}`));
