@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { ConfigError } from '../errors.ts';
 import { parseConfig } from './load.ts';
+import { holdsConnection } from './pilot-schema.ts';
 
 function errorOf(text: string): ConfigError {
   try {
@@ -84,6 +85,22 @@ describe('pilots: loading', () => {
   });
 
   test('schema errors name the field: the client needs exactly one mode', () => {
-    expect(errorOf(POOLS + pilot('    client: {tcp: {port: 1}, held: {port: 1, send: a, expect: b}}\n'))).toMatchObject({ path: 'pilots[0].client', expected: expect.stringMatching(/exactly one of tcp, http or held/) });
+    expect(errorOf(POOLS + pilot('    client: {tcp: {port: 1}, held: {port: 1, send: a, expect: b}}\n'))).toMatchObject({ path: 'pilots[0].client', expected: expect.stringMatching(/exactly one of tcp, http, held or session/) });
+  });
+
+  test('a session client: a program with its user, environment, send and expect; it holds a connection as held does', () => {
+    const { config } = parseConfig(POOLS + pilot('    client: {session: {command: [psql, -h, 127.0.0.1], user: postgres, env: {PGPASSWORD: x}, send: "SELECT 1;\\n", expect: "1"}}\n'), 'f.yaml');
+    expect(config.pilots[0]!.client).toMatchObject({ session: { command: ['psql', '-h', '127.0.0.1'], user: 'postgres', env: { PGPASSWORD: 'x' }, send: 'SELECT 1;\n', expect: '1' }, intervalMs: 50 });
+    expect(holdsConnection(config.pilots[0]!.client)).toBe(true);
+    expect(holdsConnection({ tcp: { port: 1 } })).toBe(false);
+    expect(errorOf(POOLS + pilot('    client: {session: {command: [], send: a, expect: b}}\n'))).toMatchObject({ path: 'pilots[0].client.session.command' });
+    expect(errorOf(POOLS + pilot('    client: {session: {command: [psql], env: {lower: x}, send: a, expect: b}}\n'))).toMatchObject({ path: expect.stringMatching(/^pilots\[0\]\.client\.session\.env/) });
+  });
+
+  test('service.namespaces: ipc or uts, none by default; anything else is refused by name', () => {
+    expect(parseConfig(POOLS + pilot(), 'f.yaml').config.pilots[0]!.service).toMatchObject({ namespaces: [] });
+    const ns = POOLS + pilot().replace('service: {command: [/bin/sleep, "1000"]}', 'service: {command: [/bin/sleep, "1000"], user: nobody, namespaces: [ipc, uts]}');
+    expect(parseConfig(ns, 'f.yaml').config.pilots[0]!.service).toMatchObject({ user: 'nobody', namespaces: ['ipc', 'uts'] });
+    expect(errorOf(ns.replace('[ipc, uts]', '[net]'))).toMatchObject({ path: expect.stringMatching(/^pilots\[0\]\.service/) });
   });
 });

@@ -31,20 +31,50 @@ export const ReadyProbe = z.union(
   { error: 'a readiness probe: {command: [...]}, {tcp: {port}} or {http: {port, path, status, body}}, each with an optional timeoutMs' },
 );
 
+const EnvName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name');
+
+/**
+ * A client program of the node's own (psql, redis-cli…) kept running as one
+ * co-process for the whole stage: `send` is written to its stdin every
+ * interval and `expect` awaited on its stdout. For a protocol the text
+ * `held` client cannot speak (PostgreSQL's is binary): the program holds the
+ * connection, and it must stay the same program (a client that exits on a
+ * lost connection, as psql does when its input is not a terminal, is
+ * started again and counted as a reconnect).
+ */
+export const PilotSession = z.strictObject({
+  command: Argv,
+  user: UserName.optional(),
+  env: z.record(EnvName, z.string()).default({}),
+  send: z.string().min(1),
+  expect: z.string().min(1),
+});
+
 /**
  * The client outside the checkpointed tree that keeps asking the service
  * during every stage: a fresh TCP connect each time, an HTTP GET each time,
- * or one held connection that sends a request and expects an answer each
- * time (it must stay the same connection across checkpoint/restore).
+ * one held connection that sends a request and expects an answer each time
+ * (it must stay the same connection across checkpoint/restore), or a held
+ * session of a client program (the same, through a program that speaks the
+ * service's protocol).
  */
 export const PilotClient = z
   .strictObject({
     tcp: z.strictObject({ port: Port }).optional(),
     http: z.strictObject({ port: Port, path: z.string().regex(/^\//).default('/'), status: z.number().int().min(100).max(599).default(200), body: z.string().optional() }).optional(),
     held: z.strictObject({ port: Port, send: z.string().min(1), expect: z.string().min(1) }).optional(),
+    session: PilotSession.optional(),
     intervalMs: z.number().int().min(5).max(10_000).default(50),
   })
-  .refine((c) => [c.tcp, c.http, c.held].filter(Boolean).length === 1, 'exactly one of tcp, http or held');
+  .refine((c) => [c.tcp, c.http, c.held, c.session].filter(Boolean).length === 1, 'exactly one of tcp, http, held or session');
+
+/** Does the client hold one connection that must survive (held, or a session program)? */
+export function holdsConnection(client: Partial<z.infer<typeof PilotClient>> | undefined): boolean {
+  return Boolean(client?.held ?? client?.session);
+}
+
+/** Namespaces a service can be started in, of its own (made by root before it drops to the service's user). */
+export const SERVICE_NAMESPACES = ['ipc', 'uts'] as const;
 
 /** What the service is: a command in the node image (packages added by name), or a container. */
 export const PilotService = z.union(
@@ -54,7 +84,14 @@ export const PilotService = z.union(
       user: UserName.default('root'),
       /** Directories the service writes: made writable (tmpfs holding the image's contents, owner kept). */
       writable: z.array(AbsPath).default([]),
-      env: z.record(z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name'), z.string()).default({}),
+      env: z.record(EnvName, z.string()).default({}),
+      /**
+       * Namespaces of its own: made by root (unshare) before the drop to
+       * the service's user, so a service as its user gets what it cannot
+       * make itself; CRIU dumps them with the tree (PostgreSQL's SysV
+       * segment needs an IPC namespace CRIU can dump).
+       */
+      namespaces: z.array(z.enum(SERVICE_NAMESPACES)).default([]),
     }),
     z.strictObject({
       container: z

@@ -172,6 +172,29 @@ describe('pilot verdicts: CONDITIONAL', () => {
     expect(v.response).toMatch(/cold-start fallback .*host-trixie → k6\.1-bookworm/);
     expect(v.evidence).toEqual(['redis/start', 'redis/checkpoint-restore', 'redis/migration → k6.12-trixie', 'redis/migration → k6.1-bookworm']);
   });
+
+  test('a migration that verified everywhere but lost its held connection: only with clients that reconnect; anything else missed is not excused', () => {
+    const p = pilot({ stages: ['migration'], migrateTo: ['k6.12-trixie'] });
+    const lost = cell('redis/migration → k6.12-trixie', 'PASS', { ...GOOD, heldConnectionSurvived: 0 });
+    const v = judge([base()[0]!, lost], p);
+    expect(v.verdict).toBe('CONDITIONAL');
+    expect(v.conditions).toEqual(['only without established TCP: clients must reconnect']);
+    expect(v.response).toMatch(/disable established-TCP restore.*does not follow the service to k6\.12-trixie/);
+    expect(v.why).toMatch(/held connection survived 0 ≠ 1/);
+    // The same loss with a gap over the budget: NO-GO, not excused by the condition.
+    const slow = cell('redis/migration → k6.12-trixie', 'PASS', { ...GOOD, heldConnectionSurvived: 0, clientGapMsMax: 9000 });
+    expect(judge([base()[0]!, slow], p).verdict).toBe('NO-GO');
+    // Not measured (no held client saw the move): UNDECIDED.
+    const { heldConnectionSurvived: _, ...unmeasured } = GOOD;
+    expect(judge([base()[0]!, cell('redis/migration → k6.12-trixie', 'PASS', unmeasured)], p).verdict).toBe('UNDECIDED');
+  });
+
+  test('a session client holds its connection as a held one does: judged on heldConnectionSurvived', () => {
+    const p = pilot({ client: { session: { command: ['psql'], send: 'SELECT 1;\n', expect: '1' } } });
+    const v = judge([...base().slice(0, 2), cell('redis/checkpoint-restore', 'PASS', { ...GOOD, heldConnectionSurvived: 0 })], p);
+    expect(v.reasons.find((r) => r.criterion === 'heldConnectionSurvived' && r.cell === 'redis/checkpoint-restore')).toMatchObject({ measured: 0, ok: false });
+    expect(v.verdict).toBe('NO-GO');
+  });
 });
 
 describe("pilot verdicts: NO-GO with the playbook's response", () => {

@@ -1,4 +1,4 @@
-import type { Pilot, PilotVerdictName } from '../config/pilot-schema.ts';
+import { holdsConnection, type Pilot, type PilotVerdictName } from '../config/pilot-schema.ts';
 import type { Cell, PilotReason, PilotVerdict } from '../results/schema.ts';
 
 /**
@@ -116,7 +116,7 @@ function criteriaRows(p: Pilot, c: Cell, stage: Stage): PilotReason[] {
     const measured = num(c, CRITERIA[criterion]!.metric);
     rows.push({ criterion, measured: measured ?? null, limit, ok: measured !== undefined && measured <= limit, cell: c.check });
   }
-  if (p.client?.held && stage !== 'reconnect') {
+  if (holdsConnection(p.client) && stage !== 'reconnect') {
     const survived = num(c, 'heldConnectionSurvived');
     rows.push({ criterion: 'heldConnectionSurvived', measured: survived ?? null, limit: 1, ok: survived === 1, cell: c.check });
   }
@@ -253,6 +253,9 @@ function migration(p: Pilot, pool: string, dest: (d: string) => Judged): Part {
   if (undecided) return { verdict: 'UNDECIDED', judged: judged.map((x) => x.j), note: undecided.j.note };
   const met = judged.filter((x) => x.j.outcome === 'met');
   if (met.length === judged.length) return { verdict: 'GO', judged: judged.map((x) => x.j), note: `migration met every criterion to ${dests.join(', ')}` };
+  // The service moved and verified everywhere, and only the held connection stayed behind: it works for clients that reconnect.
+  if (judged.every((x) => x.j.outcome === 'met' || onlyHeldLost(x.j)))
+    return { verdict: 'CONDITIONAL', judged: judged.map((x) => x.j), condition: CONDITION.reconnect.condition, response: `${RESPONSE.tcp} (a held connection does not follow the service to ${judged.filter((x) => x.j.outcome !== 'met').map((x) => x.d).join(', ')})`, note: judged.filter((x) => x.j.outcome !== 'met').map((x) => x.j.note).join('; ') };
   const missed = judged.filter((x) => x.j.outcome !== 'met');
   if (!met.length) return { verdict: 'NO-GO', judged: judged.map((x) => x.j), note: missed.map((x) => x.j.note).join('; ') };
   return {
@@ -262,6 +265,12 @@ function migration(p: Pilot, pool: string, dest: (d: string) => Judged): Part {
     response: `${RESPONSE.destination} (${missed.map((x) => `${pool} → ${x.d}`).join(', ')})`,
     note: missed.map((x) => x.j.note).join('; '),
   };
+}
+
+/** A stage that passed and missed nothing but its held connection. */
+function onlyHeldLost(j: Judged): boolean {
+  const missed = j.rows.filter((r) => !r.ok);
+  return j.outcome === 'missed' && j.rows[0]?.measured === 'PASS' && missed.length > 0 && missed.every((r) => r.criterion === 'heldConnectionSurvived');
 }
 
 function combine(p: Pilot, pool: string, parts: Part[]): PilotVerdict {

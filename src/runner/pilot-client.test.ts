@@ -27,6 +27,17 @@ describe('the client prober\'s lines', () => {
     expect(readClientLines([], true)).toMatchObject({ probes: 0, heldSurvived: false });
   });
 
+  test('a session program that exits when it loses its connection: each loss is a failure and a new session, so the held session did not survive', () => {
+    const r = readClientLines(rec('session-program-ended.txt'), true);
+    expect(r).toMatchObject({ probes: 6, errors: 3, connects: 3, heldSurvived: false, firstError: 'the client program ended: server closed the connection unexpectedly' });
+  });
+
+  test('argv: a session program as its user with its environment; its reconnecting form (spawn) starts one per probe', () => {
+    const session = { command: ['psql', '-h', '127.0.0.1'], user: 'postgres', env: { PGPASSWORD: 'x' }, send: 'SELECT 1;\n', expect: '1' };
+    expect(clientArgv('/p', { session, intervalMs: 200 }, 40000)).toEqual(['/p', 'run', 'session', '200', '40000', 'SELECT 1;\n', '1', 'runuser', '-u', 'postgres', '--', 'env', 'PGPASSWORD=x', 'psql', '-h', '127.0.0.1']);
+    expect(clientArgv('/p', { session: { ...session, user: 'root', env: {} }, intervalMs: 200 }, 2000, true)).toEqual(['/p', 'run', 'spawn', '200', '2000', 'SELECT 1;\n', '1', 'psql', '-h', '127.0.0.1']);
+  });
+
   test('argv: held, its reconnecting form (ask), http with body', () => {
     expect(clientArgv('/p', { held: { port: 6379, send: 'PING\r\n', expect: '+PONG' }, intervalMs: 50 }, 40000)).toEqual(['/p', 'run', 'held', '127.0.0.1', '6379', '50', '40000', 'PING\r\n', '+PONG']);
     expect(clientArgv('/p', { held: { port: 1, send: 'a', expect: 'b' }, intervalMs: 5 }, 2000, true)[2]).toBe('ask');

@@ -9,7 +9,7 @@ export interface ClientReport {
   errors: number;
   /** The longest time without a right answer (ms, the prober's monotonic clock): between two right answers, or from the last one to the end when it never answered again. */
   maxGapMs: number;
-  /** held: connections made (1 = the same connection throughout). */
+  /** held or session: connections (session programs) made (1 = the same one throughout). */
   connects: number;
   /** held: the first connection answered to the end (no failure, no reconnect). */
   heldSurvived?: boolean;
@@ -61,11 +61,22 @@ export function readClientLines(lines: readonly string[], held: boolean): Client
   };
 }
 
-/** The prober's argv for a pilot's client; reconnect: a held client asks over a fresh connection each time instead. */
+/**
+ * The prober's argv for a pilot's client; reconnect: a held client asks over
+ * a fresh connection each time instead (a session client: a fresh program
+ * for each probe). A session's program runs as its user (runuser) with its
+ * environment (env), in the prober's process group of its own.
+ */
 export function clientArgv(probe: string, client: NonNullable<Pilot['client']>, timeoutMs: number, reconnect = false): string[] {
   const interval = String(client.intervalMs);
   const t = String(timeoutMs);
   if (client.held) return [probe, 'run', reconnect ? 'ask' : 'held', '127.0.0.1', String(client.held.port), interval, t, client.held.send, client.held.expect];
+  if (client.session) {
+    const s = client.session;
+    const as = s.user && s.user !== 'root' ? ['runuser', '-u', s.user, '--'] : [];
+    const env = Object.keys(s.env).length ? ['env', ...Object.entries(s.env).map(([k, v]) => `${k}=${v}`)] : [];
+    return [probe, 'run', reconnect ? 'spawn' : 'session', interval, t, s.send, s.expect, ...as, ...env, ...s.command];
+  }
   if (client.http) return [probe, 'run', 'http', '127.0.0.1', String(client.http.port), interval, t, client.http.path, String(client.http.status), ...(client.http.body ? [client.http.body] : [])];
   return [probe, 'run', 'tcp', '127.0.0.1', String(client.tcp!.port), interval, t];
 }
@@ -101,14 +112,20 @@ export class PilotClient {
     return (await poll(async () => ((await count()) >= from + n ? true : undefined), { intervalMs: 20, timeoutMs })) ?? false;
   }
 
-  /** Stops it (TERM, its "stop" line awaited, then KILL) and reads what it saw. */
-  async stop(timeoutMs = 5000): Promise<ClientReport> {
+  /**
+   * Stops it (TERM, its "stop" line awaited, then KILL) and reads what it saw.
+   * quiet: it gave no answer in the time it was last given (a probe still
+   * waiting is not counted by the prober): a held connection that went
+   * silent did not survive, even with no failed answer.
+   */
+  async stop(timeoutMs = 5000, quiet?: string): Promise<ClientReport> {
     if (this.pid) {
       await this.signal('TERM');
       await poll(async () => ((await this.lines()).some((l) => / stop /.test(l)) || !(await this.env.isRunning(this.pid)) ? true : undefined), { intervalMs: 20, timeoutMs });
       await this.signal('KILL');
     }
-    return readClientLines(await this.lines(), this.held);
+    const report = readClientLines(await this.lines(), this.held);
+    return quiet && report.heldSurvived ? { ...report, heldSurvived: false, firstError: report.firstError ?? quiet } : report;
   }
 
   private async signal(sig: string): Promise<void> {

@@ -1,4 +1,4 @@
-import type { Pilot } from '../config/pilot-schema.ts';
+import { holdsConnection, type Pilot } from '../config/pilot-schema.ts';
 import type { Settings } from '../config/schema.ts';
 import { dumpArgs, restoreArgs } from '../criu/commands.ts';
 import { describeFailure, type Criu, type CriuRun } from '../criu/driver.ts';
@@ -10,7 +10,7 @@ import { missingCapability } from './capabilities.ts';
 import { PilotClient, clientArgv, type ClientReport } from './pilot-client.ts';
 import { pilotCriuArgs } from './pilot-criu-options.ts';
 import { PilotService } from './pilot-service.ts';
-import { OTHER_USER, Stop, type PilotAttempt, type PilotFigures } from './pilot-stage.ts';
+import { FIRST_ANSWERS_MS, OTHER_USER, Stop, type PilotAttempt, type PilotFigures } from './pilot-stage.ts';
 import { moveTree } from './transfer.ts';
 import { TransferTamperedError } from './transfer-integrity.ts';
 
@@ -44,11 +44,13 @@ export interface PilotMigrationContext {
  * integrity-checked transfer, the writable dirs made there and filled,
  * restored with the destination's CRIU, ready and verified there.
  *
- * The client: without a node network the service's address cannot move, so
- * no client probes during the source phase; a client starts on the
- * destination after the restore, and the client-visible gap is the downtime
- * (dump start to that client's first right answer), the longest any client
- * of the service could have waited. When the destination fails, the
+ * The client: without a node network the service's address cannot move; a
+ * client that reconnects starts on the destination after the restore, and
+ * the client-visible gap is the downtime (dump start to that client's first
+ * right answer), the longest any client of the service could have waited.
+ * A held (or session) client is held on the source from before the dump to
+ * the end, for real: whether its connection answered again after the move
+ * is measured (heldConnectionSurvived), not assumed. When the destination fails, the
  * playbook's fallback is tried for real: the same images restored on the
  * source, ready and verified there. Everything it started on both nodes is
  * removed before it returns.
@@ -61,6 +63,8 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
   const there = new PilotService(dst.env, pilot, { ...opts, outFile: `${dir}/service.out` });
   at.signal = there.signal = src.criu.signal = dst.criu.signal = x.signal;
   const client = pilot.client ? new PilotClient(dst.env, clientArgv(x.probe, pilot.client, 2000, true), `${dir}/client.out`, false) : undefined;
+  const holder = pilot.client && holdsConnection(pilot.client) ? new PilotClient(src.env, clientArgv(x.probe, pilot.client, 2 * x.timeouts.criuMs), `${dir}/held.out`, true) : undefined;
+  let held: ClientReport | undefined;
   const figures: PilotFigures = {};
   const commands: string[] = [];
   const record = (node: PilotNode, run: CriuRun) => (commands.push(`[${node.pool}] ${run.argv.join(' ').replaceAll(`${dir}/`, '')}`), run);
@@ -106,6 +110,10 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
       const r = await step();
       if (!r.ok) throw new Stop('ERROR', `baseline broke on ${src.pool}: ${r.detail}`);
     }
+    if (holder) {
+      await holder.start();
+      if (!(await holder.waitProbes(3, FIRST_ANSWERS_MS))) throw new Stop('ERROR', `baseline broke on ${src.pool}: the held client got no 3 answers within ${FIRST_ANSWERS_MS / 1000} s after the service was ready`);
+    }
     const down = performance.now();
     const dump = record(src, await src.criu.run([...dumpArgs({ pid: at.pid, imagesDir: `${dir}/img`, logFile: 'dump.log', verbosity: 4 }), ...criuArgs.dump], log('dump.log')));
     if (!dump.ok) throw new Stop(failureStatus(dump.diagnoses), `on ${src.pool}: ${describeFailure('criu dump', dump, x.timeouts.criuMs)}`, dump);
@@ -147,23 +155,32 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
     if (!verify.ok) await onDestination('FAIL', `the service restored on ${dst.pool}: ${verify.detail}`, restore, false);
     if (client) await client.waitProbes(5, 2 * x.timeouts.criuMs);
     report = client ? await client.stop() : undefined;
-    ending = { status: 'PASS', reason: `the service restored on ${dst.pool} verified${pilot.verify.length ? ` (${pilot.verify.length} verify step(s))` : ''}; downtime ${Math.round(figures.downtimeMs)} ms (dump start to the first right answer on ${dst.pool})${report ? `; client there after the restore (no node network: the service address does not move): ${report.probes} probes, ${report.errors} errors` : ''}` };
+    // The held client had as long as the fresh one on the destination, and one more chance: an answer now, or it is lost.
+    if (holder) {
+      const wait = Math.max(2000, 10 * pilot.client!.intervalMs);
+      const answered = await holder.waitProbes(1, wait);
+      held = await holder.stop(5000, answered ? undefined : `no answer on the held connection on ${src.pool} within ${wait} ms after the service verified on ${dst.pool}`);
+    }
+    const heldSaid = held ? `; held client on ${src.pool} from before the dump: ${held.heldSurvived ? 'its connection answered throughout' : `its connection was lost (${held.connects} connection(s), ${held.errors} failed answer(s)${held.firstError ? `, first: ${held.firstError}` : ''}): without a node network the service address stays on ${src.pool}`}` : '';
+    ending = { status: 'PASS', reason: `the service restored on ${dst.pool} verified${pilot.verify.length ? ` (${pilot.verify.length} verify step(s))` : ''}; downtime ${Math.round(figures.downtimeMs)} ms (dump start to the first right answer on ${dst.pool})${report ? `; client there after the restore (no node network: the service address does not move): ${report.probes} probes, ${report.errors} errors` : ''}${heldSaid}` };
   } catch (e) {
     if (e instanceof TransferTamperedError) ending = { status: 'ERROR', reason: e.message };
     else if (e instanceof Stop) ending = { status: e.status, reason: e.message, run: e.run, older: 'older' in e };
     else {
-      await cleanup([at, there], client);
+      await cleanup([at, there], client, holder);
       throw e;
     }
   }
   report ??= client?.pid ? await client.stop().catch(() => undefined) : undefined;
   const output = [...(await at.lines()).map((l) => `service on ${src.pool}: ${l}`), ...(dumped ? (await there.lines()).map((l) => `service on ${dst.pool}: ${l}`) : [])].slice(-40);
-  await cleanup([at, there], client);
+  await cleanup([at, there], client, holder);
   if (report) {
     figures.clientErrors = report.errors;
     figures.clientProbes = report.probes;
   }
-  // No client held on through the move: the gap any client saw is the downtime.
+  // Only a held client that saw the whole move measured whether its connection survived it.
+  if (held) figures.heldConnectionSurvived = held.heldSurvived ? 1 : 0;
+  // A reconnecting client's gap is the downtime (no held connection followed the service).
   if (figures.downtimeMs !== undefined) figures.clientGapMs = figures.downtimeMs;
   const skew = ending.older && ending.status === 'FAIL' ? olderCriuOnDestination(src, dst) : undefined;
   // What CRIU's log said comes first (it names the cause); the version skew is context, decided from the two versions alone.
@@ -171,7 +188,7 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
   return { status: ending.status, reason: ending.reason, figures, diagnoses, logExcerpt: ending.run && ending.status !== 'PASS' ? ending.run.excerpt : [], commands, output, ...(fallback ? { fallback } : {}) };
 }
 
-async function cleanup(services: readonly PilotService[], client: PilotClient | undefined): Promise<void> {
-  if (client?.pid) await client.stop(2000).catch(() => undefined);
+async function cleanup(services: readonly PilotService[], ...clients: (PilotClient | undefined)[]): Promise<void> {
+  for (const client of clients) if (client?.pid) await client.stop(2000).catch(() => undefined);
   for (const s of services) await s.remove();
 }

@@ -1,4 +1,4 @@
-import type { Pilot } from '../config/pilot-schema.ts';
+import { holdsConnection, type Pilot } from '../config/pilot-schema.ts';
 import type { Settings } from '../config/schema.ts';
 import type { CellDraft } from './cell.ts';
 import { foldAttempts } from './pilot-cell.ts';
@@ -30,7 +30,7 @@ export function variantNotNeeded(stage: PilotStage, pilot: Pilot, primary: CellD
   if (!primary) return 'checkpoint-restore did not run';
   const m = primary.metrics?.pilot ?? {};
   if (stage === 'checkpoint-restore/reconnect') {
-    const established = Boolean(pilot.client?.held) || pilot.criu.options.some((o) => o.startsWith('--tcp-established'));
+    const established = holdsConnection(pilot.client) || pilot.criu.options.some((o) => o.startsWith('--tcp-established'));
     if (!established) return 'the pilot holds no connection and does not restore established TCP: checkpoint-restore already is the reconnecting case';
     const broke = primary.status === 'FAIL' || (m['clientErrors'] ?? 0) > pilot.criteria.clientErrorsMax || m['heldConnectionSurvived'] === 0;
     return broke ? undefined : 'checkpoint-restore passed with its held connection';

@@ -43,7 +43,8 @@ export interface StepOutcome {
 /**
  * The pilot's service inside one node: its writable directories, its
  * process started as its user (setpriv from util-linux, which execs: the
- * PID is the service's own and the root of the tree CRIU dumps), readiness,
+ * PID is the service's own and the root of the tree CRIU dumps), in new
+ * namespaces first when it names some (unshare as root, which execs too), readiness,
  * seed and verify steps, and its removal.
  */
 export class PilotService {
@@ -90,18 +91,31 @@ export class PilotService {
   }
 
   async start(): Promise<void> {
-    const argv = this.svc.user === 'root' ? this.svc.command : ['setpriv', `--reuid=${this.ids!.uid}`, `--regid=${this.ids!.gid}`, '--init-groups', '--', ...this.svc.command];
+    const user = this.svc.user === 'root' ? this.svc.command : ['setpriv', `--reuid=${this.ids!.uid}`, `--regid=${this.ids!.gid}`, '--init-groups', '--', ...this.svc.command];
+    // unshare without --fork execs too: the PID stays the service's own, in the namespaces root made for it.
+    const argv = this.svc.namespaces.length ? ['unshare', ...this.svc.namespaces.map((n) => `--${n}`), '--', ...user] : user;
     const home: Record<string, string> = this.svc.user === 'root' ? {} : { HOME: '/' };
     this.pid = await this.env.spawnDetached(argv, { outFile: this.outFile, env: { ...home, ...this.svc.env } });
   }
 
-  /** Does the service's process run as its user (real and effective uid)? A setpriv that did not take is the tuple's failure. */
+  /**
+   * Does the service's process run as its user (real and effective uid), in
+   * namespaces of its own where it asked for them? A setpriv or unshare that
+   * did not take is the tuple's failure.
+   */
   async runsAsUser(): Promise<StepOutcome> {
     const r = await this.exec(['sh', '-c', 'grep "^Uid:" "/proc/$1/status"', 'sh', String(this.pid)]);
     const [, real, effective] = r.stdout.trim().split(/\s+/);
     if (r.exitCode !== 0 || !real) return { ok: false, detail: `cannot read the uid of PID ${this.pid}: ${tail(r)}` };
     const want = this.ids?.uid ?? '0';
-    return real === want && effective === want ? { ok: true, detail: '' } : { ok: false, detail: `runs as uid ${real}/${effective}, not ${this.svc.user} (${want})` };
+    if (real !== want || effective !== want) return { ok: false, detail: `runs as uid ${real}/${effective}, not ${this.svc.user} (${want})` };
+    for (const ns of this.svc.namespaces) {
+      const n = await this.exec(['sh', '-c', 'readlink "/proc/$1/ns/$2" /proc/self/ns/$2', 'sh', String(this.pid), ns]);
+      const [theirs, ours] = n.stdout.trim().split('\n');
+      if (n.exitCode !== 0 || !theirs || !ours) return { ok: false, detail: `cannot read the ${ns} namespace of PID ${this.pid}: ${tail(n)}` };
+      if (theirs === ours) return { ok: false, detail: `shares the node's ${ns} namespace (${ours}), not one of its own` };
+    }
+    return { ok: true, detail: '' };
   }
 
   alive(): Promise<boolean> {

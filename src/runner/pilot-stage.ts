@@ -1,5 +1,5 @@
 import type { Capability } from '../config/catalogue/index.ts';
-import type { Pilot } from '../config/pilot-schema.ts';
+import { holdsConnection, type Pilot } from '../config/pilot-schema.ts';
 import type { Settings } from '../config/schema.ts';
 import { dumpArgs, preDumpArgs, restoreArgs } from '../criu/commands.ts';
 import type { Diagnosis } from '../criu/diagnose.ts';
@@ -64,6 +64,9 @@ export const OTHER_USER: Capability = { kind: 'privilege', name: 'CAP_SYS_RESOUR
 /** What pre-copy needs: the kernel tracks the pages written since the pre-dump. */
 const DIRTY_TRACKING: Capability = { kind: 'criu-feature', name: 'mem_dirty_track', why: 'memory dirty tracking, needed by pre-copy' };
 
+/** How long a client may take for its first answers once the service is ready (a baseline, not a measurement). */
+export const FIRST_ANSWERS_MS = 30_000;
+
 /** Ends an attempt early with its status (a step that failed). */
 export class Stop extends Error {
   readonly status: Status;
@@ -88,7 +91,9 @@ export async function attemptStage(stage: PilotStage, x: StageContext): Promise<
   const service = new PilotService(env, pilot, { outFile: `${dir}/service.out`, probe: x.probe, commandMs: x.timeouts.commandMs });
   service.signal = x.criu.signal = x.signal;
   const reconnect = stage === 'checkpoint-restore/reconnect';
-  const client = pilot.client ? new PilotClient(env, clientArgv(x.probe, pilot.client, pilot.client.held && !reconnect ? 2 * x.timeouts.criuMs : 2000, reconnect), `${dir}/client.out`, Boolean(pilot.client.held) && !reconnect) : undefined;
+  const held = holdsConnection(pilot.client) && !reconnect;
+  // A held connection waits for its answer through a whole checkpoint; a fresh one gives up sooner and asks again.
+  const client = pilot.client ? new PilotClient(env, clientArgv(x.probe, pilot.client, held ? 2 * x.timeouts.criuMs : 2000, reconnect), `${dir}/client.out`, held) : undefined;
   const figures: PilotFigures = {};
   const commands: string[] = [];
   const runs: CriuRun[] = [];
@@ -121,7 +126,8 @@ export async function attemptStage(stage: PilotStage, x: StageContext): Promise<
     if (!seed.ok) throw new Stop(baseline, `${stage === 'start' ? '' : 'baseline broke: '}${seed.detail}`);
     if (client) {
       await client.start();
-      if (!(await client.waitProbes(3, 10_000))) throw new Stop(baseline, 'the client got no answer within 10 s after the service was ready');
+      // A session's first answer includes starting its program and logging in (psql: ~5 s under TCG).
+      if (!(await client.waitProbes(3, FIRST_ANSWERS_MS))) throw new Stop(baseline, `the client got no 3 answers within ${FIRST_ANSWERS_MS / 1000} s after the service was ready`);
     }
     const log = (name: string) => ({ logFile: `${dir}/img/${name}`, verbosity: 4 as const });
     if (stage === 'leave-running') {
@@ -150,8 +156,8 @@ export async function attemptStage(stage: PilotStage, x: StageContext): Promise<
     const verify = await service.steps('verify');
     if (!verify.ok) throw new Stop('FAIL', `${what}: ${verify.detail}`, runs.at(-1));
     // A few more answers after verify: the client must see the service answer again (and on the same connection, when held).
-    if (client) await client.waitProbes(5, 2 * x.timeouts.criuMs);
-    report = client ? await client.stop() : undefined;
+    const answered = client ? await client.waitProbes(5, 2 * x.timeouts.criuMs) : true;
+    report = client ? await client.stop(5000, answered ? undefined : `no 5 answers within ${2 * x.timeouts.criuMs} ms after verify`) : undefined;
     if (report?.heldSurvived === false)
       throw new Stop('FAIL', `${what} verified, but the client's held connection did not survive: ${report.connects} connection(s), ${report.errors} failed answer(s)${report.firstError ? ` (first: ${report.firstError})` : ''}`, runs.at(-1));
     ending = { status: 'PASS', reason: `${what} verified${pilot.verify.length ? ` (${pilot.verify.length} verify step(s))` : ''}${report ? `; client: ${report.probes} probes, ${report.errors} errors, longest gap ${Math.round(report.maxGapMs)} ms${report.heldSurvived ? ', held connection survived' : ''}` : ''}` };

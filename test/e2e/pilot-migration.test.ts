@@ -41,7 +41,7 @@ beforeAll(async () => {
     pilots: [
       // A client that connects afresh each time: without a node network the service's address cannot move, so no connection can be held across.
       { ...kv, client: { tcp: { port: 7000 }, intervalMs: 50 }, stages: ['migration'], migrateTo: ['host-sid-b', 'host-trixie'], attempts: 2 },
-      // The same service with a held client: its migration cannot show the held connection surviving here, so its verdict stays open.
+      // The same service with a held client, held on the source: without a node network its connection cannot follow the service.
       { ...kv, name: 'kv-held', stages: ['migration'], migrateTo: ['host-sid-b'], attempts: 1 },
     ],
   };
@@ -96,14 +96,23 @@ describe('pilot migration', () => {
     expect(v.evidence).toEqual(expect.arrayContaining(['kv/migration → host-sid-b', 'kv/migration → host-trixie']));
   });
 
-  test('a held client: the migration passes, but the held connection is not measured without a node network, so the verdict fails closed', () => {
+  test('a held client, held on the source through the move: the migration passes, the held connection is measured lost (the address stays), and the verdict says clients must reconnect', () => {
     const c = cell('kv-held/migration → host-sid-b');
     expect(c.status, c.reason).toBe('PASS');
     expect(c.reason).toMatch(/no node network: the service address does not move/);
-    expect(c.metrics.pilot!['heldConnectionSurvived']).toBeUndefined();
+    expect(c.reason).toMatch(/held client on host-sid from before the dump: its connection was lost .*the service address stays on host-sid/);
+    expect(c.metrics.pilot!['heldConnectionSurvived']).toBe(0);
     const v = results.pilots!.find((x) => x.pilot === 'kv-held' && x.pool === 'host-sid')!;
-    expect(v.verdict, v.why).toBe('UNDECIDED');
-    expect(v.why).toMatch(/not measured: held connection survived/);
+    const rows = v.reasons.filter((r) => r.cell === c.check);
+    expect(rows.find((r) => r.criterion === 'heldConnectionSurvived')).toMatchObject({ measured: 0, ok: false });
+    // Everything else measured against the criteria decides between "clients must reconnect" and NO-GO.
+    const rest = rows.filter((r) => r.criterion !== 'heldConnectionSurvived');
+    expect(rest.every((r) => r.measured !== null)).toBe(true);
+    if (rest.every((r) => r.ok)) {
+      expect(v.verdict, v.why).toBe('CONDITIONAL');
+      expect(v.conditions).toEqual(['only without established TCP: clients must reconnect']);
+      expect(v.response).toMatch(/does not follow the service to host-sid-b/);
+    } else expect(v.verdict, v.why).toBe('NO-GO');
   });
 
   test('nothing of the run is left: no service, no tmpfs of the engine', () => {
