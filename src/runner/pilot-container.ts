@@ -136,6 +136,12 @@ export class PilotContainer extends PilotSubject {
     return (this.last = await this.runtime.checkpoint(this.id, { imageDir, ...o }));
   }
 
+  /** The size of the checkpoint just taken, where the runtime keeps it itself (podman; read before a restore consumes it); undefined elsewhere. */
+  async keptImageBytes(): Promise<number | undefined> {
+    const dir = await this.runtime.checkpointImages?.(this.id);
+    return dir ? (await this.env.du(dir).catch(() => 0)) || undefined : undefined;
+  }
+
   /** The runtime's restore (detached); the PID is read again. */
   async restore(imageDir: string, o: RuntimeFlags): Promise<RuntimeRun> {
     const run = (this.last = await this.runtime.restore(this.id, { imageDir, ...o }));

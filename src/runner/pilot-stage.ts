@@ -111,6 +111,8 @@ export async function attemptStage(stage: PilotStage, x: StageContext): Promise<
   const baseline = stage === 'start' ? 'FAIL' : 'ERROR';
   let ending: { status: Status; reason: string; run?: StepRun | undefined };
   let report: ClientReport | undefined;
+  /** The checkpoint's size where the runtime keeps it (podman), measured right after it. */
+  let kept: number | undefined;
   try {
     // CRIU reads the rlimits of every task it dumps; for another user's task the kernel wants CAP_SYS_RESOURCE.
     const user0 = 'command' in pilot.service ? pilot.service.user : pilot.service.container.user;
@@ -148,6 +150,7 @@ export async function attemptStage(stage: PilotStage, x: StageContext): Promise<
         if (!ck.ok) throw failed('checkpoint --leave-running', ck);
         figures.checkpointMs = ck.result.durationMs;
         if (ck.printedStats?.['criu.frozenTimeUs'] !== undefined) figures.freezeMs = ck.printedStats['criu.frozenTimeUs'] / 1000;
+        kept = await container.keptImageBytes();
         if (!(await service.alive())) throw new Stop('FAIL', `${rt} checkpoint --leave-running exited 0 but the container is not running`, ck);
       } else {
         if (stage === 'checkpoint-restore/pre-copy') {
@@ -158,6 +161,7 @@ export async function attemptStage(stage: PilotStage, x: StageContext): Promise<
         if (!ck.ok) throw failed('checkpoint', ck);
         figures.checkpointMs = ck.result.durationMs;
         if (ck.printedStats?.['criu.frozenTimeUs'] !== undefined) figures.freezeMs = ck.printedStats['criu.frozenTimeUs'] / 1000;
+        kept = await container.keptImageBytes();
         if (!(await service.waitGone(5000))) throw new Stop('FAIL', `${rt} checkpoint exited 0 but the container is still running`, ck);
         const rs = record(await container.restore(`${dir}/img`, flags));
         if (!rs.ok) throw failed('restore', rs);
@@ -217,7 +221,7 @@ export async function attemptStage(stage: PilotStage, x: StageContext): Promise<
     const stats = figures.freezeMs === undefined ? await readCriuStats(env, container ? `${dir}/img.work` : `${dir}/img`) : {};
     const frozenUs = stats.criuDump?.['frozenTimeUs'];
     figures.freezeMs ??= frozenUs !== undefined ? frozenUs / 1000 : figures.checkpointMs;
-    const bytes = (await env.du(`${dir}/img`).catch(() => 0)) + (stage === 'checkpoint-restore/pre-copy' ? await env.du(`${dir}/pre`).catch(() => 0) : 0);
+    const bytes = (kept ?? (await env.du(`${dir}/img`).catch(() => 0))) + (stage === 'checkpoint-restore/pre-copy' ? await env.du(`${dir}/pre`).catch(() => 0) : 0);
     if (bytes) figures.imageBytes = bytes;
   }
   return { status: ending.status, reason: ending.reason, figures, diagnoses: ending.run?.diagnoses ?? [], logExcerpt: ending.run && ending.status !== 'PASS' ? ending.run.excerpt : [], commands, output };

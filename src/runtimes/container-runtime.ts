@@ -114,6 +114,8 @@ export interface ContainerRuntime {
   execIn(id: string, argv: readonly string[], o: { user?: string | undefined; timeoutMs: number; signal?: AbortSignal | undefined }): Promise<ExecResult>;
   /** The container's init PID as the environment sees it; undefined when it has none. */
   pid(id: string): Promise<number | undefined>;
+  /** Where the runtime keeps a container's checkpoint images itself (podman: in its own storage); absent where the caller names the image directory (runc, crun). */
+  checkpointImages?(id: string): Promise<string | undefined>;
   /** Removes the container and whatever the runtime keeps for it; never throws. */
   remove(id: string): Promise<void>;
   /** Removes everything this driver made in the environment (containers, storage, cgroups). */

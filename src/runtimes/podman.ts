@@ -156,6 +156,11 @@ export class PodmanRuntime implements ContainerRuntime, ExportImport {
     return r.exitCode === 0 && r.stdout.trim() ? r.stdout.trim() : undefined;
   }
 
+  async checkpointImages(id: string): Promise<string | undefined> {
+    const dir = await this.staticDir(id);
+    return dir ? `${dir}/checkpoint` : undefined;
+  }
+
   async checkpoint(id: string, c: CheckpointOptions): Promise<RuntimeRun> {
     const args = ['container', 'checkpoint', '--print-stats'];
     if (c.leaveRunning) args.push('--leave-running');
