@@ -283,7 +283,9 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
     where = wl.movedTo(dst.env);
     const v0 = performance.now();
     tl.mark(`verify start on ${dst.pool}`);
-    const own = await where.verdict(x.timeouts.verifyMs);
+    // A lazily restored workload checks memory that still comes over the network, page by page at CRIU's pace: its window is CRIU's.
+    const verifyMs = lazy ? Math.max(x.timeouts.verifyMs, x.timeouts.criuMs) : x.timeouts.verifyMs;
+    const own = await where.verdict(verifyMs);
     tl.mark(`verify end: ${own.status}`);
     // The peer outside the tree checks every byte it receives: its FAIL is the cell's.
     const peerSaid = own.status === 'PASS' ? await tcp?.peerFailure() : undefined;
@@ -296,7 +298,7 @@ export async function attemptMigration(c: MigrationCase, x: MigrationContext): P
       status = 'FAIL';
       const died = verdict.status !== 'FAIL' && !verdict.alive;
       const kernel = died ? await kernelSaid(dst.env, c.workload, wl.pid) : [];
-      reason = `restored on ${dst.pool}: ${verdict.status === 'FAIL' ? verdict.message : verdict.alive ? `no verdict within ${x.timeouts.verifyMs} ms` : `died without a verdict${kernel.length ? ` (${kernel[kernel.length - 1]})` : ''}`}`;
+      reason = `restored on ${dst.pool}: ${verdict.status === 'FAIL' ? verdict.message : verdict.alive ? `no verdict within ${verifyMs} ms` : `died without a verdict${kernel.length ? ` (${kernel[kernel.length - 1]})` : ''}`}`;
       if (kernel.length) kernelLines = kernel;
       // The playbook's fallback applies as much as when CRIU itself failed: the workload is not alive and well on the destination.
       if (!same) {

@@ -124,6 +124,12 @@ async function prepare(src: Node, dst: Node, o: { bin: string; dir: string; port
   return new Workload(src.env, 'counter', binary!, `${o.dir}/workload.out`, args);
 }
 
+/** A stopped CRIU's own log: its error lines (and the last lines), read from the node, for a run that had to be stopped. */
+async function logErrors(n: Node, file: string): Promise<string> {
+  const r = await n.env.exec(['sh', '-c', `{ grep -E 'Error|FAILED' '${file}'; tail -n 5 '${file}'; } 2>/dev/null | tail -n 40`], { timeoutMs: MS }).catch(() => undefined);
+  return `stopped; its log: ${r?.stdout.trim() || '(none)'}`;
+}
+
 function failed(m: Migration, step: string, run: CriuRun): Migration {
   m.steps.push(`${step} failed`);
   m.log = `${describeFailure(`criu ${step}`, run, MS)}\n${run.excerpt.join('\n')}`;
@@ -194,8 +200,10 @@ export async function lazyMigrate(src: Node, dst: Node, o: { bin: string; port: 
   m.pagesOnDestination = await pageBytes(dst.env, img);
   const lazy = background(dst, (c) => c.lazyPages({ from, imagesDir: img, logFile: 'lazy-pages.log', verbosity: 4 }));
   const both = async () => {
+    // A source whose page server failed ends on its own a moment later: give it that (bounded) before stopping it, so its log says why.
+    await poll(async () => (lazy.done() && dumping.done() ? true : undefined), { intervalMs: 100, timeoutMs: 10_000 });
     const [l, d] = [await lazy.stop(), await dumping.stop()];
-    m.log += `\n--- lazy-pages: ${l?.excerpt.join('\n') ?? 'stopped'}\n--- dump: ${d?.excerpt.join('\n') ?? 'stopped'}`;
+    m.log += `\n--- lazy-pages: ${l?.excerpt.join('\n') ?? await logErrors(dst, `${img}/lazy-pages.log`)}\n--- dump: ${d?.excerpt.join('\n') ?? await logErrors(src, `${img}/dump.log`)}`;
     return [l, d] as const;
   };
   const socket = await poll(async () => ((await dst.env.exec(['test', '-S', `${img}/lazy-pages.socket`], { timeoutMs: MS })).exitCode === 0 ? true : lazy.done() ? false : undefined), { intervalMs: 50, timeoutMs: MS });

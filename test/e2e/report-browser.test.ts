@@ -5,12 +5,32 @@
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { chromium, type Page } from 'playwright-core';
 import { describe, expect, test } from 'vitest';
 import { ROOT, cli, tempDir } from './harness.ts';
 import { recordedWithPilots } from '../pilot-results.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
+
+/** Opens URL in a fresh headless Chromium (no network of its own), collecting console errors and anything fetched that is not a file; closes it after. */
+async function inBrowser(url: string, body: (b: { page: Page; problems: string[]; fetched: string[] }) => Promise<void>): Promise<void> {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
+    const problems: string[] = [];
+    const fetched: string[] = [];
+    page.on('console', (m) => (m.type() === 'error' || m.type() === 'warning') && problems.push(m.text()));
+    page.on('pageerror', (e) => problems.push(e.message));
+    page.on('request', (q) => !q.url().startsWith('file://') && fetched.push(q.url()));
+    await page.goto(url);
+    await body({ page, problems, fetched });
+  } finally {
+    await browser.close();
+  }
+}
 
 describe('HTML report in Chromium', () => {
   test('matrix, a failing cell opens its details, capabilities and chart present, no console errors, nothing fetched', async () => {
@@ -20,18 +40,7 @@ describe('HTML report in Chromium', () => {
     const html = join(out, '2026-11-25T07-56-25Z-79aa', 'report.html');
     expect(existsSync(html)).toBe(true);
 
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    try {
-      const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
-      const problems: string[] = [];
-      const fetched: string[] = [];
-      page.on('console', (m) => (m.type() === 'error' || m.type() === 'warning') && problems.push(m.text()));
-      page.on('pageerror', (e) => problems.push(e.message));
-      page.on('request', (q) => !q.url().startsWith('file://') && fetched.push(q.url()));
-      await page.goto(`file://${html}`);
+    await inBrowser(`file://${html}`, async ({ page, problems, fetched }) => {
 
       expect(await page.locator('#matrix tbody tr').count()).toBe(9);
       expect(await page.locator('#verdict').textContent()).toBe('FAIL');
@@ -78,9 +87,7 @@ describe('HTML report in Chromium', () => {
       await page.locator('#runs a').first().click();
       expect(await page.locator('#matrix tbody tr').count()).toBe(9);
       expect(problems).toEqual([]);
-    } finally {
-      await browser.close();
-    }
+    });
   }, 120_000);
 
   test('pilot verdict board: pools × pilots coloured by verdict, conditions in the squares, a square opens its evidence, whose cells open theirs', async () => {
@@ -91,18 +98,7 @@ describe('HTML report in Chromium', () => {
     const r = await cli(['report', join(out, 'results.json')]);
     expect(r.exitCode, r.all).toBe(0);
 
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    try {
-      const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
-      const problems: string[] = [];
-      const fetched: string[] = [];
-      page.on('console', (m) => (m.type() === 'error' || m.type() === 'warning') && problems.push(m.text()));
-      page.on('pageerror', (e) => problems.push(e.message));
-      page.on('request', (q) => !q.url().startsWith('file://') && fetched.push(q.url()));
-      await page.goto(`file://${join(out, 'report.html')}`);
+    await inBrowser(`file://${join(out, 'report.html')}`, async ({ page, problems, fetched }) => {
 
       const board = page.locator('#pilot-board');
       expect(await board.locator('tr[data-pool]').count()).toBe(3);
@@ -133,8 +129,6 @@ describe('HTML report in Chromium', () => {
       expect(await page.locator(`details#${id}`).textContent()).toMatch(/pilot: clientGapMsMax\s*900 ms/);
       expect(problems).toEqual([]);
       expect(fetched).toEqual([]);
-    } finally {
-      await browser.close();
-    }
+    });
   }, 120_000);
 });
