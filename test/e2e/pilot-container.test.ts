@@ -17,6 +17,10 @@ import { ociArchiveScript } from '../../src/runtimes/cri/oci-archive.ts';
 import type { Cell, RunResults } from '../../src/results/schema.ts';
 import { ROOT, removeTempDirs, runJsonConfig, tempDir } from './harness.ts';
 import { MARK, SERVICE, ask, canDumpInet } from './pilot-services.ts';
+import { capEffOf } from '../../src/runner/capabilities.ts';
+
+/** Does a process started here (as criu is) have CAP_SYS_RESOURCE, which dumping another user's process needs? */
+const hasSysResource = () => Boolean(((capEffOf(readFileSync('/proc/self/status', 'utf8')) ?? 0n) >> 24n) & 1n);
 
 const SID = 'host-sid-containers';
 const TRIXIE = 'host-trixie-containers';
@@ -68,6 +72,8 @@ beforeAll(async () => {
       kv('kv-podman', [SID], { archive, runtime: 'podman' }, ['--tcp-established'], { stages: ['checkpoint-restore'] }),
       // A held connection without --tcp-established: breaks at the checkpoint.
       kv('kv-no-tcp', [SID], { archive, runtime: 'runc' }, [], { stages: ['checkpoint-restore'] }),
+      // As the container's own user (its /etc/passwd): the process runs as nobody, and the seed runs as nobody through runc exec.
+      kv('kv-nobody', [SID], { rootfs, runtime: 'runc', user: 'nobody' }, ['--tcp-established'], { stages: ['checkpoint-restore'], attempts: 1, seed: [{ command: ask('SET answer 42', 'OK'), user: 'nobody', timeoutMs: 15_000 }] }),
       // An option podman has no flag for: never dropped silently.
       kv('kv-podman-unix', [SID], { rootfs, runtime: 'podman' }, ['--tcp-established', '--ext-unix-sk'], { stages: ['checkpoint-restore'], attempts: 1 }),
     ],
@@ -84,7 +90,7 @@ describe('container pilots', () => {
   });
 
   test('start: the container runs from the rootfs and from the OCI archive, ready, seeded, verified, the held client answered', () => {
-    for (const [pool, name] of [[SID, 'kv-runc'], [TRIXIE, 'kv-runc'], [SID, 'kv-podman'], [SID, 'kv-no-tcp'], [SID, 'kv-podman-unix']] as const) {
+    for (const [pool, name] of [[SID, 'kv-runc'], [TRIXIE, 'kv-runc'], [SID, 'kv-podman'], [SID, 'kv-no-tcp'], [SID, 'kv-podman-unix'], [SID, 'kv-nobody']] as const) {
       const c = cell(pool, `${name}/start`);
       expect(c.status, `${pool} ${name}: ${c.reason}`).toBe('PASS');
       expect(c.metrics.pilot!['clientErrors']).toBe(0);
@@ -151,6 +157,14 @@ describe('container pilots', () => {
     const v = verdict(SID, 'kv-no-tcp')!;
     expect(v.verdict).toBe('NO-GO');
     expect(v.response).toMatch(/established-TCP/);
+  });
+
+  test("a container user: start checks the process runs as that uid; the checkpoint needs CAP_SYS_RESOURCE, a SKIP naming it where root lacks it", () => {
+    const c = cell(SID, 'kv-nobody/checkpoint-restore');
+    if (!hasSysResource()) {
+      expect(c.status).toBe('SKIP');
+      expect(c.reason).toMatch(/^capability missing: CAP_SYS_RESOURCE .*\(the service runs as nobody\)$/);
+    } else expect(c.status, c.reason).toBe('PASS');
   });
 
   test('an option the runtime has no flag for is a SKIP naming it, not dropped', () => {
