@@ -260,6 +260,6 @@ async function subjectOf(stage: PilotStage, x: StageContext): Promise<PilotSubje
     throw e;
   }
   const id = `${pilot.name}-${dir.split('/').slice(-2).join('-')}`.replace(/[^A-Za-z0-9_.-]/g, '_').slice(-60);
-  const runtime = createRuntime(info, { env, criuEnv: x.containers.criuEnv, tag: x.containers.tag, timeoutMs: x.timeouts.criuMs, criu: x.criu, probeTimeoutMs: x.timeouts.commandMs, baseDir: `${dir}/rt` });
+  const runtime = createRuntime(info, { env, criuEnv: x.containers.criuEnv, tag: x.containers.tag, timeoutMs: x.timeouts.criuMs, criu: x.criu, probeTimeoutMs: x.timeouts.commandMs, baseDir: `${dir}/rt`, signal: x.signal });
   return new PilotContainer(env, pilot, { ...o, runtime, id, rootfs, ociRuntime: info.ociRuntime });
 }
