@@ -21,20 +21,24 @@ export interface RuntimeFlags extends JobOptions {
 }
 
 /**
- * A pilot's criu.options as the runtime's own checkpoint/restore flags; the
- * options it has no flag for are named (the stage is then a SKIP naming
- * them: an option is never dropped silently). An option with a value
- * (--ext-unix-sk=…) has no runtime flag.
+ * A pilot's criu.options as the runtime's own checkpoint/restore flags. runc
+ * takes any other option through a CRIU configuration file (config, see
+ * OciRuntime: the org.criu.config annotation); crun and podman cannot, and
+ * those options are named (the stage is then a SKIP naming them: an option
+ * is never dropped silently). An option with a value (--ext-unix-sk=…) has
+ * no runtime flag.
  */
-export function runtimeFlags(runtime: RuntimeName, options: readonly string[]): { flags: RuntimeFlags; unsupported: string[] } {
+export function runtimeFlags(runtime: RuntimeName, options: readonly string[]): { flags: RuntimeFlags; config: string[]; unsupported: string[] } {
   const flags: RuntimeFlags = {};
+  const config: string[] = [];
   const unsupported: string[] = [];
   for (const o of options) {
     const k = RUNTIME_FLAGS[runtime][o];
     if (k) flags[k] = true;
+    else if (runtime === 'runc') config.push(o);
     else unsupported.push(o);
   }
-  return { flags, unsupported };
+  return { flags, config, unsupported };
 }
 
 /**
@@ -56,7 +60,9 @@ export class PilotContainer extends PilotSubject {
   private started = false;
   private last: RuntimeRun | undefined;
 
-  constructor(env: Environment, pilot: Pilot, o: { probe: string; commandMs: number; runtime: ContainerRuntime; id: string; rootfs: StagedRootfs; ociRuntime?: string | undefined }) {
+  private readonly criuConfig: string[];
+
+  constructor(env: Environment, pilot: Pilot, o: { probe: string; commandMs: number; runtime: ContainerRuntime; id: string; rootfs: StagedRootfs; ociRuntime?: string | undefined; criuConfig?: string[] }) {
     if (!('container' in pilot.service)) throw new TypeError(`pilot ${pilot.name}: a command service runs as a PilotService`);
     super(env, pilot, o);
     this.c = pilot.service.container;
@@ -64,6 +70,7 @@ export class PilotContainer extends PilotSubject {
     this.id = o.id;
     this.rootfs = o.rootfs;
     this.ociRuntime = o.ociRuntime ?? 'runc';
+    this.criuConfig = o.criuConfig ?? [];
   }
 
   /** The last runtime command that failed (its diagnoses and CRIU log excerpt for the cell). */
@@ -103,7 +110,7 @@ export class PilotContainer extends PilotSubject {
     const prepared = (this.last = await this.runtime.prepare({}));
     if (!prepared.ok) return { ok: false, detail: describeRuntimeFailure(`${this.runtime.name} setup`, prepared, this.commandMs) };
     const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...this.rootfs.env, ...(this.c.user === 'root' ? {} : { HOME: '/' }) };
-    const run = (this.last = await this.runtime.start({ id: this.id, workload: '', args: [], own: { rootfs: this.rootfs.dir, command: this.c.command, uid: this.ids!.uid, gid: this.ids!.gid, env } }));
+    const run = (this.last = await this.runtime.start({ id: this.id, workload: '', args: [], own: { rootfs: this.rootfs.dir, command: this.c.command, uid: this.ids!.uid, gid: this.ids!.gid, env, ...(this.criuConfig.length ? { criuConfig: this.criuConfig } : {}) } }));
     if (!run.ok) return { ok: false, detail: describeRuntimeFailure(`${this.runtime.name} run`, run, this.commandMs) };
     return (await this.readPid()) ? { ok: true, detail: '' } : { ok: false, detail: `${this.runtime.name} run exited 0 but the container's PID cannot be read` };
   }
@@ -155,9 +162,9 @@ export class PilotContainer extends PilotSubject {
     return buf.toString('utf8').split('\n').filter(Boolean).slice(-20).map((l) => `${this.runtime.name}: ${l}`);
   }
 
-  /** What ran the container, for the cell's commands: "runc 1.3.6 (root filesystem: OCI archive …)". */
-  describe(): string {
-    return `${this.runtime.name}${this.runtime.name === 'podman' ? ` (OCI runtime ${this.ociRuntime})` : ''}, root filesystem from ${this.rootfs.source}`;
+  /** The CRIU configuration file runc reads (org.criu.config), for the cell's commands; undefined without one. */
+  criuConfigNote(): string | undefined {
+    return this.criuConfig.length ? `org.criu.config (CRIU configuration file runc reads on checkpoint and restore): ${this.criuConfig.map((o) => o.replace(/^--/, '')).join(', ')}` : undefined;
   }
 
   async remove(): Promise<void> {

@@ -143,7 +143,9 @@ export async function attemptStage(stage: PilotStage, x: StageContext): Promise<
     const log = (name: string) => ({ logFile: `${dir}/img/${name}`, verbosity: 4 as const });
     if (container && stage !== 'start') {
       const rt = container.runtime.name;
-      const { flags } = runtimeFlags(rt, reconnect ? pilot.criu.options.filter((o) => o.replace(/=.*$/, '') !== '--tcp-established') : pilot.criu.options);
+      const note = container.criuConfigNote();
+      if (note) commands.push(note);
+      const { flags } = runtimeFlags(rt, containerOptions(stage, pilot));
       const failed = (what: string, run: StepRun) => new Stop(failureStatus(run.diagnoses), describeRuntimeFailure(`${rt} ${what}`, run, x.timeouts.criuMs), run);
       if (stage === 'leave-running') {
         const ck = record(await container.checkpoint(`${dir}/img`, { ...flags, leaveRunning: true }));
@@ -247,10 +249,10 @@ async function subjectOf(stage: PilotStage, x: StageContext): Promise<PilotSubje
   if (!x.containers) return new Stop('ERROR', `harness: no runtime inventory was handed to the stage of container pilot ${pilot.name}`);
   const info = x.containers.runtimes.find((r) => r.name === c.runtime);
   if (!info || info.version === null) return new Stop('SKIP', `capability missing: ${c.runtime} is not installed in this node image (add it to the pilot's packages, or name a pool whose image has it)`);
+  const { config, unsupported } = runtimeFlags(c.runtime, containerOptions(stage, pilot));
   if (stage !== 'start') {
     if (!info.checkpoint) return new Stop('SKIP', `capability missing: ${c.runtime} ${info.version} cannot checkpoint here: ${info.detail}`);
-    const { unsupported } = runtimeFlags(c.runtime, pilot.criu.options);
-    if (unsupported.length) return new Stop('SKIP', `capability missing: ${c.runtime} has no checkpoint/restore flag for the CRIU option(s) ${unsupported.join(', ')} the pilot needs (runc and crun pass --tcp-established, --file-locks, --shell-job, --ext-unix-sk; podman --tcp-established, --file-locks)`);
+    if (unsupported.length) return new Stop('SKIP', `capability missing: ${c.runtime} has no checkpoint/restore flag for the CRIU option(s) ${unsupported.join(', ')} the ${stage} stage needs (crun passes --tcp-established, --file-locks, --shell-job, --ext-unix-sk; podman --tcp-established, --file-locks; runc any, through a CRIU configuration file)`);
   }
   let rootfs;
   try {
@@ -261,5 +263,11 @@ async function subjectOf(stage: PilotStage, x: StageContext): Promise<PilotSubje
   }
   const id = `${pilot.name}-${dir.split('/').slice(-2).join('-')}`.replace(/[^A-Za-z0-9_.-]/g, '_').slice(-60);
   const runtime = createRuntime(info, { env, criuEnv: x.containers.criuEnv, tag: x.containers.tag, timeoutMs: x.timeouts.criuMs, criu: x.criu, probeTimeoutMs: x.timeouts.commandMs, baseDir: `${dir}/rt`, signal: x.signal });
-  return new PilotContainer(env, pilot, { ...o, runtime, id, rootfs, ociRuntime: info.ociRuntime });
+  return new PilotContainer(env, pilot, { ...o, runtime, id, rootfs, ociRuntime: info.ociRuntime, criuConfig: stage === 'start' ? [] : config });
+}
+
+/** The CRIU options of a container stage: the pilot's; the reconnect variant drops --tcp-established and adds --skip-in-flight, as for a command service. */
+function containerOptions(stage: PilotStage, pilot: Pilot): string[] {
+  if (stage !== 'checkpoint-restore/reconnect') return pilot.criu.options;
+  return [...new Set([...pilot.criu.options.filter((o) => o.replace(/=.*$/, '') !== '--tcp-established'), '--skip-in-flight'])];
 }

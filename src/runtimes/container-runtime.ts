@@ -16,7 +16,15 @@ export interface ContainerSpec {
    * instead of the workload rootfs: its directory in the environment, its
    * command, user and environment. workload is then ignored.
    */
-  own?: { rootfs: string; command: string[]; uid: number; gid: number; env: Record<string, string> };
+  own?: {
+    rootfs: string;
+    command: string[];
+    uid: number;
+    gid: number;
+    env: Record<string, string>;
+    /** runc: CRIU options it has no flag for, written to a CRIU configuration file its checkpoint and restore read (annotation org.criu.config). */
+    criuConfig?: string[];
+  };
 }
 
 /** CRIU options runc and crun pass on as flags of the same name (checkpoint and restore); podman has none of them. */

@@ -15,6 +15,7 @@ export interface BundleSpec {
   rootPath?: string;
   /** The process's user (default root). */
   user?: { uid: number; gid: number };
+  annotations?: Record<string, string>;
 }
 
 const DEFAULT_CAPS = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
@@ -33,6 +34,7 @@ export function ociConfig(b: BundleSpec): object {
     },
     root: { path: b.rootPath ?? 'rootfs', readonly: false },
     hostname: b.hostname ?? 'cc-workload',
+    ...(b.annotations ? { annotations: b.annotations } : {}),
     mounts: [
       { destination: '/proc', type: 'proc', source: 'proc' },
       { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },

@@ -1,6 +1,7 @@
 import type { Environment, ExecResult } from '../environments/environment.ts';
 import { CGROUP_PARENT } from '../environments/cgroup-parent.ts';
 import { ociConfig } from './oci-bundle.ts';
+import { CRIU_CONFIG_ANNOTATION } from './cri/containerd-config.ts';
 import { runtimeRun, shq, type CheckpointOptions, type ContainerRuntime, type ContainerSpec, type ContainerState, type RestoreOptions, type RuntimeCapabilities, type RuntimeRun } from './container-runtime.ts';
 
 export interface DriverOptions {
@@ -74,8 +75,11 @@ export class OciRuntime implements ContainerRuntime {
     await this.o.env.makeDir(b);
     const cgroupsPath = `/${CGROUP_PARENT}/${this.o.tag}/${spec.id}`;
     const own = spec.own;
+    // runc reads a CRIU configuration file named by this annotation on checkpoint and restore (one option a line, without its dashes).
+    const criuConf = own?.criuConfig?.length ? `${b}/criu.conf` : undefined;
+    if (criuConf) await this.o.env.writeFile(criuConf, own!.criuConfig!.map((o) => `${o.replace(/^--/, '')}\n`).join(''));
     const config = own
-      ? ociConfig({ args: own.command, env: own.env, cgroupsPath, rootPath: own.rootfs, user: { uid: own.uid, gid: own.gid }, hostname: spec.id })
+      ? ociConfig({ args: own.command, env: own.env, cgroupsPath, rootPath: own.rootfs, user: { uid: own.uid, gid: own.gid }, hostname: spec.id, ...(criuConf ? { annotations: { [CRIU_CONFIG_ANNOTATION]: criuConf } } : {}) })
       : ociConfig({ args: [`/cc/${spec.workload}`, ...spec.args], env: { CC_OUT: '/cc/out.txt' }, cgroupsPath });
     await this.o.env.writeFile(`${b}/config.json`, JSON.stringify(config, null, 1));
     const run = [...this.global, '--log', `${b}/runtime.log`, 'run', '-d', '--bundle', b, '--pid-file', `${b}/pid`, spec.id];
