@@ -72,7 +72,7 @@ async function stage(env: Environment, name: string, c: ContainerService, o: { t
     if (packed.exitCode !== 0) throw new ContainerRootfsError(name, `tar of ${from} on the host failed: ${packed.stderr.trim().split('\n').slice(-2).join(' | ')}`);
     const inNode = `${dir}.tar`;
     await env.copyIn(tar, inNode);
-    const r = await env.exec(['sh', '-c', `rm -rf ${shq(dir)} && mkdir -p ${shq(dir)} && tar --numeric-owner -xpf ${shq(inNode)} -C ${shq(dir)}; s=$?; rm -f ${shq(inNode)}; exit $s`], { timeoutMs: o.timeoutMs, signal: o.signal });
+    const r = await env.exec(['sh', '-c', `rm -rf ${shq(dir)} && mkdir -p ${shq(dir)} && chmod 755 ${shq(dir)} && tar --numeric-owner -xpf ${shq(inNode)} -C ${shq(dir)}; s=$?; rm -f ${shq(inNode)}; exit $s`], { timeoutMs: o.timeoutMs, signal: o.signal });
     if (r.exitCode !== 0) throw new ContainerRootfsError(name, `unpacking it in the node failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-2).join(' | ')}`);
     return { dir, env: {}, source: `rootfs directory ${from}` };
   } finally {

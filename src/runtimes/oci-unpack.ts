@@ -39,7 +39,7 @@ export async function unpackOciArchive(env: Environment, archive: string, rootfs
     return r.stdout;
   };
   try {
-    await sh(`rm -rf ${shq(layout)} ${shq(rootfs)} && mkdir -p ${shq(layout)} ${shq(rootfs)} && tar -xf ${shq(archive)} -C ${shq(layout)} --no-same-owner`, 'extracting the image layout');
+    await sh(`rm -rf ${shq(layout)} ${shq(rootfs)} && mkdir -p ${shq(layout)} ${shq(rootfs)} && chmod 755 ${shq(rootfs)} && tar -xf ${shq(archive)} -C ${shq(layout)} --no-same-owner`, 'extracting the image layout');
     const blob = async (digest: string | undefined): Promise<Buffer> => {
       const m = /^sha256:([0-9a-f]{64})$/.exec(digest ?? '');
       if (!m) throw new OciArchiveError(archive, `a descriptor's digest is not sha256:<64 hex> (got ${JSON.stringify(digest)})`);
