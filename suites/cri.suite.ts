@@ -31,6 +31,8 @@ import { CriPods } from '../src/runtimes/cri/cri-pods.ts';
 import { startCriRelay } from '../src/runtimes/cri/cri-relay.ts';
 import { CRI_TCP_PORT } from '../src/runtimes/cri/containerd-config.ts';
 import { VM_DIR_PREFIX } from '../src/backends/qemu/qemu-backend.ts';
+import { CriPeer } from '../src/runner/cri-peer.ts';
+import { EXTERNAL_TCP_WORKLOAD } from '../src/runner/migration-tcp.ts';
 
 const SUITE = 'cri';
 const plan = inject('plan');
@@ -75,6 +77,8 @@ describe.concurrent.each(pools)('$name', (pool) => {
       return (up = { ok: false, status: 'ERROR', reason: `containerd ${version} could not be brought up: ${(e as Error).message}` });
     }
   };
+  // tcp-external's peer and archive, from its checkpoint cell to its restore cell.
+  let external: { peer: CriPeer; archive?: string; said: string } | undefined;
   // The second node (restore of a checkpoint taken on the first), brought up on first use.
   let peer: { env: Environment; pods?: CriPods; error?: string } | undefined;
   const bringUpPeer = async (): Promise<{ env: Environment; pods?: CriPods; error?: string }> => {
@@ -91,6 +95,7 @@ describe.concurrent.each(pools)('$name', (pool) => {
     return peer;
   };
   afterAll(async () => {
+    await external?.peer.close();
     for (const [what, p] of [
       ['', pods],
       [' (second node)', peer?.pods],
@@ -128,7 +133,7 @@ describe.concurrent.each(pools)('$name', (pool) => {
       await c.pods.removePod(w.pod);
       return w.draft ?? { status: 'PASS', reason: `a pod on the CNI bridge and the workload container ready in ${w.startMs} ms`, durations: { totalMs: w.startMs, startMs: w.startMs } };
     });
-    for (const workload of needs.workloads) {
+    for (const workload of needs.workloads.filter((w) => w !== EXTERNAL_TCP_WORKLOAD)) {
       cell(workload === 'counter' ? 'checkpoint' : `checkpoint/${workload}`, workload, async (c) => {
         const r = await checkpointCell(c, workload);
         await c.pods.o.env.remove(`${c.dir}/archive-check`);
@@ -152,6 +157,45 @@ describe.concurrent.each(pools)('$name', (pool) => {
         }
       });
     }
+    // tcp-external: the pod's connection goes to a peer outside it, on a client node of the run's network (cri-peer.ts).
+    cell('checkpoint/tcp-external', EXTERNAL_TCP_WORKLOAD, async (c) => {
+      const env = c.pods.o.env;
+      if (!plan.network || !env.network) return { status: 'SKIP', reason: `capability missing: the run's node network (the peer of the pod's connection is a client node on it)${plan.network ? `; this ${env.backend} node has no address on it` : ''}`, durations: { totalMs: 0 } };
+      const commands: string[] = [];
+      const peer = new CriPeer({ network: plan.network, guard: plan.natives.guard, peerBinary: plan.natives.workloads[EXTERNAL_TCP_WORKLOAD]!, hostDir: join(pool.hostWorkDir, 'cri-peer'), nodeDir: `${c.dir}/peer` }, (l) => commands.push(l));
+      external = { peer, said: 'not run' };
+      try {
+        await peer.open(env, [env], t.readyMs);
+      } catch (e) {
+        external.said = `ERROR: ${(e as Error).message}`;
+        return { status: 'ERROR', reason: `harness: ${(e as Error).message}`, durations: { totalMs: 0 }, commands };
+      }
+      const r = await checkpointCell(c, EXTERNAL_TCP_WORKLOAD, { ...peer.extras, beforeCheckpoint: async (pod) => peer.cutOff(env, await c.pods.podAddress(pod)) });
+      await env.remove(`${c.dir}/archive-check`);
+      if (r.archive) external.archive = r.archive;
+      external.said = `${r.draft.status}: ${r.draft.reason}`;
+      return { ...r.draft, commands: [...commands, ...(r.draft.commands ?? [])] };
+    });
+    cell('restore/tcp-external', EXTERNAL_TCP_WORKLOAD, async (c) => {
+      const x = external;
+      if (!x?.archive) {
+        await x?.peer.close();
+        const cp = x?.said ?? 'not run';
+        if (cp.startsWith('SKIP')) return { status: 'SKIP', reason: `${cp.slice(6)}: nothing to restore`, durations: { totalMs: 0 } };
+        if (!x) return { status: 'SKIP', reason: 'capability missing: the run\'s node network (no checkpoint was taken)', durations: { totalMs: 0 } };
+        return { status: 'ERROR', reason: `no checkpoint archive to restore (its checkpoint cell: ${cp.slice(0, 300)})`, durations: { totalMs: 0 } };
+      }
+      try {
+        let r = await restoreCell(c, EXTERNAL_TCP_WORKLOAD, x.archive, x.peer.extras.mounts);
+        const peerSaid = r.status === 'PASS' ? await x.peer.peerFailure() : undefined;
+        if (peerSaid) r = { ...r, status: 'FAIL', reason: `the restored workload verified itself, but its peer on the client node says: ${peerSaid}` };
+        if (r.status !== 'PASS' && r.diagnoses?.some((d) => d.id === 'tcp-address-missing')) r = { ...r, reason: `${r.reason} (the connection's end was bound to the checkpointed pod's address ${x.peer.podAddress}; the CNI gave the restored pod a new one, and CRI has no way to ask for the old)` };
+        return { ...r, workloadOutput: [...(r.workloadOutput ?? []), ...(await x.peer.peerLines()).map((l) => `peer: ${l}`)] };
+      } finally {
+        await x.peer.close();
+        await c.pods.o.env.remove(x.archive);
+      }
+    });
     // Migration through CRI: a checkpoint of the counter on this node restored on a second node of the pool (its own
     // containerd, registry and pods), the archive carried by the host as an operator would copy it.
     cell('restore/other-node', 'counter', async (c) => {

@@ -19,6 +19,7 @@ import { openEnvironment } from '../src/runner/environments.ts';
 import { MIGRATION_BASE, attemptMigration, migrationCases, type MigrationNode } from '../src/runner/migration.ts';
 import { aggregate, type Attempt } from '../src/runner/repeat.ts';
 import { attemptRuntimeMigration } from '../src/runner/migration-runtime.ts';
+import { attemptCriMigration, criImageWorkloads, CriMigrationNodes } from '../src/runner/migration-cri.ts';
 import { transitDir } from '../src/runner/transfer.ts';
 import { EXTERNAL_TCP_WORKLOAD } from '../src/runner/migration-tcp.ts';
 import { remedyCell, RemedyCannotRun } from '../src/runner/remedy.ts';
@@ -64,7 +65,23 @@ function binaryOf(hostBinary: string): string {
 // Cold's downtime per pair and workload: every other mode of the same pair (from any group) is measured against it.
 const coldDowntime = new Map<string, number>();
 
+// Mode cri: one containerd per pool's node, brought up by the first cri cell that needs it.
+const criNodes = new CriMigrationNodes();
+function criNode(n: MigrationNode) {
+  const pool = poolOf(n.pool);
+  return criNodes.get(n.pool, () => ({
+    node: n,
+    pause: plan.natives.pause,
+    registry: plan.natives.registry,
+    binaries: Object.fromEntries(criImageWorkloads(plan.natives.workloads).map((w) => [w, binaryOf(plan.natives.workloads[w]!)])),
+    tag: `${plan.runId}-${n.pool}-mig-cri`.replace(/[^A-Za-z0-9_.-]/g, '_'),
+    timeouts: t,
+    criuEnv: pool.criuEnv,
+  }));
+}
+
 afterAll(async () => {
+  for (const [pool, left] of Object.entries(await criNodes.stopAll())) console.error(`${pool} (migration): containerd left behind: ${left.join('; ')}`);
   await Promise.all([...nodes.values()].map(async (n) => (await n.catch(() => undefined))?.env.dispose()));
 });
 
@@ -99,7 +116,9 @@ function pairTests(pair: MigrationPair): void {
     for (let i = 1; i <= plan.settings.repeat; i++) {
       const dir = `${MIGRATION_BASE}/cells/${name}${plan.settings.repeat > 1 ? `/${i}` : ''}`;
       const transit = await transitDir(`${source.hostWorkDir}/migration-transit`, `${name}-${i}`);
-      const a = c.mode === 'runtime'
+      const a = c.mode === 'cri'
+        ? await attemptCriMigration(c, { source: { pool: pair.source, env: src.env, cri: await criNode(src) }, destination: { pool: pair.destination, env: dst.env, cri: await criNode(dst) }, dir, transit, timeouts: t, ...(c.workload === EXTERNAL_TCP_WORKLOAD ? { externalPeer: { network: plan.network, guard: plan.natives.guard, peerBinary: plan.natives.workloads[c.workload]!, hostDir: `${source.hostWorkDir}/migration-peer/${name}-${i}` } } : {}), signal: ctx.signal })
+        : c.mode === 'runtime'
         ? await attemptRuntimeMigration(c, {
             source: { node: src, pool: source },
             destination: { node: dst, pool: poolOf(pair.destination) },
@@ -149,7 +168,7 @@ function pairTests(pair: MigrationPair): void {
       { plan, pool: source, suite: SUITE, check: c.check, env: src.env },
       draft,
       async (dir, { remedy: r }) => {
-        if (c.mode === 'runtime') throw new RemedyCannotRun('a migration through a container runtime is not re-run with a remedy');
+        if (c.mode === 'runtime' || c.mode === 'cri') throw new RemedyCannotRun(`a migration through ${c.mode === 'cri' ? 'CRI' : 'a container runtime'} is not re-run with a remedy`);
         if (r.runtime) throw new RemedyCannotRun(`the remedy is another container runtime (${r.runtime}), and this migration moves a process, not a container`);
         const env = r.env ?? {};
         const options = r.criuOptions ?? [];

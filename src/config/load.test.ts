@@ -142,6 +142,14 @@ describe('migrations: in the config', () => {
     expect(errorOf(`${POOLS}migrations:\n  - {name: g, pools: [a]}\nsettings: {suites: [round-trip]}\n`)).toMatchObject({ path: 'settings.suites', expected: expect.stringMatching(/"migration"/) });
   });
 
+  test('mode cri: the pairs carry it; a group with none of them is refused', () => {
+    const { config } = parseConfig(`${POOLS}migrations:\n  - {name: g, from: [a], to: [b], workloads: [counter, process-tree, threads], modes: [cold, cri]}\n`, 'f.yaml');
+    const [pair] = migrationPairs(config, new Set(['a', 'b']));
+    expect(pair).toMatchObject({ source: 'a', destination: 'b', modes: ['cold', 'cri'] });
+    expect(pairNeedsNetwork(pair!)).toBe(false);
+    expect(errorOf(`${POOLS}migrations:\n  - {name: g, pools: [a, b], workloads: [threads, big-mem], modes: [cri]}\n`)).toMatchObject({ path: 'migrations[0].workloads', expected: expect.stringMatching(/mode "cri".*counter, process-tree/) });
+  });
+
   test('tcp-external: serviceAddress move (default) or stay reaches the pairs; the pair asks for the node network (its peer is a third node)', () => {
     const { config } = parseConfig(`${POOLS}migrations:\n  - {name: g, pools: [a, c], workloads: [tcp-external]}\n  - {name: h, from: [b], to: [c], workloads: [tcp-external], serviceAddress: stay}\n  - {name: k, from: [b], to: [a]}\n`, 'f.yaml');
     const pairs = migrationPairs(config, new Set(['a', 'b', 'c']));

@@ -26,7 +26,9 @@ export const SUITES = ['criu-check', 'round-trip', 'runtime', 'cri', 'migration'
  */
 export const DEFAULT_SUITES = ['criu-check', 'round-trip', 'runtime', 'cri', 'migration'] as const satisfies readonly (typeof SUITES)[number][];
 /** How a migration moves a workload between pools (see src/runner/migration.ts). */
-export const MIGRATION_MODES = ['cold', 'pre-copy', 'page-server', 'lazy', 'runtime'] as const;
+export const MIGRATION_MODES = ['cold', 'pre-copy', 'page-server', 'lazy', 'runtime', 'cri'] as const;
+/** Mode cri moves these (the containers the cri suite also runs in pods); a group's other workloads get no cri cell. */
+export const CRI_MIGRATION_WORKLOADS = ['counter', 'process-tree', 'tcp-external'] as const;
 /** What a migration moves: process workloads CRIU dumps itself. */
 export const MIGRATION_WORKLOADS = ['counter', 'open-file', 'pipe-pair', 'process-tree', 'threads', 'big-mem', 'tcp-external'] as const;
 /** tcp-external in migrations: whether the destination gets the service address the connection is bound to (see MigrationGroup). */
@@ -194,6 +196,8 @@ export const MigrationGroup = z
   })
   .superRefine((g, ctx) => {
     if (g.pools && (g.from || g.to)) ctx.addIssue({ code: 'custom', path: ['pools'], message: 'either "pools" (every ordered pair) or "from" and "to", not both' });
+    if (g.modes.includes('cri') && !g.workloads.some((w) => (CRI_MIGRATION_WORKLOADS as readonly string[]).includes(w)))
+      ctx.addIssue({ code: 'custom', path: ['workloads'], message: `mode "cri" moves a container through CRI: name at least one of ${CRI_MIGRATION_WORKLOADS.join(', ')} in the group's workloads` });
     if (!g.pools && !(g.from && g.to)) ctx.addIssue({ code: 'custom', path: [g.from ? 'to' : 'from'], message: 'the pools of the group: "pools: [A, B, …]" (every ordered pair) or both "from: […]" and "to: […]"' });
   });
 export type MigrationGroup = z.infer<typeof MigrationGroup>;

@@ -16,6 +16,13 @@ describe('the CRI path: diagnoses from what containerd said here', () => {
     expect(d[0]).toMatchObject({ id: 'cri-restore-base-image-no-digest', blame: 'tuple', evidence: expect.stringContaining('failed to pull checkpoint base image sha256:1d68d44b') });
     expect(failureStatus(d)).toBe('FAIL');
   });
+  test('containerd 1.7.24 given a checkpoint archive as a container image: it resolves the path as an image name (restore only, a tuple cause)', () => {
+    const text = rec('containerd-1.7.24-restore-from-archive-not-found.txt');
+    expect(diagnose({ text, stage: 'cri-restore' }).map((d) => d.id)).toEqual(['cri-restore-archive-not-an-image']);
+    expect(diagnose({ text, stage: 'cri-checkpoint' }).map((d) => d.id)).not.toContain('cri-restore-archive-not-an-image');
+    // An image name that is not a path (a pull that failed) is not this.
+    expect(diagnose({ text: 'CRI CreateContainer failed: NOT_FOUND: failed to resolve image "localhost:5000/x:1": not found', stage: 'cri-restore' }).map((d) => d.id)).not.toContain('cri-restore-archive-not-an-image');
+  });
   test('a read-only /var/lib/cni stops every pod sandbox: an environment cause (ERROR)', () => {
     const d = diagnose({ text: rec('containerd-1.7.24-runpodsandbox-cni-cache-read-only.txt'), stage: 'cri-restore' });
     expect(d.map((x) => x.id)).toEqual(['cri-cni-cache-read-only']);

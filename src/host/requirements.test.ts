@@ -12,11 +12,12 @@ describe('what a selection needs on the host', () => {
     expect(needsOf(loaded, pick('k6.12-trixie')).has('network')).toBe(false);
     expect(needsOf(loaded, pick('host-trixie', 'host-bookworm')).has('network')).toBe(false);
   });
-  test('the cri suite needs the node network only for a VM pool with containerd (its CRI client reaches containerd over it)', () => {
+  test('the cri suite needs the node network for a pool with containerd, whatever its backend (a VM\'s CRI client reaches containerd over it; tcp-external\'s peer is a client node of it)', () => {
     const cfg = (image: string, kernel: string) => parseConfig(`pools:\n  - name: p\n    kernel: ${kernel}\n    image: ${image}\nsettings:\n  suites: [cri]\n`, 'cri.yaml');
     const needs = (image: string, kernel: string) => needsOf(cfg(image, kernel), cfg(image, kernel).config.pools).has('network');
     expect(needs('debian-sid-containerd', 'debian/trixie')).toBe(true);
     expect(needs('debian-trixie', 'debian/trixie')).toBe(false);
-    expect(needs('debian-sid-containerd', 'host')).toBe(false);
+    expect(needs('debian-sid-containerd', 'host')).toBe(true);
+    expect(needs('debian-trixie', 'host')).toBe(false);
   });
 });

@@ -1,7 +1,7 @@
 import { diagnose, failureStatus, logExcerpt } from '../criu/diagnose.ts';
 import { decodeStats } from '../criu/images.ts';
 import type { CellDraft } from './cell.ts';
-import { isUnimplemented, type CriPods, type PodRef } from '../runtimes/cri/cri-pods.ts';
+import { isUnimplemented, type CriPods, type PodMount, type PodRef } from '../runtimes/cri/cri-pods.ts';
 import { CriCallError } from '../runtimes/cri/cri-client.ts';
 import { WORKLOAD_IMAGE } from '../runtimes/cri/containerd-config.ts';
 
@@ -45,8 +45,9 @@ const why = (e: unknown) => (e instanceof CriCallError ? e.message : `harness: $
  */
 async function failed(c: CriCellContext, e: unknown, stage: 'cri-checkpoint' | 'cri-restore', prefix: string, durations: CellDraft['durations']): Promise<CellDraft> {
   if (!(e instanceof CriCallError)) return { status: 'ERROR', reason: `${prefix}${why(e)}`, durations };
-  const logPath = /path= ?(\/\S+\.log)/.exec(e.message)?.[1];
-  const log = logPath ? (await c.pods.o.env.readFile(logPath).catch(() => Buffer.alloc(0))).toString('utf8') : '';
+  // CRIU logs to the node's configured log-file (see criuConfig): runc's restore error names no log, and the path a checkpoint error names stays empty.
+  const read = async (p: string | undefined) => (p ? (await c.pods.o.env.readFile(p).catch(() => Buffer.alloc(0))).toString('utf8') : '');
+  const log = (await read(/path= ?(\/\S+\.log)/.exec(e.message)?.[1])) || (await read(c.pods.node.layout.criuLog));
   const diagnoses = diagnose({ text: [e.message, log].join('\n'), stage });
   const cause = diagnoses.find((d) => d.blame !== 'note');
   const criuError = log.split('\n').find((l) => /\bError \(/.test(l) && !/RLIMIT_NOFILE/.test(l));
@@ -61,13 +62,20 @@ async function failed(c: CriCellContext, e: unknown, stage: 'cri-checkpoint' | '
 }
 
 /** Starts WORKLOAD in a new pod and waits for its "ready"; the draft is set when that failed. */
-export async function startWorkload(c: CriCellContext, workload: string): Promise<{ pod: PodRef; id: string; startMs: number; draft?: CellDraft }> {
+export async function startWorkload(c: CriCellContext, workload: string, extras: PodExtras = {}): Promise<{ pod: PodRef; id: string; startMs: number; draft?: CellDraft }> {
   const pod = await c.pods.runPod(workload);
-  const s = await c.pods.createAndStart(pod, workload, WORKLOAD_IMAGE, [`/cc/${workload}`, ...(ARGS[workload] ?? [])]);
+  const s = await c.pods.createAndStart(pod, workload, WORKLOAD_IMAGE, [`/cc/${workload}`, ...(extras.args ?? ARGS[workload] ?? [])], extras.mounts);
   const lines = await waitLine(c.pods, pod, workload, /^(ready|FAIL)/, c.timeoutMs);
   const ready = lines.includes('ready');
   const draft: CellDraft | undefined = ready ? undefined : { status: 'FAIL', reason: `${workload} never printed ready in its pod${lines.length ? `: ${lines.slice(-1)[0]}` : ''}`, durations: { totalMs: 0, startMs: s.createMs + s.startMs }, workloadOutput: lines };
   return { pod, id: s.id, startMs: s.createMs + s.startMs, ...(draft ? { draft } : {}) };
+}
+
+/** What a cell adds to the workload's container: its arguments, node directories bound in, a step just before CheckpointContainer (given the pod). */
+export interface PodExtras {
+  args?: string[];
+  mounts?: PodMount[];
+  beforeCheckpoint?: (pod: PodRef) => Promise<void>;
 }
 
 export interface CheckpointOutcome {
@@ -77,10 +85,11 @@ export interface CheckpointOutcome {
 }
 
 /** CheckpointContainer of a running workload, and the archive checked: entries, mode and owner, CRIU's stats. */
-export async function checkpointCell(c: CriCellContext, workload: string): Promise<CheckpointOutcome> {
+export async function checkpointCell(c: CriCellContext, workload: string, extras: PodExtras = {}): Promise<CheckpointOutcome> {
   const t0 = Date.now();
-  const w = await startWorkload(c, workload);
+  const w = await startWorkload(c, workload, extras);
   if (w.draft) return { draft: w.draft };
+  await extras.beforeCheckpoint?.(w.pod);
   const archive = `${c.dir}/checkpoint-${workload}.tar`;
   const timeoutS = Math.max(1, Math.round(c.timeoutMs / 1000));
   const t1 = Date.now();
@@ -129,18 +138,27 @@ export async function checkpointCell(c: CriCellContext, workload: string): Promi
   };
 }
 
+/** CreateContainer answered NOT_FOUND for the archive's own path: the runtime resolved it as an image reference (no restore path). */
+function archiveTakenForImageName(e: unknown, archive: string): e is CriCallError {
+  return e instanceof CriCallError && e.codeName === 'NOT_FOUND' && e.details.includes(`"${archive}"`);
+}
+
 /** Restores ARCHIVE into a new pod (CreateContainer with the archive as image, StartContainer); the workload verifies itself. */
-export async function restoreCell(c: CriCellContext, workload: string, archive: string): Promise<CellDraft> {
+export async function restoreCell(c: CriCellContext, workload: string, archive: string, mounts: PodMount[] = []): Promise<CellDraft> {
   const t0 = Date.now();
   let pod: PodRef | undefined;
   try {
     pod = await c.pods.runPod(`${workload}-restored`);
     let s: { id: string; createMs: number; startMs: number };
     try {
-      s = await c.pods.createAndStart(pod, workload, archive, [`/cc/${workload}`]);
+      // The checkpointed container's mounts again (as the kubelet passes the pod spec's): runc maps them for CRIU as external mounts.
+      s = await c.pods.createAndStart(pod, workload, archive, [`/cc/${workload}`], mounts);
     } catch (e) {
       const durations = { totalMs: Date.now() - t0 };
       if (isUnimplemented(e)) return { status: 'SKIP', reason: `capability missing: containerd ${c.version} cannot create a container from a checkpoint archive (UNIMPLEMENTED)`, durations };
+      // containerd 1.7 has no restore in CreateContainer: it looks the archive's path up as an image name.
+      if (archiveTakenForImageName(e, archive))
+        return { status: 'SKIP', reason: `capability missing: containerd ${c.version} cannot restore from a checkpoint archive (CreateContainer looked the archive up as an image name: ${e.details})`, durations, diagnoses: diagnose({ text: e.message, stage: 'cri-restore' }) };
       return await failed(c, e, 'cri-restore', 'restore: ', durations);
     }
     const restoreMs = s.createMs + s.startMs;

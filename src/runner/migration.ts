@@ -1,4 +1,4 @@
-import type { Settings } from '../config/schema.ts';
+import { CRI_MIGRATION_WORKLOADS, type Settings } from '../config/schema.ts';
 import type { MigrationMode } from '../plan/plan.ts';
 import { Criu, describeFailure, type CriuRun } from '../criu/driver.ts';
 import { criuVersionsOnTheWire, diagnose, failureStatus, olderCriuOnDestination, type Diagnosis } from '../criu/diagnose.ts';
@@ -52,7 +52,10 @@ export function migrationCases(pair: { destination: string; workloads: readonly 
   const out: MigrationCase[] = [];
   for (const w of pair.workloads)
     for (const mode of pair.modes) {
-      if (w === 'big-mem') for (const mib of bigMemMiB) out.push({ check: `big-mem/${mib}MiB/${mode} → ${pair.destination}`, workload: w, args: [String(mib), ...(pair.dirtyPercent ? [String(pair.dirtyPercent)] : [])], mode, sizeMiB: mib });
+      // cri moves a container of the cri suite's workloads only; a group's other workloads get no cri cell.
+      if (mode === 'cri') {
+        if ((CRI_MIGRATION_WORKLOADS as readonly string[]).includes(w)) out.push({ check: `${w}/cri → ${pair.destination}`, workload: w, args: [], mode });
+      } else if (w === 'big-mem') for (const mib of bigMemMiB) out.push({ check: `big-mem/${mib}MiB/${mode} → ${pair.destination}`, workload: w, args: [String(mib), ...(pair.dirtyPercent ? [String(pair.dirtyPercent)] : [])], mode, sizeMiB: mib });
       else if (mode === 'runtime') for (const runtime of RUNTIMES_OF_MODE) out.push({ check: `${w}/runtime/${runtime} → ${pair.destination}`, workload: w, args: [], mode, runtime });
       else out.push({ check: `${w}/${mode} → ${pair.destination}`, workload: w, args: [], mode });
     }

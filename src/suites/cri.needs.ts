@@ -6,12 +6,13 @@ export const CRI_PEER_SESSION = 'cri-peer';
 /**
  * cri: containerd's CRI in one session per pool and a second node, with the
  * workloads its pods run (made into the workload image); the run's network
- * when a VM or node-container pool has containerd (the CRI client reaches it
- * there over that network, through a relay: src/runtimes/cri/cri-relay.ts).
+ * when a pool has containerd: on a VM or node container the CRI client
+ * reaches containerd over it (through a relay: src/runtimes/cri/cri-relay.ts),
+ * and on every backend the tcp-external pod's peer is a client node of it.
  */
 export const needs = {
   sessions: ['cri', CRI_PEER_SESSION],
-  workloads: ['counter', 'process-tree', 'tcp-established', 'file-lock'],
+  workloads: ['counter', 'process-tree', 'tcp-established', 'file-lock', 'tcp-external'],
   copyWorkloads: true,
-  network: { agentNodesWith: { file: 'usr/bin/containerd', package: 'containerd' } },
+  network: { nodesWith: { file: 'usr/bin/containerd', package: 'containerd' } },
 } as const satisfies SuiteNeeds;

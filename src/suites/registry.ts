@@ -49,9 +49,9 @@ export function networkFor(suites: readonly string[], pools: readonly NetworkPoo
   return suites.some((s) => {
     const n = needsOfSuite(s).network;
     if (typeof n !== 'object') return n === true;
-    const { file, package: pkg } = n.agentNodesWith;
+    const { file, package: pkg } = n.nodesWith;
     // An image neither built nor debootstrapped (a tarball) may have it: yes.
-    return pools.some((p) => (p.backend === 'qemu' || p.backend === 'container') && (p.rootfs ? existsSync(join(p.rootfs, file)) : p.packages ? p.packages.includes(pkg) : true));
+    return pools.some((p) => (p.rootfs ? existsSync(join(p.rootfs, file)) : p.packages ? p.packages.includes(pkg) : true));
   });
 }
 

@@ -20,13 +20,14 @@ export interface SuiteNeeds {
    * Whether its nodes need a real network between them (page server, lazy
    * pages, network continuity): the run then makes its node network (a host
    * bridge) and every node gets an address on it (Environment.network).
-   * An object: only when a pool of the run is a VM or a node container (whose
-   * work directory the host reaches only through the agent) and its node
-   * image has `file` (a built image: its rootfs; before: its debootstrap
-   * list names `package`) — the cri suite speaks to containerd there over
-   * the network.
+   * An object: only when a pool of the run has a node image with `file` (a
+   * built image: its rootfs; before: its debootstrap list names `package`),
+   * whatever its backend — the cri suite speaks to containerd over the
+   * network on a VM or node container (whose work directory the host
+   * reaches only through the agent), and its tcp-external pod's peer is a
+   * client node of that network on every backend.
    */
-  network?: boolean | { agentNodesWith: { file: string; package: string } };
+  network?: boolean | { nodesWith: { file: string; package: string } };
   /** The pools it runs on, when not every pool of the run (the pilot suite: the pools its pilots name). */
   poolsOf?: (config: Pick<Config, 'pilots'>) => readonly string[];
 }

@@ -28,6 +28,8 @@ export interface ContainerdLayout {
   registry: string;
   /** The CRIU configuration file the containers name (CRIU_CONFIG_ANNOTATION). */
   criuConfig: string;
+  /** CRIU's log of the node's last checkpoint or restore (the configuration file's log-file). */
+  criuLog: string;
 }
 
 export function containerdLayout(dir: string): ContainerdLayout {
@@ -44,6 +46,7 @@ export function containerdLayout(dir: string): ContainerdLayout {
     certsD: `${dir}/certs.d`,
     registry: `${dir}/registry`,
     criuConfig: `${dir}/criu-runc.conf`,
+    criuLog: `${dir}/criu-last.log`,
   };
 }
 
@@ -61,8 +64,17 @@ export const WORKLOAD_IMAGE = `${REGISTRY}/${WORKLOAD_REPO}:1`;
  * only when the runtime's container_annotations lists it.
  */
 export const CRIU_CONFIG_ANNOTATION = 'org.criu.config';
-/** What that file says for the suite's containers (CRIU's config file syntax: one long option a line). */
-export const CRIU_CONFIG = 'tcp-established\nfile-locks\n';
+/**
+ * What that file says for the suite's containers (CRIU's config file syntax:
+ * one long option a line; its options override runc's). log-file: runc's
+ * restore error names no log ("criu failed: type RESTORE errno 0") and the
+ * shim removes its work directory with the failed task, so CRIU logs where
+ * the harness can read it after a failure (one CRIU run at a time per node:
+ * the cells of a node run one after another).
+ */
+export function criuConfig(layout: Pick<ContainerdLayout, 'criuLog'>): string {
+  return `tcp-established\nfile-locks\nlog-file ${layout.criuLog}\n`;
+}
 
 /** The TCP port containerd serves CRI on in a node the host reaches over the run's network (a VM). */
 export const CRI_TCP_PORT = 10010;

@@ -1,6 +1,6 @@
 import type { Environment } from '../../environments/environment.ts';
 import { shq } from '../container-runtime.ts';
-import { cniConfList, containerdConfig, containerdLayout, parseContainerdVersion, registryHosts, REGISTRY, CRIU_CONFIG, type ContainerdLayout } from './containerd-config.ts';
+import { cniConfList, containerdConfig, containerdLayout, parseContainerdVersion, registryHosts, REGISTRY, criuConfig, type ContainerdLayout } from './containerd-config.ts';
 
 /** containerd did not come up in the node (no binary, a bad config, no socket in time). */
 export class ContainerdStartError extends Error {
@@ -62,7 +62,7 @@ export async function startContainerd(env: Environment, o: StartOptions): Promis
   if (w.exitCode !== 0) throw new ContainerdStartError(`cannot make /var/lib/cni writable in the node (libcni's cache): ${w.stderr.trim()}`);
   await env.writeFile(layout.config, containerdConfig({ major, layout, snapshotter, ...(o.tcpAddress ? { tcpAddress: o.tcpAddress } : {}) }));
   await env.writeFile(`${layout.cniConf}/10-cc-pods.conflist`, cniConfList(layout));
-  await env.writeFile(layout.criuConfig, CRIU_CONFIG);
+  await env.writeFile(layout.criuConfig, criuConfig(layout));
   await env.makeDir(`${layout.certsD}/${REGISTRY}`);
   await env.writeFile(`${layout.certsD}/${REGISTRY}/hosts.toml`, registryHosts());
   const pid = await env.spawnDetached(['containerd', '--config', layout.config, '--log-level', 'info'], { outFile: layout.log, ...(o.env ? { env: o.env } : {}) });

@@ -31,6 +31,13 @@ export interface CriNodeOptions {
   remote?: { address: string; port: number; relay: () => Promise<CriRelay> };
 }
 
+/** A directory of the node bound into a container (CRI Mount). */
+export interface PodMount {
+  container_path: string;
+  host_path: string;
+  readonly: boolean;
+}
+
 export interface PodRef {
   podId: string;
   name: string;
@@ -116,16 +123,24 @@ export class CriPods {
   }
 
   /** CreateContainer + StartContainer of IMAGE (the workload image, or a checkpoint archive to restore from); the container names the node's CRIU configuration file (tcp-established, file-locks). */
-  async createAndStart(pod: PodRef, name: string, image: string, argv: string[]): Promise<{ id: string; createMs: number; startMs: number }> {
+  async createAndStart(pod: PodRef, name: string, image: string, argv: string[], mounts: PodMount[] = []): Promise<{ id: string; createMs: number; startMs: number }> {
     const t0 = Date.now();
     const c = await this.client.call<{ container_id: string }>(
       'CreateContainer',
-      { pod_sandbox_id: pod.podId, config: { metadata: { name }, image: { image }, command: argv.slice(0, 1), args: argv.slice(1), log_path: `${name}.log`, annotations: { [CRIU_CONFIG_ANNOTATION]: this.node.layout.criuConfig }, linux: { security_context: { namespace_options: { pid: 'CONTAINER' } } } }, sandbox_config: pod.config },
+      { pod_sandbox_id: pod.podId, config: { metadata: { name }, image: { image }, command: argv.slice(0, 1), args: argv.slice(1), log_path: `${name}.log`, mounts, annotations: { [CRIU_CONFIG_ANNOTATION]: this.node.layout.criuConfig }, linux: { security_context: { namespace_options: { pid: 'CONTAINER' } } } }, sandbox_config: pod.config },
       this.o.timeoutMs,
     );
     const t1 = Date.now();
     await this.client.call('StartContainer', { container_id: c.container_id }, this.o.timeoutMs);
     return { id: c.container_id, createMs: t1 - t0, startMs: Date.now() - t1 };
+  }
+
+  /** The pod's address on the CNI bridge (PodSandboxStatus). */
+  async podAddress(pod: PodRef): Promise<string> {
+    const r = await this.client.call<{ status?: { network?: { ip?: string } } }>('PodSandboxStatus', { pod_sandbox_id: pod.podId }, this.o.timeoutMs);
+    const ip = r.status?.network?.ip;
+    if (!ip) throw new Error(`pod ${pod.name} has no address on the CNI bridge (PodSandboxStatus)`);
+    return ip;
   }
 
   /** The container's state and its init's PID in the node (ContainerStatus, verbose). */
