@@ -50,6 +50,18 @@ writeFileSync(join(mods, 'modules.dep'), '');
 const modsNoDep = at('modules-nodep/6.1.0-test');
 mkdirSync(join(modsNoDep, 'kernel'), { recursive: true });
 mkdirSync(at('empty-dir'));
+// An OCI image layout packed as a tar (oci-layout first, as tools write it), and one packed without its layout files.
+mkdirSync(at('oci/blobs/sha256'), { recursive: true });
+writeFileSync(at('oci/oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+writeFileSync(at('oci/index.json'), '{"schemaVersion":2,"manifests":[]}');
+const ociTar = at('image.oci.tar');
+execFileSync('tar', ['-cf', ociTar, '-C', at('oci'), 'oci-layout', 'index.json', 'blobs']);
+const ociGz = at('image.oci.tar.gz');
+execFileSync('tar', ['-czf', ociGz, '-C', at('oci'), 'oci-layout', 'index.json', 'blobs']);
+// A container's root: etc/passwd and a bin directory, nothing else a node image needs.
+mkdirSync(at('ctr/etc'), { recursive: true });
+mkdirSync(at('ctr/bin'));
+writeFileSync(at('ctr/etc/passwd'), 'root:x:0:0::/:/bin/sh\n');
 
 describe('files a config names are checked by kind', () => {
   test.for([
@@ -61,6 +73,8 @@ describe('files a config names are checked by kind', () => {
     ['rootfs', root],
     ...Object.values(tars).map((t) => ['tarball', t] as const),
     ['tarball', bigGz],
+    ['oci-archive', ociTar],
+    ['container-rootfs', at('ctr')],
   ] as const)('%s %s is right', async ([kind, file]) => {
     expect(await checkFile(kind, file)).toBeUndefined();
   });
@@ -79,6 +93,11 @@ describe('files a config names are checked by kind', () => {
     ['tarball', deb, /no "ustar" magic.*it is an ar archive/],
     ['tarball', gzNotTar, /gzip-compressed but holds no tar archive/],
     ['tarball', root, /^is a directory$/],
+    ['oci-archive', tars.tar, /tar archive without oci-layout or index.json \(members: etc\/, etc\/os-release/],
+    ['oci-archive', ociGz, /gzip-compressed \(an OCI archive is a plain tar/],
+    ['oci-archive', deb, /^is not a tar archive \(it is an ar archive\)$/],
+    ['container-rootfs', at('empty-dir'), /lacks etc\/passwd .*, bin\/ or usr\/bin\//],
+    ['container-rootfs', ociTar, /^is not a directory$/],
   ] as const)('%s %s is wrong', async ([kind, file, re]) => {
     expect(await checkFile(kind, file)).toMatch(re);
   });
@@ -119,6 +138,18 @@ describe('loading a config checks its files: path inside the config, line, the f
     expect(r).toMatchObject({ path: 'images.mine.rootfs', line: 4 });
     const t = await loadError(`images:\n  mine: {tarball: ${deb}}\npools:\n  - {name: a, kernel: host, image: mine}\n`);
     expect(t).toMatchObject({ path: 'images.mine.tarball', line: 2 });
+  });
+
+  test("a container pilot's rootfs and archive: checked at their path under pilots, relative to the file", async () => {
+    const pilot = (c: string) => `pools:\n  - {name: a, kernel: host, image: debian-trixie}\npilots:\n  - name: svc\n    pools: [a]\n    service:\n      container: ${c}\n    ready: {tcp: {port: 7000}}\n`;
+    const r = await loadError(pilot(`{rootfs: ${at('empty-dir')}, command: [/bin/x]}`));
+    expect(r).toMatchObject({ path: 'pilots[0].service.container.rootfs', expected: expect.stringMatching(/container's root filesystem directory.*lacks etc\/passwd/) });
+    const a = await loadError(pilot(`{archive: ./nope.tar, runtime: podman, command: [/bin/x]}`));
+    expect(a).toMatchObject({ path: 'pilots[0].service.container.archive', expected: expect.stringMatching(new RegExp(`OCI image archive.*but ${at('nope.tar')} does not exist`)) });
+    const f = at('ctr.yaml');
+    writeFileSync(f, pilot('{archive: image.oci.tar, command: [/bin/x]}'));
+    const { config } = await loadConfig(f);
+    expect(config.pilots[0]!.service).toEqual({ container: { archive: ociTar, runtime: 'runc', command: ['/bin/x'], user: 'root' } });
   });
 
   test('relative paths are taken from the config file’s directory, and come out absolute', async () => {

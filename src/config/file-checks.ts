@@ -13,7 +13,7 @@ import type { Config } from './schema.ts';
  * a ConfigError naming the path inside the config and what was expected.
  */
 
-export type FileKind = 'deb' | 'kernel' | 'modules' | 'rootfs' | 'tarball';
+export type FileKind = 'deb' | 'kernel' | 'modules' | 'rootfs' | 'tarball' | 'oci-archive' | 'container-rootfs';
 
 export interface NamedFile {
   /** Where the config names it, e.g. ['pools', 2, 'kernel', 'vmlinuz']. */
@@ -29,6 +29,8 @@ const EXPECTED: Record<FileKind, string> = {
   modules: "a kernel's modules directory (lib/modules/RELEASE with modules.dep, or with modules.order or kernel/ for depmod)",
   rootfs: 'a root filesystem directory (with /bin/sh or /usr/bin, etc/os-release and the mount points /proc /sys /dev /tmp /run)',
   tarball: 'a tar archive of a root filesystem (tar, or tar compressed with gzip, xz, zstd or bzip2)',
+  'oci-archive': 'a local OCI image archive (an uncompressed tar holding oci-layout, index.json and blobs/sha256/…)',
+  'container-rootfs': "a container's root filesystem directory (with the service's command in it, and etc/passwd naming its user)",
 };
 
 /** Makes every file path in the config absolute, relative paths taken from BASE_DIR (the config file's directory). */
@@ -37,6 +39,12 @@ export function resolveConfigPaths(config: Config, baseDir: string): void {
   for (const spec of Object.values(config.images)) {
     if ('rootfs' in spec) spec.rootfs = resolve(baseDir, spec.rootfs);
     if ('tarball' in spec) spec.tarball = resolve(baseDir, spec.tarball);
+  }
+  for (const pilot of config.pilots) {
+    if (!('container' in pilot.service)) continue;
+    const c = pilot.service.container;
+    if (c.archive) c.archive = resolve(baseDir, c.archive);
+    if (c.rootfs) c.rootfs = resolve(baseDir, c.rootfs);
   }
   for (const pool of config.pools) {
     const k = pool.kernel;
@@ -65,6 +73,12 @@ export function namedFiles(config: Config): NamedFile[] {
       out.push({ path: ['pools', i, 'kernel', 'modules'], kind: 'modules', file: k.modules });
     }
   });
+  config.pilots.forEach((pilot, i) => {
+    if (!('container' in pilot.service)) return;
+    const c = pilot.service.container;
+    if (c.archive) out.push({ path: ['pilots', i, 'service', 'container', 'archive'], kind: 'oci-archive', file: c.archive });
+    if (c.rootfs) out.push({ path: ['pilots', i, 'service', 'container', 'rootfs'], kind: 'container-rootfs', file: c.rootfs });
+  });
   return out;
 }
 
@@ -83,15 +97,17 @@ export async function checkConfigFiles(config: Config, configFile: string, lineO
 export async function checkFile(kind: FileKind, file: string): Promise<string | undefined> {
   const st = await stat(file).catch((e: NodeJS.ErrnoException) => e);
   if (st instanceof Error) return st.code === 'ENOENT' || st.code === 'ENOTDIR' ? 'does not exist' : `cannot be read (${st.code ?? st.message})`;
-  const wantDir = kind === 'modules' || kind === 'rootfs';
+  const wantDir = kind === 'modules' || kind === 'rootfs' || kind === 'container-rootfs';
   if (wantDir && !st.isDirectory()) return 'is not a directory';
   if (!wantDir && !st.isFile()) return st.isDirectory() ? 'is a directory' : 'is not a regular file';
   if (kind === 'modules') return checkModulesDir(file);
   if (kind === 'rootfs') return checkRootfs(file);
+  if (kind === 'container-rootfs') return checkContainerRootfs(file);
   const head = await readHead(file, 64 * 1024).catch((e: NodeJS.ErrnoException) => e);
   if (head instanceof Error) return `cannot be read (${head.code ?? head.message})`;
   if (kind === 'deb') return checkDeb(head);
   if (kind === 'kernel') return checkKernel(head);
+  if (kind === 'oci-archive') return checkOciArchive(head);
   return checkTar(head);
 }
 
@@ -126,6 +142,30 @@ const COMPRESSED: [string, number[]][] = [
 
 function isUstar(b: Buffer): boolean {
   return b.length >= 262 && b.subarray(257, 262).toString('latin1') === 'ustar';
+}
+
+/**
+ * An OCI archive: a plain tar whose members include oci-layout or index.json
+ * (the tar headers in the first 64 KiB are read; a layout member beyond them
+ * is given the benefit of the doubt, and unpacking checks it again).
+ */
+function checkOciArchive(b: Buffer): string | undefined {
+  if (!isUstar(b)) return b[0] === 0x1f && b[1] === 0x8b ? 'is gzip-compressed (an OCI archive is a plain tar: gunzip it first)' : `is not a tar archive (${looksLike(b)})`;
+  const names: string[] = [];
+  let cut = false;
+  for (let off = 0; ; ) {
+    if (off + 512 > b.length) {
+      cut = b.length === 64 * 1024; // the head ended inside the archive: its later members were not seen
+      break;
+    }
+    const name = b.subarray(off, off + 100).toString('latin1').replace(/\0.*$/s, '');
+    if (!name) break;
+    names.push(name.replace(/^\.\//, ''));
+    const size = parseInt(b.subarray(off + 124, off + 136).toString('latin1').replace(/\0.*$/s, '').trim() || '0', 8);
+    off += 512 + Math.ceil(size / 512) * 512;
+  }
+  if (names.some((n) => n === 'oci-layout' || n === 'index.json')) return undefined;
+  return cut ? undefined : `is a tar archive without oci-layout or index.json (members: ${names.filter(Boolean).slice(0, 5).join(', ') || 'none'}): not an OCI image layout`;
 }
 
 function checkTar(b: Buffer): string | undefined {
@@ -174,6 +214,13 @@ async function checkModulesDir(dir: string): Promise<string | undefined> {
   if (await exists(join(dir, 'modules.dep'))) return undefined;
   if ((await exists(join(dir, 'modules.order'))) || (await isDir(join(dir, 'kernel')))) return undefined; // depmod makes modules.dep
   return 'has none of modules.dep, modules.order, kernel/';
+}
+
+async function checkContainerRootfs(dir: string): Promise<string | undefined> {
+  const lacks: string[] = [];
+  if (!(await exists(join(dir, 'etc/passwd')))) lacks.push('etc/passwd (the container user is looked up there)');
+  if (!(await exists(join(dir, 'bin/sh'))) && !(await isDir(join(dir, 'usr/bin'))) && !(await isDir(join(dir, 'bin')))) lacks.push('bin/ or usr/bin/');
+  return lacks.length ? `lacks ${lacks.join(', ')}` : undefined;
 }
 
 async function checkRootfs(dir: string): Promise<string | undefined> {

@@ -59,9 +59,11 @@ describe('pilots: loading', () => {
     expect(images['debian-trixie']).toMatchObject({ debootstrap: { include: ['criu', 'iptables', 'iproute2', 'procps'] } });
   });
 
-  test('what the engine does not run yet is refused by name: container services', () => {
-    const container = POOLS + pilot().replace('service: {command: [/bin/sleep, "1000"]}', 'service: {container: {rootfs: /srv/x, command: [/x]}}');
-    expect(errorOf(container)).toMatchObject({ path: 'pilots[0].service.container', expected: expect.stringMatching(/not supported yet/) });
+  test('a container service loads (its files are checked by loadConfig, its runtime on the node); exactly one of archive or rootfs', () => {
+    const container = POOLS + pilot().replace('service: {command: [/bin/sleep, "1000"]}', 'service: {container: {rootfs: /srv/x, runtime: crun, command: [/x], user: nobody}}');
+    expect(parseConfig(container, 'f.yaml').config.pilots[0]!.service).toEqual({ container: { rootfs: '/srv/x', runtime: 'crun', command: ['/x'], user: 'nobody' } });
+    const both = POOLS + pilot().replace('service: {command: [/bin/sleep, "1000"]}', 'service: {container: {rootfs: /srv/x, archive: /srv/a.tar, command: [/x]}}');
+    expect(errorOf(both)).toMatchObject({ path: 'pilots[0].service.container', expected: 'exactly one of archive (an OCI archive) or rootfs (a directory)' });
   });
 
   test('the migration stage: needs migrateTo naming pools of the config; migrateTo needs the stage', () => {

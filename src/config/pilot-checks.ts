@@ -25,8 +25,9 @@ const HARNESS_OPTIONS = ['--leave-running', '--images-dir', '--work-dir', '--log
 /**
  * The checks of pilots: that the schema cannot make on its own: names
  * unique, the pools they name exist, packages only where the image is
- * built by debootstrap (on its migrateTo pools too), what the engine does
- * not run yet refused by name.
+ * built by debootstrap (on its migrateTo pools too). A container service's
+ * archive or rootfs is checked with the config's other files (file-checks.ts);
+ * its runtime, known only once the node is up, by the stage (a SKIP naming it).
  * Then each pool a pilot names gets the pilots' packages added to its node
  * image (a derived image: cached by its recipe like any other), and the
  * pilot suite joins settings.suites.
@@ -42,8 +43,6 @@ export function checkPilots(config: Config, images: Record<string, ImageSpec>, f
       pilot[key].forEach((p, j) => {
         if (!pools.has(p)) throw err(['pilots', i, key, j], `a pool of this config${config.pools.length ? `, one of: ${[...pools].join(', ')}` : ''} (got "${p}")`);
       });
-    if ('container' in pilot.service)
-      throw err(['pilots', i, 'service', 'container'], 'a service command in the node image ({command: [...], user, writable}); a container service (runc/crun/podman from a local archive or rootfs) is not supported yet');
     const k = pilot.stages.indexOf('migration');
     if (k >= 0 && !pilot.migrateTo.length)
       throw err(['pilots', i, 'migrateTo'], 'at least one pool to migrate to, other than the pilot\'s own pool (the stage "migration" dumps on each of pools and restores on each of migrateTo)');

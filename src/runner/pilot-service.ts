@@ -41,36 +41,102 @@ export interface StepOutcome {
 }
 
 /**
+ * What the stages do with a pilot's service, whatever it is (a command in
+ * the node image, or a container): the readiness probe, seed and verify
+ * steps are shared; how a command runs "in the service" (in the node, or
+ * through the runtime's exec), how it starts, is alive and goes are not.
+ */
+export abstract class PilotSubject {
+  pid = 0;
+  protected readonly env: Environment;
+  protected readonly pilot: Pilot;
+  protected readonly probe: string;
+  protected readonly commandMs: number;
+  signal: AbortSignal | undefined;
+
+  constructor(env: Environment, pilot: Pilot, o: { probe: string; commandMs: number }) {
+    this.env = env;
+    this.pilot = pilot;
+    this.probe = o.probe;
+    this.commandMs = o.commandMs;
+  }
+
+  protected exec(argv: readonly string[], timeoutMs = this.commandMs): Promise<ExecResult> {
+    return this.env.exec(argv, { timeoutMs, signal: this.signal });
+  }
+
+  /** Runs a seed, verify or readiness command where the service lives, as USER (default root). */
+  protected abstract inService(argv: readonly string[], user: string | undefined, timeoutMs: number): Promise<ExecResult>;
+  /** The user's uid and gid where the service runs; a user that does not exist ends the attempt (the config does not fit). */
+  abstract resolveUser(): Promise<StepOutcome>;
+  abstract prepareWritable(): Promise<StepOutcome>;
+  abstract start(): Promise<StepOutcome>;
+  /** Does the service's process run as its user (real and effective uid)? */
+  abstract runsAsUser(): Promise<StepOutcome>;
+  abstract alive(): Promise<boolean>;
+  /** Gone and reaped (a restore needs the PID free). */
+  abstract waitGone(timeoutMs: number): Promise<boolean>;
+  abstract lines(): Promise<string[]>;
+  /** Stops the service and removes what it was given; never throws. */
+  abstract remove(): Promise<void>;
+
+  /** Polls the readiness probe until it answers right, the service dies, or the probe's timeout passes. */
+  async waitReady(): Promise<StepOutcome & { alive: boolean }> {
+    const ready = this.pilot.ready;
+    const t0 = performance.now();
+    let last = '';
+    let checks = 0;
+    for (;;) {
+      const left = ready.timeoutMs - (performance.now() - t0);
+      if (left <= 0) return { ok: false, alive: true, detail: `not ready within ${ready.timeoutMs} ms (last probe: ${last || 'none'})` };
+      const probeMs = Math.max(1000, Math.min(left, 10_000));
+      const r = 'command' in ready ? await this.inService(ready.command, undefined, probeMs) : await this.exec(this.readyArgv(Math.min(2000, Math.max(100, left))), probeMs);
+      if (r.exitCode === 0 && !r.timedOut) return { ok: true, alive: true, detail: '' };
+      last = tail(r);
+      if (++checks % 3 === 0 && !(await this.alive())) return { ok: false, alive: false, detail: `the service exited before it was ready (last probe: ${last})` };
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  }
+
+  private readyArgv(probeMs: number): string[] {
+    const r = this.pilot.ready;
+    if ('command' in r) return r.command;
+    if ('tcp' in r) return [this.probe, 'check', 'tcp', r.tcp.host, String(r.tcp.port), String(Math.round(probeMs))];
+    return [this.probe, 'check', 'http', r.http.host, String(r.http.port), String(Math.round(probeMs)), r.http.path, String(r.http.status), ...(r.http.body ? [r.http.body] : [])];
+  }
+
+  /** Runs seed or verify commands in order; the first that fails ends it. */
+  async steps(which: 'seed' | 'verify'): Promise<StepOutcome> {
+    for (const [i, c] of this.pilot[which].entries()) {
+      const r = await this.inService(c.command, c.user, c.timeoutMs);
+      if (r.exitCode !== 0 || r.timedOut) return { ok: false, detail: `${which}[${i}] (${c.command.join(' ')}) ${r.timedOut ? `timed out after ${c.timeoutMs} ms` : `exited ${r.exitCode}`}: ${tail(r)}` };
+    }
+    return { ok: true, detail: '' };
+  }
+}
+
+/**
  * The pilot's service inside one node: its writable directories, its
  * process started as its user (setpriv from util-linux, which execs: the
  * PID is the service's own and the root of the tree CRIU dumps), in new
  * namespaces first when it names some (unshare as root, which execs too), readiness,
  * seed and verify steps, and its removal.
  */
-export class PilotService {
-  pid = 0;
-  private readonly env: Environment;
-  private readonly pilot: Pilot;
+export class PilotService extends PilotSubject {
   private readonly svc: CommandService;
   private readonly outFile: string;
-  private readonly probe: string;
-  private readonly commandMs: number;
   private ids: { uid: string; gid: string } | undefined;
   private mounted = false;
-  signal: AbortSignal | undefined;
 
   constructor(env: Environment, pilot: Pilot, o: { outFile: string; probe: string; commandMs: number }) {
-    if (!('command' in pilot.service)) throw new TypeError(`pilot ${pilot.name}: only command services run (the config refuses containers)`);
-    this.env = env;
-    this.pilot = pilot;
+    if (!('command' in pilot.service)) throw new TypeError(`pilot ${pilot.name}: a container service runs as a PilotContainer`);
+    super(env, pilot, o);
     this.svc = pilot.service;
     this.outFile = o.outFile;
-    this.probe = o.probe;
-    this.commandMs = o.commandMs;
   }
 
-  private exec(argv: readonly string[], timeoutMs = this.commandMs): Promise<ExecResult> {
-    return this.env.exec(argv, { timeoutMs, signal: this.signal });
+  protected inService(argv: readonly string[], user: string | undefined, timeoutMs: number): Promise<ExecResult> {
+    return this.exec(user && user !== 'root' ? ['runuser', '-u', user, '--', ...argv] : argv, timeoutMs);
   }
 
   /** The user's uid and gid in the node image; a user the image lacks ends the attempt (the config does not fit the image). */
@@ -90,12 +156,13 @@ export class PilotService {
     return r.exitCode === 0 ? { ok: true, detail: '' } : { ok: false, detail: `making ${this.svc.writable.join(', ')} writable failed: ${tail(r)}` };
   }
 
-  async start(): Promise<void> {
+  async start(): Promise<StepOutcome> {
     const user = this.svc.user === 'root' ? this.svc.command : ['setpriv', `--reuid=${this.ids!.uid}`, `--regid=${this.ids!.gid}`, '--init-groups', '--', ...this.svc.command];
     // unshare without --fork execs too: the PID stays the service's own, in the namespaces root made for it.
     const argv = this.svc.namespaces.length ? ['unshare', ...this.svc.namespaces.map((n) => `--${n}`), '--', ...user] : user;
     const home: Record<string, string> = this.svc.user === 'root' ? {} : { HOME: '/' };
     this.pid = await this.env.spawnDetached(argv, { outFile: this.outFile, env: { ...home, ...this.svc.env } });
+    return { ok: true, detail: '' };
   }
 
   /**
@@ -122,44 +189,9 @@ export class PilotService {
     return this.env.isRunning(this.pid);
   }
 
-  /** Gone and reaped (a restore needs the PID free). */
   async waitGone(timeoutMs: number): Promise<boolean> {
     const gone = async () => !(await this.alive()) && !(this.env.pidInUse && (await this.env.pidInUse(this.pid)));
     return (await poll(async () => ((await gone()) ? true : undefined), { intervalMs: 10, timeoutMs })) ?? false;
-  }
-
-  /** Polls the readiness probe until it answers right, the service dies, or the probe's timeout passes. */
-  async waitReady(): Promise<StepOutcome & { alive: boolean }> {
-    const ready = this.pilot.ready;
-    const t0 = performance.now();
-    let last = '';
-    let checks = 0;
-    for (;;) {
-      const left = ready.timeoutMs - (performance.now() - t0);
-      if (left <= 0) return { ok: false, alive: true, detail: `not ready within ${ready.timeoutMs} ms (last probe: ${last || 'none'})` };
-      const r = await this.exec(this.readyArgv(Math.min(2000, Math.max(100, left))), Math.max(1000, Math.min(left, 10_000)));
-      if (r.exitCode === 0 && !r.timedOut) return { ok: true, alive: true, detail: '' };
-      last = tail(r);
-      if (++checks % 3 === 0 && !(await this.alive())) return { ok: false, alive: false, detail: `the service exited before it was ready (last probe: ${last})` };
-      await new Promise((res) => setTimeout(res, 100));
-    }
-  }
-
-  private readyArgv(probeMs: number): string[] {
-    const r = this.pilot.ready;
-    if ('command' in r) return r.command;
-    if ('tcp' in r) return [this.probe, 'check', 'tcp', r.tcp.host, String(r.tcp.port), String(Math.round(probeMs))];
-    return [this.probe, 'check', 'http', r.http.host, String(r.http.port), String(Math.round(probeMs)), r.http.path, String(r.http.status), ...(r.http.body ? [r.http.body] : [])];
-  }
-
-  /** Runs seed or verify commands in order; the first that fails ends it. */
-  async steps(which: 'seed' | 'verify'): Promise<StepOutcome> {
-    for (const [i, c] of this.pilot[which].entries()) {
-      const argv = c.user && c.user !== 'root' ? ['runuser', '-u', c.user, '--', ...c.command] : c.command;
-      const r = await this.exec(argv, c.timeoutMs);
-      if (r.exitCode !== 0 || r.timedOut) return { ok: false, detail: `${which}[${i}] (${c.command.join(' ')}) ${r.timedOut ? `timed out after ${c.timeoutMs} ms` : `exited ${r.exitCode}`}: ${tail(r)}` };
-    }
-    return { ok: true, detail: '' };
   }
 
   async lines(): Promise<string[]> {
@@ -176,7 +208,7 @@ export class PilotService {
   }
 }
 
-function tail(r: ExecResult): string {
+export function tail(r: ExecResult): string {
   const text = `${r.stdout}\n${r.stderr}`.trim().split('\n').filter(Boolean).slice(-2).join(' | ');
   return text || (r.timedOut ? 'timed out' : `exit ${r.exitCode}`);
 }

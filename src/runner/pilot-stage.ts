@@ -11,7 +11,12 @@ import type { Status } from '../results/schema.ts';
 import { missingCapability } from './capabilities.ts';
 import { PilotClient, clientArgv, type ClientReport } from './pilot-client.ts';
 import { pilotCriuArgs } from './pilot-criu-options.ts';
-import { PilotService } from './pilot-service.ts';
+import { PilotService, type PilotSubject } from './pilot-service.ts';
+import { PilotContainer, runtimeFlags } from './pilot-container.ts';
+import { ContainerRootfsError, stageContainerRootfs } from './pilot-container-rootfs.ts';
+import { describeRuntimeFailure } from '../runtimes/container-runtime.ts';
+import type { RuntimeInfo } from '../runtimes/detect.ts';
+import { createRuntime } from '../runtimes/factory.ts';
 
 /** The stages of one pilot on one pool, variants included (see PILOT-CONTRACT: check NAME/STAGE). */
 export type PilotStage = 'start' | 'leave-running' | 'checkpoint-restore' | 'checkpoint-restore/reconnect' | 'checkpoint-restore/pre-copy';
@@ -56,7 +61,12 @@ export interface StageContext {
   probe: string;
   timeouts: Settings['timeouts'];
   signal?: AbortSignal | undefined;
+  /** Container services: the node image's runtimes (its inventory), the pool's CRIU environment, and a tag unique to the node (names the containers' cgroups). */
+  containers?: { runtimes: RuntimeInfo[]; criuEnv: Record<string, string>; tag: string } | undefined;
 }
+
+/** A CRIU or runtime command as the attempt records it (a runtime's run has no "hung"). */
+type StepRun = Omit<CriuRun, 'hung'>;
 
 /** What checkpointing a service of another user than CRIU's needs (as the catalogue's caps-and-creds). */
 export const OTHER_USER: Capability = { kind: 'privilege', name: 'CAP_SYS_RESOURCE', bit: 24, why: "CRIU reads the rlimits of a process of another user, which needs it" };
@@ -70,8 +80,8 @@ export const FIRST_ANSWERS_MS = 30_000;
 /** Ends an attempt early with its status (a step that failed). */
 export class Stop extends Error {
   readonly status: Status;
-  readonly run: CriuRun | undefined;
-  constructor(status: Status, reason: string, run?: CriuRun) {
+  readonly run: StepRun | undefined;
+  constructor(status: Status, reason: string, run?: StepRun) {
     super(reason);
     this.status = status;
     this.run = run;
@@ -88,7 +98,10 @@ export class Stop extends Error {
 export async function attemptStage(stage: PilotStage, x: StageContext): Promise<PilotAttempt> {
   const { env, pilot, dir } = x;
   await env.makeDir(`${dir}/img`);
-  const service = new PilotService(env, pilot, { outFile: `${dir}/service.out`, probe: x.probe, commandMs: x.timeouts.commandMs });
+  const made = await subjectOf(stage, x);
+  if (made instanceof Stop) return { status: made.status, reason: made.message, figures: {}, diagnoses: [], logExcerpt: [], commands: [], output: [] };
+  const service = made;
+  const container = service instanceof PilotContainer ? service : undefined;
   service.signal = x.criu.signal = x.signal;
   const reconnect = stage === 'checkpoint-restore/reconnect';
   const held = holdsConnection(pilot.client) && !reconnect;
@@ -96,18 +109,21 @@ export async function attemptStage(stage: PilotStage, x: StageContext): Promise<
   const client = pilot.client ? new PilotClient(env, clientArgv(x.probe, pilot.client, held ? 2 * x.timeouts.criuMs : 2000, reconnect), `${dir}/client.out`, held) : undefined;
   const figures: PilotFigures = {};
   const commands: string[] = [];
-  const runs: CriuRun[] = [];
-  const record = (run: CriuRun) => (commands.push(run.argv.join(' ').replaceAll(`${dir}/`, '')), runs.push(run), run);
+  const runs: StepRun[] = [];
+  const record = <R extends StepRun>(run: R) => (commands.push(run.argv.join(' ').replaceAll(`${dir}/`, '')), runs.push(run), run);
   // Reconnecting clients knock on the listener during the dump: the variant drops those half-open connections (they retry).
   const criuArgs = pilotCriuArgs(reconnect ? [...new Set([...pilot.criu.options, '--skip-in-flight'])] : pilot.criu.options, reconnect ? ['--tcp-established'] : []);
   const baseline = stage === 'start' ? 'FAIL' : 'ERROR';
-  let ending: { status: Status; reason: string; run?: CriuRun | undefined };
+  let ending: { status: Status; reason: string; run?: StepRun | undefined };
   let report: ClientReport | undefined;
+  /** The checkpoint's size where the runtime keeps it (podman), measured right after it. */
+  let kept: number | undefined;
   try {
     // CRIU reads the rlimits of every task it dumps; for another user's task the kernel wants CAP_SYS_RESOURCE.
-    if (stage !== 'start' && 'command' in pilot.service && pilot.service.user !== 'root') {
+    const user0 = 'command' in pilot.service ? pilot.service.user : pilot.service.container.user;
+    if (stage !== 'start' && user0 !== 'root') {
       const missing = await missingCapability([OTHER_USER], { env, criu: x.criu, commandMs: x.timeouts.commandMs });
-      if (missing) throw new Stop(missing.status, `${missing.reason} (the service runs as ${pilot.service.user})`);
+      if (missing) throw new Stop(missing.status, `${missing.reason} (the service runs as ${user0})`);
     }
     if (stage === 'checkpoint-restore/pre-copy') {
       const dirty = await missingCapability([DIRTY_TRACKING], { env, criu: x.criu, commandMs: x.timeouts.commandMs });
@@ -117,7 +133,8 @@ export async function attemptStage(stage: PilotStage, x: StageContext): Promise<
     if (!user.ok) throw new Stop('ERROR', `the pilot does not fit this node image: ${user.detail}`);
     const w = await service.prepareWritable();
     if (!w.ok) throw new Stop('ERROR', w.detail);
-    await service.start();
+    const started = await service.start();
+    if (!started.ok) throw new Stop(baseline, `${stage === 'start' ? '' : 'baseline broke: '}${started.detail}`, container?.failedRun);
     const ready = await service.waitReady();
     if (!ready.ok) throw new Stop(baseline, `${stage === 'start' ? '' : 'baseline broke: '}the service ${ready.detail}`);
     const as = await service.runsAsUser();
@@ -130,7 +147,35 @@ export async function attemptStage(stage: PilotStage, x: StageContext): Promise<
       if (!(await client.waitProbes(3, FIRST_ANSWERS_MS))) throw new Stop(baseline, `the client got no 3 answers within ${FIRST_ANSWERS_MS / 1000} s after the service was ready`);
     }
     const log = (name: string) => ({ logFile: `${dir}/img/${name}`, verbosity: 4 as const });
-    if (stage === 'leave-running') {
+    if (container && stage !== 'start') {
+      const rt = container.runtime.name;
+      const note = container.criuConfigNote();
+      if (note) commands.push(note);
+      const { flags } = runtimeFlags(rt, containerOptions(stage, pilot));
+      const failed = (what: string, run: StepRun) => new Stop(failureStatus(run.diagnoses), describeRuntimeFailure(`${rt} ${what}`, run, x.timeouts.criuMs), run);
+      if (stage === 'leave-running') {
+        const ck = record(await container.checkpoint(`${dir}/img`, { ...flags, leaveRunning: true }));
+        if (!ck.ok) throw failed('checkpoint --leave-running', ck);
+        figures.checkpointMs = ck.result.durationMs;
+        if (ck.printedStats?.['criu.frozenTimeUs'] !== undefined) figures.freezeMs = ck.printedStats['criu.frozenTimeUs'] / 1000;
+        kept = await container.keptImageBytes();
+        if (!(await service.alive())) throw new Stop('FAIL', `${rt} checkpoint --leave-running exited 0 but the container is not running`, ck);
+      } else {
+        if (stage === 'checkpoint-restore/pre-copy') {
+          const pre = record(await container.checkpoint(`${dir}/pre`, { ...flags, preDump: true }));
+          if (!pre.ok) throw failed('checkpoint --pre-dump', pre);
+        }
+        const ck = record(await container.checkpoint(`${dir}/img`, { ...flags, ...(stage === 'checkpoint-restore/pre-copy' ? { parentImageDir: '../pre' } : {}) }));
+        if (!ck.ok) throw failed('checkpoint', ck);
+        figures.checkpointMs = ck.result.durationMs;
+        if (ck.printedStats?.['criu.frozenTimeUs'] !== undefined) figures.freezeMs = ck.printedStats['criu.frozenTimeUs'] / 1000;
+        kept = await container.keptImageBytes();
+        if (!(await service.waitGone(5000))) throw new Stop('FAIL', `${rt} checkpoint exited 0 but the container is still running`, ck);
+        const rs = record(await container.restore(`${dir}/img`, flags));
+        if (!rs.ok) throw failed('restore', rs);
+        figures.restoreMs = rs.result.durationMs;
+      }
+    } else if (stage === 'leave-running') {
       const dump = record(await x.criu.run([...dumpArgs({ pid: service.pid, imagesDir: `${dir}/img`, logFile: 'dump.log', verbosity: 4, leaveRunning: true }), ...criuArgs.dump], log('dump.log')));
       if (!dump.ok) throw new Stop(failureStatus(dump.diagnoses), describeFailure('criu dump --leave-running', dump, x.timeouts.criuMs), dump);
       figures.checkpointMs = dump.result.durationMs;
@@ -180,16 +225,55 @@ export async function attemptStage(stage: PilotStage, x: StageContext): Promise<
   }
   // Only a checkpoint that was taken has a freeze, a duration and an image to count (a failed dump's numbers would flatter it).
   if (figures.checkpointMs !== undefined) {
-    const stats = await readCriuStats(env, `${dir}/img`);
+    // runc and crun have CRIU write its stats into the work directory beside its logs; podman printed them (above).
+    const stats = figures.freezeMs === undefined ? await readCriuStats(env, container ? `${dir}/img.work` : `${dir}/img`) : {};
     const frozenUs = stats.criuDump?.['frozenTimeUs'];
-    figures.freezeMs = frozenUs !== undefined ? frozenUs / 1000 : figures.checkpointMs;
-    const bytes = (await env.du(`${dir}/img`).catch(() => 0)) + (stage === 'checkpoint-restore/pre-copy' ? await env.du(`${dir}/pre`).catch(() => 0) : 0);
+    figures.freezeMs ??= frozenUs !== undefined ? frozenUs / 1000 : figures.checkpointMs;
+    const bytes = (kept ?? (await env.du(`${dir}/img`).catch(() => 0))) + (stage === 'checkpoint-restore/pre-copy' ? await env.du(`${dir}/pre`).catch(() => 0) : 0);
     if (bytes) figures.imageBytes = bytes;
   }
   return { status: ending.status, reason: ending.reason, figures, diagnoses: ending.run?.diagnoses ?? [], logExcerpt: ending.run && ending.status !== 'PASS' ? ending.run.excerpt : [], commands, output };
 }
 
-async function cleanup(service: PilotService, client: PilotClient | undefined): Promise<void> {
+async function cleanup(service: PilotSubject, client: PilotClient | undefined): Promise<void> {
   if (client?.pid) await client.stop(2000).catch(() => undefined);
   await service.remove();
+}
+
+/**
+ * The attempt's service: a command in the node, or a container. A container
+ * needs its runtime in the node image (a SKIP naming it when absent or
+ * unable to checkpoint, for the stages that checkpoint), runtime flags for
+ * every CRIU option the pilot names (a SKIP naming those it has none for),
+ * and its root filesystem staged in the node (an ERROR when that fails).
+ */
+async function subjectOf(stage: PilotStage, x: StageContext): Promise<PilotSubject | Stop> {
+  const { env, pilot, dir } = x;
+  const o = { probe: x.probe, commandMs: x.timeouts.commandMs };
+  if ('command' in pilot.service) return new PilotService(env, pilot, { ...o, outFile: `${dir}/service.out` });
+  const c = pilot.service.container;
+  if (!x.containers) return new Stop('ERROR', `harness: no runtime inventory was handed to the stage of container pilot ${pilot.name}`);
+  const info = x.containers.runtimes.find((r) => r.name === c.runtime);
+  if (!info || info.version === null) return new Stop('SKIP', `capability missing: ${c.runtime} is not installed in this node image (add it to the pilot's packages, or name a pool whose image has it)`);
+  const { config, unsupported } = runtimeFlags(c.runtime, containerOptions(stage, pilot));
+  if (stage !== 'start') {
+    if (!info.checkpoint) return new Stop('SKIP', `capability missing: ${c.runtime} ${info.version} cannot checkpoint here: ${info.detail}`);
+    if (unsupported.length) return new Stop('SKIP', `capability missing: ${c.runtime} has no checkpoint/restore flag for the CRIU option(s) ${unsupported.join(', ')} the ${stage} stage needs (crun passes --tcp-established, --file-locks, --shell-job, --ext-unix-sk; podman --tcp-established, --file-locks; runc any, through a CRIU configuration file)`);
+  }
+  let rootfs;
+  try {
+    rootfs = await stageContainerRootfs(env, pilot, { timeoutMs: 10 * x.timeouts.commandMs, signal: x.signal });
+  } catch (e) {
+    if (e instanceof ContainerRootfsError) return new Stop('ERROR', e.message);
+    throw e;
+  }
+  const id = `${pilot.name}-${dir.split('/').slice(-2).join('-')}`.replace(/[^A-Za-z0-9_.-]/g, '_').slice(-60);
+  const runtime = createRuntime(info, { env, criuEnv: x.containers.criuEnv, tag: x.containers.tag, timeoutMs: x.timeouts.criuMs, criu: x.criu, probeTimeoutMs: x.timeouts.commandMs, baseDir: `${dir}/rt`, signal: x.signal });
+  return new PilotContainer(env, pilot, { ...o, runtime, id, rootfs, ociRuntime: info.ociRuntime, criuConfig: stage === 'start' ? [] : config });
+}
+
+/** The CRIU options of a container stage: the pilot's; the reconnect variant drops --tcp-established and adds --skip-in-flight, as for a command service. */
+function containerOptions(stage: PilotStage, pilot: Pilot): string[] {
+  if (stage !== 'checkpoint-restore/reconnect') return pilot.criu.options;
+  return [...new Set([...pilot.criu.options.filter((o) => o.replace(/=.*$/, '') !== '--tcp-established'), '--skip-in-flight'])];
 }

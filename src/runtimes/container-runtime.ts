@@ -11,9 +11,29 @@ export interface ContainerSpec {
   /** The workload's file name under /cc in the container rootfs. */
   workload: string;
   args: string[];
+  /**
+   * A container of the operator's own root filesystem (a pilot service)
+   * instead of the workload rootfs: its directory in the environment, its
+   * command, user and environment. workload is then ignored.
+   */
+  own?: {
+    rootfs: string;
+    command: string[];
+    uid: number;
+    gid: number;
+    env: Record<string, string>;
+    /** runc: CRIU options it has no flag for, written to a CRIU configuration file its checkpoint and restore read (annotation org.criu.config). */
+    criuConfig?: string[];
+  };
 }
 
-export interface CheckpointOptions {
+/** CRIU options runc and crun pass on as flags of the same name (checkpoint and restore); podman has none of them. */
+export interface JobOptions {
+  shellJob?: boolean;
+  extUnixSk?: boolean;
+}
+
+export interface CheckpointOptions extends JobOptions {
   /** Image directory inside the environment (runc/crun; podman keeps its own unless exporting). */
   imageDir: string;
   leaveRunning?: boolean;
@@ -27,7 +47,7 @@ export interface CheckpointOptions {
   exportTo?: string;
 }
 
-export interface RestoreOptions {
+export interface RestoreOptions extends JobOptions {
   imageDir: string;
   tcpEstablished?: boolean;
   fileLocks?: boolean;
@@ -98,6 +118,12 @@ export interface ContainerRuntime {
   restore(id: string, opts: RestoreOptions): Promise<RuntimeRun>;
   /** The directory of what a container has on its node besides its checkpoint (an OCI bundle: config, root filesystem); absent where the runtime carries it itself (podman's export). */
   containerFiles?(id: string): string;
+  /** Runs a command inside a running container (as USER: a name for podman, uid:gid for runc/crun). */
+  execIn(id: string, argv: readonly string[], o: { user?: string | undefined; timeoutMs: number; signal?: AbortSignal | undefined }): Promise<ExecResult>;
+  /** The container's init PID as the environment sees it; undefined when it has none. */
+  pid(id: string): Promise<number | undefined>;
+  /** Where the runtime keeps a container's checkpoint images itself (podman: in its own storage); absent where the caller names the image directory (runc, crun). */
+  checkpointImages?(id: string): Promise<string | undefined>;
   /** Removes the container and whatever the runtime keeps for it; never throws. */
   remove(id: string): Promise<void>;
   /** Removes everything this driver made in the environment (containers, storage, cgroups). */

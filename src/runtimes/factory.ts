@@ -19,6 +19,8 @@ export interface RuntimeOptions {
   probeTimeoutMs: number;
   /** runc/crun: where they keep their containers (the same path on both nodes of a migration). */
   baseDir?: string | undefined;
+  /** Aborts the driver's runs, checkpoints and restores (its removal still runs). */
+  signal?: AbortSignal | undefined;
 }
 
 /**
@@ -28,7 +30,7 @@ export interface RuntimeOptions {
  */
 export function createRuntime(info: RuntimeInfo, o: RuntimeOptions): ContainerRuntime {
   const capabilities = capabilitiesOf(info, o);
-  const d = { env: o.env, criuEnv: o.criuEnv, tag: o.tag, timeoutMs: o.timeoutMs, capabilities, baseDir: o.baseDir };
+  const d = { env: o.env, criuEnv: o.criuEnv, tag: o.tag, timeoutMs: o.timeoutMs, capabilities, baseDir: o.baseDir, signal: o.signal };
   return info.name === 'podman' ? new PodmanRuntime({ ...d, ociRuntime: info.ociRuntime ?? 'runc' }) : new OciRuntime(info.name, d);
 }
 

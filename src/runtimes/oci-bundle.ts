@@ -11,6 +11,11 @@ export interface BundleSpec {
   /** cgroupsPath: "/criu-compat/…" (cgroupfs) — teardown removes what is left under /criu-compat. */
   cgroupsPath: string;
   hostname?: string;
+  /** The root filesystem: absolute (a directory the container shares with its restores), else the bundle's rootfs/. */
+  rootPath?: string;
+  /** The process's user (default root). */
+  user?: { uid: number; gid: number };
+  annotations?: Record<string, string>;
 }
 
 const DEFAULT_CAPS = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
@@ -20,15 +25,16 @@ export function ociConfig(b: BundleSpec): object {
     ociVersion: '1.0.2',
     process: {
       terminal: false,
-      user: { uid: 0, gid: 0 },
+      user: b.user ?? { uid: 0, gid: 0 },
       args: b.args,
-      env: ['PATH=/cc:/usr/bin:/bin', ...Object.entries(b.env).map(([k, v]) => `${k}=${v}`)],
+      env: [...('PATH' in b.env ? [] : ['PATH=/cc:/usr/bin:/bin']), ...Object.entries(b.env).map(([k, v]) => `${k}=${v}`)],
       cwd: '/',
       capabilities: { bounding: DEFAULT_CAPS, effective: DEFAULT_CAPS, permitted: DEFAULT_CAPS, ambient: DEFAULT_CAPS },
       noNewPrivileges: true,
     },
-    root: { path: 'rootfs', readonly: false },
+    root: { path: b.rootPath ?? 'rootfs', readonly: false },
     hostname: b.hostname ?? 'cc-workload',
+    ...(b.annotations ? { annotations: b.annotations } : {}),
     mounts: [
       { destination: '/proc', type: 'proc', source: 'proc' },
       { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },

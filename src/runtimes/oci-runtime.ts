@@ -1,6 +1,7 @@
-import type { Environment } from '../environments/environment.ts';
+import type { Environment, ExecResult } from '../environments/environment.ts';
 import { CGROUP_PARENT } from '../environments/cgroup-parent.ts';
 import { ociConfig } from './oci-bundle.ts';
+import { CRIU_CONFIG_ANNOTATION } from './cri/containerd-config.ts';
 import { runtimeRun, shq, type CheckpointOptions, type ContainerRuntime, type ContainerSpec, type ContainerState, type RestoreOptions, type RuntimeCapabilities, type RuntimeRun } from './container-runtime.ts';
 
 export interface DriverOptions {
@@ -72,12 +73,20 @@ export class OciRuntime implements ContainerRuntime {
     const b = this.bundle(spec.id);
     await this.o.env.remove(`${b}/runtime.log`);
     await this.o.env.makeDir(b);
-    const config = ociConfig({ args: [`/cc/${spec.workload}`, ...spec.args], env: { CC_OUT: '/cc/out.txt' }, cgroupsPath: `/${CGROUP_PARENT}/${this.o.tag}/${spec.id}` });
+    const cgroupsPath = `/${CGROUP_PARENT}/${this.o.tag}/${spec.id}`;
+    const own = spec.own;
+    // runc reads a CRIU configuration file named by this annotation on checkpoint and restore (one option a line, without its dashes).
+    const criuConf = own?.criuConfig?.length ? `${b}/criu.conf` : undefined;
+    if (criuConf) await this.o.env.writeFile(criuConf, own!.criuConfig!.map((o) => `${o.replace(/^--/, '')}\n`).join(''));
+    const config = own
+      ? ociConfig({ args: own.command, env: own.env, cgroupsPath, rootPath: own.rootfs, user: { uid: own.uid, gid: own.gid }, hostname: spec.id, ...(criuConf ? { annotations: { [CRIU_CONFIG_ANNOTATION]: criuConf } } : {}) })
+      : ociConfig({ args: [`/cc/${spec.workload}`, ...spec.args], env: { CC_OUT: '/cc/out.txt' }, cgroupsPath });
     await this.o.env.writeFile(`${b}/config.json`, JSON.stringify(config, null, 1));
     const run = [...this.global, '--log', `${b}/runtime.log`, 'run', '-d', '--bundle', b, '--pid-file', `${b}/pid`, spec.id];
     // The container inherits the runtime's stdio: anything but /dev/null (a file or pipe of the harness's) is a
     // descriptor CRIU cannot dump from inside the container. The runtime's errors go to its --log instead.
-    const { argv, result } = await this.sh(`cp -a ${this.base}/template ${b}/rootfs && cd ${b} && ${run.map(shq).join(' ')} </dev/null >/dev/null 2>&1`);
+    const copy = own ? '' : `cp -a ${this.base}/template ${b}/rootfs && `;
+    const { argv, result } = await this.sh(`${copy}cd ${b} && ${run.map(shq).join(' ')} </dev/null >/dev/null 2>&1`);
     return runtimeRun(this.o.env, argv, result, [`${b}/runtime.log`]);
   }
 
@@ -106,6 +115,8 @@ export class OciRuntime implements ContainerRuntime {
     if (c.leaveRunning) argv.push('--leave-running');
     if (c.tcpEstablished) argv.push('--tcp-established');
     if (c.fileLocks) argv.push('--file-locks');
+    if (c.shellJob) argv.push('--shell-job');
+    if (c.extUnixSk) argv.push('--ext-unix-sk');
     if (c.preDump) argv.push('--pre-dump');
     if (c.parentImageDir) argv.push('--parent-path', c.parentImageDir);
     argv.push(id);
@@ -119,9 +130,20 @@ export class OciRuntime implements ContainerRuntime {
     const opts = [...this.global, '--log', `${b}/runtime.log`, 'restore', '-d', '--bundle', b, '--image-path', r.imageDir, '--work-path', work, '--pid-file', `${b}/pid`];
     if (r.tcpEstablished) opts.push('--tcp-established');
     if (r.fileLocks) opts.push('--file-locks');
+    if (r.shellJob) opts.push('--shell-job');
+    if (r.extUnixSk) opts.push('--ext-unix-sk');
     opts.push(id);
     const { argv, result } = await this.sh(`cd ${b} && ${opts.map(shq).join(' ')} </dev/null >/dev/null 2>&1`);
     return runtimeRun(this.o.env, argv, result, [`${b}/runtime.log`, `${work}/restore.log`]);
+  }
+
+  execIn(id: string, argv: readonly string[], o: { user?: string | undefined; timeoutMs: number; signal?: AbortSignal | undefined }): Promise<ExecResult> {
+    return this.o.env.exec([...this.global, 'exec', ...(o.user ? ['--user', o.user] : []), '--cwd', '/', id, ...argv], { timeoutMs: o.timeoutMs, env: this.o.criuEnv, signal: o.signal });
+  }
+
+  async pid(id: string): Promise<number | undefined> {
+    const n = Number((await this.o.env.readFile(`${this.bundle(id)}/pid`).catch(() => Buffer.alloc(0))).toString('utf8').trim());
+    return Number.isInteger(n) && n > 0 ? n : undefined;
   }
 
   async remove(id: string): Promise<void> {

@@ -1,7 +1,7 @@
 import { CGROUP_PARENT } from '../environments/cgroup-parent.ts';
 import { podmanCommand } from '../environments/podman-command.ts';
 import { cgroupSweep, type DriverOptions } from './oci-runtime.ts';
-import type { Environment } from '../environments/environment.ts';
+import type { Environment, ExecResult } from '../environments/environment.ts';
 import { runtimeRun, shq, type CheckpointOptions, type ContainerRuntime, type ContainerSpec, type ContainerState, type ExportImport, type PeerOptions, type RestoreOptions, type RuntimeCapabilities, type RuntimeRun } from './container-runtime.ts';
 
 export const WORKLOAD_IMAGE = 'localhost/criu-compat-workloads:latest';
@@ -125,10 +125,12 @@ export class PodmanRuntime implements ContainerRuntime, ExportImport {
   }
 
   async start(spec: ContainerSpec): Promise<RuntimeRun> {
-    const { argv, result } = await this.podman([
-      'run', '-d', '--name', spec.id, '--network', 'bridge', '--ulimit', 'host', '--cgroup-parent', `/${CGROUP_PARENT}/${this.o.tag}`,
-      WORKLOAD_IMAGE, `/cc/${spec.workload}`, ...spec.args,
-    ]);
+    const own = spec.own;
+    // The operator's own root filesystem (a pilot service): --rootfs, its user, and the node's network, as runc's and crun's containers have it.
+    const what = own
+      ? ['--network', 'host', '--user', `${own.uid}:${own.gid}`, ...Object.entries(own.env).flatMap(([k, v]) => ['--env', `${k}=${v}`]), '--rootfs', own.rootfs, ...own.command]
+      : ['--network', 'bridge', WORKLOAD_IMAGE, `/cc/${spec.workload}`, ...spec.args];
+    const { argv, result } = await this.podman(['run', '-d', '--name', spec.id, '--ulimit', 'host', '--cgroup-parent', `/${CGROUP_PARENT}/${this.o.tag}`, ...what]);
     return runtimeRun(this.o.env, argv, result);
   }
 
@@ -152,6 +154,11 @@ export class PodmanRuntime implements ContainerRuntime, ExportImport {
   async staticDir(id: string): Promise<string | undefined> {
     const r = await this.o.env.exec([...this.global, 'inspect', '--format', '{{.StaticDir}}', id], { timeoutMs: this.o.timeoutMs, env: this.env() });
     return r.exitCode === 0 && r.stdout.trim() ? r.stdout.trim() : undefined;
+  }
+
+  async checkpointImages(id: string): Promise<string | undefined> {
+    const dir = await this.staticDir(id);
+    return dir ? `${dir}/checkpoint` : undefined;
   }
 
   async checkpoint(id: string, c: CheckpointOptions): Promise<RuntimeRun> {
@@ -188,6 +195,16 @@ export class PodmanRuntime implements ContainerRuntime, ExportImport {
   async changedPaths(id: string): Promise<string[]> {
     const r = await this.o.env.exec([...this.global, 'diff', id], { timeoutMs: this.o.timeoutMs, env: this.env() });
     return r.exitCode === 0 ? r.stdout.split('\n').map((l) => l.replace(/^[ACD]\s+/, '').trim()).filter(Boolean) : [];
+  }
+
+  execIn(id: string, argv: readonly string[], o: { user?: string | undefined; timeoutMs: number; signal?: AbortSignal | undefined }): Promise<ExecResult> {
+    return this.o.env.exec([...this.global, 'exec', ...(o.user ? ['--user', o.user] : []), id, ...argv], { timeoutMs: o.timeoutMs, env: this.env(), signal: o.signal });
+  }
+
+  async pid(id: string): Promise<number | undefined> {
+    const r = await this.o.env.exec([...this.global, 'inspect', '--format', '{{.State.Pid}}', id], { timeoutMs: this.o.timeoutMs, env: this.env() });
+    const n = Number(r.stdout.trim());
+    return r.exitCode === 0 && Number.isInteger(n) && n > 0 ? n : undefined;
   }
 
   async remove(id: string): Promise<void> {

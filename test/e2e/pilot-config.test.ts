@@ -10,7 +10,8 @@ test.for([
   ['packages on a pool whose image is not built by debootstrap', `images:\n  own: {rootfs: /}\npools:\n  - {name: a, kernel: host, image: own}\n${PILOT}    packages: [redis-server]\n`, /at pilots\[0\]\.packages \(line 10\): no packages for a pilot on pool "a": its image "own" is not built by debootstrap/],
   ['a pool the config does not have', `pools:\n  - {name: b, kernel: host, image: debian-trixie}\n${PILOT}`, /at pilots\[0\]\.pools\[0\] \(line 5\): a pool of this config, one of: b \(got "a"\)/],
   ['a client with two modes', `pools:\n  - {name: a, kernel: host, image: debian-trixie}\n${PILOT}    client: {tcp: {port: 1}, http: {port: 1}}\n`, /at pilots\[0\]\.client \(line 8\): exactly one of tcp, http or held/],
-  ['a container service (not supported yet)', `pools:\n  - {name: a, kernel: host, image: debian-trixie}\n${PILOT.replace('{command: [/usr/bin/redis-server]}', '{container: {rootfs: /srv/r, command: [/r]}}')}`, /at pilots\[0\]\.service\.container .*not supported yet/],
+  ['a container service whose rootfs does not exist', `pools:\n  - {name: a, kernel: host, image: debian-trixie}\n${PILOT.replace('{command: [/usr/bin/redis-server]}', '{container: {rootfs: /nonexistent/r, command: [/r]}}')}`, /at pilots\[0\]\.service\.container\.rootfs \(line 6\): a container's root filesystem directory .*, but \/nonexistent\/r does not exist$/],
+  ['a container service whose archive is not an OCI image layout', `pools:\n  - {name: a, kernel: host, image: debian-trixie}\n${PILOT.replace('{command: [/usr/bin/redis-server]}', '{container: {archive: /etc/passwd, runtime: podman, command: [/r]}}')}`, /at pilots\[0\]\.service\.container\.archive \(line 6\): a local OCI image archive .*, but \/etc\/passwd is not a tar archive \(it looks like a text file\)$/],
 ] as const)('%s', async ([, text, re]) => {
   const dir = tempDir('criu-compat-pilot-bad-');
   const f = join(dir, 'pilots.yaml');
