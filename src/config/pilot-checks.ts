@@ -20,7 +20,7 @@ export function withDefaultPools(data: unknown): unknown {
 }
 
 /** CRIU options the engine sets itself (per stage): a pilot may not pass them. */
-const HARNESS_OPTIONS = ['--leave-running', '--images-dir', '--work-dir', '--log-file', '--pidfile', '--tree', '--track-mem', '--prev-images-dir', '--restore-detached', '--page-server', '--lazy-pages', '--address', '--port', '--verbosity'];
+const HARNESS_OPTIONS = ['--leave-running', '--images-dir', '--work-dir', '--log-file', '--pidfile', '--tree', '--track-mem', '--prev-images-dir', '--restore-detached', '--page-server', '--lazy-pages', '--address', '--port', '--verbosity', '--unprivileged'];
 
 /**
  * The checks of pilots: that the schema cannot make on its own: names

@@ -143,8 +143,13 @@ export const Pilot = z.strictObject({
     .strictObject({
       /** CRIU options the service needs on dump and restore (--tcp-established, --file-locks, --shell-job, --ext-unix-sk…). */
       options: z.array(z.string().regex(/^--[a-z][a-z0-9-]*(=.*)?$/, 'a CRIU long option such as --tcp-established')).default([]),
+      /**
+       * Who runs `criu dump` for a service of its own user: root; the service's user with --unprivileged (root's
+       * capabilities as ambient ones; restored by root); auto = root where root holds CAP_SYS_RESOURCE, else the user.
+       */
+      dumpAs: z.enum(['auto', 'root', 'service-user']).default('auto'),
     })
-    .default({ options: [] }),
+    .default({ options: [], dumpAs: 'auto' }),
   attempts: z.number().int().min(1).max(1000).default(5),
   stages: z.array(z.enum(PILOT_STAGES)).min(1).default(['leave-running', 'checkpoint-restore']),
   /** migration stage: the pools it is migrated to from each of pools (restored and verified there; they get the pilot's packages too). */

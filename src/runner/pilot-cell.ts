@@ -45,6 +45,8 @@ export function foldAttempts(attempts: readonly PilotAttempt[], totalMs: number)
   if (errors.length) pilot['clientErrors'] = errors.reduce((a, b) => a + b, 0);
   const probes = all('clientProbes');
   if (probes.length) pilot['clientProbes'] = probes.reduce((a, b) => a + b, 0);
+  // How it was dumped: 1 when any attempt's checkpoint ran as the service's user (criu --unprivileged), not as root.
+  if (all('unprivilegedDump').some((v) => v === 1)) pilot['unprivilegedDump'] = 1;
   const held = all('heldConnectionSurvived');
   if (held.length) pilot['heldConnectionSurvived'] = held.every((v) => v === 1) && held.length === n ? 1 : 0;
   const distribution = Object.fromEntries(

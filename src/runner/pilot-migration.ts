@@ -10,7 +10,8 @@ import { missingCapability } from './capabilities.ts';
 import { PilotClient, clientArgv, type ClientReport } from './pilot-client.ts';
 import { pilotCriuArgs } from './pilot-criu-options.ts';
 import { PilotService } from './pilot-service.ts';
-import { FIRST_ANSWERS_MS, OTHER_USER, Stop, type PilotAttempt, type PilotFigures } from './pilot-stage.ts';
+import { FIRST_ANSWERS_MS, Stop, type PilotAttempt, type PilotFigures } from './pilot-stage.ts';
+import { OTHER_USER } from './pilot-dump-as.ts';
 import { moveTree } from './transfer.ts';
 import { TransferTamperedError } from './transfer-integrity.ts';
 

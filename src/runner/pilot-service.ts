@@ -125,7 +125,8 @@ export abstract class PilotSubject {
 export class PilotService extends PilotSubject {
   private readonly svc: CommandService;
   private readonly outFile: string;
-  private ids: { uid: string; gid: string } | undefined;
+  /** The user's uid and gid in the node image, once resolveUser found them. */
+  ids: { uid: string; gid: string } | undefined;
   private mounted = false;
 
   constructor(env: Environment, pilot: Pilot, o: { outFile: string; probe: string; commandMs: number }) {

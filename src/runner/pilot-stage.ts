@@ -12,6 +12,7 @@ import { missingCapability } from './capabilities.ts';
 import { PilotClient, clientArgv, type ClientReport } from './pilot-client.ts';
 import { pilotCriuArgs } from './pilot-criu-options.ts';
 import { PilotService, type PilotSubject } from './pilot-service.ts';
+import { OTHER_USER, lendDirs, planDumpAs, takeBackDirs, treeRefusal, userDumpPrefix, type DumpIdentity } from './pilot-dump-as.ts';
 import { PilotContainer, runtimeFlags } from './pilot-container.ts';
 import { ContainerRootfsError, stageContainerRootfs } from './pilot-container-rootfs.ts';
 import { describeRuntimeFailure } from '../runtimes/container-runtime.ts';
@@ -36,6 +37,8 @@ export interface PilotFigures {
   transferMs?: number;
   /** migration: from the dump's start to the first right answer on the destination. */
   downtimeMs?: number;
+  /** 1: dumped as the service's user with --unprivileged (not as root, as a production node's root would). */
+  unprivilegedDump?: number;
 }
 
 export interface PilotAttempt {
@@ -67,9 +70,6 @@ export interface StageContext {
 
 /** A CRIU or runtime command as the attempt records it (a runtime's run has no "hung"). */
 type StepRun = Omit<CriuRun, 'hung'>;
-
-/** What checkpointing a service of another user than CRIU's needs (as the catalogue's caps-and-creds). */
-export const OTHER_USER: Capability = { kind: 'privilege', name: 'CAP_SYS_RESOURCE', bit: 24, why: "CRIU reads the rlimits of a process of another user, which needs it" };
 
 /** What pre-copy needs: the kernel tracks the pages written since the pre-dump. */
 const DIRTY_TRACKING: Capability = { kind: 'criu-feature', name: 'mem_dirty_track', why: 'memory dirty tracking, needed by pre-copy' };
@@ -118,10 +118,11 @@ export async function attemptStage(stage: PilotStage, x: StageContext): Promise<
   let report: ClientReport | undefined;
   /** The checkpoint's size where the runtime keeps it (podman), measured right after it. */
   let kept: number | undefined;
+  let dumpAs: DumpIdentity = { as: 'root' };
   try {
     // CRIU reads the rlimits of every task it dumps; for another user's task the kernel wants CAP_SYS_RESOURCE.
     const user0 = 'command' in pilot.service ? pilot.service.user : pilot.service.container.user;
-    if (stage !== 'start' && user0 !== 'root') {
+    if (stage !== 'start' && user0 !== 'root' && container) {
       const missing = await missingCapability([OTHER_USER], { env, criu: x.criu, commandMs: x.timeouts.commandMs });
       if (missing) throw new Stop(missing.status, `${missing.reason} (the service runs as ${user0})`);
     }
@@ -131,6 +132,12 @@ export async function attemptStage(stage: PilotStage, x: StageContext): Promise<
     }
     const user = await service.resolveUser();
     if (!user.ok) throw new Stop('ERROR', `the pilot does not fit this node image: ${user.detail}`);
+    // Who dumps it: root, or (root lacking CAP_SYS_RESOURCE here) the service's own user with --unprivileged.
+    if (stage !== 'start' && user0 !== 'root' && service instanceof PilotService) {
+      const plan = await planDumpAs(pilot.criu.dumpAs, user0, service.ids!, probeOf(x));
+      if (!('as' in plan)) throw new Stop(plan.status, plan.reason);
+      dumpAs = plan;
+    }
     const w = await service.prepareWritable();
     if (!w.ok) throw new Stop('ERROR', w.detail);
     const started = await service.start();
@@ -147,6 +154,22 @@ export async function attemptStage(stage: PilotStage, x: StageContext): Promise<
       if (!(await client.waitProbes(3, FIRST_ANSWERS_MS))) throw new Stop(baseline, `the client got no 3 answers within ${FIRST_ANSWERS_MS / 1000} s after the service was ready`);
     }
     const log = (name: string) => ({ logFile: `${dir}/img/${name}`, verbosity: 4 as const });
+    if (dumpAs.as === 'service-user') {
+      const refused = await treeRefusal(dumpAs, service.pid, probeOf(x));
+      if (refused) throw new Stop(refused.status, refused.reason);
+    }
+    /** A dump or pre-dump: as root, or as the service's user inside the attempt's directory lent to it (paths relative to it), taken back after. */
+    const dumpRun = async (args: (images: (sub: string) => string) => string[], logFile: string, subdirs: string[]): Promise<CriuRun> => {
+      if (dumpAs.as === 'root') return x.criu.run(args((sub) => `${dir}/${sub}`), { logFile });
+      const lent = await lendDirs(env, dumpAs, dir, subdirs, x.timeouts.commandMs);
+      try {
+        if (lent) throw new Stop('ERROR', lent);
+        return await x.criu.run([...args((sub) => sub), '--unprivileged'], { logFile, prefix: userDumpPrefix(dumpAs, dir) });
+      } finally {
+        const back = await takeBackDirs(env, dir, subdirs, x.timeouts.commandMs);
+        if (back) throw new Stop('ERROR', back);
+      }
+    };
     if (container && stage !== 'start') {
       const rt = container.runtime.name;
       const note = container.criuConfigNote();
@@ -176,18 +199,18 @@ export async function attemptStage(stage: PilotStage, x: StageContext): Promise<
         figures.restoreMs = rs.result.durationMs;
       }
     } else if (stage === 'leave-running') {
-      const dump = record(await x.criu.run([...dumpArgs({ pid: service.pid, imagesDir: `${dir}/img`, logFile: 'dump.log', verbosity: 4, leaveRunning: true }), ...criuArgs.dump], log('dump.log')));
+      const dump = record(await dumpRun((at) => [...dumpArgs({ pid: service.pid, imagesDir: at('img'), logFile: 'dump.log', verbosity: 4, leaveRunning: true }), ...criuArgs.dump], log('dump.log').logFile, ['img']));
       if (!dump.ok) throw new Stop(failureStatus(dump.diagnoses), describeFailure('criu dump --leave-running', dump, x.timeouts.criuMs), dump);
       figures.checkpointMs = dump.result.durationMs;
       if (!(await service.alive())) throw new Stop('FAIL', 'criu dump --leave-running exited 0 but the service is gone', dump);
     } else if (stage !== 'start') {
       if (stage === 'checkpoint-restore/pre-copy') {
         await env.makeDir(`${dir}/pre`);
-        const pre = record(await x.criu.run(preDumpArgs({ pid: service.pid, imagesDir: `${dir}/pre`, logFile: 'pre-dump.log', verbosity: 4, trackMem: true }), { logFile: `${dir}/pre/pre-dump.log` }));
+        const pre = record(await dumpRun((at) => preDumpArgs({ pid: service.pid, imagesDir: at('pre'), logFile: 'pre-dump.log', verbosity: 4, trackMem: true }), `${dir}/pre/pre-dump.log`, ['pre']));
         if (!pre.ok) throw new Stop(failureStatus(pre.diagnoses), describeFailure('criu pre-dump', pre, x.timeouts.criuMs), pre);
       }
       const parent = stage === 'checkpoint-restore/pre-copy' ? { parent: '../pre', trackMem: true } : {};
-      const dump = record(await x.criu.run([...dumpArgs({ pid: service.pid, imagesDir: `${dir}/img`, logFile: 'dump.log', verbosity: 4, ...parent }), ...criuArgs.dump], log('dump.log')));
+      const dump = record(await dumpRun((at) => [...dumpArgs({ pid: service.pid, imagesDir: at('img'), logFile: 'dump.log', verbosity: 4, ...parent }), ...criuArgs.dump], log('dump.log').logFile, parent.parent ? ['img', 'pre'] : ['img']));
       if (!dump.ok) throw new Stop(failureStatus(dump.diagnoses), describeFailure('criu dump', dump, x.timeouts.criuMs), dump);
       figures.checkpointMs = dump.result.durationMs;
       if (!(await service.waitGone(5000))) throw new Stop('FAIL', 'criu dump exited 0 but the service is still running', dump);
@@ -205,14 +228,17 @@ export async function attemptStage(stage: PilotStage, x: StageContext): Promise<
     report = client ? await client.stop(5000, answered ? undefined : `no 5 answers within ${2 * x.timeouts.criuMs} ms after verify`) : undefined;
     if (report?.heldSurvived === false)
       throw new Stop('FAIL', `${what} verified, but the client's held connection did not survive: ${report.connects} connection(s), ${report.errors} failed answer(s)${report.firstError ? ` (first: ${report.firstError})` : ''}`, runs.at(-1));
-    ending = { status: 'PASS', reason: `${what} verified${pilot.verify.length ? ` (${pilot.verify.length} verify step(s))` : ''}${report ? `; client: ${report.probes} probes, ${report.errors} errors, longest gap ${Math.round(report.maxGapMs)} ms${report.heldSurvived ? ', held connection survived' : ''}` : ''}` };
+    ending = { status: 'PASS', reason: `${what} verified${dumpAs.as === 'service-user' ? ` (dumped as ${dumpAs.user} with criu --unprivileged: ${dumpAs.why})` : ''}${pilot.verify.length ? ` (${pilot.verify.length} verify step(s))` : ''}${report ? `; client: ${report.probes} probes, ${report.errors} errors, longest gap ${Math.round(report.maxGapMs)} ms${report.heldSurvived ? ', held connection survived' : ''}` : ''}` };
   } catch (e) {
     if (!(e instanceof Stop)) {
       await cleanup(service, client);
       throw e;
     }
     ending = { status: e.status, reason: e.message, run: e.run };
+    // A dump that ran as the service's user says so: a root dump on a production node is not the same run.
+    if (dumpAs.as === 'service-user' && runs.length) ending.reason += ` (dumped as ${dumpAs.user} with criu --unprivileged: ${dumpAs.why})`;
   }
+  if (dumpAs.as === 'service-user' && figures.checkpointMs !== undefined) figures.unprivilegedDump = 1;
   // A client that never started measured nothing (a stage that ended before it).
   report ??= client?.pid ? await client.stop().catch(() => undefined) : undefined;
   const output = [...(await service.lines()).map((l) => `service: ${l}`), ...(client ? (await client.lines()).filter((l) => / (fail|connect|stop|start) /.test(l)).slice(0, 20).map((l) => `client: ${l}`) : [])];
@@ -233,6 +259,10 @@ export async function attemptStage(stage: PilotStage, x: StageContext): Promise<
     if (bytes) figures.imageBytes = bytes;
   }
   return { status: ending.status, reason: ending.reason, figures, diagnoses: ending.run?.diagnoses ?? [], logExcerpt: ending.run && ending.status !== 'PASS' ? ending.run.excerpt : [], commands, output };
+}
+
+function probeOf(x: StageContext): { env: Environment; criu: Criu; commandMs: number } {
+  return { env: x.env, criu: x.criu, commandMs: x.timeouts.commandMs };
 }
 
 async function cleanup(service: PilotSubject, client: PilotClient | undefined): Promise<void> {
