@@ -264,3 +264,21 @@ describe('pilot verdicts: scope', () => {
     expect(describeReason({ criterion: 'clientGapMsMax', measured: null, limit: 100, ok: false, cell: 'x' })).toBe('client gap max not measured > 100 ms');
   });
 });
+
+describe('pilot verdicts: a dump as the service user (criu --unprivileged)', () => {
+  const unpriv = (c: Cell): Cell => (c.check === 'redis/start' ? c : { ...c, reason: `${c.reason} (dumped as redis with criu --unprivileged: root lacks CAP_SYS_RESOURCE on this node)`, metrics: { pilot: { ...c.metrics.pilot, unprivilegedDump: 1 } } });
+
+  test('every criterion met, but measured with an unprivileged dump: CONDITIONAL naming it, not GO', () => {
+    const v = judge(base().map(unpriv));
+    expect(v.verdict).toBe('CONDITIONAL');
+    expect(v.conditions).toEqual(['only with an unprivileged dump: CRIU ran as redis (root lacks CAP_SYS_RESOURCE on this node) with --unprivileged, not as root']);
+    expect(v.response).toMatch(/dump this class as its user .* grant it CAP_SYS_RESOURCE/);
+    expect(v.why).toMatch(/redis\/leave-running, redis\/checkpoint-restore measured with a dump as redis/);
+  });
+
+  test('a missed criterion still wins: NO-GO; a dump as root (no unprivilegedDump) stays GO', () => {
+    const slow = base().map(unpriv).map((c) => (c.check === 'redis/leave-running' ? { ...c, metrics: { pilot: { ...c.metrics.pilot, freezeMsP95: 900 } } } : c));
+    expect(judge(slow).verdict).toBe('NO-GO');
+    expect(judge(base()).verdict).toBe('GO');
+  });
+});

@@ -10,7 +10,8 @@ import type { Cell, PilotReason, PilotVerdict } from '../results/schema.ts';
  *   stage it asked for met every criterion.
  * - CONDITIONAL: checkpoint-restore missed, but a variant met every criterion
  *   (reconnect: no established TCP; pre-copy: pre-dumps first), or a migration
- *   met them to some destinations only.
+ *   met them to some destinations only, or what was met was measured with a
+ *   dump as the service's user (criu --unprivileged), not as root.
  * - NO-GO: a stage missed and nothing helped; with the playbook's response to
  *   what was seen.
  * - UNDECIDED (fail closed): a cell needed is missing, ERROR or SKIP, the
@@ -199,7 +200,30 @@ function judgeOne(p: Pilot, pool: string, cell: (check: string) => Cell | undefi
     else if (s === 'checkpoint-restore') parts.push(checkpointRestore(p, stage('checkpoint-restore', at('checkpoint-restore')), (v) => stage(v, at(`checkpoint-restore/${v}`))));
     else parts.push(migration(p, pool, (dest) => stage('migration', at(`migration → ${dest}`))));
   }
+  const unprivileged = unprivilegedDump(parts, cell);
+  if (unprivileged) parts.push(unprivileged);
   return combine(p, pool, parts);
+}
+
+/**
+ * A stage measured with a dump as the service's user (criu --unprivileged,
+ * where root lacked CAP_SYS_RESOURCE) measured another run than a production
+ * node's root makes: whatever it met holds on the condition that the nodes
+ * dump this class the same way (or that a root dump is measured where root
+ * holds CAP_SYS_RESOURCE). CONDITIONAL, never a plain GO.
+ */
+function unprivilegedDump(parts: readonly Part[], cell: (check: string) => Cell | undefined): Part | undefined {
+  const cells = parts.flatMap((x) => x.judged).map((j) => cell(j.check)).filter((c): c is Cell => c?.metrics.pilot?.['unprivilegedDump'] === 1);
+  if (!cells.length) return undefined;
+  const seen = /dumped as (\S+) with criu --unprivileged: ([^)]*)\)/.exec(cells.map((c) => c.reason).join('\n'));
+  const who = seen ? `${seen[1]} (${seen[2]})` : 'the service\'s user';
+  return {
+    verdict: 'CONDITIONAL',
+    judged: [],
+    condition: `only with an unprivileged dump: CRIU ran as ${who} with --unprivileged, not as root`,
+    response: 'on nodes like this one, dump this class as its user (criu --unprivileged with root\'s capabilities as ambient ones, restore as root); where CRIU runs as root, grant it CAP_SYS_RESOURCE and re-run the pilot there before relying on this verdict',
+    note: `${[...new Set(cells.map((c) => c.check))].join(', ')} measured with a dump as ${who}`,
+  };
 }
 
 /** The parts' notes, one per cause: stages that say the same after their check name are told once ("a, b skipped: …"). */
