@@ -111,8 +111,13 @@ export function treeIdentities(text: string, root: number): { pids: number[]; id
   return { pids, ids: [...ids] };
 }
 
-/** Once the service runs: a tree of more than its one user cannot be dumped as that user (a SKIP naming CAP_SYS_RESOURCE), else undefined. */
-export async function treeRefusal(d: Extract<DumpIdentity, { as: 'service-user' }>, pid: number, x: Probe): Promise<DumpRefusal | undefined> {
+/**
+ * Once the service runs: a tree of more than one user cannot be dumped by
+ * one of them, nor by a root without CAP_SYS_RESOURCE (a SKIP naming it);
+ * else undefined. D: who would dump it (a root dump: uid and gid 0, and why
+ * it would not do).
+ */
+export async function treeRefusal(d: { user: string; uid: string; gid: string; why: string }, pid: number, x: Probe): Promise<DumpRefusal | undefined> {
   const r = await x.env.exec(['sh', '-c', "grep -H -E '^(Tgid|PPid|Uid|Gid):' /proc/[0-9]*/task/[0-9]*/status 2>/dev/null; true"], { timeoutMs: x.commandMs });
   const { pids, ids } = treeIdentities(r.stdout, pid);
   if (!pids.includes(pid)) return { status: 'ERROR', reason: `reading the users of the service's tree (PID ${pid}) from /proc failed: ${r.stderr.trim() || 'the service is not in it'}` };
@@ -146,6 +151,10 @@ export async function lendDirs(env: Environment, d: Extract<DumpIdentity, { as: 
 
 /** Takes them back after the dump: everything root's again (files CRIU made are 0600), the directories 0700. */
 export async function takeBackDirs(env: Environment, dir: string, subdirs: readonly string[], timeoutMs: number): Promise<string | undefined> {
-  const r = await env.exec(['sh', '-c', 'set -e; d=$1; shift; for s in "$@"; do chown -R 0:0 "$d/$s"; chmod -R go-rwx "$d/$s"; chmod 0700 "$d/$s"; done; chown 0:0 "$d"; chmod 0700 "$d"', 'sh', dir, ...subdirs], { timeoutMs });
+  const script = `set -e; d=$1; shift
+for s in "$@"; do chown -R 0:0 "$d/$s"; chmod -R go-rwx "$d/$s"; chmod 0700 "$d/$s"; done
+chown 0:0 "$d"; chmod 0700 "$d"
+for s in "$@"; do left=$(find "$d/$s" ! -type l \\( ! -uid 0 -o ! -gid 0 -o -perm /077 \\) | head -3); [ -z "$left" ] || { echo "still not root's alone: $left" >&2; exit 1; }; done`;
+  const r = await env.exec(['sh', '-c', script, 'sh', dir, ...subdirs], { timeoutMs });
   return r.exitCode === 0 && !r.timedOut ? undefined : `giving ${dir} back to root after the dump failed: ${(r.stderr || r.stdout).trim() || `exit ${r.exitCode}`}`;
 }

@@ -157,6 +157,10 @@ export async function attemptStage(stage: PilotStage, x: StageContext): Promise<
     if (dumpAs.as === 'service-user') {
       const refused = await treeRefusal(dumpAs, service.pid, probeOf(x));
       if (refused) throw new Stop(refused.status, refused.reason);
+    } else if (stage !== 'start' && !container && (await missingCapability([OTHER_USER], probeOf(x)))?.status === 'SKIP') {
+      // A root service whose tree has other users (nginx's workers): root needs CAP_SYS_RESOURCE for them.
+      const refused = await treeRefusal({ user: 'root', uid: '0', gid: '0', why: 'root lacks it on this node' }, service.pid, probeOf(x));
+      if (refused) throw new Stop(refused.status, refused.reason);
     }
     /** A dump or pre-dump: as root, or as the service's user inside the attempt's directory lent to it (paths relative to it), taken back after. */
     const dumpRun = async (args: (images: (sub: string) => string) => string[], logFile: string, subdirs: string[]): Promise<CriuRun> => {
