@@ -156,16 +156,35 @@ describe('pilot engine', () => {
     expect(m['clientProbes']!).toBeGreaterThan(m['clientErrors']!);
   });
 
-  test('a service of its own user: SKIP naming CAP_SYS_RESOURCE where CRIU runs without it, else measured; its writable dirs held the image contents and its own file', () => {
+  test('a service of its own user: dumped by root where CRIU holds CAP_SYS_RESOURCE, else as nobody with --unprivileged and restored by root; the verdict names that; its writable dirs held the image contents and its own file', () => {
     expect(cell('host-sid', 'kv-nobody/start').status).toBe('PASS'); // the verify step read /var/tmp/kv.log (owned by nobody) and /var/log/dpkg.log
+    const root = Boolean(hasSysResource());
     for (const stage of ['leave-running', 'checkpoint-restore']) {
       const c = cell('host-sid', `kv-nobody/${stage}`);
-      if (!hasSysResource()) {
-        expect(c.status).toBe('SKIP');
-        expect(c.reason).toMatch(/^capability missing: CAP_SYS_RESOURCE .*\(the service runs as nobody\)$/);
-        expect(c.metrics.pilot!['clientProbes']).toBeUndefined(); // nothing ran, nothing measured
-      } else expect(c.status, c.reason).toBe(canDumpInet('host-sid') ? 'PASS' : 'FAIL');
+      const at = `${c.check}: ${c.reason}`;
+      const cmds = c.commands.join('\n');
+      expect(c.status, at).toBe(canDumpInet('host-sid') ? 'PASS' : 'FAIL');
+      if (root) {
+        expect(cmds, at).toMatch(/^criu dump /m);
+        expect(cmds, at).not.toMatch(/setpriv|--unprivileged/);
+        expect(c.metrics.pilot!['unprivilegedDump'], at).toBeUndefined();
+        continue;
+      }
+      // CRIU as nobody (uid 65534 in Debian), with root's capabilities (never sys_resource, which root lacks) as ambient ones.
+      expect(cmds, at).toMatch(/setpriv --reuid=65534 --regid=\d+ --init-groups --inh-caps=\S+ --ambient-caps=\S+ -- criu dump -t \d+ -D img .*--unprivileged/);
+      expect(cmds, at).not.toMatch(/sys_resource/);
+      expect(c.reason, at).toMatch(/dumped as nobody with criu --unprivileged: root lacks CAP_SYS_RESOURCE on this node/);
+      if (c.status !== 'PASS') continue;
+      if (stage === 'checkpoint-restore') expect(c.commands.at(-1), at).toMatch(/^criu restore -d -D img /); // restored by root
+      expect(c.metrics.pilot!['unprivilegedDump'], at).toBe(1);
+      expect(c.metrics.pilot!['heldConnectionSurvived'], at).toBe(1);
     }
+    const v = results.pilots!.find((x) => x.pilot === 'kv-nobody' && x.pool === 'host-sid')!;
+    const missed = v.reasons.filter((r) => !r.ok);
+    if (!root && canDumpInet('host-sid') && !missed.length) {
+      expect(v.verdict, v.why).toBe('CONDITIONAL');
+      expect(v.conditions).toEqual(['only with an unprivileged dump: CRIU ran as nobody (root lacks CAP_SYS_RESOURCE on this node) with --unprivileged, not as root']);
+    } else expect(v.verdict, v.why).not.toBe(missed.length ? 'GO' : 'CONDITIONAL');
   });
 
   test('an HTTP service with an HTTP client: readiness and every probe are GETs checked for status and body', () => {

@@ -9,7 +9,9 @@
  * What each checkpoint cell must be follows from what was probed, never from
  * this machine's name: a namespace node whose root lacks CAP_SYS_RESOURCE
  * (this test's own CapEff, the harness's CRIU runs with the same) cannot
- * dump another user's tree: SKIP naming it; a CRIU older than 4.2 on a
+ * dump another user's tree as root: the harness dumps it as postgres with
+ * criu --unprivileged (CRIU >= 3.18; else a SKIP naming CAP_SYS_RESOURCE)
+ * and restores it as root, and the verdict carries that condition; a CRIU older than 4.2 on a
  * kernel >= 6.16 cannot dump TCP sockets: FAIL sockopt-passcred; elsewhere
  * the dump must not meet PostgreSQL's SysV segment outside its IPC namespace,
  * the rows must be there after the restore, and the held session must be the
@@ -62,6 +64,17 @@ function hostHasSysResource(): boolean {
   return (BigInt(`0x${eff}`) >> 24n) % 2n === 1n;
 }
 
+/** Does the pool's CRIU take --unprivileged (3.18 and later)? */
+const hasUnprivileged = (p: PoolResult) => semver.gte(semver.coerce(p.inventory!.criuVersion ?? '') ?? '0.0.0', '3.18.0');
+
+/** The cell's dump ran as postgres (setpriv, --unprivileged) and its restore as root. */
+function dumpedAsPostgres(c: Cell, at: string): void {
+  const cmds = c.commands.join('\n');
+  expect(cmds, at).toMatch(/setpriv --reuid=\d+ --regid=\d+ --init-groups --inh-caps=\S*\+checkpoint_restore\S* --ambient-caps=\S+ -- criu (pre-)?dump .*--unprivileged/);
+  expect(cmds, at).not.toMatch(/sys_resource/);
+  if (c.check.includes('checkpoint-restore') && c.status === 'PASS') expect(c.commands.find((x) => x.startsWith('criu restore')), at).toBeDefined();
+}
+
 /** CRIU < 4.2 reads SO_PASSCRED from inet sockets, which kernels >= 6.16 refuse. */
 function tcpBlocked(p: PoolResult): boolean {
   const criu = semver.coerce(p.inventory!.criuVersion ?? '');
@@ -86,7 +99,7 @@ describe('PostgreSQL piloted: reconnecting clients vs a held psql session', () =
     }
   });
 
-  test('each checkpoint stage: SKIP without CAP_SYS_RESOURCE, FAIL sockopt-passcred where CRIU cannot dump TCP, else the rows and the held session kept', () => {
+  test('each checkpoint stage: dumped as root with CAP_SYS_RESOURCE, else as postgres with --unprivileged (SKIP where CRIU lacks it); FAIL sockopt-passcred where CRIU cannot dump TCP, else the rows and the held session kept', () => {
     for (const pool of POOLS) {
       const p = poolOf(pool);
       const capable = p.backend === 'qemu' || hostHasSysResource();
@@ -94,10 +107,15 @@ describe('PostgreSQL piloted: reconnecting clients vs a held psql session', () =
         for (const stage of STAGES) {
           const c = cell(pool, `${name}/${stage}`);
           const at = `${pool} ${c.check}: ${c.reason}`;
-          if (!capable) {
+          if (!capable && !hasUnprivileged(p)) {
             expect(c.status, at).toBe('SKIP');
-            expect(c.reason, at).toMatch(/CAP_SYS_RESOURCE.*the service runs as postgres/);
+            expect(c.reason, at).toMatch(/CAP_SYS_RESOURCE.*the service runs as postgres.*--unprivileged/);
             continue;
+          }
+          if (capable) expect(c.commands.join('\n'), at).not.toMatch(/setpriv|--unprivileged/);
+          else {
+            dumpedAsPostgres(c, at);
+            expect(c.reason, at).toMatch(/dumped as postgres with criu --unprivileged: root lacks CAP_SYS_RESOURCE on this node/);
           }
           expect(c.diagnoses.map((d) => d.id), at).not.toContain('sysv-shm-outside-ipc-ns');
           if (tcpBlocked(p)) {
@@ -109,6 +127,7 @@ describe('PostgreSQL piloted: reconnecting clients vs a held psql session', () =
           const m = pilotMetrics(c);
           expect(m['freezeMsP95'], at).toBeGreaterThan(0);
           expect(m['imageBytesMax'], at).toBeGreaterThan(0);
+          expect(m['unprivilegedDump'], at).toBe(capable ? undefined : 1);
           if (name === 'postgresql-held') expect(m['heldConnectionSurvived'], at).toBe(1);
         }
     }
@@ -120,7 +139,7 @@ describe('PostgreSQL piloted: reconnecting clients vs a held psql session', () =
       const c = cell(pool, `${NO_TCP}/checkpoint-restore`);
       const at = `${pool} ${c.check}: ${c.reason}`;
       if (c.status === 'SKIP') {
-        expect(p.backend === 'qemu' || hostHasSysResource(), at).toBe(false);
+        expect(p.backend === 'qemu' || hostHasSysResource() || hasUnprivileged(p), at).toBe(false);
         continue;
       }
       expect(c.status, at).toBe('FAIL');
@@ -138,7 +157,7 @@ describe('PostgreSQL piloted: reconnecting clients vs a held psql session', () =
     }
   });
 
-  test('each verdict follows from the cells: UNDECIDED where a stage was not measured, else GO exactly when every criterion measured holds', () => {
+  test('each verdict follows from the cells: UNDECIDED where a stage was not measured, else GO exactly when every criterion measured holds and root dumped (CONDITIONAL, naming it, when the dump ran as postgres)', () => {
     for (const pool of POOLS)
       for (const p of pilots.filter((x) => NAMES.includes(x.name))) {
         const v = results.pilots!.find((x) => x.pilot === p.name && x.pool === pool)!;
@@ -149,8 +168,10 @@ describe('PostgreSQL piloted: reconnecting clients vs a held psql session', () =
           continue;
         }
         const missed = v.reasons.filter((r) => !r.ok);
-        if (!missed.length) expect(v.verdict, at).toBe('GO');
+        const unprivileged = primary.some((c) => pilotMetrics(c)['unprivilegedDump'] === 1);
+        if (!missed.length) expect(v.verdict, at).toBe(unprivileged ? 'CONDITIONAL' : 'GO');
         else expect(v.verdict, at).not.toBe('GO');
+        if (!missed.length && unprivileged) expect(v.conditions, at).toEqual([expect.stringMatching(/^only with an unprivileged dump: CRIU ran as postgres/)]);
         if (p.name === 'postgresql-held' && primary.every((c) => c.status === 'PASS')) expect(v.reasons.filter((r) => r.criterion === 'heldConnectionSurvived').every((r) => r.measured === 1), at).toBe(true);
       }
   });
