@@ -144,17 +144,45 @@ export function userDumpPrefix(d: Extract<DumpIdentity, { as: 'service-user' }>,
  * directories SUBDIRS the user's own, 0700. Checkpoint images are secrets:
  * nobody else can read them at any time.
  */
-export async function lendDirs(env: Environment, d: Extract<DumpIdentity, { as: 'service-user' }>, dir: string, subdirs: readonly string[], timeoutMs: number): Promise<string | undefined> {
+async function lendDirs(env: Environment, d: Extract<DumpIdentity, { as: 'service-user' }>, dir: string, subdirs: readonly string[], timeoutMs: number): Promise<string | undefined> {
   const r = await env.exec(['sh', '-c', 'set -e; d=$1; u=$2; g=$3; shift 3; chown "0:$g" "$d"; chmod 0710 "$d"; for s in "$@"; do chown -R "$u:$g" "$d/$s"; chmod 0700 "$d/$s"; done', 'sh', dir, d.uid, d.gid, ...subdirs], { timeoutMs });
   return r.exitCode === 0 && !r.timedOut ? undefined : `lending ${dir} to ${d.user} for the dump failed: ${(r.stderr || r.stdout).trim() || `exit ${r.exitCode}`}`;
 }
 
 /** Takes them back after the dump: everything root's again (files CRIU made are 0600), the directories 0700. */
-export async function takeBackDirs(env: Environment, dir: string, subdirs: readonly string[], timeoutMs: number): Promise<string | undefined> {
+async function takeBackDirs(env: Environment, dir: string, subdirs: readonly string[], timeoutMs: number): Promise<string | undefined> {
   const script = `set -e; d=$1; shift
 for s in "$@"; do chown -R 0:0 "$d/$s"; chmod -R go-rwx "$d/$s"; chmod 0700 "$d/$s"; done
 chown 0:0 "$d"; chmod 0700 "$d"
 for s in "$@"; do left=$(find "$d/$s" ! -type l \\( ! -uid 0 -o ! -gid 0 -o -perm /077 \\) | head -3); [ -z "$left" ] || { echo "still not root's alone: $left" >&2; exit 1; }; done`;
   const r = await env.exec(['sh', '-c', script, 'sh', dir, ...subdirs], { timeoutMs });
   return r.exitCode === 0 && !r.timedOut ? undefined : `giving ${dir} back to root after the dump failed: ${(r.stderr || r.stdout).trim() || `exit ${r.exitCode}`}`;
+}
+
+/** Lending the attempt's directory to the service's user, or taking it back, failed: the harness cannot go on with this attempt (an ERROR). */
+export class DumpDirsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DumpDirsError';
+  }
+}
+
+/**
+ * Runs a dump or pre-dump as D says: as root with absolute paths; or as the
+ * service's user in the attempt's directory DIR lent to it (ARGS get paths
+ * relative to DIR), with --unprivileged, the directory and SUBDIRS taken back
+ * by root after it whatever happened. Throws DumpDirsError when lending or
+ * taking back fails.
+ */
+export async function runDumpAs(d: DumpIdentity, x: { env: Environment; criu: Criu; dir: string; commandMs: number }, args: (at: (sub: string) => string) => string[], logFile: string, subdirs: readonly string[]): Promise<Awaited<ReturnType<Criu['run']>>> {
+  if (d.as === 'root') return x.criu.run(args((sub) => `${x.dir}/${sub}`), { logFile });
+  const lent = await lendDirs(x.env, d, x.dir, subdirs, x.commandMs);
+  try {
+    if (lent) throw new DumpDirsError(lent);
+    return await x.criu.run([...args((sub) => sub), '--unprivileged'], { logFile, prefix: userDumpPrefix(d, x.dir) });
+  } finally {
+    // Images left the user's (or readable by others) must never pass as a result: this throw wins over the run.
+    const back = await takeBackDirs(x.env, x.dir, subdirs, x.commandMs);
+    if (back && !lent) throw new DumpDirsError(back);
+  }
 }

@@ -6,12 +6,11 @@ import { failureStatus, olderCriuOnDestination } from '../criu/diagnose.ts';
 import { readCriuStats } from '../criu/stats.ts';
 import type { Environment } from '../environments/environment.ts';
 import type { Status } from '../results/schema.ts';
-import { missingCapability } from './capabilities.ts';
 import { PilotClient, clientArgv, type ClientReport } from './pilot-client.ts';
 import { pilotCriuArgs } from './pilot-criu-options.ts';
 import { PilotService } from './pilot-service.ts';
 import { FIRST_ANSWERS_MS, Stop, type PilotAttempt, type PilotFigures } from './pilot-stage.ts';
-import { OTHER_USER } from './pilot-dump-as.ts';
+import { DumpDirsError, planDumpAs, runDumpAs, treeRefusal, type DumpIdentity } from './pilot-dump-as.ts';
 import { moveTree } from './transfer.ts';
 import { TransferTamperedError } from './transfer-integrity.ts';
 
@@ -72,6 +71,7 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
   const criuArgs = pilotCriuArgs(pilot.criu.options);
   const writable = 'command' in pilot.service ? pilot.service.writable : [];
   let ending: { status: Status; reason: string; run?: CriuRun | undefined; older?: boolean };
+  let dumpAs: DumpIdentity = { as: 'root' };
   let report: ClientReport | undefined;
   let dumped = false;
   let fallback: PilotAttempt['fallback'];
@@ -96,13 +96,16 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
     throw Object.assign(new Stop(status, `${reason}; fallback on ${src.pool}: ${fallback.status === 'PASS' ? fallback.reason : `${fallback.status}: ${fallback.reason}`}`, run), older ? { older } : {});
   };
   try {
-    if ('command' in pilot.service && pilot.service.user !== 'root') {
-      const missing = await missingCapability([OTHER_USER], { env: src.env, criu: src.criu, commandMs: x.timeouts.commandMs });
-      if (missing) throw new Stop(missing.status, `${missing.reason} (the service runs as ${pilot.service.user})`);
-    }
     for (const [node, s] of [[src, at], [dst, there]] as const) {
       const user = await s.resolveUser();
       if (!user.ok) throw new Stop('ERROR', `the pilot does not fit the node image of ${node.pool}: ${user.detail}`);
+    }
+    // A service of its own user: dumped by root with CAP_SYS_RESOURCE, else as that user (pilot-dump-as.ts); restored by root.
+    const probe = { env: src.env, criu: src.criu, commandMs: x.timeouts.commandMs };
+    if ('command' in pilot.service && pilot.service.user !== 'root') {
+      const plan = await planDumpAs(pilot.criu.dumpAs, pilot.service.user, at.ids!, probe);
+      if (!('as' in plan)) throw new Stop(plan.status, plan.reason);
+      dumpAs = plan;
     }
     const w = await at.prepareWritable();
     if (!w.ok) throw new Stop('ERROR', `on ${src.pool}: ${w.detail}`);
@@ -115,10 +118,18 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
       await holder.start();
       if (!(await holder.waitProbes(3, FIRST_ANSWERS_MS))) throw new Stop('ERROR', `baseline broke on ${src.pool}: the held client got no 3 answers within ${FIRST_ANSWERS_MS / 1000} s after the service was ready`);
     }
+    if (dumpAs.as === 'service-user') {
+      const refused = await treeRefusal(dumpAs, at.pid, probe);
+      if (refused) throw new Stop(refused.status, refused.reason);
+    }
     const down = performance.now();
-    const dump = record(src, await src.criu.run([...dumpArgs({ pid: at.pid, imagesDir: `${dir}/img`, logFile: 'dump.log', verbosity: 4 }), ...criuArgs.dump], log('dump.log')));
+    const dumpRun = await runDumpAs(dumpAs, { ...probe, dir }, (p) => [...dumpArgs({ pid: at.pid, imagesDir: p('img'), logFile: 'dump.log', verbosity: 4 }), ...criuArgs.dump], log('dump.log').logFile, ['img']).catch((e: unknown) => {
+      throw e instanceof DumpDirsError ? new Stop('ERROR', e.message) : e;
+    });
+    const dump = record(src, dumpRun);
     if (!dump.ok) throw new Stop(failureStatus(dump.diagnoses), `on ${src.pool}: ${describeFailure('criu dump', dump, x.timeouts.criuMs)}`, dump);
     dumped = true;
+    if (dumpAs.as === 'service-user') figures.unprivilegedDump = 1;
     figures.checkpointMs = dump.result.durationMs;
     if (!(await at.waitGone(5000))) throw new Stop('FAIL', `criu dump exited 0 but the service is still running on ${src.pool}`, dump);
     const stats = await readCriuStats(src.env, `${dir}/img`);
@@ -172,6 +183,7 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
       throw e;
     }
   }
+  if (dumpAs.as === 'service-user' && commands.length) ending.reason += ` (dumped as ${dumpAs.user} with criu --unprivileged: ${dumpAs.why})`;
   report ??= client?.pid ? await client.stop().catch(() => undefined) : undefined;
   const output = [...(await at.lines()).map((l) => `service on ${src.pool}: ${l}`), ...(dumped ? (await there.lines()).map((l) => `service on ${dst.pool}: ${l}`) : [])].slice(-40);
   await cleanup([at, there], client, holder);

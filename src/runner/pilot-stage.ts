@@ -12,7 +12,7 @@ import { missingCapability } from './capabilities.ts';
 import { PilotClient, clientArgv, type ClientReport } from './pilot-client.ts';
 import { pilotCriuArgs } from './pilot-criu-options.ts';
 import { PilotService, type PilotSubject } from './pilot-service.ts';
-import { OTHER_USER, lendDirs, planDumpAs, takeBackDirs, treeRefusal, userDumpPrefix, type DumpIdentity } from './pilot-dump-as.ts';
+import { DumpDirsError, OTHER_USER, planDumpAs, runDumpAs, treeRefusal, type DumpIdentity } from './pilot-dump-as.ts';
 import { PilotContainer, runtimeFlags } from './pilot-container.ts';
 import { ContainerRootfsError, stageContainerRootfs } from './pilot-container-rootfs.ts';
 import { describeRuntimeFailure } from '../runtimes/container-runtime.ts';
@@ -163,15 +163,11 @@ export async function attemptStage(stage: PilotStage, x: StageContext): Promise<
       if (refused) throw new Stop(refused.status, refused.reason);
     }
     /** A dump or pre-dump: as root, or as the service's user inside the attempt's directory lent to it (paths relative to it), taken back after. */
-    const dumpRun = async (args: (images: (sub: string) => string) => string[], logFile: string, subdirs: string[]): Promise<CriuRun> => {
-      if (dumpAs.as === 'root') return x.criu.run(args((sub) => `${dir}/${sub}`), { logFile });
-      const lent = await lendDirs(env, dumpAs, dir, subdirs, x.timeouts.commandMs);
+    const dumpRun = async (args: (at: (sub: string) => string) => string[], logFile: string, subdirs: string[]): Promise<CriuRun> => {
       try {
-        if (lent) throw new Stop('ERROR', lent);
-        return await x.criu.run([...args((sub) => sub), '--unprivileged'], { logFile, prefix: userDumpPrefix(dumpAs, dir) });
-      } finally {
-        const back = await takeBackDirs(env, dir, subdirs, x.timeouts.commandMs);
-        if (back) throw new Stop('ERROR', back);
+        return await runDumpAs(dumpAs, { env, criu: x.criu, dir, commandMs: x.timeouts.commandMs }, args, logFile, subdirs);
+      } catch (e) {
+        throw e instanceof DumpDirsError ? new Stop('ERROR', e.message) : e;
       }
     };
     if (container && stage !== 'start') {
