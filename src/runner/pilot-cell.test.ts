@@ -112,3 +112,11 @@ describe('a migration over its attempts', () => {
     expect(foldAttempts([ok], 1).fallback).toBeUndefined();
   });
 });
+
+describe('how a stage was dumped', () => {
+  test('an attempt dumped as the service user marks the cell (metrics.pilot.unprivilegedDump = 1); a root dump leaves no mark', () => {
+    const asUser = { ...attempt('PASS', GOOD, { freezeMs: 40, checkpointMs: 180, restoreMs: 200, imageBytes: 3e6 }), figures: { ...attempt('PASS', GOOD, {}).figures, freezeMs: 40, checkpointMs: 180, unprivilegedDump: 1 } };
+    expect(foldAttempts([asUser], 500).metrics!.pilot!['unprivilegedDump']).toBe(1);
+    expect(foldAttempts([attempt('PASS', GOOD, { freezeMs: 40, checkpointMs: 180 })], 500).metrics!.pilot!['unprivilegedDump']).toBeUndefined();
+  });
+});
