@@ -157,18 +157,21 @@ export async function attemptStage(stage: PilotStage, x: StageContext): Promise<
     if (dumpAs.as === 'service-user') {
       const refused = await treeRefusal(dumpAs, service.pid, probeOf(x));
       if (refused) throw new Stop(refused.status, refused.reason);
-    } else if (stage !== 'start' && !container && (await missingCapability([OTHER_USER], probeOf(x)))?.status === 'SKIP') {
-      // A root service whose tree has other users (nginx's workers): root needs CAP_SYS_RESOURCE for them.
-      const refused = await treeRefusal({ user: 'root', uid: '0', gid: '0', why: 'root lacks it on this node' }, service.pid, probeOf(x));
-      if (refused) throw new Stop(refused.status, refused.reason);
     }
     /** A dump or pre-dump: as root, or as the service's user inside the attempt's directory lent to it (paths relative to it), taken back after. */
     const dumpRun = async (args: (at: (sub: string) => string) => string[], logFile: string, subdirs: string[]): Promise<CriuRun> => {
+      let run: CriuRun;
       try {
-        return await runDumpAs(dumpAs, { env, criu: x.criu, dir, commandMs: x.timeouts.commandMs }, args, logFile, subdirs);
+        run = await runDumpAs(dumpAs, { env, criu: x.criu, dir, commandMs: x.timeouts.commandMs }, args, logFile, subdirs);
       } catch (e) {
         throw e instanceof DumpDirsError ? new Stop('ERROR', e.message) : e;
       }
+      // Root could not read another user's rlimits (nginx's www-data workers) where it lacks CAP_SYS_RESOURCE: a missing capability, not a broken tuple.
+      if (!run.ok && !container && run.diagnoses.some((d) => d.id === 'rlimit-other-user') && (await missingCapability([OTHER_USER], probeOf(x)))?.status === 'SKIP') {
+        const tree = await treeRefusal({ user: 'root', uid: '0', gid: '0', why: 'root lacks it on this node' }, service.pid, probeOf(x));
+        throw new Stop('SKIP', tree?.reason ?? `capability missing: ${OTHER_USER.name} (${OTHER_USER.why}): root lacks it on this node (criu: rlimit-other-user)`, run);
+      }
+      return run;
     };
     if (container && stage !== 'start') {
       const rt = container.runtime.name;
