@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, symlinkSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,6 +59,19 @@ describe('prune', () => {
     utimesSync(dir, t, t);
     expect((await pruneArtifacts({ reportsDir: reports, all: false, now: new Date('2026-11-01T23:00:00Z') })).removed).toEqual([]);
     expect((await pruneArtifacts({ reportsDir: reports, all: false, now: new Date('2026-11-02T00:00:01Z') })).removed.map((r) => r.expiresAt)).toEqual([null]);
+  });
+
+  test('a run-id name that is a symbolic link (planted in a shared reports directory) is never followed: what it points to stays', async () => {
+    const reports = mkdtempSync(join(tmpdir(), 'cc-prune-'));
+    const elsewhere = mkdtempSync(join(tmpdir(), 'cc-prune-victim-'));
+    mkdirSync(join(elsewhere, 'artifacts'));
+    writeFileSync(join(elsewhere, 'artifacts', 'precious'), 'x');
+    const t = new Date('2026-11-01T00:00:00Z');
+    utimesSync(join(elsewhere, 'artifacts'), t, t);
+    symlinkSync(elsewhere, join(reports, '2026-11-01T00-00-00Z-eeee'));
+    const r = await pruneArtifacts({ reportsDir: reports, all: true, now: new Date('2026-11-30T00:00:00Z') });
+    expect(r.removed).toEqual([]);
+    expect(existsSync(join(elsewhere, 'artifacts', 'precious'))).toBe(true);
   });
 });
 
