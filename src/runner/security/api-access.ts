@@ -96,8 +96,9 @@ export function parseSeen(out: string): Seen[] {
   return list;
 }
 
-/** Bits a non-root user gets: others', and the group's when the group is not root. */
+/** Bits a non-root user gets: all of them when one owns it (an owner may chmod), else others', and the group's when the group is not root. */
 function nonRootBits(s: Seen): number {
+  if (s.uid !== 0) return 0o7;
   return (s.mode & 0o7) | (s.gid !== 0 ? (s.mode >> 3) & 0o7 : 0);
 }
 
