@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import { compressionOf } from './archive-at-rest.ts';
-import { parseSeen, reachableByNonRoot } from './api-access.ts';
+import { apiAccessVerdict, parseSeen, reachableByNonRoot } from './api-access.ts';
 import { exposed, parseModes } from './artifact-modes.ts';
 import { sandboxPrefix } from './forensic-sandbox.ts';
 import { flipOneByte } from './transfer-check.ts';
@@ -57,6 +57,16 @@ test('API sockets and checkpoint dirs owned by a non-root user: that user reache
   // An archive 0600 owned by a user, in a root-only-listable checkpoint directory they can search.
   const file = stat(['S|directory|711|0|0|/var/lib/kubelet/checkpoints', 'S|directory|755|0|0|/var/lib/kubelet', 'S|directory|755|0|0|/var/lib', 'S|directory|755|0|0|/var', root, 'F|f|600|1000|0|/var/lib/kubelet/checkpoints/checkpoint-a.tar']);
   expect(reachableByNonRoot(file, ['/var/lib/kubelet/checkpoints'])).toEqual(['directory /var/lib/kubelet/checkpoints 0711 0:0', 'file /var/lib/kubelet/checkpoints/checkpoint-a.tar 0600 1000:0']);
+});
+
+test('API access: a runtime API service that made no socket leaves the check undecided (ERROR), never a SKIP or a PASS for what was not seen', () => {
+  const failed = ['containerd API service made no socket within 20 s: level=fatal msg="failed to load plugin"'];
+  expect(apiAccessVerdict({ present: [], reachable: [], described: [], failed })).toMatchObject({ status: 'ERROR', reason: expect.stringContaining('containerd API service made no socket') });
+  expect(apiAccessVerdict({ present: ['/run/podman/podman.sock'], reachable: [], described: ['/run/podman/podman.sock 0600 0:0'], failed })).toMatchObject({ status: 'ERROR' });
+  // What was seen and is reachable is decisive on its own.
+  expect(apiAccessVerdict({ present: ['/run/podman/podman.sock'], reachable: ['socket /run/podman/podman.sock 0666 0:0'], described: [], failed }).status).toBe('FAIL');
+  expect(apiAccessVerdict({ present: [], reachable: [], described: [], failed: [] }).status).toBe('SKIP');
+  expect(apiAccessVerdict({ present: ['/run/podman/podman.sock'], reachable: [], described: ['/run/podman/podman.sock 0600 0:0'], failed: [] }).status).toBe('PASS');
 });
 
 test('the forensic sandbox: a new network and mount namespace, each path bound read-only, then the command', () => {
