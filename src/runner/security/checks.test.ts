@@ -71,6 +71,10 @@ test('API access: a runtime API service that made no socket leaves the check und
 
 test('the forensic sandbox: a new network and mount namespace, each path bound read-only, then the command', () => {
   expect(sandboxPrefix(['/run/criu-compat', '/dev/shm'])).toEqual(['unshare', '--net', '--mount', '--propagation', 'private', '--', 'sh', '-c', expect.stringContaining('mount -o remount,bind,ro'), 'forensic-sandbox', '/run/criu-compat', '/dev/shm', '--']);
+  // /dev (the host's on a namespace node) with its sub-mounts, then /dev/shm read-only on top of it.
+  const withDev = sandboxPrefix(['/run/criu-compat', '/dev/shm', '/dev']);
+  expect(withDev.slice(-4)).toEqual(['/run/criu-compat', '/dev', '/dev/shm', '--']);
+  expect(withDev[8]).toContain('--rbind');
 });
 
 test('tampering in transit flips one byte of the largest pages image, and nothing else', async () => {
