@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { writeManifest } from './manifest.ts';
 import { pruneArtifacts } from './prune.ts';
-import { audit, defaultAuditLog, redactedCommand } from './audit.ts';
+import { audit, checkAuditLog, defaultAuditLog, redactedCommand } from './audit.ts';
+import { errorCode } from '../errors.ts';
 
 async function runWithArtifacts(reports: string, runId: string, expiresAt: string): Promise<string> {
   const dir = join(reports, runId, 'artifacts');
@@ -76,6 +77,20 @@ describe('prune', () => {
 });
 
 describe('audit log', () => {
+  test('a log that cannot be written stops the command before any work (exit 2), instead of a run nobody audited', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'cc-audit-'));
+    writeFileSync(join(d, 'a-file'), 'x');
+    const bad = join(d, 'a-file', 'audit.jsonl');
+    const e = await checkAuditLog(bad).then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(Error);
+    expect(errorCode(e)).toBe('USAGE');
+    expect((e as Error).message).toContain(bad);
+    const good = join(d, 'state/audit.jsonl');
+    await checkAuditLog(good);
+    expect(statSync(good).mode & 0o777).toBe(0o600);
+    expect(statSync(join(d, 'state')).mode & 0o777).toBe(0o700);
+  });
+
   test('JSON lines with who and when; credentials in a command line masked; the default is under XDG_STATE_HOME or ~/.local/state', async () => {
     const d = mkdtempSync(join(tmpdir(), 'cc-audit-'));
     const f = join(d, 'new/audit.jsonl');
