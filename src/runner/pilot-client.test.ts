@@ -27,6 +27,13 @@ describe('the client prober\'s lines', () => {
     expect(readClientLines([], true)).toMatchObject({ probes: 0, heldSurvived: false });
   });
 
+  test('a probe still waiting when the prober stopped (the service went silent, no fail line yet): the gap runs from the last right answer to the stop', () => {
+    // cc-probe counts no answer for a probe cut short by SIGTERM; the silence up to the stop is still a gap.
+    const r = readClientLines(['100 start held', '101 connect 1', '150 ok 0 connection 1', '200 ok 0 connection 1', '4200 stop probes=2 ok=2 fail=0 connects=1'], true);
+    expect(r).toMatchObject({ probes: 2, errors: 0, maxGapMs: 4000 });
+    expect(readClientLines(['100 start tcp', '4100 stop probes=0 ok=0 fail=0 connects=0'], false)).toMatchObject({ probes: 0, maxGapMs: 4000 });
+  });
+
   test('a session program that exits when it loses its connection: each loss is a failure and a new session, so the held session did not survive', () => {
     const r = readClientLines(rec('session-program-ended.txt'), true);
     expect(r).toMatchObject({ probes: 6, errors: 3, connects: 3, heldSurvived: false, firstError: 'the client program ended: server closed the connection unexpectedly' });

@@ -7,7 +7,7 @@ export interface ClientReport {
   probes: number;
   /** Wrong or failed answers. */
   errors: number;
-  /** The longest time without a right answer (ms, the prober's monotonic clock): between two right answers, or from the last one to the end when it never answered again. */
+  /** The longest time without a right answer (ms, the prober's monotonic clock): between two right answers, or from the last one (or the start) to the end. */
   maxGapMs: number;
   /** held or session: connections (session programs) made (1 = the same one throughout). */
   connects: number;
@@ -48,9 +48,9 @@ export function readClientLines(lines: readonly string[], held: boolean): Client
       firstError ??= m[3]!.replace(/^\d+ /, '');
     }
   }
-  // Never answered again after the last right answer (or never at all): the gap runs to the end.
-  const lastFail = [...lines].reverse().find((l) => / (ok|fail) /.test(l));
-  if (lastFail && / fail /.test(lastFail) && end !== undefined) maxGapMs = Math.max(maxGapMs, end - (lastOk ?? start ?? end));
+  // From the last right answer (or the start) to the end is a gap too: failed answers since, or a probe
+  // still waiting when the prober stopped (it counts no answer for that one), are time without a right answer.
+  if (end !== undefined) maxGapMs = Math.max(maxGapMs, end - (lastOk ?? start ?? end));
   return {
     probes,
     errors,
