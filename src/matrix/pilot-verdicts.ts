@@ -1,5 +1,6 @@
 import { holdsConnection, type Pilot, type PilotVerdictName } from '../config/pilot-schema.ts';
 import type { Cell, PilotReason, PilotVerdict } from '../results/schema.ts';
+import { variantNotNeeded } from './pilot-variants.ts';
 
 /**
  * A pilot's readiness per pool: GO, CONDITIONAL, NO-GO or UNDECIDED, judged
@@ -196,7 +197,10 @@ function judgeOne(p: Pilot, pool: string, cell: (check: string) => Cell | undefi
 
   for (const s of p.stages) {
     if (s === 'leave-running') parts.push(simple(stage('leave-running', at('leave-running'))));
-    else if (s === 'checkpoint-restore') parts.push(checkpointRestore(p, stage('checkpoint-restore', at('checkpoint-restore')), (v) => stage(v, at(`checkpoint-restore/${v}`))));
+    else if (s === 'checkpoint-restore') {
+      const primary = cell(at('checkpoint-restore'));
+      parts.push(checkpointRestore(p, stage('checkpoint-restore', at('checkpoint-restore')), (v) => stage(v, at(`checkpoint-restore/${v}`)), (v) => variantNotNeeded(`checkpoint-restore/${v}`, p, primary) === undefined));
+    }
     else parts.push(migration(p, pool, (dest) => stage('migration', at(`migration → ${dest}`))));
   }
   return combine(p, pool, parts);
@@ -222,11 +226,15 @@ const CONDITION: Record<'reconnect' | 'pre-copy', { condition: string; response:
   'pre-copy': { condition: 'only with pre-copy to stay under the freeze budget', response: 'checkpoint this class only with pre-dumps first (pre-copy)' },
 };
 
-function checkpointRestore(p: Pilot, primary: Judged, variant: (v: 'reconnect' | 'pre-copy') => Judged): Part {
+function checkpointRestore(p: Pilot, primary: Judged, variant: (v: 'reconnect' | 'pre-copy') => Judged, called: (v: 'reconnect' | 'pre-copy') => boolean): Part {
   if (primary.outcome === 'met') return { verdict: 'GO', judged: [primary], note: primary.note };
   if (primary.outcome !== 'missed') return { verdict: 'UNDECIDED', judged: [primary], note: primary.note };
-  // Variants run only where they could help: a variant without a cell was not tried (it could not help).
-  const tried = (['reconnect', 'pre-copy'] as const).map((v) => ({ v, j: variant(v) })).filter((x) => !x.j.rows[0] || x.j.rows[0].measured !== null);
+  // Variants run only where they could help (the suite's rule, read again here): one the rule did not call for
+  // and without a cell could not help; one it called for without a cell was not run (interrupted): it might have.
+  const all = (['reconnect', 'pre-copy'] as const).map((v) => ({ v, j: variant(v) }));
+  const absent = all.find((x) => x.j.rows[0]?.measured === null && called(x.v));
+  if (absent) return { verdict: 'UNDECIDED', judged: [primary, absent.j], note: `${primary.note}; ${absent.j.note} (the variant might have helped)` };
+  const tried = all.filter((x) => !x.j.rows[0] || x.j.rows[0].measured !== null);
   const met = tried.filter((x) => x.j.outcome === 'met');
   const judged = [primary, ...tried.map((x) => x.j)];
   if (met.length) {

@@ -4,7 +4,8 @@ import { describe, expect, test } from 'vitest';
 import { Pilot } from '../config/pilot-schema.ts';
 import { foldAttempts } from './pilot-cell.ts';
 import { pilotCriuArgs } from './pilot-criu-options.ts';
-import { pilotStages, variantNotNeeded } from './pilot-run.ts';
+import { variantNotNeeded } from '../matrix/pilot-variants.ts';
+import { pilotStages } from './pilot-run.ts';
 import { readClientLines } from './pilot-client.ts';
 import type { PilotAttempt } from './pilot-stage.ts';
 
