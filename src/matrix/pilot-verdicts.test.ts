@@ -273,6 +273,17 @@ describe('pilot verdicts: scope', () => {
     expect(judgePilots([pilot({ name: 'nginx' })], base())[0]!.verdict).toBe('UNDECIDED');
   });
 
+  test('a p95 over fewer than 20 attempts is their maximum, and reads so (not as a p95 of a distribution)', () => {
+    const freeze = (n: number) => ({ distribution: { freezeMs: { n, p50: 90, p95: 150, max: 150 } } });
+    const few = judge([cell('redis/start', 'PASS', null), cell('redis/leave-running', 'PASS', GOOD, freeze(5)), cell('redis/checkpoint-restore', 'PASS', GOOD, freeze(5))]);
+    const r = few.reasons.find((x) => x.criterion === 'freezeMsP95')!;
+    expect(r).toMatchObject({ measured: 120, samples: 5 });
+    expect(describeReason(r)).toBe('freeze p95 (max of 5 samples) 120 ms ≤ 500 ms');
+    const many = judge([cell('redis/start', 'PASS', null), cell('redis/leave-running', 'PASS', GOOD, freeze(40)), cell('redis/checkpoint-restore', 'PASS', GOOD, freeze(40))], pilot({ attempts: 40 }));
+    const m = many.reasons.find((x) => x.criterion === 'freezeMsP95')!;
+    expect(describeReason(m)).toBe('freeze p95 (40 samples) 120 ms ≤ 500 ms');
+  });
+
   test('reasons read as measured vs limit', () => {
     expect(describeReason({ criterion: 'freezeMsP95', measured: 812.4, limit: 500, ok: false, cell: 'x' })).toBe('freeze p95 812.4 ms > 500 ms');
     expect(describeReason({ criterion: 'restoreSuccessRate', measured: 1, limit: 0.99, ok: true, cell: 'x' })).toBe('success rate 100.0% ≥ 99.0%');

@@ -115,7 +115,9 @@ function criteriaRows(p: Pilot, c: Cell, stage: Stage): PilotReason[] {
   for (const [criterion, limit] of limits) {
     if (limit === undefined) continue;
     const measured = num(c, CRITERIA[criterion]!.metric);
-    rows.push({ criterion, measured: measured ?? null, limit, ok: measured !== undefined && measured <= limit, cell: c.check });
+    // A percentile says over how many values it was taken (a p95 of 5 attempts is their maximum, not a tail of a distribution).
+    const samples = criterion === 'freezeMsP95' ? c.distribution?.['freezeMs']?.n : undefined;
+    rows.push({ criterion, measured: measured ?? null, limit, ok: measured !== undefined && measured <= limit, cell: c.check, ...(samples !== undefined ? { samples } : {}) });
   }
   if (holdsConnection(p.client) && stage !== 'reconnect') {
     const survived = num(c, 'heldConnectionSurvived');
@@ -155,11 +157,21 @@ export function criterionValue(criterion: string, v: number | string | null): st
   return `${Math.round(v * 100) / 100}${unit ? ` ${unit}` : ''}`;
 }
 
-/** "freeze p95 812 ms > 500 ms". */
+/** Nearest-rank p95 over fewer values than this is their maximum. */
+const P95_MIN_SAMPLES = 20;
+
+/** A criterion's name as a person reads it; a percentile with its sample count: "freeze p95 (max of 5 samples)". */
+export function criterionLabel(r: Pick<PilotReason, 'criterion' | 'samples'>): string {
+  const label = CRITERIA[r.criterion]?.label ?? r.criterion;
+  if (r.samples === undefined) return label;
+  return r.samples < P95_MIN_SAMPLES ? `${label} (max of ${r.samples} sample${r.samples === 1 ? '' : 's'})` : `${label} (${r.samples} samples)`;
+}
+
+/** "freeze p95 (max of 5 samples) 812 ms > 500 ms". */
 export function describeReason(r: PilotReason): string {
   const c = CRITERIA[r.criterion] ?? { label: r.criterion, dir: '=' };
   const bad = c.dir === '≤' ? '>' : c.dir === '≥' ? '<' : '≠';
-  return `${c.label} ${criterionValue(r.criterion, r.measured)} ${r.ok ? c.dir : bad} ${criterionValue(r.criterion, r.limit)}`;
+  return `${criterionLabel(r)} ${criterionValue(r.criterion, r.measured)} ${r.ok ? c.dir : bad} ${criterionValue(r.criterion, r.limit)}`;
 }
 
 interface Part {
