@@ -88,6 +88,17 @@ describe('cc-probe', () => {
     expect(lines.at(-1)).toMatch(/ stop probes=2 ok=2 fail=0 connects=1$/);
   });
 
+  test('session and spawn: a client program (cat) answers on its stdout; one program kept, or one per probe', async () => {
+    const session = await runFor(['session', '50', '2000', 'PING\\n', 'PING', 'cat'], 500);
+    expect(session.filter((l) => / ok /.test(l)).length).toBeGreaterThanOrEqual(3);
+    expect(session.filter((l) => / ok /.test(l)).every((l) => /^\d+ ok \d+ session 1$/.test(l))).toBe(true);
+    expect(session.at(-1)).toMatch(/ fail=0 connects=1$/);
+    const spawned = await runFor(['spawn', '50', '2000', 'PING\\n', 'PING', 'cat'], 500);
+    const n = spawned.filter((l) => / ok /.test(l)).length;
+    expect(n).toBeGreaterThanOrEqual(3);
+    expect(spawned.at(-1)).toMatch(new RegExp(` fail=0 connects=(${n}|${n + 1})$`));
+  });
+
   test('fresh tcp and http: a refused connect is a failure each time, with why', async () => {
     const port = await listen(createServer(() => undefined));
     servers.pop()!.close();
