@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { Pilot } from '../config/pilot-schema.ts';
 import { Cell, PilotVerdict } from '../results/schema.ts';
-import { describeReason, judgePilots } from './pilot-verdicts.ts';
+import { conditionsStricter, describeReason, judgePilots } from './pilot-verdicts.ts';
 
 /** A pilot as a config file would give it (defaults applied by the schema). */
 const pilot = (over: Record<string, unknown> = {}) =>
@@ -282,6 +282,18 @@ describe('pilot verdicts: scope', () => {
     const many = judge([cell('redis/start', 'PASS', null), cell('redis/leave-running', 'PASS', GOOD, freeze(40)), cell('redis/checkpoint-restore', 'PASS', GOOD, freeze(40))], pilot({ attempts: 40 }));
     const m = many.reasons.find((x) => x.criterion === 'freezeMsP95')!;
     expect(describeReason(m)).toBe('freeze p95 (40 samples) 120 ms ≤ 500 ms');
+  });
+
+  test('stricter conditions, as the gate compares them: a way out fewer, a condition added, a migration pair lost', () => {
+    const R = 'only without established TCP: clients must reconnect';
+    const P = 'only with pre-copy to stay under the freeze budget';
+    expect(conditionsStricter([`one of: ${R} | ${P}`], [P])).toEqual([P]);
+    expect(conditionsStricter([P], [`one of: ${R} | ${P}`])).toEqual([]);
+    expect(conditionsStricter([R], [R, P])).toEqual([P]);
+    expect(conditionsStricter([R, P], [R])).toEqual([]);
+    expect(conditionsStricter(['only between these pools: a → b, a → c'], ['only between these pools: a → b'])).toEqual(['no longer a → c']);
+    expect(conditionsStricter(['only between these pools: a → b'], ['only between these pools: a → b, a → c'])).toEqual([]);
+    expect(conditionsStricter([R], [R, 'only between these pools: a → b'])).toEqual(['only between these pools: a → b (before: every destination)']);
   });
 
   test('reasons read as measured vs limit', () => {

@@ -233,6 +233,40 @@ function simple(j: Judged): Part {
   return { verdict: j.outcome === 'met' ? 'GO' : j.outcome === 'missed' ? 'NO-GO' : 'UNDECIDED', judged: [j], note: j.note };
 }
 
+/** How conditions read that the gate compares part by part (conditionsStricter). */
+const ONE_OF = 'one of: ';
+const ONE_OF_SEP = ' | ';
+const BETWEEN = 'only between these pools: ';
+const BETWEEN_SEP = ', ';
+
+/**
+ * What makes a CONDITIONAL's conditions stricter than before (empty: not
+ * stricter): a migration pair no longer met, or a condition no condition of
+ * before implied ("one of: A | B" is implied by "A"; by "one of: A | B | C"
+ * it is not, one way out fewer).
+ */
+export function conditionsStricter(before: readonly string[], after: readonly string[]): string[] {
+  const parse = (cs: readonly string[]) => {
+    let pairs: Set<string> | undefined;
+    const rest: { text: string; ways: Set<string> }[] = [];
+    for (const c of cs) {
+      if (c.startsWith(BETWEEN)) pairs = new Set(c.slice(BETWEEN.length).split(BETWEEN_SEP));
+      else rest.push({ text: c, ways: new Set(c.startsWith(ONE_OF) ? c.slice(ONE_OF.length).split(ONE_OF_SEP) : [c]) });
+    }
+    return { pairs, rest };
+  };
+  const b = parse(before);
+  const a = parse(after);
+  const out: string[] = [];
+  if (a.pairs) {
+    const lost = b.pairs ? [...b.pairs].filter((x) => !a.pairs!.has(x)) : [];
+    if (lost.length) out.push(`no longer ${lost.join(', ')}`);
+    else if (!b.pairs) out.push(`${BETWEEN}${[...a.pairs].join(BETWEEN_SEP)} (before: every destination)`);
+  }
+  for (const c of a.rest) if (!b.rest.some((x) => [...x.ways].every((w) => c.ways.has(w)))) out.push(c.text);
+  return out;
+}
+
 const CONDITION: Record<'reconnect' | 'pre-copy', { condition: string; response: string }> = {
   reconnect: { condition: 'only without established TCP: clients must reconnect', response: 'disable established-TCP restore (--tcp-established) for this class; its clients reconnect after a restore' },
   'pre-copy': { condition: 'only with pre-copy to stay under the freeze budget', response: 'checkpoint this class only with pre-dumps first (pre-copy)' },
@@ -254,7 +288,7 @@ function checkpointRestore(p: Pilot, primary: Judged, variant: (v: 'reconnect' |
     return {
       verdict: 'CONDITIONAL',
       judged,
-      condition: cs.length === 1 ? cs[0]!.condition : `one of: ${cs.map((c) => c.condition).join(' | ')}`,
+      condition: cs.length === 1 ? cs[0]!.condition : `${ONE_OF}${cs.map((c) => c.condition).join(ONE_OF_SEP)}`,
       response: cs.map((c) => c.response).join('; or '),
       note: `${primary.note}; ${met.map((x) => x.j.note).join('; ')}`,
     };
@@ -281,7 +315,7 @@ function migration(p: Pilot, pool: string, dest: (d: string) => Judged): Part {
   return {
     verdict: 'CONDITIONAL',
     judged: judged.map((x) => x.j),
-    condition: `only between these pools: ${met.map((x) => `${pool} → ${x.d}`).join(', ')}`,
+    condition: `${BETWEEN}${met.map((x) => `${pool} → ${x.d}`).join(BETWEEN_SEP)}`,
     response: `${RESPONSE.destination} (${missed.map((x) => `${pool} → ${x.d}`).join(', ')})`,
     note: missed.map((x) => x.j.note).join('; '),
   };
