@@ -56,6 +56,19 @@ describe('a stage over its attempts', () => {
     expect(Object.keys(d.distribution!).sort()).toEqual(['checkpointMs', 'clientGapMs', 'freezeMs', 'restoreMs']);
   });
 
+  test('a figure some verified attempt lacks (its prober ended early, the stats unreadable) is not measured for the cell: a max over the others would pass unseen', () => {
+    const partial = attempt('PASS', GOOD, { freezeMs: 70, checkpointMs: 140, restoreMs: 130 });
+    const { clientGapMs: _g, clientErrors: _e, clientProbes: _p, heldConnectionSurvived: _h, ...rest } = partial.figures;
+    const d = foldAttempts([attempt('PASS', GOOD, { freezeMs: 60, checkpointMs: 130, restoreMs: 120 }), { ...partial, figures: rest }], 800);
+    expect(d.status).toBe('PASS');
+    const m = d.metrics!.pilot!;
+    expect(m).toMatchObject({ freezeMsMax: 70, checkpointMsMax: 140, restoreMsMax: 130 });
+    for (const k of ['clientGapMsMax', 'clientErrors', 'clientProbes', 'heldConnectionSurvived']) expect(m[k], k).toBeUndefined();
+    // A FAIL attempt without the figures (its dump failed: nothing to measure) does not unmeasure the others.
+    const failed = foldAttempts([attempt('PASS', GOOD, { freezeMs: 60 }), { ...attempt('FAIL', BROKEN, {}), figures: {} }], 800);
+    expect(failed.metrics!.pilot).toMatchObject({ freezeMsMax: 60, clientGapMsMax: 251 });
+  });
+
   test('one attempt lost its held connection: FAIL with the success rate, the first bad attempt shown, heldConnectionSurvived 0', () => {
     const d = foldAttempts([attempt('PASS', GOOD, { freezeMs: 60 }), attempt('FAIL', BROKEN, { freezeMs: 70 }, 'the held connection did not survive'), attempt('PASS', GOOD, { freezeMs: 65 })], 1000);
     expect(d.status).toBe('FAIL');

@@ -15,6 +15,8 @@ export interface ClientReport {
   heldSurvived?: boolean;
   /** The first failure's detail, for the reason. */
   firstError?: string;
+  /** Its "stop" line was seen: it probed to the end. Without it (it crashed, or was killed when the stop timed out) it saw only part of the stage. */
+  complete: boolean;
 }
 
 /**
@@ -30,12 +32,14 @@ export function readClientLines(lines: readonly string[], held: boolean): Client
   let connects = 0;
   let maxGapMs = 0;
   let firstError: string | undefined;
+  let stopped = false;
   for (const l of lines) {
     const m = /^(\d+) (start|connect|ok|fail|stop)\b ?(.*)$/.exec(l);
     if (!m) continue;
     const t = Number(m[1]);
     end = t;
     if (m[2] === 'start') start = t;
+    else if (m[2] === 'stop') stopped = true;
     else if (m[2] === 'connect') connects++;
     else if (m[2] === 'ok') {
       probes++;
@@ -58,6 +62,7 @@ export function readClientLines(lines: readonly string[], held: boolean): Client
     connects,
     ...(held ? { heldSurvived: connects === 1 && errors === 0 && probes > 0 } : {}),
     ...(firstError ? { firstError } : {}),
+    complete: stopped,
   };
 }
 
