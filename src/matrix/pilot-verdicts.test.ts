@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { Pilot } from '../config/pilot-schema.ts';
 import { Cell, PilotVerdict } from '../results/schema.ts';
-import { conditionsStricter, describeReason, judgePilots } from './pilot-verdicts.ts';
+import { conditionsStricter, describeReason, judgePilots, pilotExitCode } from './pilot-verdicts.ts';
 
 /** A pilot as a config file would give it (defaults applied by the schema). */
 const pilot = (over: Record<string, unknown> = {}) =>
@@ -300,5 +300,20 @@ describe('pilot verdicts: scope', () => {
     expect(describeReason({ criterion: 'freezeMsP95', measured: 812.4, limit: 500, ok: false, cell: 'x' })).toBe('freeze p95 812.4 ms > 500 ms');
     expect(describeReason({ criterion: 'restoreSuccessRate', measured: 1, limit: 0.99, ok: true, cell: 'x' })).toBe('success rate 100.0% ≥ 99.0%');
     expect(describeReason({ criterion: 'clientGapMsMax', measured: null, limit: 100, ok: false, cell: 'x' })).toBe('client gap max not measured > 100 ms');
+  });
+});
+
+describe('criu-compat pilot: the exit code follows the verdicts', () => {
+  const v = (...verdicts: PilotVerdict['verdict'][]) => verdicts.map((verdict) => ({ verdict }));
+  test('GO and CONDITIONAL exit 0 even with FAIL cells (a CONDITIONAL has them by design); NO-GO 1; UNDECIDED 2', () => {
+    expect(pilotExitCode({ exitCode: 1, pilots: v('GO', 'CONDITIONAL') })).toBe(0);
+    expect(pilotExitCode({ exitCode: 0, pilots: v('GO') })).toBe(0);
+    expect(pilotExitCode({ exitCode: 1, pilots: v('GO', 'NO-GO', 'CONDITIONAL') })).toBe(1);
+    expect(pilotExitCode({ exitCode: 1, pilots: v('NO-GO', 'UNDECIDED') })).toBe(2);
+  });
+  test('fail closed: an ERROR cell, or no verdict at all, is 2 whatever the verdicts say', () => {
+    expect(pilotExitCode({ exitCode: 2, pilots: v('GO') })).toBe(2);
+    expect(pilotExitCode({ exitCode: 0, pilots: [] })).toBe(2);
+    expect(pilotExitCode({ exitCode: 0 })).toBe(2);
   });
 });

@@ -24,6 +24,19 @@ export const PILOT_SUITE = 'pilot';
 /** Worse last: UNDECIDED counts as worse than anything (what was not measured is not known to work). */
 export const VERDICT_RANK: Record<PilotVerdictName, number> = { GO: 0, CONDITIONAL: 1, 'NO-GO': 2, UNDECIDED: 3 };
 
+/**
+ * What `criu-compat pilot` exits with: the verdicts decide, not the cells (a
+ * CONDITIONAL pilot has FAIL cells by design). 0: every verdict GO or
+ * CONDITIONAL (its conditions are on the board); 1: some NO-GO; 2: some
+ * UNDECIDED, an ERROR cell, or no verdict at all (fail closed: nothing
+ * judged is nothing known to work).
+ */
+export function pilotExitCode(r: { exitCode: number; pilots?: readonly Pick<PilotVerdict, 'verdict'>[] | undefined }): number {
+  if (r.exitCode === 2 || !r.pilots?.length) return 2;
+  const worst = Math.max(...r.pilots.map((v) => VERDICT_RANK[v.verdict]));
+  return worst >= VERDICT_RANK.UNDECIDED ? 2 : worst >= VERDICT_RANK['NO-GO'] ? 1 : 0;
+}
+
 type Stage = 'leave-running' | 'checkpoint-restore' | 'reconnect' | 'pre-copy' | 'migration';
 type Outcome = 'met' | 'missed' | 'undecided' | 'skipped';
 /** What the playbook answers to. */
