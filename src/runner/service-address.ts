@@ -69,22 +69,25 @@ export class ServiceAddress {
     return this.address;
   }
 
-  /** After the dump, before the restore: the lock, the address and the client's neighbours, as an operator moves a service. */
-  async handOver(client: ClientNode): Promise<void> {
+  /**
+   * After the dump, before the restore: the lock, the address and the client's neighbours, as an operator moves a service.
+   * connections: an established connection to the address was dumped (CRIU must have locked it); false: only the address moves.
+   */
+  async handOver(client: ClientNode, connections = true): Promise<void> {
     if (this.same) return;
     const addr = this.address!;
-    const rules = await lockRules(this.src.env, addr);
-    if (!rules.length)
+    const rules = connections ? await lockRules(this.src.env, addr) : [];
+    if (connections && !rules.length)
       throw new NetworkContinuityError(`after the dump, ${this.src.pool} holds no iptables lock rule of CRIU's for ${addr} (no established connection was dumped, or CRIU locked it some other way, e.g. --network-lock nftables): the harness carries only the iptables lock, so it cannot move this connection safely`);
     // The lock first: a retransmission from the client that reached the destination before the socket is repaired would be answered with a reset (seen without the lock).
-    await iptablesRestore(this.dst.env, rules, `installing CRIU's network lock (${rules.length} rules) on ${this.dst.pool}`);
+    if (rules.length) await iptablesRestore(this.dst.env, rules, `installing CRIU's network lock (${rules.length} rules) on ${this.dst.pool}`);
     await this.src.env.network!.removeAddress(addr);
     this.on.delete(this.src.env);
     if (this.policy === 'move') {
       await this.dst.env.network!.addAddress(addr);
       this.on.add(this.dst.env);
     }
-    this.log(`[${this.src.pool}] iptables-save: ${rules.length} CRIU lock rule${rules.length === 1 ? '' : 's'} for ${addr} → [${this.dst.pool}] iptables-restore --noflush`);
+    if (rules.length) this.log(`[${this.src.pool}] iptables-save: ${rules.length} CRIU lock rule${rules.length === 1 ? '' : 's'} for ${addr} → [${this.dst.pool}] iptables-restore --noflush`);
     this.log(this.policy === 'move' ? `service address ${addr}: off ${this.src.pool}, on ${this.dst.pool}` : `service address ${addr}: off ${this.src.pool}, not given to ${this.dst.pool} (serviceAddress: stay)`);
     await client.flushNeighbours();
   }
