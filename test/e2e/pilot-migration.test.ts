@@ -157,6 +157,8 @@ describe('pilot migration', () => {
     expect(runPid).toBeGreaterThan(0);
     return leftoversOf(runPid).then((left) => {
       expect(left).toEqual({ links: [], netns: [] });
+      // The address claims (service address and client node) went with the network's state directory.
+      expect(readdirSync('/tmp').filter((e) => e.startsWith(`criu-compat-net-${runPid}-`))).toEqual([]);
       const clients = readdirSync('/proc')
         .filter((d) => /^\d+$/.test(d))
         .map((pid) => {
