@@ -82,7 +82,7 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
   let client = pilot.client ? new PilotClient(dst.env, clientArgv(x.probe, pilot.client, 2000, true), `${dir}/client.out`, false) : undefined;
   let holder = pilot.client && holdsConnection(pilot.client) ? new PilotClient(src.env, clientArgv(x.probe, pilot.client, 2 * x.timeouts.criuMs), `${dir}/held.out`, true) : undefined;
   /** serviceAddress move: the address, the client node, and whether the held connection goes through it. */
-  let net: { addr: ServiceAddress; address: string; node: ClientNodeHost; hostDir: string; held: boolean } | undefined;
+  let net: { addr: ServiceAddress; address: string; node: ClientNodeHost; hostDir: string; held: boolean; note?: string } | undefined;
   const port = pilot.client?.held?.port ?? pilot.client?.tcp?.port ?? pilot.client?.http?.port;
   let held: ClientReport | undefined;
   const figures: PilotFigures = {};
@@ -120,7 +120,7 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
   const heldSaid = (h: ClientReport) => {
     const how = h.heldSurvived ? `its connection answered throughout (longest gap ${Math.round(h.maxGapMs)} ms)` : `its connection was lost (${h.connects} connection(s), ${h.errors} failed answer(s)${h.firstError ? `, first: ${h.firstError}` : ''})`;
     if (net?.held) return `held client on client node ${net.node.node.address}, connected to ${net.address}:${port} from before the dump, the service address moved ${src.pool} → ${dst.pool}: ${how}`;
-    const why = net ? `a session client (${pilot.client!.session!.command[0]}) runs its program in the node image, not on the client node: its connection stays with ${src.pool}` : `serviceAddress stay: the service address stays on ${src.pool}`;
+    const why = net ? `a session client runs its program in the node image, not on the client node (${net.note ?? 'not checked'}): its connection stays with ${src.pool}` : `serviceAddress stay: the service address stays on ${src.pool}`;
     return `held client on ${src.pool} from before the dump: ${how}${h.heldSurvived ? '' : `: ${why}`}`;
   };
   try {
@@ -145,6 +145,10 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
         client = new PilotClient(net.node, clientArgv(o.probe, pilot.client, 2000, true, net.address), `${o.hostDir}/client.out`, false);
         if (holder) holder = new PilotClient(net.node, clientArgv(o.probe, pilot.client, 2 * x.timeouts.criuMs, false, net.address), `${o.hostDir}/held.out`, true);
         net.held = Boolean(holder);
+      } else if (session) {
+        const program = pilot.client!.session!.command[0]!;
+        const there = await net.node.exec(['sh', '-c', 'command -v "$1"', 'sh', program], { timeoutMs: x.timeouts.commandMs });
+        net.note = there.exitCode === 0 ? `${program} exists on the client node (this host), but the session's command names the address it reaches, which the harness does not rewrite` : `${program} does not exist on the client node (this host's programs)`;
       }
       commands.push(`service address ${net.address} on ${src.pool}; client node ${net.node.node.address}${net.held ? ` holds a connection to ${net.address}:${port}` : ''}`);
     }
