@@ -59,6 +59,10 @@ describe('pilot migration between two VM pools', () => {
       const survived = c.metrics.pilot!['heldConnectionSurvived'];
       expect(survived).toBeDefined();
       expect(c.reason).toMatch(survived === 1 ? /its connection answered throughout/ : /its connection was lost/);
-    } else expect(c.status === 'FAIL' ? c.diagnoses.length : 1, `${c.status}: ${c.reason}`).toBeGreaterThan(0);
+    } else {
+      // Never an ERROR (a harness bug): a FAIL of the tuple, diagnosed.
+      expect(c.status, c.reason).toBe('FAIL');
+      expect(c.diagnoses.length, c.reason).toBeGreaterThan(0);
+    }
   });
 });
