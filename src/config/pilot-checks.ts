@@ -47,6 +47,7 @@ export function checkPilots(config: Config, images: Record<string, ImageSpec>, f
     if (k >= 0 && !pilot.migrateTo.length)
       throw err(['pilots', i, 'migrateTo'], 'at least one pool to migrate to, other than the pilot\'s own pool (the stage "migration" dumps on each of pools and restores on each of migrateTo)');
     if (k < 0 && pilot.migrateTo.length) throw err(['pilots', i, 'migrateTo'], 'no migrateTo without the stage "migration" in stages');
+    if (k < 0 && pilot.serviceAddress === 'move') throw err(['pilots', i, 'serviceAddress'], 'no serviceAddress move without the stage "migration" in stages (the address moves with a migration)');
     pilot.criu.options.forEach((o, j) => {
       const flag = o.replace(/=.*$/, '');
       if (HARNESS_OPTIONS.includes(flag)) throw err(['pilots', i, 'criu', 'options', j], `an option the service needs; ${flag} is set by the pilot's stages themselves`);
