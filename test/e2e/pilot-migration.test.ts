@@ -96,8 +96,14 @@ describe('pilot migration', () => {
     expect(c.commands.join('\n')).toMatch(/^\[host-sid\] criu restore .*restore-fallback\.log/m);
   });
 
-  test('the verdict, judged from those cells: CONDITIONAL, only between these pools', () => {
+  test('the verdict, judged from those cells: CONDITIONAL, only between these pools (NO-GO when the working pair missed the gap budget on a busy machine)', () => {
     const v = results.pilots!.find((x) => x.pilot === 'kv' && x.pool === 'host-sid')!;
+    // The gap is the downtime, measured: on a loaded machine (2 cores shared) it has been seen over the 5 s budget.
+    if (cell('kv/migration → host-sid-b').metrics.pilot!['clientGapMsMax']! > 5000) {
+      expect(v.verdict, v.why).toBe('NO-GO');
+      expect(v.why).toMatch(/client gap max .* > 5000 ms/);
+      return;
+    }
     expect(v.verdict, v.why).toBe('CONDITIONAL');
     expect(v.conditions).toEqual(['only between these pools: host-sid → host-sid-b']);
     expect(v.response).toMatch(/cold-start fallback.*host-sid → host-trixie/);
