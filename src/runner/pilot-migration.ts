@@ -83,6 +83,7 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
   let holder = pilot.client && holdsConnection(pilot.client) ? new PilotClient(src.env, clientArgv(x.probe, pilot.client, 2 * x.timeouts.criuMs), `${dir}/held.out`, true) : undefined;
   /** serviceAddress move: the address, the client node, and whether the held connection goes through it. */
   let net: { addr: ServiceAddress; address: string; node: ClientNodeHost; hostDir: string; held: boolean; note?: string } | undefined;
+  let pending: Parameters<typeof unmove>[0];
   const port = pilot.client?.held?.port ?? pilot.client?.tcp?.port ?? pilot.client?.http?.port;
   let held: ClientReport | undefined;
   const figures: PilotFigures = {};
@@ -137,9 +138,11 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
       if (!o?.network) throw new Stop('ERROR', "harness: serviceAddress move needs the run's node network, but the run made none (a harness bug: a pilot pair that moves its address asks for one)");
       await mkdirPrivate(o.hostDir);
       const addr = new ServiceAddress(o.network, src, dst, 'move', (l) => commands.push(l));
-      net = { addr, address: '', node: undefined as unknown as ClientNodeHost, hostDir: o.hostDir, held: false };
-      net.address = await addr.claim(`pilot ${pilot.name} service address`);
-      net.node = new ClientNodeHost(await ClientNode.start(o.network, `pilot ${pilot.name} client`, { guard: o.guard }));
+      // From here unmove() undoes what was made (the client node, the address, the host files), whatever happens.
+      pending = { addr, node: undefined, hostDir: o.hostDir };
+      const address = await addr.claim(`pilot ${pilot.name} service address`);
+      pending.node = new ClientNodeHost(await ClientNode.start(o.network, `pilot ${pilot.name} client`, { guard: o.guard }));
+      net = { addr, address, node: pending.node, hostDir: o.hostDir, held: false };
       // Text clients (the prober) run on the client node; a session's program is the node image's, held on the source.
       if (pilot.client && !session) {
         client = new PilotClient(net.node, clientArgv(o.probe, pilot.client, 2000, true, net.address), `${o.hostDir}/client.out`, false);
@@ -222,14 +225,14 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
     else if (e instanceof NetworkContinuityError || e instanceof EnvironmentError) ending = { status: 'ERROR', reason: `harness: ${e.message}` };
     else {
       await cleanup([at, there], client, holder);
-      await unmove(net);
+      await unmove(pending);
       throw e;
     }
   }
   report ??= client?.pid ? await client.stop().catch(() => undefined) : undefined;
   const output = [...(await at.lines()).map((l) => `service on ${src.pool}: ${l}`), ...(dumped ? (await there.lines()).map((l) => `service on ${dst.pool}: ${l}`) : [])].slice(-40);
   await cleanup([at, there], client, holder);
-  await unmove(net);
+  await unmove(pending);
   if (report) {
     figures.clientErrors = report.errors;
     figures.clientProbes = report.probes;
