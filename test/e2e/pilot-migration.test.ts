@@ -51,16 +51,19 @@ beforeAll(async () => {
       { ...kv, name: 'kv-held', stages: ['migration'], migrateTo: ['host-sid-b'], attempts: 1 },
       // The same, listening on every address, reached at a service address from a client node; the address moves with the service.
       { ...kv, name: 'kv-move', service: { ...kv.service, env: { ...kv.service.env, KV_LISTEN: '0.0.0.0' } }, stages: ['migration'], migrateTo: ['host-sid-b'], attempts: 2, serviceAddress: 'move' },
+      // The same with the service bound to 127.0.0.1 only: the client node cannot reach it — the harness says so (ERROR), it never judges the tuple on it.
+      { ...kv, name: 'kv-loopback', stages: ['migration'], migrateTo: ['host-sid-b'], attempts: 1, serviceAddress: 'move' },
     ],
   };
-  results = await runJsonConfig(dir, config, (pid) => (runPid = pid));
+  // Exit 2: kv-loopback's ERROR cell (asserted below); anything else that errs fails the cells' own tests.
+  results = await runJsonConfig(dir, config, { onPid: (pid) => (runPid = pid), exitCodes: [0, 1, 2] });
 }, 240_000);
 
 describe('pilot migration', () => {
   test('the cells: one per destination, on the source pool, mode migration, destination set; the baseline passed', () => {
     expect(cell('kv/start').status, cell('kv/start').reason).toBe('PASS');
     const checks = results.cells.filter((c) => c.mode === 'migration').map((c) => `${c.pool} ${c.check} ${c.source}>${c.destination}`).sort();
-    expect(checks).toEqual(['host-sid kv-held/migration → host-sid-b host-sid>host-sid-b', 'host-sid kv-move/migration → host-sid-b host-sid>host-sid-b', 'host-sid kv/migration → host-sid-b host-sid>host-sid-b', 'host-sid kv/migration → host-trixie host-sid>host-trixie']);
+    expect(checks).toEqual(['host-sid kv-held/migration → host-sid-b host-sid>host-sid-b', 'host-sid kv-loopback/migration → host-sid-b host-sid>host-sid-b', 'host-sid kv-move/migration → host-sid-b host-sid>host-sid-b', 'host-sid kv/migration → host-sid-b host-sid>host-sid-b', 'host-sid kv/migration → host-trixie host-sid>host-trixie']);
   });
 
   test('host-sid → host-sid-b: restored and verified there in every attempt (the writable dir came along), with measured freeze, transfer, restore and downtime', () => {
@@ -155,6 +158,14 @@ describe('pilot migration', () => {
       expect(c.reason).toMatch(/its connection was lost \(\d+ connection\(s\), \d+ failed answer\(s\)/);
       expect(c.diagnoses.length + (c.reason.match(/first: /) ? 1 : 0), c.reason).toBeGreaterThan(0);
     }
+  });
+
+  test('serviceAddress move with a service that listens on 127.0.0.1 only: ERROR at the baseline, naming what the service must do; the verdict is UNDECIDED', () => {
+    const c = cell('kv-loopback/migration → host-sid-b');
+    expect(c.status, c.reason).toBe('ERROR');
+    expect(c.reason).toMatch(/^baseline broke on host-sid: the held client's first answers were wrong or failed from client node \S+ at \S+:7000 \(serviceAddress move: the service must listen on that address or on all addresses, not only on 127\.0\.0\.1\): .*(refused|connect)/i);
+    expect(c.commands.join('\n')).not.toMatch(/criu dump/);
+    expect(results.pilots!.find((x) => x.pilot === 'kv-loopback' && x.pool === 'host-sid')!.verdict).toBe('UNDECIDED');
   });
 
   test('nothing of the run is left: no service, no tmpfs of the engine, no client node, link or address of its network, no client', () => {
