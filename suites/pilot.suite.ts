@@ -145,6 +145,8 @@ describe.concurrent.each(pools)('$name', (pool) => {
               cellDir,
               keepArtifacts: plan.keepArtifacts,
               transit: (i) => transitDir(`${pool.hostWorkDir}/pilot-transit`, `${name}-${i}`),
+              // serviceAddress move: the clients on a client node of the run's network (host binaries, files in a root-only host directory).
+              ...(pilot.serviceAddress === 'move' ? { addressMove: { network: plan.network, guard: plan.natives.guard, probe: plan.natives.probes.client, hostDir: `${pool.hostWorkDir}/pilot-client/${name}` } } : {}),
             });
             const ref = { pool: pool.name, suite: SUITE, check };
             if (plan.keepArtifacts && plan.artifacts) {

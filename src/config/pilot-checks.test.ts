@@ -71,6 +71,8 @@ describe('pilots: loading', () => {
     expect(config.pilots[0]).toMatchObject({ stages: ['checkpoint-restore', 'migration'], migrateTo: ['r'] });
     expect(errorOf(POOLS + pilot('    stages: [migration]\n'))).toMatchObject({ path: 'pilots[0].migrateTo', expected: expect.stringMatching(/at least one pool to migrate to/) });
     expect(errorOf(POOLS + pilot('    migrateTo: [a]\n'))).toMatchObject({ path: 'pilots[0].migrateTo', expected: expect.stringMatching(/no migrateTo without the stage "migration"/) });
+    expect(errorOf(POOLS + pilot('    serviceAddress: move\n'))).toMatchObject({ path: 'pilots[0].serviceAddress', expected: expect.stringMatching(/no serviceAddress move without the stage "migration"/) });
+    expect(errorOf(POOLS + pilot('    serviceAddress: elsewhere\n'))).toMatchObject({ path: 'pilots[0].serviceAddress', expected: expect.stringMatching(/"move".*"stay"/) });
     expect(errorOf(POOLS + pilot('    stages: [migration]\n    migrateTo: [zz]\n'))).toMatchObject({ path: 'pilots[0].migrateTo[0]', expected: expect.stringMatching(/one of: a, r \(got "zz"\)/) });
   });
 

@@ -204,6 +204,13 @@ describe('pilot verdicts: CONDITIONAL', () => {
     expect(judge([base()[0]!, cell('redis/migration → k6.12-trixie', 'PASS', unmeasured)], p).verdict).toBe('UNDECIDED');
   });
 
+  test('a migration whose held connection followed the service (serviceAddress move) meets the criterion: GO', () => {
+    const p = pilot({ stages: ['migration'], migrateTo: ['k6.12-trixie'], serviceAddress: 'move' });
+    const v = judge([base()[0]!, cell('redis/migration → k6.12-trixie', 'PASS', GOOD)], p);
+    expect(v.verdict, v.why).toBe('GO');
+    expect(v.reasons.find((r) => r.criterion === 'heldConnectionSurvived')).toMatchObject({ measured: 1, ok: true, cell: 'redis/migration → k6.12-trixie' });
+  });
+
   test('a session client holds its connection as a held one does: judged on heldConnectionSurvived', () => {
     const p = pilot({ client: { session: { command: ['psql'], send: 'SELECT 1;\n', expect: '1' } } });
     const v = judge([...base().slice(0, 2), cell('redis/checkpoint-restore', 'PASS', { ...GOOD, heldConnectionSurvived: 0 }), cell('redis/checkpoint-restore/reconnect', 'FAIL', { ...GOOD, successes: 0 })], p);

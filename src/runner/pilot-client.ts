@@ -72,29 +72,32 @@ export function readClientLines(lines: readonly string[], held: boolean): Client
  * for each probe). A session's program runs as its user (runuser) with its
  * environment (env), in the prober's process group of its own.
  */
-export function clientArgv(probe: string, client: NonNullable<Pilot['client']>, timeoutMs: number, reconnect = false): string[] {
+export function clientArgv(probe: string, client: NonNullable<Pilot['client']>, timeoutMs: number, reconnect = false, host = '127.0.0.1'): string[] {
   const interval = String(client.intervalMs);
   const t = String(timeoutMs);
-  if (client.held) return [probe, 'run', reconnect ? 'ask' : 'held', '127.0.0.1', String(client.held.port), interval, t, client.held.send, client.held.expect];
+  if (client.held) return [probe, 'run', reconnect ? 'ask' : 'held', host, String(client.held.port), interval, t, client.held.send, client.held.expect];
   if (client.session) {
     const s = client.session;
     const as = s.user && s.user !== 'root' ? ['runuser', '-u', s.user, '--'] : [];
     const env = Object.keys(s.env).length ? ['env', ...Object.entries(s.env).map(([k, v]) => `${k}=${v}`)] : [];
     return [probe, 'run', reconnect ? 'spawn' : 'session', interval, t, s.send, s.expect, ...as, ...env, ...s.command];
   }
-  if (client.http) return [probe, 'run', 'http', '127.0.0.1', String(client.http.port), interval, t, client.http.path, String(client.http.status), ...(client.http.body ? [client.http.body] : [])];
-  return [probe, 'run', 'tcp', '127.0.0.1', String(client.tcp!.port), interval, t];
+  if (client.http) return [probe, 'run', 'http', host, String(client.http.port), interval, t, client.http.path, String(client.http.status), ...(client.http.body ? [client.http.body] : [])];
+  return [probe, 'run', 'tcp', host, String(client.tcp!.port), interval, t];
 }
 
-/** The client process: started beside the service (its own session, not in the service's tree), stopped with SIGTERM. */
+/** Where a client runs: a node (an Environment), or a client node of the run's network (client-node-host.ts). */
+export type ClientHost = Pick<Environment, 'spawnDetached' | 'readFile' | 'isRunning' | 'signal' | 'exec'>;
+
+/** The client process: started beside the service (its own session, not in the service's tree) or on a client node, stopped with SIGTERM. */
 export class PilotClient {
   pid = 0;
-  private readonly env: Environment;
+  private readonly env: ClientHost;
   private readonly argv: string[];
   private readonly outFile: string;
   readonly held: boolean;
 
-  constructor(env: Environment, argv: string[], outFile: string, held: boolean) {
+  constructor(env: ClientHost, argv: string[], outFile: string, held: boolean) {
     this.env = env;
     this.argv = argv;
     this.outFile = outFile;
