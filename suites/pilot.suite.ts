@@ -17,7 +17,8 @@ import { settle, type CellDraft, type CellMeta } from '../src/runner/cell.ts';
 import { openEnvironment } from '../src/runner/environments.ts';
 import { poolSession } from '../src/runner/pool-session.ts';
 import type { PilotNode } from '../src/runner/pilot-migration.ts';
-import { pilotStages, runMigrationStage, runStage, stageTimeoutMs, variantNotNeeded } from '../src/runner/pilot-run.ts';
+import { pilotStages, runMigrationStage, runStage, stageTimeoutMs } from '../src/runner/pilot-run.ts';
+import { variantNotNeeded } from '../src/matrix/pilot-variants.ts';
 import { transitDir } from '../src/runner/transfer.ts';
 import { PILOT_MIGRATION_SESSION, needs } from '../src/suites/pilot.needs.ts';
 import { audit } from '../src/artifacts/audit.ts';
@@ -144,6 +145,8 @@ describe.concurrent.each(pools)('$name', (pool) => {
               cellDir,
               keepArtifacts: plan.keepArtifacts,
               transit: (i) => transitDir(`${pool.hostWorkDir}/pilot-transit`, `${name}-${i}`),
+              // serviceAddress move: the clients on a client node of the run's network (host binaries, files in a root-only host directory).
+              ...(pilot.serviceAddress === 'move' ? { addressMove: { network: plan.network, guard: plan.natives.guard, probe: plan.natives.probes.client, hostDir: `${pool.hostWorkDir}/pilot-client/${name}` } } : {}),
             });
             const ref = { pool: pool.name, suite: SUITE, check };
             if (plan.keepArtifacts && plan.artifacts) {

@@ -3,7 +3,7 @@ import type { LoadedConfig } from '../config/load.ts';
 import { loadConfig } from '../config/load.ts';
 import { SUITES } from '../config/schema.ts';
 import { ConfigError, UsageError } from '../errors.ts';
-import { PILOT_SUITE } from '../matrix/pilot-verdicts.ts';
+import { PILOT_SUITE, pilotExitCode } from '../matrix/pilot-verdicts.ts';
 import { RUN_FLAGS, abortOnSignals, finishRun, hygieneOf, runOptionsOf } from './run-flags.ts';
 
 export const PILOT_HELP = `Usage: criu-compat pilot --config FILE [--pilot NAME]... [--pool NAME]... [--out DIR] [options]
@@ -30,9 +30,11 @@ Options:
       --json            print results.json to stdout instead of the board
   -h, --help            this help
 
-Exit: 0 all cells PASS or SKIP; 1 some cell FAIL; 2 bad input (also a config
-without pilots) or an ERROR cell; 130 interrupted. The verdicts are on the board
-and in results.json; gate a run against a baseline to fail CI when one gets worse.`;
+Exit (the verdicts decide, not the cells): 0 every pilot GO or CONDITIONAL
+(its conditions on the board); 1 some NO-GO; 2 some UNDECIDED, an ERROR cell,
+or bad input (also a config without pilots); 130 interrupted. The verdicts are
+on the board and in results.json; gate a run against a baseline to fail CI
+when one gets worse.`;
 
 /** The pilots a run covers and the pools it needs: each chosen pilot's pools (or those of --pool), plus where they migrate to. */
 export function pilotSelection(loaded: LoadedConfig, names: readonly string[] = [], pools: readonly string[] = []): { pilots: string[]; pools: string[] } {
@@ -75,5 +77,7 @@ export async function pilotCommand(args: string[]): Promise<number> {
   // The board last, where the eye lands; the failures above it.
   const board = renderPilotBoard(results);
   const text = board.length ? `${renderText({ ...results, pilots: undefined })}\n\n${board.join('\n')}` : renderText(results);
-  return finishRun(results, runDir, text, values.json, abort);
+  const code = finishRun(results, runDir, text, values.json, abort);
+  // The verdicts decide what the command answers (an interrupted run stays 130).
+  return code === 130 ? code : pilotExitCode(results);
 }

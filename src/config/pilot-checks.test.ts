@@ -71,6 +71,8 @@ describe('pilots: loading', () => {
     expect(config.pilots[0]).toMatchObject({ stages: ['checkpoint-restore', 'migration'], migrateTo: ['r'] });
     expect(errorOf(POOLS + pilot('    stages: [migration]\n'))).toMatchObject({ path: 'pilots[0].migrateTo', expected: expect.stringMatching(/at least one pool to migrate to/) });
     expect(errorOf(POOLS + pilot('    migrateTo: [a]\n'))).toMatchObject({ path: 'pilots[0].migrateTo', expected: expect.stringMatching(/no migrateTo without the stage "migration"/) });
+    expect(errorOf(POOLS + pilot('    serviceAddress: move\n'))).toMatchObject({ path: 'pilots[0].serviceAddress', expected: expect.stringMatching(/no serviceAddress move without the stage "migration"/) });
+    expect(errorOf(POOLS + pilot('    serviceAddress: elsewhere\n'))).toMatchObject({ path: 'pilots[0].serviceAddress', expected: expect.stringMatching(/"move".*"stay"/) });
     expect(errorOf(POOLS + pilot('    stages: [migration]\n    migrateTo: [zz]\n'))).toMatchObject({ path: 'pilots[0].migrateTo[0]', expected: expect.stringMatching(/one of: a, r \(got "zz"\)/) });
   });
 
@@ -79,6 +81,13 @@ describe('pilots: loading', () => {
     const { config } = parseConfig(two + pilot('    packages: [redis-server]\n    stages: [migration]\n    migrateTo: [b]\n'), 'f.yaml');
     expect(config.pools.map((p) => p.image)).toEqual(['debian-trixie+redis-server', 'debian-trixie+redis-server']);
     expect(errorOf(POOLS + pilot('    packages: [redis-server]\n    stages: [migration]\n    migrateTo: [r]\n'))).toMatchObject({ path: 'pilots[0].packages', expected: expect.stringMatching(/pool "r"/) });
+  });
+
+  test('a criterion nothing in the pilot can measure, or a pool with nowhere to migrate to, is refused before any work (it would be UNDECIDED on every run)', () => {
+    expect(errorOf(POOLS + pilot('    criteria: {clientGapMsMax: 500}\n'))).toMatchObject({ path: 'pilots[0].criteria.clientGapMsMax', expected: expect.stringMatching(/a client: section to measure the gap/) });
+    expect(errorOf(POOLS + pilot('    stages: [leave-running]\n    criteria: {restoreMsMax: 500}\n'))).toMatchObject({ path: 'pilots[0].criteria.restoreMsMax', expected: expect.stringMatching(/a stage that restores/) });
+    expect(parseConfig(POOLS + pilot('    stages: [leave-running, migration]\n    migrateTo: [r]\n    criteria: {restoreMsMax: 500}\n'), 'f.yaml').config.pilots).toHaveLength(1);
+    expect(errorOf(POOLS + pilot('    stages: [migration]\n    migrateTo: [a]\n', '[a, r]'))).toMatchObject({ path: 'pilots[0].migrateTo', expected: expect.stringMatching(/from pool "a"/) });
   });
 
   test('CRIU options the stages set themselves are refused; the service\'s own pass', () => {

@@ -68,6 +68,11 @@ export const PilotClient = z
   })
   .refine((c) => [c.tcp, c.http, c.held, c.session].filter(Boolean).length === 1, 'exactly one of tcp, http, held or session');
 
+/** Does the pilot's migration move its service address (and so need the run's node network)? */
+export function pilotMovesAddress(p: Pick<Pilot, 'stages' | 'serviceAddress'>): boolean {
+  return p.stages.includes('migration') && p.serviceAddress === 'move';
+}
+
 /** Does the client hold one connection that must survive (held, or a session program)? */
 export function holdsConnection(client: Partial<z.infer<typeof PilotClient>> | undefined): boolean {
   return Boolean(client?.held ?? client?.session);
@@ -154,6 +159,15 @@ export const Pilot = z.strictObject({
   stages: z.array(z.enum(PILOT_STAGES)).min(1).default(['leave-running', 'checkpoint-restore']),
   /** migration stage: the pools it is migrated to from each of pools (restored and verified there; they get the pilot's packages too). */
   migrateTo: z.array(Name).default([]),
+  /**
+   * migration stage: where the service's address goes. "stay" (default): its clients reach it inside the
+   * source node (127.0.0.1), and a held connection stays with the source (recorded lost: clients must
+   * reconnect). "move": the run makes its node network; the service is reached at a service address of it,
+   * held by the source, from a client node (a third node); after the dump the address (and CRIU's network
+   * lock) goes to the destination before the restore, and a held text client's connection must keep
+   * answering there. The service must then listen on that address (or on all addresses), not only on 127.0.0.1.
+   */
+  serviceAddress: z.enum(['move', 'stay'], { error: 'serviceAddress "move" (the destination gets the service address) or "stay" (it stays with the source)' }).default('stay'),
   criteria: PilotCriteria.default(() => PilotCriteria.parse({})),
 });
 export type Pilot = z.infer<typeof Pilot>;

@@ -2,6 +2,7 @@ import { access, constants, readFile, statfs } from 'node:fs/promises';
 import { arch } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import type { LoadedConfig } from '../config/load.ts';
+import { pilotMovesAddress } from '../config/pilot-schema.ts';
 import { migrationNeedsNetwork, type Pool } from '../config/schema.ts';
 import { networkFor } from '../suites/registry.ts';
 
@@ -131,6 +132,9 @@ export function needsOf(loaded: LoadedConfig, pools: readonly Pool[]): Set<Need>
   const names = new Set(pools.map((p) => p.name));
   for (const g of loaded.config.migrations)
     if (migrationNeedsNetwork(g) && [...(g.pools ?? []), ...(g.from ?? [])].some((n) => names.has(n)) && [...(g.pools ?? []), ...(g.to ?? [])].some((n) => names.has(n))) needs.add('network');
+  // A pilot whose migration moves its service address (its client on a client node).
+  for (const p of loaded.config.settings.suites.includes('pilot') ? loaded.config.pilots : [])
+    if (pilotMovesAddress(p) && p.pools.some((s) => names.has(s) && p.migrateTo.some((d) => d !== s && names.has(d)))) needs.add('network');
   for (const pool of pools) {
     const image = loaded.images[pool.image];
     if (image && 'debootstrap' in image) needs.add('debootstrap');

@@ -1,5 +1,5 @@
 import { migrationNeedsNetwork, type Config } from '../config/schema.ts';
-import type { Pilot } from '../config/pilot-schema.ts';
+import { pilotMovesAddress, type Pilot } from '../config/pilot-schema.ts';
 import type { MigrationPair } from './plan.ts';
 
 /** The suite that runs migration pairs (part of the host/worker contract: the host schedules pairs, that suite runs them). */
@@ -59,13 +59,17 @@ export function coResidentGroups(pools: readonly string[], pairs: readonly Pick<
 /**
  * The pilots' migrations among the selected pools: each of a pilot's pools
  * (with the stage "migration") to each of its migrateTo. They join the
- * pairs the run keeps up together; the pilot suite runs them.
+ * pairs the run keeps up together; the pilot suite runs them. network: a
+ * pilot of the pair moves its service address (the run makes its node network).
  */
-export function pilotPairs(pilots: readonly Pick<Pilot, 'pools' | 'migrateTo' | 'stages'>[], selected: ReadonlySet<string>): { source: string; destination: string }[] {
-  const out = new Map<string, { source: string; destination: string }>();
+export function pilotPairs(pilots: readonly Pick<Pilot, 'pools' | 'migrateTo' | 'stages' | 'serviceAddress'>[], selected: ReadonlySet<string>): { source: string; destination: string; network: boolean }[] {
+  const out = new Map<string, { source: string; destination: string; network: boolean }>();
   for (const p of pilots.filter((x) => x.stages.includes('migration')))
     for (const source of p.pools)
       for (const destination of p.migrateTo)
-        if (source !== destination && selected.has(source) && selected.has(destination)) out.set(`${source}\0${destination}`, { source, destination });
+        if (source !== destination && selected.has(source) && selected.has(destination)) {
+          const key = `${source}\0${destination}`;
+          out.set(key, { source, destination, network: (out.get(key)?.network ?? false) || pilotMovesAddress(p) });
+        }
   return [...out.values()];
 }

@@ -7,7 +7,7 @@ import { POD_SUBNET } from '../runtimes/cri/containerd-config.ts';
 import type { PodMount } from '../runtimes/cri/cri-pods.ts';
 import { mkdirPrivate, removeTree } from '../util/fs.ts';
 import { poll } from '../util/wait-until.ts';
-import { NetworkContinuityError } from './migration-tcp.ts';
+import { NetworkContinuityError } from './service-address.ts';
 
 /**
  * tcp-external through CRI: the workload in a pod holds a TCP connection to

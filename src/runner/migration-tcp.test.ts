@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
 import type { Environment } from '../environments/environment.ts';
-import { lockRules, NetworkContinuityError } from './migration-tcp.ts';
+import { lockRules, NetworkContinuityError } from './service-address.ts';
 
 /** iptables-save on a VM after CRIU 4.1.1 dumped a loopback connection with --tcp-established (recorded). */
 const RECORDED = readFileSync(join(import.meta.dirname, '../../fixtures/recorded/criu-logs/trixie-4.1.1-k6.12-after-dump-tcp-netlock.iptables-save.txt'), 'utf8');

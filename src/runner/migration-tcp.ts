@@ -2,16 +2,12 @@
  * Network continuity of a migration (workload tcp-external): an established
  * TCP connection whose peer lives outside the migrated tree, on a third node
  * of the run's network (a client node), and whose own end is bound to a
- * service address — a secondary address of the run's /24 that moves with
- * the workload, as an operator moves a service IP.
+ * service address that moves with the workload (service-address.ts).
  *
  * The steps, called by attemptMigration at fixed points:
  * open()      the address on the source, the echo peer on a client node, its
  *             "ADDR PORT" in the workload's data directory (CC_BIND for the workload);
- * handOver()  after the dump: CRIU's network lock (the iptables rules the dump
- *             left on the source for this connection) installed on the
- *             destination, the address off the source, on the destination
- *             ("move") or nowhere ("stay"), the client's neighbours forgotten;
+ * handOver()  after the dump: the service address handed over (its lock, move or stay);
  * backToSource()  the playbook's fallback: the address back where it was;
  * close()     the peer and its node gone, the address and the lock rules off both nodes.
  * On the diagonal (one node) the address never moves: that is the plain round trip.
@@ -19,10 +15,11 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClientNode, type ClientProcess } from '../environments/network/client-node.ts';
-import { addressOf, claimHost, type NodeNetworkSpec } from '../environments/network/node-network.ts';
+import type { NodeNetworkSpec } from '../environments/network/node-network.ts';
 import type { Environment } from '../environments/environment.ts';
 import { mkdirPrivate, removeTree } from '../util/fs.ts';
 import { poll } from '../util/wait-until.ts';
+import { NetworkContinuityError, ServiceAddress, type AddressPolicy } from './service-address.ts';
 
 /** The workload whose migrations carry a connection to a third node. */
 export const EXTERNAL_TCP_WORKLOAD = 'tcp-external';
@@ -35,7 +32,7 @@ export interface ExternalPeerOptions {
   /** The workload's host binary: the client node runs host binaries. */
   peerBinary: string;
   /** move: the destination gets the service address; stay: it does not. */
-  serviceAddress: 'move' | 'stay';
+  serviceAddress: AddressPolicy;
   /** A root-only host directory for the peer's files (made here, removed by close()). */
   hostDir: string;
 }
@@ -45,21 +42,13 @@ interface Side {
   env: Environment;
 }
 
-/** Why the connection's setup or hand-over could not be done: a harness or environment problem, never the tuple's verdict. */
-export class NetworkContinuityError extends Error {
-  override name = 'NetworkContinuityError';
-}
-
-const SH_MS = 15_000;
-const PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-
 export class ExternalPeer {
   /** The service address the workload's end is bound to. */
   address: string | undefined;
   private client: ClientNode | undefined;
   private peer: ClientProcess | undefined;
   private peerEnded = false;
-  private readonly on = new Set<Environment>();
+  private moved: ServiceAddress | undefined;
   private closed = false;
   private readonly o: ExternalPeerOptions;
   private readonly src: Side;
@@ -75,19 +64,13 @@ export class ExternalPeer {
     this.log = log;
   }
 
-  private get same(): boolean {
-    return this.src.env === this.dst.env;
-  }
-
   /** Sets up the service address and the peer; returns the workload's extra environment (CC_BIND). */
   async open(timeoutMs: number): Promise<Record<string, string>> {
     const spec = this.o.network;
     if (!spec) throw new NetworkContinuityError(`${EXTERNAL_TCP_WORKLOAD} needs a peer on a third node, but the run made no node network (a harness bug: pairs with ${EXTERNAL_TCP_WORKLOAD} ask for one)`);
-    for (const s of [this.src, this.dst]) if (!s.env.network) throw new NetworkContinuityError(`${s.pool} has no interface on the run's node network (a harness bug: its session was opened without plan.network)`);
     await mkdirPrivate(this.o.hostDir);
-    this.address = addressOf(spec, await claimHost(spec, `service address ${this.dir}`));
-    await this.src.env.network!.addAddress(this.address);
-    this.on.add(this.src.env);
+    this.moved = new ServiceAddress(spec, this.src, this.dst, this.o.serviceAddress, this.log);
+    this.address = await this.moved.claim(`service address ${this.dir}`);
     this.client = await ClientNode.start(spec, `${EXTERNAL_TCP_WORKLOAD} peer`, { guard: this.o.guard });
     this.peer = await this.client.spawn([this.o.peerBinary, '--serve', this.client.address, this.o.hostDir], { outFile: join(this.o.hostDir, 'peer.out') });
     void this.peer.exited.then(() => (this.peerEnded = true));
@@ -101,44 +84,17 @@ export class ExternalPeer {
 
   /** After the dump, before the restore: the lock, the address and the client's neighbours, as an operator moves a service. */
   async handOver(): Promise<void> {
-    if (this.same) return;
-    const addr = this.address!;
-    const rules = await lockRules(this.src.env, addr);
-    if (!rules.length)
-      throw new NetworkContinuityError(`after the dump, ${this.src.pool} holds no iptables lock rule of CRIU's for ${addr} (CRIU locked the connection some other way, e.g. --network-lock nftables): the harness carries only the iptables lock, so it cannot move this connection safely`);
-    // The lock first: a retransmission from the peer that reached the destination before the socket is repaired would be answered with a reset (seen without the lock).
-    await iptablesRestore(this.dst.env, rules, `installing CRIU's network lock (${rules.length} rules) on ${this.dst.pool}`);
-    await this.src.env.network!.removeAddress(addr);
-    this.on.delete(this.src.env);
-    if (this.o.serviceAddress === 'move') {
-      await this.dst.env.network!.addAddress(addr);
-      this.on.add(this.dst.env);
-    }
-    this.log(`[${this.src.pool}] iptables-save: ${rules.length} CRIU lock rule${rules.length === 1 ? '' : 's'} for ${addr} → [${this.dst.pool}] iptables-restore --noflush`);
-    this.log(this.o.serviceAddress === 'move' ? `service address ${addr}: off ${this.src.pool}, on ${this.dst.pool}` : `service address ${addr}: off ${this.src.pool}, not given to ${this.dst.pool} (serviceAddress: stay)`);
-    await this.client!.flushNeighbours();
+    await this.moved!.handOver(this.client!);
   }
 
   /** What the cell's reason adds when the restore on the destination failed. */
   explain(): string {
-    if (this.same || this.o.serviceAddress === 'move') return '';
-    return ` (the connection's service address ${this.address} was not given to ${this.dst.pool}: serviceAddress stay)`;
+    return this.moved?.explain() ?? '';
   }
 
   /** The playbook's fallback restores on the source: the address goes back there first. */
   async backToSource(): Promise<void> {
-    if (this.same) return;
-    const addr = this.address!;
-    if (this.on.has(this.dst.env)) {
-      await this.dst.env.network!.removeAddress(addr);
-      this.on.delete(this.dst.env);
-    }
-    if (!this.on.has(this.src.env)) {
-      await this.src.env.network!.addAddress(addr);
-      this.on.add(this.src.env);
-    }
-    this.log(`service address ${addr}: back on ${this.src.pool} for the fallback`);
-    await this.client!.flushNeighbours();
+    await this.moved!.backToSource(this.client!);
   }
 
   /**
@@ -168,25 +124,7 @@ export class ExternalPeer {
     this.closed = true;
     this.peer?.kill();
     await this.client?.dispose().catch(() => undefined);
-    if (this.address)
-      for (const env of new Set([this.src.env, this.dst.env])) {
-        const here = await env.network?.addresses().catch(() => [] as string[]);
-        if (here?.includes(this.address)) await env.network!.removeAddress(this.address).catch(() => undefined);
-        const left = await lockRules(env, this.address).catch(() => [] as string[]);
-        if (left.length) await iptablesRestore(env, left.map((r) => r.replace(/^-A /, '-D ')), 'removing CRIU lock rules').catch(() => undefined);
-      }
+    await this.moved?.close();
     await removeTree(this.o.hostDir);
   }
-}
-
-/** The rules CRIU's iptables network lock holds for connections of ADDR (DROP unless marked 0xc114), as iptables-save prints them. */
-export async function lockRules(env: Environment, addr: string): Promise<string[]> {
-  const r = await env.exec(['sh', '-c', `export ${PATH}; iptables-save -t filter`], { timeoutMs: SH_MS });
-  if (r.exitCode !== 0) throw new NetworkContinuityError(`${env.id}: iptables-save failed (exit ${r.exitCode}): ${r.stderr.trim()}${r.exitCode === 127 ? ' (the node image needs iptables: CRIU locks the network with it)' : ''}`);
-  return r.stdout.split('\n').filter((l) => /^-A (INPUT|OUTPUT) /.test(l) && /--mark 0xc114\b/i.test(l) && l.includes(`${addr}/32`) && / -j DROP\b/.test(l));
-}
-
-async function iptablesRestore(env: Environment, rules: readonly string[], what: string): Promise<void> {
-  const r = await env.exec(['sh', '-c', `export ${PATH}; printf '%s\\n' "$@" | iptables-restore --noflush`, 'sh', '*filter', ...rules, 'COMMIT'], { timeoutMs: SH_MS });
-  if (r.exitCode !== 0) throw new NetworkContinuityError(`${env.id}: ${what}: iptables-restore failed (exit ${r.exitCode}): ${r.stderr.trim()}`);
 }

@@ -11,7 +11,8 @@ import type { Attempt } from './repeat.ts';
 import { moveTree, type Transfer } from './transfer.ts';
 import { TransferTamperedError } from './transfer-integrity.ts';
 import { EnvironmentError } from '../errors.ts';
-import { EXTERNAL_TCP_WORKLOAD, ExternalPeer, NetworkContinuityError, type ExternalPeerOptions } from './migration-tcp.ts';
+import { EXTERNAL_TCP_WORKLOAD, ExternalPeer, type ExternalPeerOptions } from './migration-tcp.ts';
+import { NetworkContinuityError } from './service-address.ts';
 import { poll } from '../util/wait-until.ts';
 import { Timeline, runEnding } from './timeline.ts';
 

@@ -7,7 +7,7 @@ export interface ClientReport {
   probes: number;
   /** Wrong or failed answers. */
   errors: number;
-  /** The longest time without a right answer (ms, the prober's monotonic clock): between two right answers, or from the last one to the end when it never answered again. */
+  /** The longest time without a right answer (ms, the prober's monotonic clock): between two right answers, or from the last one (or the start) to the end. */
   maxGapMs: number;
   /** held or session: connections (session programs) made (1 = the same one throughout). */
   connects: number;
@@ -15,6 +15,8 @@ export interface ClientReport {
   heldSurvived?: boolean;
   /** The first failure's detail, for the reason. */
   firstError?: string;
+  /** Its "stop" line was seen: it probed to the end. Without it (it crashed, or was killed when the stop timed out) it saw only part of the stage. */
+  complete: boolean;
 }
 
 /**
@@ -30,12 +32,14 @@ export function readClientLines(lines: readonly string[], held: boolean): Client
   let connects = 0;
   let maxGapMs = 0;
   let firstError: string | undefined;
+  let stopped = false;
   for (const l of lines) {
     const m = /^(\d+) (start|connect|ok|fail|stop)\b ?(.*)$/.exec(l);
     if (!m) continue;
     const t = Number(m[1]);
     end = t;
     if (m[2] === 'start') start = t;
+    else if (m[2] === 'stop') stopped = true;
     else if (m[2] === 'connect') connects++;
     else if (m[2] === 'ok') {
       probes++;
@@ -48,9 +52,9 @@ export function readClientLines(lines: readonly string[], held: boolean): Client
       firstError ??= m[3]!.replace(/^\d+ /, '');
     }
   }
-  // Never answered again after the last right answer (or never at all): the gap runs to the end.
-  const lastFail = [...lines].reverse().find((l) => / (ok|fail) /.test(l));
-  if (lastFail && / fail /.test(lastFail) && end !== undefined) maxGapMs = Math.max(maxGapMs, end - (lastOk ?? start ?? end));
+  // From the last right answer (or the start) to the end is a gap too: failed answers since, or a probe
+  // still waiting when the prober stopped (it counts no answer for that one), are time without a right answer.
+  if (end !== undefined) maxGapMs = Math.max(maxGapMs, end - (lastOk ?? start ?? end));
   return {
     probes,
     errors,
@@ -58,6 +62,7 @@ export function readClientLines(lines: readonly string[], held: boolean): Client
     connects,
     ...(held ? { heldSurvived: connects === 1 && errors === 0 && probes > 0 } : {}),
     ...(firstError ? { firstError } : {}),
+    complete: stopped,
   };
 }
 
@@ -67,29 +72,32 @@ export function readClientLines(lines: readonly string[], held: boolean): Client
  * for each probe). A session's program runs as its user (runuser) with its
  * environment (env), in the prober's process group of its own.
  */
-export function clientArgv(probe: string, client: NonNullable<Pilot['client']>, timeoutMs: number, reconnect = false): string[] {
+export function clientArgv(probe: string, client: NonNullable<Pilot['client']>, timeoutMs: number, reconnect = false, host = '127.0.0.1'): string[] {
   const interval = String(client.intervalMs);
   const t = String(timeoutMs);
-  if (client.held) return [probe, 'run', reconnect ? 'ask' : 'held', '127.0.0.1', String(client.held.port), interval, t, client.held.send, client.held.expect];
+  if (client.held) return [probe, 'run', reconnect ? 'ask' : 'held', host, String(client.held.port), interval, t, client.held.send, client.held.expect];
   if (client.session) {
     const s = client.session;
     const as = s.user && s.user !== 'root' ? ['runuser', '-u', s.user, '--'] : [];
     const env = Object.keys(s.env).length ? ['env', ...Object.entries(s.env).map(([k, v]) => `${k}=${v}`)] : [];
     return [probe, 'run', reconnect ? 'spawn' : 'session', interval, t, s.send, s.expect, ...as, ...env, ...s.command];
   }
-  if (client.http) return [probe, 'run', 'http', '127.0.0.1', String(client.http.port), interval, t, client.http.path, String(client.http.status), ...(client.http.body ? [client.http.body] : [])];
-  return [probe, 'run', 'tcp', '127.0.0.1', String(client.tcp!.port), interval, t];
+  if (client.http) return [probe, 'run', 'http', host, String(client.http.port), interval, t, client.http.path, String(client.http.status), ...(client.http.body ? [client.http.body] : [])];
+  return [probe, 'run', 'tcp', host, String(client.tcp!.port), interval, t];
 }
 
-/** The client process: started beside the service (its own session, not in the service's tree), stopped with SIGTERM. */
+/** Where a client runs: a node (an Environment), or a client node of the run's network (client-node-host.ts). */
+export type ClientHost = Pick<Environment, 'spawnDetached' | 'readFile' | 'isRunning' | 'signal' | 'exec'>;
+
+/** The client process: started beside the service (its own session, not in the service's tree) or on a client node, stopped with SIGTERM. */
 export class PilotClient {
   pid = 0;
-  private readonly env: Environment;
+  private readonly env: ClientHost;
   private readonly argv: string[];
   private readonly outFile: string;
   readonly held: boolean;
 
-  constructor(env: Environment, argv: string[], outFile: string, held: boolean) {
+  constructor(env: ClientHost, argv: string[], outFile: string, held: boolean) {
     this.env = env;
     this.argv = argv;
     this.outFile = outFile;

@@ -5,12 +5,18 @@ import { describeFailure, type Criu, type CriuRun } from '../criu/driver.ts';
 import { failureStatus, olderCriuOnDestination } from '../criu/diagnose.ts';
 import { readCriuStats } from '../criu/stats.ts';
 import type { Environment } from '../environments/environment.ts';
+import { ClientNode } from '../environments/network/client-node.ts';
+import type { NodeNetworkSpec } from '../environments/network/node-network.ts';
+import { EnvironmentError } from '../errors.ts';
+import { mkdirPrivate, removeTree } from '../util/fs.ts';
+import { ClientNodeHost } from './client-node-host.ts';
 import type { Status } from '../results/schema.ts';
-import { PilotClient, clientArgv, type ClientReport } from './pilot-client.ts';
+import { PilotClient, clientArgv, readClientLines, type ClientReport } from './pilot-client.ts';
 import { pilotCriuArgs } from './pilot-criu-options.ts';
 import { PilotService } from './pilot-service.ts';
 import { FIRST_ANSWERS_MS, Stop, type PilotAttempt, type PilotFigures } from './pilot-stage.ts';
 import { DumpDirsError, planDumpAs, runDumpAs, treeRefusal, type DumpIdentity } from './pilot-dump-as.ts';
+import { NetworkContinuityError, ServiceAddress } from './service-address.ts';
 import { moveTree } from './transfer.ts';
 import { TransferTamperedError } from './transfer-integrity.ts';
 
@@ -34,6 +40,8 @@ export interface PilotMigrationContext {
   transit: string;
   timeouts: Settings['timeouts'];
   signal?: AbortSignal | undefined;
+  /** serviceAddress move: the run's node network, cc-guard, the prober as a host binary (a client node runs host binaries) and a root-only host directory for the attempt's client files. */
+  addressMove?: { network: NodeNetworkSpec | undefined; guard: string; probe: string; hostDir: string } | undefined;
 }
 
 /**
@@ -44,13 +52,21 @@ export interface PilotMigrationContext {
  * integrity-checked transfer, the writable dirs made there and filled,
  * restored with the destination's CRIU, ready and verified there.
  *
- * The client: without a node network the service's address cannot move; a
- * client that reconnects starts on the destination after the restore, and
- * the client-visible gap is the downtime (dump start to that client's first
- * right answer), the longest any client of the service could have waited.
- * A held (or session) client is held on the source from before the dump to
- * the end, for real: whether its connection answered again after the move
- * is measured (heldConnectionSurvived), not assumed. When the destination fails, the
+ * The client, serviceAddress stay (default): the service's address stays
+ * with the source; a client that reconnects starts on the destination after
+ * the restore, and the client-visible gap is the downtime (dump start to
+ * that client's first right answer), the longest any client of the service
+ * could have waited. A held (or session) client is held on the source from
+ * before the dump to the end, for real: whether its connection answered
+ * again after the move is measured (heldConnectionSurvived), not assumed.
+ *
+ * serviceAddress move: a service address of the run's network on the source
+ * (before the service starts), the clients on a client node (a third node)
+ * reaching the service there: a held text client holds its connection from
+ * before the dump; after the dump the address and CRIU's network lock go to
+ * the destination, the restore (--tcp-established) brings the connection
+ * back there, and the same connection must answer again. A session client
+ * (a program of the node image) stays held on the source. When the destination fails, the
  * playbook's fallback is tried for real: the same images restored on the
  * source, ready and verified there. Everything it started on both nodes is
  * removed before it returns.
@@ -62,8 +78,13 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
   const at = new PilotService(src.env, pilot, { ...opts, outFile: `${dir}/service.out` });
   const there = new PilotService(dst.env, pilot, { ...opts, outFile: `${dir}/service.out` });
   at.signal = there.signal = src.criu.signal = dst.criu.signal = x.signal;
-  const client = pilot.client ? new PilotClient(dst.env, clientArgv(x.probe, pilot.client, 2000, true), `${dir}/client.out`, false) : undefined;
-  const holder = pilot.client && holdsConnection(pilot.client) ? new PilotClient(src.env, clientArgv(x.probe, pilot.client, 2 * x.timeouts.criuMs), `${dir}/held.out`, true) : undefined;
+  const session = Boolean(pilot.client?.session);
+  let client = pilot.client ? new PilotClient(dst.env, clientArgv(x.probe, pilot.client, 2000, true), `${dir}/client.out`, false) : undefined;
+  let holder = pilot.client && holdsConnection(pilot.client) ? new PilotClient(src.env, clientArgv(x.probe, pilot.client, 2 * x.timeouts.criuMs), `${dir}/held.out`, true) : undefined;
+  /** serviceAddress move: the address, the client node, and whether the held connection goes through it. */
+  let net: { addr: ServiceAddress; address: string; node: ClientNodeHost; hostDir: string; held: boolean; note?: string } | undefined;
+  let pending: Parameters<typeof unmove>[0];
+  const port = pilot.client?.held?.port ?? pilot.client?.tcp?.port ?? pilot.client?.http?.port;
   let held: ClientReport | undefined;
   const figures: PilotFigures = {};
   const commands: string[] = [];
@@ -78,6 +99,7 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
   const log = (name: string) => ({ logFile: `${dir}/img/${name}`, verbosity: 4 as const });
   /** The playbook's answer to a restore that fails on the destination: the same images restored on the source, ready and verified there. */
   const fallbackOnSource = async (): Promise<NonNullable<PilotAttempt['fallback']>> => {
+    if (net) await net.addr.backToSource(net.node.node);
     const run = record(src, await src.criu.run([...restoreArgs({ imagesDir: `${dir}/img`, logFile: 'restore-fallback.log', verbosity: 4, detach: true }), ...criuArgs.restore], log('restore-fallback.log')));
     if (!run.ok) return { status: failureStatus(run.diagnoses), reason: `the images do not restore on ${src.pool} either: ${describeFailure('criu restore', run, x.timeouts.criuMs)}` };
     for (const step of [() => at.waitReady(), () => at.steps('verify')]) {
@@ -95,6 +117,14 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
     fallback = await fallbackOnSource();
     throw Object.assign(new Stop(status, `${reason}; fallback on ${src.pool}: ${fallback.status === 'PASS' ? fallback.reason : `${fallback.status}: ${fallback.reason}`}`, run), older ? { older } : {});
   };
+  const clientSaid = (r: ClientReport) =>
+    net && !session ? `client on client node ${net.node.node.address} to ${net.address}:${port} after the restore: ${r.probes} probes, ${r.errors} errors` : `client there after the restore (serviceAddress ${pilot.serviceAddress}${net ? ', but a session program runs in the node image' : ''}: it reaches the service inside ${dst.pool}): ${r.probes} probes, ${r.errors} errors`;
+  const heldSaid = (h: ClientReport) => {
+    const how = h.heldSurvived ? `its connection answered throughout (longest gap ${Math.round(h.maxGapMs)} ms)` : `its connection was lost (${h.connects} connection(s), ${h.errors} failed answer(s)${h.firstError ? `, first: ${h.firstError}` : ''})`;
+    if (net?.held) return `held client on client node ${net.node.node.address}, connected to ${net.address}:${port} from before the dump, the service address moved ${src.pool} → ${dst.pool}: ${how}`;
+    const why = net ? `a session client runs its program in the node image, not on the client node (${net.note ?? 'not checked'}): its connection stays with ${src.pool}` : `serviceAddress stay: the service address stays on ${src.pool}`;
+    return `held client on ${src.pool} from before the dump: ${how}${h.heldSurvived ? '' : `: ${why}`}`;
+  };
   try {
     for (const [node, s] of [[src, at], [dst, there]] as const) {
       const user = await s.resolveUser();
@@ -107,6 +137,28 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
       if (!('as' in plan)) throw new Stop(plan.status, plan.reason);
       dumpAs = plan;
     }
+    if (pilot.serviceAddress === 'move') {
+      const o = x.addressMove;
+      if (!o?.network) throw new Stop('ERROR', "harness: serviceAddress move needs the run's node network, but the run made none (a harness bug: a pilot pair that moves its address asks for one)");
+      await mkdirPrivate(o.hostDir);
+      const addr = new ServiceAddress(o.network, src, dst, 'move', (l) => commands.push(l));
+      // From here unmove() undoes what was made (the client node, the address, the host files), whatever happens.
+      pending = { addr, node: undefined, hostDir: o.hostDir };
+      const address = await addr.claim(`pilot ${pilot.name} service address`);
+      pending.node = new ClientNodeHost(await ClientNode.start(o.network, `pilot ${pilot.name} client`, { guard: o.guard }));
+      net = { addr, address, node: pending.node, hostDir: o.hostDir, held: false };
+      // Text clients (the prober) run on the client node; a session's program is the node image's, held on the source.
+      if (pilot.client && !session) {
+        client = new PilotClient(net.node, clientArgv(o.probe, pilot.client, 2000, true, net.address), `${o.hostDir}/client.out`, false);
+        if (holder) holder = new PilotClient(net.node, clientArgv(o.probe, pilot.client, 2 * x.timeouts.criuMs, false, net.address), `${o.hostDir}/held.out`, true);
+        net.held = Boolean(holder);
+      } else if (session) {
+        const program = pilot.client!.session!.command[0]!;
+        const there = await net.node.exec(['sh', '-c', 'command -v "$1"', 'sh', program], { timeoutMs: x.timeouts.commandMs });
+        net.note = there.exitCode === 0 ? `${program} exists on the client node (this host), but the session's command names the address it reaches, which the harness does not rewrite` : `${program} does not exist on the client node (this host's programs)`;
+      }
+      commands.push(`service address ${net.address} on ${src.pool}; client node ${net.node.node.address}${net.held ? ` holds a connection to ${net.address}:${port}` : ''}`);
+    }
     const w = await at.prepareWritable();
     if (!w.ok) throw new Stop('ERROR', `on ${src.pool}: ${w.detail}`);
     await at.start();
@@ -117,6 +169,9 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
     if (holder) {
       await holder.start();
       if (!(await holder.waitProbes(3, FIRST_ANSWERS_MS))) throw new Stop('ERROR', `baseline broke on ${src.pool}: the held client got no 3 answers within ${FIRST_ANSWERS_MS / 1000} s after the service was ready`);
+      const seen = readClientLines(await holder.lines(), true);
+      const where = net?.held ? ` from client node ${net.node.node.address} at ${net.address}:${port} (serviceAddress move: the service must listen on that address or on all addresses, not only on 127.0.0.1)` : '';
+      if (!seen.heldSurvived) throw new Stop('ERROR', `baseline broke on ${src.pool}: the held client's first answers were wrong or failed${where}: ${seen.firstError ?? `${seen.connects} connection(s)`}`);
     }
     if (dumpAs.as === 'service-user') {
       const refused = await treeRefusal(dumpAs, at.pid, probe);
@@ -137,14 +192,16 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
     figures.freezeMs = frozenUs !== undefined ? frozenUs / 1000 : figures.checkpointMs;
     const bytes = await src.env.du(`${dir}/img`).catch(() => 0);
     if (bytes) figures.imageBytes = bytes;
+    // The address (and CRIU's lock of the held connection) to the destination, before the restore.
+    if (net) await net.addr.handOver(net.node.node, net.held);
 
     // The writable dirs' contents travel as one archive beside the images (a tmpfs inside the node is not a path the transfer reaches on every backend).
     if (writable.length) {
       const tar = await src.env.exec(['tar', '-C', '/', '--numeric-owner', '-cpf', `${dir}/writable.tar`, ...writable.map((d) => d.replace(/^\/+/, ''))], { timeoutMs: x.timeouts.commandMs, signal: x.signal });
       if (tar.exitCode !== 0) throw new Stop('ERROR', `harness: archiving ${writable.join(', ')} on ${src.pool} failed: ${tar.stderr.trim().split('\n').slice(-1)[0] ?? `exit ${tar.exitCode}`}`);
     }
-    const moved = await moveTree(src.env, dst.env, dir, x.transit, { signal: x.signal });
-    figures.transferMs = moved.ms;
+    const carried = await moveTree(src.env, dst.env, dir, x.transit, { signal: x.signal });
+    figures.transferMs = carried.ms;
     const tw = await there.prepareWritable();
     if (!tw.ok) throw new Stop('ERROR', `on ${dst.pool}: ${tw.detail}`);
     if (writable.length) {
@@ -173,13 +230,14 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
       const answered = await holder.waitProbes(1, wait);
       held = await holder.stop(5000, answered ? undefined : `no answer on the held connection on ${src.pool} within ${wait} ms after the service verified on ${dst.pool}`);
     }
-    const heldSaid = held ? `; held client on ${src.pool} from before the dump: ${held.heldSurvived ? 'its connection answered throughout' : `its connection was lost (${held.connects} connection(s), ${held.errors} failed answer(s)${held.firstError ? `, first: ${held.firstError}` : ''}): without a node network the service address stays on ${src.pool}`}` : '';
-    ending = { status: 'PASS', reason: `the service restored on ${dst.pool} verified${pilot.verify.length ? ` (${pilot.verify.length} verify step(s))` : ''}; downtime ${Math.round(figures.downtimeMs)} ms (dump start to the first right answer on ${dst.pool})${report ? `; client there after the restore (no node network: the service address does not move): ${report.probes} probes, ${report.errors} errors` : ''}${heldSaid}` };
+    ending = { status: 'PASS', reason: `the service restored on ${dst.pool} verified${pilot.verify.length ? ` (${pilot.verify.length} verify step(s))` : ''}; downtime ${Math.round(figures.downtimeMs)} ms (dump start to the first right answer on ${dst.pool})${report ? `; ${clientSaid(report)}` : ''}${held ? `; ${heldSaid(held)}` : ''}` };
   } catch (e) {
     if (e instanceof TransferTamperedError) ending = { status: 'ERROR', reason: e.message };
     else if (e instanceof Stop) ending = { status: e.status, reason: e.message, run: e.run, older: 'older' in e };
+    else if (e instanceof NetworkContinuityError || e instanceof EnvironmentError) ending = { status: 'ERROR', reason: `harness: ${e.message}` };
     else {
       await cleanup([at, there], client, holder);
+      await unmove(pending);
       throw e;
     }
   }
@@ -187,14 +245,19 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
   report ??= client?.pid ? await client.stop().catch(() => undefined) : undefined;
   const output = [...(await at.lines()).map((l) => `service on ${src.pool}: ${l}`), ...(dumped ? (await there.lines()).map((l) => `service on ${dst.pool}: ${l}`) : [])].slice(-40);
   await cleanup([at, there], client, holder);
+  await unmove(pending);
   if (report) {
     figures.clientErrors = report.errors;
     figures.clientProbes = report.probes;
   }
   // Only a held client that saw the whole move measured whether its connection survived it.
   if (held) figures.heldConnectionSurvived = held.heldSurvived ? 1 : 0;
-  // A reconnecting client's gap is the downtime (no held connection followed the service).
-  if (figures.downtimeMs !== undefined) figures.clientGapMs = figures.downtimeMs;
+  // A reconnecting client's gap is the downtime; a held connection that followed the service saw its own gap (the longer one counts).
+  if (figures.downtimeMs !== undefined) figures.clientGapMs = Math.max(figures.downtimeMs, held?.heldSurvived ? held.maxGapMs : 0);
+  if (held?.heldSurvived && report) {
+    figures.clientErrors = report.errors + held.errors;
+    figures.clientProbes = report.probes + held.probes;
+  }
   const skew = ending.older && ending.status === 'FAIL' ? olderCriuOnDestination(src, dst) : undefined;
   // What CRIU's log said comes first (it names the cause); the version skew is context, decided from the two versions alone.
   const diagnoses = [...(ending.run?.diagnoses ?? []), ...(skew ? [skew] : [])];
@@ -204,4 +267,12 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
 async function cleanup(services: readonly PilotService[], ...clients: (PilotClient | undefined)[]): Promise<void> {
   for (const client of clients) if (client?.pid) await client.stop(2000).catch(() => undefined);
   for (const s of services) await s.remove();
+}
+
+/** The service address and the client node gone, their files too; never throws. */
+async function unmove(net: { addr: ServiceAddress; node: ClientNodeHost | undefined; hostDir: string } | undefined): Promise<void> {
+  if (!net) return;
+  await net.node?.node.dispose().catch(() => undefined);
+  await net.addr.close();
+  await removeTree(net.hostDir);
 }

@@ -103,7 +103,7 @@ export async function runMatrix(opts: RunOptions): Promise<{ results: RunResults
     // Pilots' migrations: their two pools up together too (the pilot suite runs them on the source).
     const pilotLinks = s.suites.includes(PILOT_SUITE) ? pilotPairs(loaded.config.pilots, new Set(pools.map((p) => p.name))) : [];
     // A real network between the nodes (a host bridge), only when a suite or a migration mode asks for one.
-    if ((networkFor(s.suites, provisioned.filter((p) => !p.planned.error).map((p) => ({ backend: p.planned.backend, rootfs: p.planned.rootfs }))) || pairs.some(pairNeedsNetwork)) && !opts.signal?.aborted) network = await createNodeNetwork();
+    if ((networkFor(s.suites, provisioned.filter((p) => !p.planned.error).map((p) => ({ backend: p.planned.backend, rootfs: p.planned.rootfs }))) || pairs.some(pairNeedsNetwork) || pilotLinks.some((l) => l.network)) && !opts.signal?.aborted) network = await createNodeNetwork();
     const plan: RunPlan = { runId, pools: provisioned.map((p) => p.planned), settings: s, natives, keepArtifacts: opts.keepArtifacts, ...(artifacts ? { artifacts } : {}), audit: auditSink, ...(network ? { network } : {}), ...(loaded.config.pilots.length ? { pilots: loaded.config.pilots } : {}) };
     const collector = new CellCollector(progress);
     const memo = new Map<string, Promise<unknown>>();

@@ -104,12 +104,14 @@ export async function runClassesOnHost(out: string, pool: string, classes: reado
 }
 
 /** Writes CONFIG as DIR/pilots.json, runs `criu-compat run` on it (exit 0 or 1: no harness error) and returns its results. */
-export async function runJsonConfig(dir: string, config: object): Promise<RunResults> {
+export async function runJsonConfig(dir: string, config: object, o: { onPid?: (pid: number) => void; exitCodes?: number[] } = {}): Promise<RunResults> {
   const file = join(dir, 'pilots.json');
   writeFileSync(file, JSON.stringify(config, null, 2));
   const out = join(dir, 'out');
-  const r = await cli(['run', '--config', file, '--out', out, '--no-progress']);
-  if (![0, 1].includes(r.exitCode ?? -1)) throw new Error(`criu-compat run exited ${r.exitCode}:\n${r.all}`);
+  const p = cli(['run', '--config', file, '--out', out, '--no-progress']);
+  if (p.pid) o.onPid?.(p.pid);
+  const r = await p;
+  if (!(o.exitCodes ?? [0, 1]).includes(r.exitCode ?? -1)) throw new Error(`criu-compat run exited ${r.exitCode}:\n${r.all}`);
   return RunResults.parse(JSON.parse(readFileSync(join(out, readdirSync(out)[0]!, 'results.json'), 'utf8')));
 }
 

@@ -10,7 +10,7 @@ import type { RunResults } from '../../src/results/schema.ts';
 export const MARK = `cc-pilot-e2e-${process.pid}`;
 export const SERVICE = `# ${MARK}
 use IO::Socket::INET; use IO::Select;
-my $l = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => 7000, Listen => 64, ReuseAddr => 1) or die "listen: $!";
+my $l = IO::Socket::INET->new(LocalAddr => $ENV{KV_LISTEN} // "127.0.0.1", LocalPort => 7000, Listen => 64, ReuseAddr => 1) or die "listen: $!";
 my $s = IO::Select->new($l); my (%kv, %buf); $| = 1; print "listening\\n";
 while (1) {
   for my $c ($s->can_read) {
