@@ -7,7 +7,7 @@ import { askVerdict, waitReady, type ProtocolPeer } from '../workloads/protocol.
 import type { ContainerCase, ContainerMode } from './container-cases.ts';
 import { runAttempt, type Ending, type StepName, type Subject } from './attempt.ts';
 import { failureStatus } from '../criu/diagnose.ts';
-import { moveTree } from './transfer.ts';
+import { moveTrees } from './transfer.ts';
 import { sealFileOnNode, TransferTamperedError, verifyFileOnNode } from './transfer-integrity.ts';
 import type { Criu } from '../criu/driver.ts';
 import { missingCapability } from './capabilities.ts';
@@ -191,7 +191,7 @@ class ContainerSubject implements Subject<RuntimeRun> {
       if (!x.transit) return { status: 'ERROR', reason: 'harness: no transit directory to move the container through' };
       let bytes = 0;
       try {
-        for (const [i, dir] of [`${x.dir}/img`, `${x.dir}/img.work`, bundle].entries()) bytes += (await moveTree(x.env, peer.env, dir, `${x.transit}-${i}`, { signal: x.signal })).bytes;
+        bytes = (await moveTrees(x.env, peer.env, [`${x.dir}/img`, `${x.dir}/img.work`, bundle], x.transit, { signal: x.signal })).bytes;
       } catch (e) {
         if (e instanceof TransferTamperedError) return { status: 'ERROR', reason: e.message, run: ck, diagnoses: [e.diagnosis] };
         throw e;

@@ -9,10 +9,12 @@ import type { Status } from '../results/schema.ts';
 import { missingCapability } from './capabilities.ts';
 import { PilotClient, clientArgv, type ClientReport } from './pilot-client.ts';
 import { pilotCriuArgs } from './pilot-criu-options.ts';
-import { PilotService } from './pilot-service.ts';
-import { FIRST_ANSWERS_MS, OTHER_USER, Stop, type PilotAttempt, type PilotFigures } from './pilot-stage.ts';
+import { PilotService, type PilotSubject } from './pilot-service.ts';
+import { FIRST_ANSWERS_MS, OTHER_USER, Stop, type PilotAttempt, type PilotFigures, type StepRun } from './pilot-stage.ts';
 import { moveTree } from './transfer.ts';
 import { TransferTamperedError } from './transfer-integrity.ts';
+import type { RuntimeInfo } from '../runtimes/detect.ts';
+import { containerMove } from './pilot-migration-container.ts';
 
 /** One end of a pilot's migration: a node of the pool, its CRIU, and the CRIU version the pool's image has. */
 export interface PilotNode {
@@ -20,6 +22,9 @@ export interface PilotNode {
   env: Environment;
   criu: Criu;
   criuVersion?: string | null | undefined;
+  /** Container pilots: the runtimes of the pool's node image (its inventory) and the pool's CRIU environment. */
+  runtimes?: RuntimeInfo[] | undefined;
+  criuEnv?: Record<string, string> | undefined;
 }
 
 export interface PilotMigrationContext {
@@ -33,52 +38,131 @@ export interface PilotMigrationContext {
   /** Root-only host directory the files pass through (see transfer.ts). */
   transit: string;
   timeouts: Settings['timeouts'];
+  /** Container pilots: names the containers' cgroups on both nodes (unique to the run and the source pool). */
+  tag?: string | undefined;
   signal?: AbortSignal | undefined;
 }
 
+/** Records a command run on a node for the cell (paths relative to the attempt directory). */
+export type Recorder = <R extends StepRun>(node: PilotNode, run: R) => R;
+
+/**
+ * How a pilot's service moves, the part that differs between a command
+ * service (CRIU itself, its writable dirs in a tar beside the images) and a
+ * container (its runtime's checkpoint and restore, the images and bundle or
+ * the export archive): the service on each end and the steps. The attempt
+ * around it (clients, downtime, verify, fallback, cleanup) is one.
+ */
+export interface PilotMove {
+  /** The service on the source, and the one the destination restores. */
+  at: PilotSubject;
+  there: PilotSubject;
+  /** Checkpoints the service on the source (it stops there); freeze, checkpoint time and image size go into FIGURES. */
+  checkpoint(figures: PilotFigures): Promise<StepRun>;
+  /** Carries what the destination needs to the same paths there (integrity-checked) and gets it ready; the transfer's duration. */
+  carry(): Promise<number>;
+  /** Restores on an end from the moved images (the source: the playbook's fallback); the subject's PID is set on success. */
+  restore(end: 'destination' | 'source'): Promise<StepRun>;
+  /** The failed step in one line ("criu restore failed (exit 1): …", "runc restore failed …"). */
+  failure(what: 'checkpoint' | 'restore', run: StepRun): string;
+}
+
+/**
+ * A command service's move: criu dump on the source; its images and its
+ * writable dirs' contents (a tar made after the dump, so the files are the
+ * ones CRIU saw) moved to the same path on the destination, the writable
+ * dirs made there and filled; criu restore with that end's CRIU (the
+ * service keeps its PID).
+ */
+function commandMove(x: PilotMigrationContext, record: Recorder): PilotMove {
+  const { source: src, destination: dst, pilot, dir } = x;
+  const opts = { probe: x.probe, commandMs: x.timeouts.commandMs };
+  const at = new PilotService(src.env, pilot, { ...opts, outFile: `${dir}/service.out` });
+  const there = new PilotService(dst.env, pilot, { ...opts, outFile: `${dir}/service.out` });
+  const criuArgs = pilotCriuArgs(pilot.criu.options);
+  const writable = 'command' in pilot.service ? pilot.service.writable : [];
+  const log = (name: string) => ({ logFile: `${dir}/img/${name}`, verbosity: 4 as const });
+  return {
+    at,
+    there,
+    async checkpoint(figures) {
+      const dump = record(src, await src.criu.run([...dumpArgs({ pid: at.pid, imagesDir: `${dir}/img`, logFile: 'dump.log', verbosity: 4 }), ...criuArgs.dump], log('dump.log')));
+      if (!dump.ok) return dump;
+      figures.checkpointMs = dump.result.durationMs;
+      const frozenUs = (await readCriuStats(src.env, `${dir}/img`)).criuDump?.['frozenTimeUs'];
+      figures.freezeMs = frozenUs !== undefined ? frozenUs / 1000 : figures.checkpointMs;
+      const bytes = await src.env.du(`${dir}/img`).catch(() => 0);
+      if (bytes) figures.imageBytes = bytes;
+      return dump;
+    },
+    async carry() {
+      // The writable dirs' contents travel as one archive beside the images (a tmpfs inside the node is not a path the transfer reaches on every backend).
+      if (writable.length) {
+        const tar = await src.env.exec(['tar', '-C', '/', '--numeric-owner', '-cpf', `${dir}/writable.tar`, ...writable.map((d) => d.replace(/^\/+/, ''))], { timeoutMs: x.timeouts.commandMs, signal: x.signal });
+        if (tar.exitCode !== 0) throw new Stop('ERROR', `harness: archiving ${writable.join(', ')} on ${src.pool} failed: ${tar.stderr.trim().split('\n').slice(-1)[0] ?? `exit ${tar.exitCode}`}`);
+      }
+      const moved = await moveTree(src.env, dst.env, dir, x.transit, { signal: x.signal });
+      const tw = await there.prepareWritable();
+      if (!tw.ok) throw new Stop('ERROR', `on ${dst.pool}: ${tw.detail}`);
+      if (writable.length) {
+        const untar = await dst.env.exec(['tar', '-C', '/', '--numeric-owner', '-xpf', `${dir}/writable.tar`], { timeoutMs: x.timeouts.commandMs, signal: x.signal });
+        if (untar.exitCode !== 0) throw new Stop('ERROR', `harness: restoring ${writable.join(', ')} on ${dst.pool} failed: ${untar.stderr.trim().split('\n').slice(-1)[0] ?? `exit ${untar.exitCode}`}`);
+      }
+      return moved.ms;
+    },
+    async restore(end) {
+      const [node, name] = end === 'destination' ? [dst, 'restore.log'] : [src, 'restore-fallback.log'];
+      const run = record(node, await node.criu.run([...restoreArgs({ imagesDir: `${dir}/img`, logFile: name, verbosity: 4, detach: true }), ...criuArgs.restore], log(name)));
+      // CRIU restores the service with the PID it had: the destination's service is that process.
+      if (run.ok && end === 'destination') there.pid = at.pid;
+      return run;
+    },
+    failure: (what, run) => describeFailure(what === 'checkpoint' ? 'criu dump' : 'criu restore', run, x.timeouts.criuMs),
+  };
+}
+
+
 /**
  * One attempt of NAME/migration → DEST: the service started on the source
- * (writable dirs, its user, ready, seeded), dumped there, its images and
- * its writable dirs' contents (a tar made after the dump, so the files are
- * the ones CRIU saw) moved to the same path on the destination with the
- * integrity-checked transfer, the writable dirs made there and filled,
- * restored with the destination's CRIU, ready and verified there.
+ * (writable dirs or its container, its user, ready, seeded), checkpointed
+ * there, what a restore needs moved to the same path on the destination
+ * with the integrity-checked transfer, restored with the destination's CRIU
+ * (or runtime), ready and verified there (PilotMove: how a command service
+ * and a container move).
  *
  * The client: without a node network the service's address cannot move; a
  * client that reconnects starts on the destination after the restore, and
- * the client-visible gap is the downtime (dump start to that client's first
- * right answer), the longest any client of the service could have waited.
- * A held (or session) client is held on the source from before the dump to
- * the end, for real: whether its connection answered again after the move
- * is measured (heldConnectionSurvived), not assumed. When the destination fails, the
- * playbook's fallback is tried for real: the same images restored on the
- * source, ready and verified there. Everything it started on both nodes is
- * removed before it returns.
+ * the client-visible gap is the downtime (checkpoint start to that client's
+ * first right answer), the longest any client of the service could have
+ * waited. A held (or session) client is held on the source from before the
+ * checkpoint to the end, for real: whether its connection answered again
+ * after the move is measured (heldConnectionSurvived), not assumed. When
+ * the destination fails, the playbook's fallback is tried for real: the
+ * same checkpoint restored on the source, ready and verified there.
+ * Everything it started on both nodes is removed before it returns.
  */
 export async function attemptPilotMigration(x: PilotMigrationContext): Promise<PilotAttempt> {
   const { source: src, destination: dst, pilot, dir } = x;
-  const opts = { probe: x.probe, commandMs: x.timeouts.commandMs };
   await src.env.makeDir(`${dir}/img`);
-  const at = new PilotService(src.env, pilot, { ...opts, outFile: `${dir}/service.out` });
-  const there = new PilotService(dst.env, pilot, { ...opts, outFile: `${dir}/service.out` });
+  const figures: PilotFigures = {};
+  const commands: string[] = [];
+  const record: Recorder = (node, run) => (commands.push(`[${node.pool}] ${run.argv.join(' ').replaceAll(`${dir}/`, '')}`), run);
+  const made = 'command' in pilot.service ? commandMove(x, record) : await containerMove(x, record, commands);
+  if (made instanceof Stop) return { status: made.status, reason: made.message, figures, diagnoses: [], logExcerpt: [], commands, output: [] };
+  const move = made;
+  const { at, there } = move;
   at.signal = there.signal = src.criu.signal = dst.criu.signal = x.signal;
   const client = pilot.client ? new PilotClient(dst.env, clientArgv(x.probe, pilot.client, 2000, true), `${dir}/client.out`, false) : undefined;
   const holder = pilot.client && holdsConnection(pilot.client) ? new PilotClient(src.env, clientArgv(x.probe, pilot.client, 2 * x.timeouts.criuMs), `${dir}/held.out`, true) : undefined;
   let held: ClientReport | undefined;
-  const figures: PilotFigures = {};
-  const commands: string[] = [];
-  const record = (node: PilotNode, run: CriuRun) => (commands.push(`[${node.pool}] ${run.argv.join(' ').replaceAll(`${dir}/`, '')}`), run);
-  const criuArgs = pilotCriuArgs(pilot.criu.options);
-  const writable = 'command' in pilot.service ? pilot.service.writable : [];
-  let ending: { status: Status; reason: string; run?: CriuRun | undefined; older?: boolean };
+  let ending: { status: Status; reason: string; run?: StepRun | undefined; older?: boolean };
   let report: ClientReport | undefined;
-  let dumped = false;
+  let checkpointed = false;
   let fallback: PilotAttempt['fallback'];
-  const log = (name: string) => ({ logFile: `${dir}/img/${name}`, verbosity: 4 as const });
-  /** The playbook's answer to a restore that fails on the destination: the same images restored on the source, ready and verified there. */
+  /** The playbook's answer to a restore that fails on the destination: the same checkpoint restored on the source, ready and verified there. */
   const fallbackOnSource = async (): Promise<NonNullable<PilotAttempt['fallback']>> => {
-    const run = record(src, await src.criu.run([...restoreArgs({ imagesDir: `${dir}/img`, logFile: 'restore-fallback.log', verbosity: 4, detach: true }), ...criuArgs.restore], log('restore-fallback.log')));
-    if (!run.ok) return { status: failureStatus(run.diagnoses), reason: `the images do not restore on ${src.pool} either: ${describeFailure('criu restore', run, x.timeouts.criuMs)}` };
+    const run = await move.restore('source');
+    if (!run.ok) return { status: failureStatus(run.diagnoses), reason: `the images do not restore on ${src.pool} either: ${move.failure('restore', run)}` };
     for (const step of [() => at.waitReady(), () => at.steps('verify')]) {
       const r = await step();
       if (!r.ok) return { status: 'FAIL', reason: `restored on ${src.pool} from the same images, but ${r.detail}` };
@@ -86,7 +170,7 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
     return { status: 'PASS', reason: `restored on ${src.pool} from the same images and verified there: the pair is incompatible, the source is not broken` };
   };
   /** A failure on the destination: the fallback is tried and told in the reason. */
-  const onDestination = async (status: Status, reason: string, run: CriuRun, older: boolean): Promise<never> => {
+  const onDestination = async (status: Status, reason: string, run: StepRun, older: boolean): Promise<never> => {
     if (there.pid) {
       await there.remove();
       there.pid = 0;
@@ -95,9 +179,10 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
     throw Object.assign(new Stop(status, `${reason}; fallback on ${src.pool}: ${fallback.status === 'PASS' ? fallback.reason : `${fallback.status}: ${fallback.reason}`}`, run), older ? { older } : {});
   };
   try {
-    if ('command' in pilot.service && pilot.service.user !== 'root') {
+    const user0 = 'command' in pilot.service ? pilot.service.user : pilot.service.container.user;
+    if (user0 !== 'root') {
       const missing = await missingCapability([OTHER_USER], { env: src.env, criu: src.criu, commandMs: x.timeouts.commandMs });
-      if (missing) throw new Stop(missing.status, `${missing.reason} (the service runs as ${pilot.service.user})`);
+      if (missing) throw new Stop(missing.status, `${missing.reason} (the service runs as ${user0})`);
     }
     for (const [node, s] of [[src, at], [dst, there]] as const) {
       const user = await s.resolveUser();
@@ -105,7 +190,8 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
     }
     const w = await at.prepareWritable();
     if (!w.ok) throw new Stop('ERROR', `on ${src.pool}: ${w.detail}`);
-    await at.start();
+    const started = await at.start();
+    if (!started.ok) throw new Stop('ERROR', `baseline broke on ${src.pool}: ${started.detail}`);
     for (const step of [() => at.waitReady(), () => at.runsAsUser(), () => at.steps('seed')]) {
       const r = await step();
       if (!r.ok) throw new Stop('ERROR', `baseline broke on ${src.pool}: ${r.detail}`);
@@ -115,34 +201,13 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
       if (!(await holder.waitProbes(3, FIRST_ANSWERS_MS))) throw new Stop('ERROR', `baseline broke on ${src.pool}: the held client got no 3 answers within ${FIRST_ANSWERS_MS / 1000} s after the service was ready`);
     }
     const down = performance.now();
-    const dump = record(src, await src.criu.run([...dumpArgs({ pid: at.pid, imagesDir: `${dir}/img`, logFile: 'dump.log', verbosity: 4 }), ...criuArgs.dump], log('dump.log')));
-    if (!dump.ok) throw new Stop(failureStatus(dump.diagnoses), `on ${src.pool}: ${describeFailure('criu dump', dump, x.timeouts.criuMs)}`, dump);
-    dumped = true;
-    figures.checkpointMs = dump.result.durationMs;
-    if (!(await at.waitGone(5000))) throw new Stop('FAIL', `criu dump exited 0 but the service is still running on ${src.pool}`, dump);
-    const stats = await readCriuStats(src.env, `${dir}/img`);
-    const frozenUs = stats.criuDump?.['frozenTimeUs'];
-    figures.freezeMs = frozenUs !== undefined ? frozenUs / 1000 : figures.checkpointMs;
-    const bytes = await src.env.du(`${dir}/img`).catch(() => 0);
-    if (bytes) figures.imageBytes = bytes;
-
-    // The writable dirs' contents travel as one archive beside the images (a tmpfs inside the node is not a path the transfer reaches on every backend).
-    if (writable.length) {
-      const tar = await src.env.exec(['tar', '-C', '/', '--numeric-owner', '-cpf', `${dir}/writable.tar`, ...writable.map((d) => d.replace(/^\/+/, ''))], { timeoutMs: x.timeouts.commandMs, signal: x.signal });
-      if (tar.exitCode !== 0) throw new Stop('ERROR', `harness: archiving ${writable.join(', ')} on ${src.pool} failed: ${tar.stderr.trim().split('\n').slice(-1)[0] ?? `exit ${tar.exitCode}`}`);
-    }
-    const moved = await moveTree(src.env, dst.env, dir, x.transit, { signal: x.signal });
-    figures.transferMs = moved.ms;
-    const tw = await there.prepareWritable();
-    if (!tw.ok) throw new Stop('ERROR', `on ${dst.pool}: ${tw.detail}`);
-    if (writable.length) {
-      const untar = await dst.env.exec(['tar', '-C', '/', '--numeric-owner', '-xpf', `${dir}/writable.tar`], { timeoutMs: x.timeouts.commandMs, signal: x.signal });
-      if (untar.exitCode !== 0) throw new Stop('ERROR', `harness: restoring ${writable.join(', ')} on ${dst.pool} failed: ${untar.stderr.trim().split('\n').slice(-1)[0] ?? `exit ${untar.exitCode}`}`);
-    }
-    const restore = record(dst, await dst.criu.run([...restoreArgs({ imagesDir: `${dir}/img`, logFile: 'restore.log', verbosity: 4, detach: true }), ...criuArgs.restore], log('restore.log')));
-    if (!restore.ok) await onDestination(failureStatus(restore.diagnoses), `on ${dst.pool}: ${describeFailure('criu restore', restore, x.timeouts.criuMs)}`, restore, true);
-    // CRIU restores the service with the PID it had: the destination's service is that process.
-    there.pid = at.pid;
+    const ck = await move.checkpoint(figures);
+    if (!ck.ok) throw new Stop(failureStatus(ck.diagnoses), `on ${src.pool}: ${move.failure('checkpoint', ck)}`, ck);
+    checkpointed = true;
+    if (!(await at.waitGone(5000))) throw new Stop('FAIL', `the checkpoint exited 0 but the service is still running on ${src.pool}`, ck);
+    figures.transferMs = await move.carry();
+    const restore = await move.restore('destination');
+    if (!restore.ok) await onDestination(failureStatus(restore.diagnoses), `on ${dst.pool}: ${move.failure('restore', restore)}`, restore, true);
     figures.restoreMs = restore.result.durationMs;
     const again = await there.waitReady();
     if (!again.ok) await onDestination('FAIL', `the service restored on ${dst.pool}: ${again.detail}`, restore, false);
@@ -172,7 +237,7 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
     }
   }
   report ??= client?.pid ? await client.stop().catch(() => undefined) : undefined;
-  const output = [...(await at.lines()).map((l) => `service on ${src.pool}: ${l}`), ...(dumped ? (await there.lines()).map((l) => `service on ${dst.pool}: ${l}`) : [])].slice(-40);
+  const output = [...(await at.lines()).map((l) => `service on ${src.pool}: ${l}`), ...(checkpointed ? (await there.lines()).map((l) => `service on ${dst.pool}: ${l}`) : [])].slice(-40);
   await cleanup([at, there], client, holder);
   if (report) {
     figures.clientErrors = report.errors;
@@ -188,7 +253,7 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
   return { status: ending.status, reason: ending.reason, figures, diagnoses, logExcerpt: ending.run && ending.status !== 'PASS' ? ending.run.excerpt : [], commands, output, ...(fallback ? { fallback } : {}) };
 }
 
-async function cleanup(services: readonly PilotService[], ...clients: (PilotClient | undefined)[]): Promise<void> {
+async function cleanup(services: readonly PilotSubject[], ...clients: (PilotClient | undefined)[]): Promise<void> {
   for (const client of clients) if (client?.pid) await client.stop(2000).catch(() => undefined);
   for (const s of services) await s.remove();
 }
