@@ -1,7 +1,7 @@
 import { readCriuStats } from '../criu/stats.ts';
 import { describeRuntimeFailure } from '../runtimes/container-runtime.ts';
 import type { RuntimeInfo } from '../runtimes/detect.ts';
-import { carryArchive } from './container-round-trip.ts';
+import { ARCHIVE_ENTRIES, carryArchive } from './container-round-trip.ts';
 import { makePilotContainer, pilotRuntime, runtimeFlags, type PilotContainer } from './pilot-container.ts';
 import { ContainerRootfsError } from './pilot-container-rootfs.ts';
 import type { PilotMigrationContext, PilotMove, Recorder } from './pilot-migration.ts';
@@ -69,7 +69,8 @@ export async function containerMove(x: PilotMigrationContext, record: Recorder, 
     async carry() {
       const t0 = performance.now();
       if (podman) {
-        const moved = await carryArchive(src.env, archive, dst.env, archive);
+        // A container of a root filesystem directory (--rootfs) has no image layer to diff against: podman exports no rootfs-diff.tar for it.
+        const moved = await carryArchive(src.env, archive, dst.env, archive, ARCHIVE_ENTRIES.filter((e) => e !== 'rootfs-diff.tar'));
         if (moved.problem) throw new Stop('FAIL', `the checkpoint podman exported on ${src.pool}: ${moved.problem}`);
         return performance.now() - t0;
       }

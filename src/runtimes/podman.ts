@@ -180,7 +180,8 @@ export class PodmanRuntime implements ContainerRuntime, ExportImport {
     const args = ['container', 'restore', '--print-stats'];
     if (r.tcpEstablished) args.push('--tcp-established');
     if (r.fileLocks) args.push('--file-locks');
-    if (r.importFrom) args.push('--import', r.importFrom, '--name', id);
+    // The archive names the container (the same ID on every node): podman refuses --name with --tcp-established.
+    if (r.importFrom) args.push('--import', r.importFrom);
     else args.push(id);
     const { argv, result } = await this.podman(args);
     const dir = result.exitCode === 0 ? undefined : await this.staticDir(id);
