@@ -6,7 +6,7 @@ import { makePilotContainer, pilotRuntime, runtimeFlags, type PilotContainer } f
 import { ContainerRootfsError } from './pilot-container-rootfs.ts';
 import type { PilotMigrationContext, PilotMove, Recorder } from './pilot-migration.ts';
 import { Stop } from './pilot-stage.ts';
-import { moveTrees } from './transfer.ts';
+import { moveTree, moveTrees } from './transfer.ts';
 
 /**
  * A container pilot's move, the way its runtime moves a container (as the
@@ -18,7 +18,9 @@ import { moveTrees } from './transfer.ts';
  * image directory on the source; the images, CRIU's work directory and the
  * container's bundle (config, CRIU configuration file) moved to the same
  * paths (integrity-checked); the destination's runtime restores with its
- * own CRIU. podman: checkpoint --export to an archive, the archive carried
+ * own CRIU. podman (its container made from an image of the root
+ * filesystem): that image saved and loaded on the destination before the
+ * checkpoint, checkpoint --export to an archive, the archive carried
  * (root-only, sealed, checked), restore --import on the destination. The
  * fallback restores the same checkpoint on the source (podman: its archive
  * imported again, the exported container first removed).
@@ -55,6 +57,22 @@ export async function containerMove(x: PilotMigrationContext, record: Recorder, 
   return {
     at,
     there,
+    // podman re-creates the container on import from its image: the destination gets that image first (the same ID, as a registry pull would give), ahead of the move as a controller pulls it.
+    ...(podman
+      ? {
+          async beforeCheckpoint() {
+            const [from, to] = [at.runtime.capabilities.exportImport, there.runtime.capabilities.exportImport];
+            if (!from || !to) throw new Stop('ERROR', 'harness: the podman driver offers no export/import');
+            const tar = `${dir}/image/image.tar`;
+            await src.env.makeDir(`${dir}/image`);
+            const saved = record(src, await from.saveImageOf(at.id, tar));
+            if (!saved.ok) throw new Stop('ERROR', `on ${src.pool}: ${describeRuntimeFailure('podman save of the container\'s image', saved, x.timeouts.criuMs)}`, saved);
+            await moveTree(src.env, dst.env, `${dir}/image`, `${x.transit}-image`, { signal: x.signal });
+            const loaded = record(dst, await to.loadImage(tar));
+            if (!loaded.ok) throw new Stop('ERROR', `on ${dst.pool}: ${describeRuntimeFailure('podman load of the container\'s image', loaded, x.timeouts.criuMs)}`, loaded);
+          },
+        }
+      : {}),
     async checkpoint(figures) {
       const ck = record(src, await at.checkpoint(`${dir}/img`, { ...flags, ...(podman ? { exportTo: archive } : {}) }));
       if (!ck.ok) return ck;
@@ -69,7 +87,7 @@ export async function containerMove(x: PilotMigrationContext, record: Recorder, 
     async carry() {
       const t0 = performance.now();
       if (podman) {
-        // A container of a root filesystem directory (--rootfs) has no image layer to diff against: podman exports no rootfs-diff.tar for it.
+        // podman writes rootfs-diff.tar only when the container changed its root filesystem: a service need not have.
         const moved = await carryArchive(src.env, archive, dst.env, archive, ARCHIVE_ENTRIES.filter((e) => e !== 'rootfs-diff.tar'));
         if (moved.problem) throw new Stop('FAIL', `the checkpoint podman exported on ${src.pool}: ${moved.problem}`);
         return performance.now() - t0;

@@ -57,6 +57,8 @@ export interface PilotMove {
   /** The service on the source, and the one the destination restores. */
   at: PilotSubject;
   there: PilotSubject;
+  /** What the destination needs before the move, done while the service still runs (podman: the container's image); not part of the downtime. */
+  beforeCheckpoint?(): Promise<void>;
   /** Checkpoints the service on the source (it stops there); freeze, checkpoint time and image size go into FIGURES. */
   checkpoint(figures: PilotFigures): Promise<StepRun>;
   /** Carries what the destination needs to the same paths there (integrity-checked) and gets it ready; the transfer's duration. */
@@ -200,6 +202,7 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
       await holder.start();
       if (!(await holder.waitProbes(3, FIRST_ANSWERS_MS))) throw new Stop('ERROR', `baseline broke on ${src.pool}: the held client got no 3 answers within ${FIRST_ANSWERS_MS / 1000} s after the service was ready`);
     }
+    await move.beforeCheckpoint?.();
     const down = performance.now();
     const ck = await move.checkpoint(figures);
     if (!ck.ok) throw new Stop(failureStatus(ck.diagnoses), `on ${src.pool}: ${move.failure('checkpoint', ck)}`, ck);
