@@ -7,7 +7,7 @@
  * in Debian unstable's node image (CRIU 4.2.1), runc in trixie's (CRIU
  * 4.1.1). What each cell must say follows from the pools' probed CRIU, the
  * kernel and the runtimes found in their images, never from a verdict
- * written here.
+ * written here. Their migration stage: pilot-container-migration.test.ts.
  */
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -66,8 +66,6 @@ beforeAll(async () => {
     pilots: [
       // runc from the rootfs directory, on both pools.
       kv('kv-runc', [SID, TRIXIE], { rootfs, runtime: 'runc' }, ['--tcp-established']),
-      // The migration stage is not implemented for containers (a SKIP).
-      kv('kv-runc-migrate', [SID], { rootfs, runtime: 'runc' }, ['--tcp-established'], { stages: ['migration'], migrateTo: [TRIXIE], attempts: 1 }),
       // podman from the OCI archive.
       kv('kv-podman', [SID], { archive, runtime: 'podman' }, ['--tcp-established'], { stages: ['checkpoint-restore'] }),
       // A held connection without --tcp-established: breaks at the checkpoint.
@@ -127,14 +125,6 @@ describe('container pilots', () => {
       const v = verdict(pool, 'kv-runc')!;
       expect(v.verdict, `${pool}: ${JSON.stringify(v.reasons)}`).toBe(canDumpInet(results, pool) ? 'GO' : 'NO-GO');
     }
-  });
-
-  test('the migration stage of a container pilot is a SKIP that says it is not implemented; its verdict stays UNDECIDED', () => {
-    expect(cell(SID, 'kv-runc-migrate/start').status).toBe('PASS');
-    const c = cell(SID, `kv-runc-migrate/migration → ${TRIXIE}`);
-    expect(c.status).toBe('SKIP');
-    expect(c.reason).toMatch(/^container pilot migration not implemented/);
-    expect(verdict(SID, 'kv-runc-migrate')!.verdict).toBe('UNDECIDED');
   });
 
   test('podman from the OCI archive: podman container checkpoint/restore with --tcp-established, the freeze podman printed', () => {
