@@ -10,13 +10,13 @@
  * written here. Their migration stage: pilot-container-migration.test.ts.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ociArchiveScript } from '../../src/runtimes/cri/oci-archive.ts';
 import type { Cell, RunResults } from '../../src/results/schema.ts';
 import { ROOT, removeTempDirs, runJsonConfig, tempDir } from './harness.ts';
-import { MARK, SERVICE, ask, canDumpInet } from './pilot-services.ts';
+import { MARK, SERVICE, ask, canDumpInet, markedProcesses, pilotCgroups } from './pilot-services.ts';
 import { capEffOf } from '../../src/runner/capabilities.ts';
 
 /** Does a process started here (as criu is) have CAP_SYS_RESOURCE, which dumping another user's process needs? */
@@ -177,27 +177,8 @@ describe('container pilots', () => {
   });
 
   test('nothing is left behind: no service, no client, no container cgroup, no mount of a pilot root', () => {
-    const left: string[] = [];
-    for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-      let cmd = '';
-      try {
-        cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      } catch {
-        continue;
-      }
-      if (cmd.includes(MARK)) left.push(`${pid} ${cmd.slice(0, 80)}`);
-    }
-    expect(left).toEqual([]);
-    const cgroups = readdirSync('/sys/fs/cgroup', { withFileTypes: true })
-      .filter((e) => e.isDirectory())
-      .flatMap((e) => {
-        try {
-          return readdirSync(`/sys/fs/cgroup/${e.name}/criu-compat`).filter((g) => g.startsWith(`pilot-${results.runId}`));
-        } catch {
-          return [];
-        }
-      });
-    expect(cgroups).toEqual([]);
+    expect(markedProcesses()).toEqual([]);
+    expect(pilotCgroups(results.runId)).toEqual([]);
     expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toMatch(/pilot-rootfs/);
   });
 });
