@@ -1,4 +1,5 @@
 import { appendFile, chmod, mkdir, stat } from 'node:fs/promises';
+import { UsageError } from '../errors.ts';
 import { homedir, hostname, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { redactDeep, redactUrlsIn } from '../util/redact.ts';
@@ -71,6 +72,26 @@ export async function audit(sink: AuditSink | undefined, e: AuditEvent, at: Date
     } catch (err) {
       process.stderr.write(`criu-compat: warning: cannot write the audit log ${file}: ${(err as Error).message}\n`);
     }
+  }
+}
+
+/** The audit log cannot be written: the command stops before any work (exit 2). */
+export class AuditLogError extends UsageError {
+  override name = 'AuditLogError';
+}
+
+/**
+ * Checks before any work that FILE can take audit lines (made 0600 in a 0700
+ * directory if missing): a run or prune whose log cannot be written does not
+ * start, rather than checkpointing with nobody's record of it.
+ */
+export async function checkAuditLog(file: string): Promise<void> {
+  try {
+    await ensurePrivateDir(dirname(file));
+    await appendFile(file, '', { mode: 0o600, flag: 'a' });
+    if ((await stat(file)).mode & 0o077) await chmod(file, 0o600);
+  } catch (err) {
+    throw new AuditLogError(`the audit log ${file} cannot be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): give a writable one with --audit-log FILE`);
   }
 }
 

@@ -43,9 +43,10 @@ export async function decryptCell(runDir: string, name: string, to: string, key:
   if (!m.encryption) throw new UsageError(`${basename(runDir)}: its artifacts are not encrypted; read them in ${root}`);
   if (m.encryption.keyId !== key.id) throw new UsageError(`${key.source}: key ${key.id} is not the one run ${m.runId} encrypted with (${m.encryption.keyId})`);
   const { cell, dir } = await cellArtifacts(runDir, name);
+  // Someone's existing directory is refused before it is touched (its mode too).
+  if ((await readdir(to).catch(() => [])).length) throw new UsageError(`${to}: not empty; decrypt into a new directory`);
   await mkdir(to, { recursive: true, mode: 0o700 });
   await chmod(to, 0o700);
-  if ((await readdir(to)).length) throw new UsageError(`${to}: not empty; decrypt into a new directory`);
   let files = 0;
   let bytes = 0;
   for (const e of await readdir(dir, { recursive: true, withFileTypes: true })) {

@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -24,6 +24,15 @@ describe('the artifacts key', () => {
       expect(errorCode(e)).toBe('USAGE');
       expect((e as Error).message).not.toContain(bad || '\0'); // the text given is never echoed: it may be most of a key
     }
+  });
+
+  test('a key file owned by another user is refused even at 0600 (its owner reads it, and may change it)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cc-key-'));
+    const f = join(dir, 'key');
+    writeFileSync(f, HEX, { mode: 0o600 });
+    chownSync(f, process.getuid!() + 1000, 0);
+    await expect(loadArtifactKey({ file: f })).rejects.toThrow(ArtifactKeyError);
+    await expect(loadArtifactKey({ file: f })).rejects.toThrow(/owned by uid \d+, not by the user running criu-compat \(uid \d+\); chown it/);
   });
 
   test('a key file must be 0600: one others can read is refused; the id names the key without revealing it', async () => {

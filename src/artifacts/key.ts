@@ -35,6 +35,8 @@ export async function loadArtifactKey(src: KeySource): Promise<ArtifactKey | und
     });
     if (!st.isFile()) throw new ArtifactKeyError(`--artifacts-key-file ${src.file}: not a regular file`);
     if (st.mode & 0o077) throw new ArtifactKeyError(`--artifacts-key-file ${src.file}: mode ${(st.mode & 0o777).toString(8).padStart(4, '0')} lets others read the key; chmod 600 it`);
+    const me = process.getuid?.();
+    if (me !== undefined && st.uid !== me) throw new ArtifactKeyError(`--artifacts-key-file ${src.file}: owned by uid ${st.uid}, not by the user running criu-compat (uid ${me}); chown it, that user can read and replace the key`);
     return withId(parseKey(await readFile(src.file, 'utf8'), `--artifacts-key-file ${src.file}`), `file ${src.file}`);
   }
   const v = (src.env ?? process.env)[KEY_ENV];

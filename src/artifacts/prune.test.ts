@@ -1,11 +1,12 @@
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, symlinkSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { writeManifest } from './manifest.ts';
 import { pruneArtifacts } from './prune.ts';
-import { audit, defaultAuditLog, redactedCommand } from './audit.ts';
+import { audit, checkAuditLog, defaultAuditLog, redactedCommand } from './audit.ts';
+import { errorCode } from '../errors.ts';
 
 async function runWithArtifacts(reports: string, runId: string, expiresAt: string): Promise<string> {
   const dir = join(reports, runId, 'artifacts');
@@ -60,9 +61,36 @@ describe('prune', () => {
     expect((await pruneArtifacts({ reportsDir: reports, all: false, now: new Date('2026-11-01T23:00:00Z') })).removed).toEqual([]);
     expect((await pruneArtifacts({ reportsDir: reports, all: false, now: new Date('2026-11-02T00:00:01Z') })).removed.map((r) => r.expiresAt)).toEqual([null]);
   });
+
+  test('a run-id name that is a symbolic link (planted in a shared reports directory) is never followed: what it points to stays', async () => {
+    const reports = mkdtempSync(join(tmpdir(), 'cc-prune-'));
+    const elsewhere = mkdtempSync(join(tmpdir(), 'cc-prune-victim-'));
+    mkdirSync(join(elsewhere, 'artifacts'));
+    writeFileSync(join(elsewhere, 'artifacts', 'precious'), 'x');
+    const t = new Date('2026-11-01T00:00:00Z');
+    utimesSync(join(elsewhere, 'artifacts'), t, t);
+    symlinkSync(elsewhere, join(reports, '2026-11-01T00-00-00Z-eeee'));
+    const r = await pruneArtifacts({ reportsDir: reports, all: true, now: new Date('2026-11-30T00:00:00Z') });
+    expect(r.removed).toEqual([]);
+    expect(existsSync(join(elsewhere, 'artifacts', 'precious'))).toBe(true);
+  });
 });
 
 describe('audit log', () => {
+  test('a log that cannot be written stops the command before any work (exit 2), instead of a run nobody audited', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'cc-audit-'));
+    writeFileSync(join(d, 'a-file'), 'x');
+    const bad = join(d, 'a-file', 'audit.jsonl');
+    const e = await checkAuditLog(bad).then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(Error);
+    expect(errorCode(e)).toBe('USAGE');
+    expect((e as Error).message).toContain(bad);
+    const good = join(d, 'state/audit.jsonl');
+    await checkAuditLog(good);
+    expect(statSync(good).mode & 0o777).toBe(0o600);
+    expect(statSync(join(d, 'state')).mode & 0o777).toBe(0o700);
+  });
+
   test('JSON lines with who and when; credentials in a command line masked; the default is under XDG_STATE_HOME or ~/.local/state', async () => {
     const d = mkdtempSync(join(tmpdir(), 'cc-audit-'));
     const f = join(d, 'new/audit.jsonl');

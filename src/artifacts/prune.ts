@@ -42,6 +42,8 @@ export async function pruneArtifacts(o: PruneOptions): Promise<{ removed: Pruned
   for (const runId of (await readdir(o.reportsDir).catch(() => [] as string[])).sort()) {
     // Only run directories (a run id's name): prune never guesses about a directory it did not make.
     if (!RUN_ID.test(runId)) continue;
+    // Nor through a symbolic link: a link named like a run (planted in a shared reports directory) would lead it to another tree.
+    if (!(await lstat(join(o.reportsDir, runId)).catch(() => undefined))?.isDirectory()) continue;
     const dir = join(o.reportsDir, runId, 'artifacts');
     const st = await lstat(dir).catch(() => undefined);
     if (!st?.isDirectory()) continue;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -90,6 +90,13 @@ describe('keepSet', () => {
       await expect(decryptCell(join(base, 'run'), 'counter/cold', join(base, 'p2'), { key: other, id: keyId(other), source: 'test' })).rejects.toThrow(/is not the one run R encrypted with/);
       expect(existsSync(join(base, 'p2'))).toBe(false);
       expect(relative(base, to)).toBe('plain');
+      // --to a directory that is not empty: refused before anything is done to it (its mode stays as it was).
+      const busy = join(base, 'busy');
+      mkdirSync(busy, { mode: 0o755 });
+      chmodSync(busy, 0o755);
+      writeFileSync(join(busy, 'mine'), 'x');
+      await expect(decryptCell(join(base, 'run'), 'counter/cold', busy, { key, id: keyId(key), source: 'test' })).rejects.toThrow(/not empty; decrypt into a new directory/);
+      expect(statSync(busy).mode & 0o777).toBe(0o755);
     } finally {
       delete process.env.CRIU_COMPAT_ARTIFACTS_KEY;
     }

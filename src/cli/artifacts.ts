@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { UsageError } from '../errors.ts';
-import { defaultAuditLog, redactedCommand, audit } from '../artifacts/audit.ts';
+import { checkAuditLog, defaultAuditLog, redactedCommand, audit } from '../artifacts/audit.ts';
 import { artifactsNow, parseInstant } from '../artifacts/clock.ts';
 import { decryptCell } from '../artifacts/decrypt.ts';
 import { KEY_ENV, loadArtifactKey } from '../artifacts/key.ts';
@@ -57,6 +57,7 @@ export async function pruneCommand(args: string[]): Promise<number> {
   const now = values.now ? parseInstant(values.now, '--now') : artifactsNow();
   if (!(await isDirectory(values.out))) throw new UsageError(`--out ${values.out}: no such reports directory`);
   const sink = { files: [values['audit-log'] ?? defaultAuditLog()] };
+  await checkAuditLog(sink.files[0]!);
   const { removed, kept } = await pruneArtifacts({ reportsDir: values.out, all: values.all, now, sink });
   for (const r of removed)
     console.log(`removed ${r.path} (${r.cells} cell(s), ${formatBytes(r.bytes)}): ${r.by === 'ttl' ? `expired${r.expiresAt ? ` at ${r.expiresAt}` : ' (no manifest; older than the default TTL)'}` : `--all (it would have expired at ${r.expiresAt ?? '?'})`}`);
@@ -89,6 +90,7 @@ export async function artifactsCommand(args: string[]): Promise<number> {
   // The key first: a bad or missing one stops here (exit 2), before anything is read or written.
   const key = await loadArtifactKey({ file: values['artifacts-key-file'] });
   if (!key) throw new UsageError(`artifacts decrypt needs the run's key: --artifacts-key-file FILE or $${KEY_ENV}`);
+  await checkAuditLog(values['audit-log'] ?? defaultAuditLog());
   const r = await decryptCell(runDir, cell, values.to, key, { files: [values['audit-log'] ?? defaultAuditLog()] });
   console.log(`decrypted ${r.cell}: ${r.files} file(s), ${formatBytes(r.bytes)} into ${values.to} (plaintext: remove it when done)`);
   return 0;

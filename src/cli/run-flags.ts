@@ -93,6 +93,8 @@ export async function hygieneOf(values: { 'keep-artifacts': boolean; 'artifacts-
   const ttlMs = values['artifacts-ttl'] === undefined ? undefined : parseDuration(values['artifacts-ttl'], '--artifacts-ttl');
   const quotaBytes = values['artifacts-quota'] === undefined ? undefined : parseSize(values['artifacts-quota'], '--artifacts-quota');
   const key = values['keep-artifacts'] ? await loadArtifactKey({ file: values['artifacts-key-file'] }) : undefined;
+  const { checkAuditLog, defaultAuditLog } = await import('../artifacts/audit.ts');
+  await checkAuditLog(values['audit-log'] ? resolve(values['audit-log']) : defaultAuditLog());
   return {
     artifacts: { ...(ttlMs ? { ttlMs } : {}), ...(quotaBytes ? { quotaBytes } : {}), ...(key ? { key } : {}), ...(values['artifacts-key-file'] ? { keyFile: resolve(values['artifacts-key-file']) } : {}) },
     ...(values['audit-log'] ? { auditLog: resolve(values['audit-log']) } : {}),

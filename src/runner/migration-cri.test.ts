@@ -1,6 +1,8 @@
 import { describe, expect, test } from 'vitest';
 import { migrationCases } from './migration.ts';
-import { attemptCriMigration, criImageWorkloads } from './migration-cri.ts';
+import { attemptCriMigration, criImageWorkloads, CriMigrationNodes, type CriNodeInputs } from './migration-cri.ts';
+import type { MigrationNode } from './migration.ts';
+import { EnvironmentError } from '../errors.ts';
 import type { Environment } from '../environments/environment.ts';
 import type { Settings } from '../config/schema.ts';
 
@@ -29,4 +31,23 @@ describe('mode cri', () => {
     expect(err.status).toBe('ERROR');
     expect(touched).toEqual([]);
   });
+});
+
+const nodeInputs = (pool: string, exec: Environment['exec']): CriNodeInputs => ({
+  node: { pool, env: { exec, backend: 'namespace' } as unknown as Environment } as unknown as MigrationNode,
+  pause: '/p',
+  registry: '/r',
+  binaries: {},
+  tag: 't',
+  timeouts,
+  criuEnv: {},
+});
+
+test('a node that fails while its containerd is looked up is that pool\'s ERROR; stopAll still goes through every pool', async () => {
+  const nodes = new CriMigrationNodes();
+  const broken = await nodes.get('a', () => nodeInputs('a', async () => { throw new EnvironmentError('environment a is gone (its init exited)'); }));
+  expect(broken).toMatchObject({ ok: false, status: 'ERROR', reason: expect.stringContaining('environment a is gone') });
+  const none = await nodes.get('b', () => nodeInputs('b', async () => ({ exitCode: 127, stdout: '', stderr: 'containerd: not found', durationMs: 1, timedOut: false })));
+  expect(none).toMatchObject({ ok: false, status: 'SKIP' });
+  await expect(nodes.stopAll()).resolves.toEqual({});
 });

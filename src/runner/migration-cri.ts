@@ -63,8 +63,8 @@ export class CriMigrationNodes {
   async stopAll(): Promise<Record<string, string[]>> {
     const left: Record<string, string[]> = {};
     for (const [pool, p] of this.nodes) {
-      const n = await p;
-      if (!n.ok) continue;
+      const n = await p.catch(() => undefined);
+      if (!n?.ok) continue;
       const l = await n.pods.stop().catch((e: Error) => [`stopping failed: ${e.message}`]);
       if (l.length) left[pool] = l;
     }
@@ -75,7 +75,13 @@ export class CriMigrationNodes {
 
 async function bringUp(i: CriNodeInputs): Promise<CriNode> {
   const { env, pool } = i.node;
-  const version = await containerdVersion(env, i.timeouts.commandMs);
+  // A node that breaks here is this pool's ERROR, not a rejected promise every later cell and stopAll would trip over.
+  let version: string | null;
+  try {
+    version = await containerdVersion(env, i.timeouts.commandMs);
+  } catch (e) {
+    return { ok: false, status: 'ERROR', reason: `harness: cannot look for containerd on ${pool}: ${(e as Error).message}` };
+  }
   if (!version) return { ok: false, status: 'SKIP', reason: `capability missing: containerd on ${pool} (its node image has none)` };
   // The CRI client dials containerd's socket by its host path; a VM node is reached over the run's network only by the cri suite.
   if (!env.hostPath) return { ok: false, status: 'SKIP', reason: `capability missing: a host path to containerd's socket on ${pool} (a ${env.backend} node; mode cri runs between namespace pools)` };

@@ -54,3 +54,14 @@ test('a refusal is an error with the transfer-tampered diagnosis, blaming the en
   expect(e.message).toMatch(/^transfer refused before restore: \/run\/x from a to b/);
   expect(e.diagnosis).toMatchObject({ id: 'transfer-tampered', blame: 'environment', fatal: true, evidence: 'img/pages-1.img: content changed (SHA-256 differs)' });
 });
+
+// Real output of the manifest script (GNU find and sha256sum) for a file named `we\ird`: sha256sum escapes the
+// name and marks the line with a leading backslash, find prints it raw.
+const escaped = ['s\t3\timg/we\\ird', 's\t1\timg/ok', '\\ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  ./img/we\\\\ird', '2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881  ./img/ok', ''].join('\n');
+
+test('a name sha256sum escapes still gets its digest; a file listed without one is never passed unchecked', () => {
+  expect(parseManifest(escaped)).toContainEqual({ path: 'img/we\\ird', size: 3, sha256: 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad' });
+  // Whatever the listing could not digest (a name with a newline): both sides lack the digest, the content is unknown.
+  const blind = [{ path: 'img/odd', size: 3 }];
+  expect(compareManifests(seal(blind), blind, {}, key)).toEqual(['img/odd: no SHA-256 was listed for it (its name?): its content cannot be checked']);
+});

@@ -105,6 +105,7 @@ export function compareManifests(sealed: SealedManifest, arrived: readonly Manif
     if (o.skip?.(path)) continue;
     const g = got.get(path);
     if (!g) problems.push(`${path}: missing`);
+    else if (w.link === undefined && (w.sha256 === undefined || g.sha256 === undefined)) problems.push(`${path}: no SHA-256 was listed for it (its name?): its content cannot be checked`);
     else if (w.link !== g.link) problems.push(`${path}: link target changed`);
     else if (w.size !== g.size) problems.push(`${path}: size ${w.size} → ${g.size}`);
     else if (w.sha256 !== g.sha256) problems.push(`${path}: content changed (SHA-256 differs)`);
@@ -134,8 +135,11 @@ export function parseManifest(out: string): ManifestEntry[] {
       byPath.set(s[3]!, s[1] === 's' ? { ...byPath.get(s[3]!), path: s[3]!, size: Number(s[2]) } : { path: s[3]!, link: s[2]! });
       continue;
     }
-    const h = /^([0-9a-f]{64}) [ *]\.\/(.+)$/.exec(line);
-    if (h) byPath.set(h[2]!, { ...byPath.get(h[2]!), path: h[2]!, sha256: h[1]! });
+    // sha256sum marks a name it had to escape (a backslash, a newline) with a leading backslash.
+    const h = /^(\\?)([0-9a-f]{64}) [ *]\.\/(.+)$/.exec(line);
+    if (!h) continue;
+    const path = h[1] ? h[3]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c === 'r' ? '\r' : c)) : h[3]!;
+    byPath.set(path, { ...byPath.get(path), path, sha256: h[2]! });
   }
   return [...byPath.values()];
 }

@@ -41,7 +41,8 @@ describe('security suite', () => {
     const sii = cell('secret-in-image');
     expect(sii.status, sii.reason).toBe('PASS');
     expect(sii.metrics.security).toMatchObject({ environ: true, heap: true, filePrivate: true, deletedFile: true, fileShared: false, exposedImageFiles: 0 });
-    expect(cell('forensic-restore-sandbox')).toMatchObject({ status: 'PASS', metrics: { security: { routesBefore: 1, routesAfter: 0, writableAfter: 0 } } });
+    // /dev of a namespace node is the host's (rbind): a host path, probed and bound read-only like the work directory.
+    expect(cell('forensic-restore-sandbox')).toMatchObject({ status: 'PASS', metrics: { security: { routesBefore: 1, routesAfter: 0, writableBefore: 3, writableAfter: 0, probedPaths: expect.stringMatching(/ \/dev$/) } } });
     const ti = cell('transfer-integrity');
     expect(ti.status, ti.reason).toBe('PASS');
     expect(ti.metrics.security).toMatchObject({ controlVerified: true, refused: true });

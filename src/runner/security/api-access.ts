@@ -48,6 +48,7 @@ export async function checkpointApiAccess(x: ApiAccessContext): Promise<CellDraf
   await x.env.makeDir(x.dir);
   const started: { name: string; pid: number; socket: string }[] = [];
   const notes: string[] = [];
+  const failed: string[] = [];
   try {
     for (const s of services(x)) {
       const has = await x.env.exec(['sh', '-c', `command -v ${s.binary}`], { timeoutMs: x.timeouts.commandMs });
@@ -58,7 +59,8 @@ export async function checkpointApiAccess(x: ApiAccessContext): Promise<CellDraf
       started.push({ name: s.name, pid, socket: s.socket });
       const up = await poll(async () => ((await x.env.exec(['test', '-S', s.socket], { timeoutMs: x.timeouts.commandMs })).exitCode === 0 ? true : undefined), { intervalMs: 200, timeoutMs: 20_000 });
       const said = up ? '' : (await x.env.readFile(`${x.dir}/${s.name}.out`).catch(() => Buffer.alloc(0))).toString('utf8').trim().split('\n').slice(-2).join(' | ');
-      notes.push(up ? `${s.name} API service started (umask ${LOOSE_UMASK})` : `${s.name} API service made no socket within 20 s${said ? `: ${said}` : ''}`);
+      if (up) notes.push(`${s.name} API service started (umask ${LOOSE_UMASK})`);
+      else failed.push(`${s.name} API service made no socket within 20 s${said ? `: ${said}` : ''}`);
     }
     const script = 'for p in "$@"; do [ -e "$p" ] || continue; d=$p; while :; do stat -c "S|%F|%a|%u|%g|%n" "$d"; [ "$d" = / ] && break; d=$(dirname "$d"); done; [ -d "$p" ] && find "$p" -mindepth 1 -maxdepth 2 -printf "F|%y|%m|%U|%G|%p\\n" | head -n 200; done; true';
     const r = await x.env.exec(['sh', '-c', script, 'api-access', ...API_SOCKETS, ...CHECKPOINT_DIRS], { timeoutMs: x.timeouts.commandMs });
@@ -67,16 +69,26 @@ export async function checkpointApiAccess(x: ApiAccessContext): Promise<CellDraf
     const present = [...API_SOCKETS, ...CHECKPOINT_DIRS].filter((p) => seen.some((s) => s.kind === 'S' && s.path === p));
     const security = { looked: API_SOCKETS.length + CHECKPOINT_DIRS.length, present: present.length, servicesStarted: started.length };
     const durations = { totalMs: performance.now() - t0 };
-    if (!present.length) return { status: 'SKIP', reason: `nothing to check here: no runtime API socket (${API_SOCKETS.join(', ')}) and no checkpoint directory (${CHECKPOINT_DIRS.join(', ')}) on this node${notes.length ? `; ${notes.join('; ')}` : ''}`, durations, metrics: { security } };
     const reachable = reachableByNonRoot(seen, present);
     const described = present.map((p) => `${p} ${describe(seen.find((s) => s.kind === 'S' && s.path === p)!)}`);
-    const base = { durations, metrics: { security: { ...security, reachable: reachable.length } }, workloadOutput: notes };
-    if (reachable.length) return { ...base, status: 'FAIL', reason: `reachable by a non-root user: ${reachable.slice(0, 5).join('; ')} (${REMEDY})` };
-    return { ...base, status: 'PASS', reason: `root only: ${described.join('; ')}` };
+    return { durations, metrics: { security: { ...security, reachable: reachable.length } }, workloadOutput: [...notes, ...failed], ...apiAccessVerdict({ present, reachable, described, failed }) };
   } finally {
     for (const s of started) await x.env.exec(['sh', '-c', `kill -KILL -- -${s.pid} 2>/dev/null; rm -rf ${s.socket.replace(/\/[^/]*$/, "")}`], { timeoutMs: x.timeouts.commandMs }).catch(() => undefined);
     await x.env.remove(x.dir).catch(() => undefined);
   }
+}
+
+/**
+ * The verdict from what was seen: anything a non-root user reaches is FAIL;
+ * else a runtime's API service that was started but made no socket leaves
+ * the check undecided (ERROR: its socket was never seen); else nothing
+ * present is a SKIP, and the rest is root-only.
+ */
+export function apiAccessVerdict(o: { present: readonly string[]; reachable: readonly string[]; described: readonly string[]; failed: readonly string[] }): Pick<CellDraft, 'status' | 'reason'> {
+  if (o.reachable.length) return { status: 'FAIL', reason: `reachable by a non-root user: ${o.reachable.slice(0, 5).join('; ')} (${REMEDY})` };
+  if (o.failed.length) return { status: 'ERROR', reason: `harness: not every runtime API socket could be looked at: ${o.failed.join('; ')}${o.described.length ? `; root only: ${o.described.join('; ')}` : ''}` };
+  if (!o.present.length) return { status: 'SKIP', reason: `nothing to check here: no runtime API socket (${API_SOCKETS.join(', ')}) and no checkpoint directory (${CHECKPOINT_DIRS.join(', ')}) on this node` };
+  return { status: 'PASS', reason: `root only: ${o.described.join('; ')}` };
 }
 
 function services(x: ApiAccessContext): { name: string; binary: string; argv: string[]; socket: string }[] {
@@ -96,8 +108,9 @@ export function parseSeen(out: string): Seen[] {
   return list;
 }
 
-/** Bits a non-root user gets: others', and the group's when the group is not root. */
+/** Bits a non-root user gets: all of them when one owns it (an owner may chmod), else others', and the group's when the group is not root. */
 function nonRootBits(s: Seen): number {
+  if (s.uid !== 0) return 0o7;
   return (s.mode & 0o7) | (s.gid !== 0 ? (s.mode >> 3) & 0o7 : 0);
 }
 

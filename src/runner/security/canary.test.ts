@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
@@ -26,6 +26,10 @@ test('the seed: random per call, or a root-only file; a file others can read is 
   const bad = join(dir, 'bad');
   writeFileSync(bad, Buffer.alloc(32, 7), { mode: 0o640 });
   expect(() => canarySeed({ CRIU_COMPAT_CANARY_FILE: bad })).toThrow(/mode 640.*chmod 600/);
+  const theirs = join(dir, 'theirs');
+  writeFileSync(theirs, Buffer.alloc(32, 7), { mode: 0o600 });
+  chownSync(theirs, process.getuid!() + 1000, 0);
+  expect(() => canarySeed({ CRIU_COMPAT_CANARY_FILE: theirs })).toThrow(/owned by uid \d+.*chown it/);
 });
 
 test('the scan finds each token anywhere in any file (page boundaries, nested directories) and names the file', async () => {

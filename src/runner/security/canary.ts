@@ -33,6 +33,8 @@ export function canarySeed(env: NodeJS.ProcessEnv = process.env): Buffer {
   if (!file) return randomBytes(32);
   const st = statSync(file);
   if (st.mode & 0o077) throw new CanarySeedError(`CRIU_COMPAT_CANARY_FILE ${file} has mode ${(st.mode & 0o777).toString(8)}: a canary seed must be readable by its owner only (chmod 600)`);
+  const me = process.getuid?.();
+  if (me !== undefined && st.uid !== me) throw new CanarySeedError(`CRIU_COMPAT_CANARY_FILE ${file} is owned by uid ${st.uid}, not by the user running criu-compat (uid ${me}): chown it (its owner knows the tokens)`);
   return readFileSync(file);
 }
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import { compressionOf } from './archive-at-rest.ts';
-import { parseSeen, reachableByNonRoot } from './api-access.ts';
+import { apiAccessVerdict, parseSeen, reachableByNonRoot } from './api-access.ts';
 import { exposed, parseModes } from './artifact-modes.ts';
 import { sandboxPrefix } from './forensic-sandbox.ts';
 import { flipOneByte } from './transfer-check.ts';
@@ -44,8 +44,37 @@ test('API sockets and checkpoint dirs: reachable by non-root through others\' or
   expect(reachableByNonRoot(kube, ['/var/lib/kubelet/checkpoints'])).toEqual(['directory /var/lib/kubelet/checkpoints 0755 0:0', 'file /var/lib/kubelet/checkpoints/checkpoint-a.tar 0644 0:0']);
 });
 
+test('API sockets and checkpoint dirs owned by a non-root user: that user reaches them whatever the group and other bits say', () => {
+  const stat = (lines: string[]) => parseSeen(lines.join('\n'));
+  const root = 'S|directory|755|0|0|/';
+  const run = 'S|directory|755|0|0|/run';
+  // A socket 0600 owned by uid 1000: that user can connect (and chmod it).
+  const owned = stat(['S|socket|600|1000|0|/run/containerd/containerd.sock', 'S|directory|711|0|0|/run/containerd', run, root]);
+  expect(reachableByNonRoot(owned, ['/run/containerd/containerd.sock'])).toEqual(['socket /run/containerd/containerd.sock 0600 1000:0']);
+  // A checkpoint directory 0700 of uid 1000: its owner lists and reads it.
+  const dir = stat(['S|directory|700|1000|1000|/var/lib/containerd', 'S|directory|755|0|0|/var/lib', 'S|directory|755|0|0|/var', root]);
+  expect(reachableByNonRoot(dir, ['/var/lib/containerd'])).toEqual(['directory /var/lib/containerd 0700 1000:1000']);
+  // An archive 0600 owned by a user, in a root-only-listable checkpoint directory they can search.
+  const file = stat(['S|directory|711|0|0|/var/lib/kubelet/checkpoints', 'S|directory|755|0|0|/var/lib/kubelet', 'S|directory|755|0|0|/var/lib', 'S|directory|755|0|0|/var', root, 'F|f|600|1000|0|/var/lib/kubelet/checkpoints/checkpoint-a.tar']);
+  expect(reachableByNonRoot(file, ['/var/lib/kubelet/checkpoints'])).toEqual(['directory /var/lib/kubelet/checkpoints 0711 0:0', 'file /var/lib/kubelet/checkpoints/checkpoint-a.tar 0600 1000:0']);
+});
+
+test('API access: a runtime API service that made no socket leaves the check undecided (ERROR), never a SKIP or a PASS for what was not seen', () => {
+  const failed = ['containerd API service made no socket within 20 s: level=fatal msg="failed to load plugin"'];
+  expect(apiAccessVerdict({ present: [], reachable: [], described: [], failed })).toMatchObject({ status: 'ERROR', reason: expect.stringContaining('containerd API service made no socket') });
+  expect(apiAccessVerdict({ present: ['/run/podman/podman.sock'], reachable: [], described: ['/run/podman/podman.sock 0600 0:0'], failed })).toMatchObject({ status: 'ERROR' });
+  // What was seen and is reachable is decisive on its own.
+  expect(apiAccessVerdict({ present: ['/run/podman/podman.sock'], reachable: ['socket /run/podman/podman.sock 0666 0:0'], described: [], failed }).status).toBe('FAIL');
+  expect(apiAccessVerdict({ present: [], reachable: [], described: [], failed: [] }).status).toBe('SKIP');
+  expect(apiAccessVerdict({ present: ['/run/podman/podman.sock'], reachable: [], described: ['/run/podman/podman.sock 0600 0:0'], failed: [] }).status).toBe('PASS');
+});
+
 test('the forensic sandbox: a new network and mount namespace, each path bound read-only, then the command', () => {
   expect(sandboxPrefix(['/run/criu-compat', '/dev/shm'])).toEqual(['unshare', '--net', '--mount', '--propagation', 'private', '--', 'sh', '-c', expect.stringContaining('mount -o remount,bind,ro'), 'forensic-sandbox', '/run/criu-compat', '/dev/shm', '--']);
+  // /dev (the host's on a namespace node) with its sub-mounts, then /dev/shm read-only on top of it.
+  const withDev = sandboxPrefix(['/run/criu-compat', '/dev/shm', '/dev']);
+  expect(withDev.slice(-4)).toEqual(['/run/criu-compat', '/dev', '/dev/shm', '--']);
+  expect(withDev[8]).toContain('--rbind');
 });
 
 test('tampering in transit flips one byte of the largest pages image, and nothing else', async () => {

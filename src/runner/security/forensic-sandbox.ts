@@ -18,7 +18,9 @@ const SCRATCH = '/tmp/cc-forensic';
  * PATHS is bound onto itself read-only; then criu runs.
  */
 export function sandboxPrefix(paths: readonly string[]): string[] {
-  return ['unshare', '--net', '--mount', '--propagation', 'private', '--', 'sh', '-c', 'while [ "$1" != -- ]; do mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" || exit 97; shift; done; shift; exec "$@"', 'forensic-sandbox', ...paths, '--'];
+  // /dev is bound with its sub-mounts (pts, mqueue: a restored tty needs them), read-only at its top only: /dev/shm is bound read-only after it.
+  const ordered = [...paths.filter((p) => p !== '/dev/shm'), ...paths.filter((p) => p === '/dev/shm')];
+  return ['unshare', '--net', '--mount', '--propagation', 'private', '--', 'sh', '-c', 'while [ "$1" != -- ]; do if [ "$1" = /dev ]; then b=--rbind; else b=--bind; fi; mount $b "$1" "$1" && mount -o remount,bind,ro "$1" || exit 97; shift; done; shift; exec "$@"', 'forensic-sandbox', ...ordered, '--'];
 }
 
 /**
@@ -38,7 +40,8 @@ export async function forensicRestoreSandbox(x: ForensicContext): Promise<CellDr
   const t0 = performance.now();
   const commands: string[] = [];
   const paths = [env.workDir];
-  if ((await env.exec(['test', '-d', '/dev/shm'], { timeoutMs: x.timeouts.commandMs })).exitCode === 0) paths.push('/dev/shm');
+  // /dev/shm, then /dev itself: on a namespace node both are the host's (/dev is bound in recursively), writable by root.
+  for (const p of ['/dev/shm', '/dev']) if ((await env.exec(['test', '-d', p], { timeoutMs: x.timeouts.commandMs })).exitCode === 0) paths.push(p);
   await env.makeDir(`${dir}/img`);
   await env.exec(['sh', '-c', `rm -rf ${SCRATCH} && mkdir -p -m 700 ${SCRATCH}`], { timeoutMs: x.timeouts.commandMs });
   const wl = new Workload(env, 'sandbox-probe', x.binary, `${SCRATCH}/probe.out`, [...PROBE_ADDRESSES, '--', ...paths]);
