@@ -262,7 +262,7 @@ async function subjectOf(stage: PilotStage, x: StageContext): Promise<PilotSubje
 }
 
 /** The CRIU options of a container stage: the pilot's; the reconnect variant drops --tcp-established and adds --skip-in-flight, as for a command service. */
-export function containerOptions(stage: PilotStage, pilot: Pilot): string[] {
+function containerOptions(stage: PilotStage, pilot: Pilot): string[] {
   if (stage !== 'checkpoint-restore/reconnect') return pilot.criu.options;
   return [...new Set([...pilot.criu.options.filter((o) => o.replace(/=.*$/, '') !== '--tcp-established'), '--skip-in-flight'])];
 }
