@@ -81,6 +81,13 @@ describe('pilots: loading', () => {
     expect(errorOf(POOLS + pilot('    packages: [redis-server]\n    stages: [migration]\n    migrateTo: [r]\n'))).toMatchObject({ path: 'pilots[0].packages', expected: expect.stringMatching(/pool "r"/) });
   });
 
+  test('a criterion nothing in the pilot can measure, or a pool with nowhere to migrate to, is refused before any work (it would be UNDECIDED on every run)', () => {
+    expect(errorOf(POOLS + pilot('    criteria: {clientGapMsMax: 500}\n'))).toMatchObject({ path: 'pilots[0].criteria.clientGapMsMax', expected: expect.stringMatching(/a client: section to measure the gap/) });
+    expect(errorOf(POOLS + pilot('    stages: [leave-running]\n    criteria: {restoreMsMax: 500}\n'))).toMatchObject({ path: 'pilots[0].criteria.restoreMsMax', expected: expect.stringMatching(/a stage that restores/) });
+    expect(parseConfig(POOLS + pilot('    stages: [leave-running, migration]\n    migrateTo: [r]\n    criteria: {restoreMsMax: 500}\n'), 'f.yaml').config.pilots).toHaveLength(1);
+    expect(errorOf(POOLS + pilot('    stages: [migration]\n    migrateTo: [a]\n', '[a, r]'))).toMatchObject({ path: 'pilots[0].migrateTo', expected: expect.stringMatching(/from pool "a"/) });
+  });
+
   test('CRIU options the stages set themselves are refused; the service\'s own pass', () => {
     expect(errorOf(POOLS + pilot('    criu: {options: [--tcp-established, --leave-running]}\n'))).toMatchObject({ path: 'pilots[0].criu.options[1]', expected: expect.stringMatching(/--leave-running is set by the pilot's stages/) });
     expect(parseConfig(POOLS + pilot('    criu: {options: [--tcp-established, --file-locks, --ext-unix-sk]}\n'), 'f.yaml').config.pilots[0]!.criu.options).toHaveLength(3);

@@ -47,6 +47,13 @@ export function checkPilots(config: Config, images: Record<string, ImageSpec>, f
     if (k >= 0 && !pilot.migrateTo.length)
       throw err(['pilots', i, 'migrateTo'], 'at least one pool to migrate to, other than the pilot\'s own pool (the stage "migration" dumps on each of pools and restores on each of migrateTo)');
     if (k < 0 && pilot.migrateTo.length) throw err(['pilots', i, 'migrateTo'], 'no migrateTo without the stage "migration" in stages');
+    const stuck = k >= 0 ? pilot.pools.find((p) => pilot.migrateTo.every((d) => d === p)) : undefined;
+    if (stuck !== undefined) throw err(['pilots', i, 'migrateTo'], `a pool other than "${stuck}" to migrate to from pool "${stuck}" (a pool does not migrate to itself; its migration would have no destination and its verdict would stay UNDECIDED)`);
+    // A criterion nothing measures would leave the verdict UNDECIDED on every run (or, unjudged, say nothing): refused here instead.
+    if (pilot.criteria.clientGapMsMax !== undefined && !pilot.client)
+      throw err(['pilots', i, 'criteria', 'clientGapMsMax'], 'a client: section to measure the gap (tcp, http, held or session), or no clientGapMsMax');
+    if (pilot.criteria.restoreMsMax !== undefined && pilot.stages.every((s) => s === 'leave-running'))
+      throw err(['pilots', i, 'criteria', 'restoreMsMax'], 'a stage that restores (checkpoint-restore or migration) to measure the restore, or no restoreMsMax (leave-running does not restore)');
     pilot.criu.options.forEach((o, j) => {
       const flag = o.replace(/=.*$/, '');
       if (HARNESS_OPTIONS.includes(flag)) throw err(['pilots', i, 'criu', 'options', j], `an option the service needs; ${flag} is set by the pilot's stages themselves`);

@@ -36,6 +36,28 @@ describe('gate on pilot verdicts', () => {
     expect(renderGateMarkdown(g, Policy.parse({}), base, cur)).toContain('### Pilot verdicts');
   });
 
+  test('CONDITIONAL → CONDITIONAL with stricter conditions (a migration pair lost, another condition added) is a regression; looser is not', () => {
+    // nginx on host-trixie: CONDITIONAL "only between these pools: host-trixie → k6.12-trixie". Now the move to
+    // k6.12-trixie misses the gap budget (its cell still PASSes) and the one to k6.1-trixie works: a pair the rollout relied on is gone.
+    const cur = recordedWithPilots((cells) => {
+      const out = edit('host-trixie', 'nginx/migration → k6.12-trixie', (c) => ({ ...c, metrics: { pilot: { ...c.metrics.pilot!, clientGapMsMax: 3500 } } }))(cells);
+      return edit('host-trixie', 'nginx/migration → k6.1-trixie', (c) => ({ ...c, status: 'PASS', reason: 'all 5 attempts verified', metrics: { pilot: { ...c.metrics.pilot!, successes: 5 } } }))(out);
+    });
+    expect(verdict(cur, 'host-trixie', 'nginx')).toBe('CONDITIONAL');
+    const g = gate(cur);
+    expect(g.passed).toBe(false);
+    expect(g.regressions.find((x) => x.kind === 'pilot-verdict')).toMatchObject({
+      pool: 'host-trixie',
+      what: 'pilot/nginx',
+      before: 'CONDITIONAL (only between these pools: host-trixie → k6.12-trixie)',
+      after: 'CONDITIONAL (only between these pools: host-trixie → k6.1-trixie)',
+      detail: expect.stringMatching(/^stricter conditions: no longer host-trixie → k6\.12-trixie/),
+    });
+    // Looser (both destinations now met): GO, an improvement; the same conditions: nothing.
+    const looser = recordedWithPilots(edit('host-trixie', 'nginx/migration → k6.1-trixie', (c) => ({ ...c, status: 'PASS', metrics: { pilot: { ...c.metrics.pilot!, successes: 5 } } })));
+    expect(gate(looser).regressions.filter((x) => x.kind === 'pilot-verdict')).toEqual([]);
+  });
+
   test('CONDITIONAL → NO-GO and anything → UNDECIDED are regressions; NO-GO → GO an improvement', () => {
     const cur = recordedWithPilots((cells) => {
       let out = edit('k6.12-trixie', 'postgres/checkpoint-restore/pre-copy', (c) => ({ ...c, metrics: { pilot: { ...c.metrics.pilot!, freezeMsP95: 400 } } }))(cells); // CONDITIONAL → NO-GO

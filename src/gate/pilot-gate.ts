@@ -1,4 +1,4 @@
-import { VERDICT_RANK } from '../matrix/pilot-verdicts.ts';
+import { VERDICT_RANK, conditionsStricter } from '../matrix/pilot-verdicts.ts';
 import type { PilotVerdict, RunResults } from '../results/schema.ts';
 import type { Finding } from './gate.ts';
 
@@ -12,7 +12,8 @@ const label = (v: PilotVerdict) => (v.conditions.length ? `${v.verdict} (${v.con
  * UNDECIDED worse than all) is a regression, as is a verdict the baseline had
  * and this run lacks on a pool that ran (a pool absent altogether is the
  * missing-pool finding already); better is an improvement. The same verdict
- * with other conditions is neither (the conditions are shown with the verdict).
+ * with stricter conditions (a migration pair lost, a condition added, one way
+ * out fewer) is worse; with the same or looser ones, neither.
  */
 export function pilotVerdictFindings(
   baseline: Pick<RunResults, 'pilots'>,
@@ -34,7 +35,10 @@ export function pilotVerdictFindings(
     }
     const d = VERDICT_RANK[c.verdict] - VERDICT_RANK[b.verdict];
     const f: Finding = { kind: 'pilot-verdict', pool: b.pool, what: pilotWhat(b), before: label(b), after: label(c), detail: `${c.why}${c.response ? ` — response: ${c.response}` : ''}` };
+    // A CONDITIONAL still, under stricter conditions: what the rollout relied on no longer holds.
+    const stricter = d === 0 && c.verdict === 'CONDITIONAL' ? conditionsStricter(b.conditions, c.conditions) : [];
     if (d > 0) out.worse.push(f);
+    else if (stricter.length) out.worse.push({ ...f, detail: `stricter conditions: ${stricter.join('; ')} — ${f.detail}` });
     else if (d < 0) out.better.push(f);
   }
   return out;

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { Pilot } from '../config/pilot-schema.ts';
 import { Cell, PilotVerdict } from '../results/schema.ts';
-import { describeReason, judgePilots } from './pilot-verdicts.ts';
+import { conditionsStricter, describeReason, judgePilots } from './pilot-verdicts.ts';
 
 /** A pilot as a config file would give it (defaults applied by the schema). */
 const pilot = (over: Record<string, unknown> = {}) =>
@@ -65,7 +65,8 @@ describe('pilot verdicts: GO', () => {
 
   test('a FAIL within the operator\'s success-rate tolerance meets it (19/20 against ≥ 95%), not against the default 100%', () => {
     const m = { ...GOOD, attempts: 20, successes: 19 };
-    const cells = [cell('redis/start', 'PASS', null), cell('redis/checkpoint-restore', 'FAIL', m)];
+    // The held connection's variant ran and failed too (the suite runs it after a FAIL).
+    const cells = [cell('redis/start', 'PASS', null), cell('redis/checkpoint-restore', 'FAIL', m), cell('redis/checkpoint-restore/reconnect', 'FAIL', m)];
     const p = (rate?: number) => pilot({ attempts: 20, stages: ['checkpoint-restore'], criteria: { ...(rate ? { restoreSuccessRate: rate } : {}) } });
     expect(judge(cells, p(0.95)).verdict).toBe('GO');
     const strict = judge(cells, p());
@@ -137,6 +138,20 @@ describe('pilot verdicts: UNDECIDED (fail closed)', () => {
     expect(v.why).toMatch(/reconnect ERROR.*might have helped/);
   });
 
+  test('a variant the primary called for has no cell (the run was interrupted, or it never ran): not "no variant helped"', () => {
+    // The held connection was lost: the suite runs the reconnect variant on that; without its cell nothing says it would not have helped.
+    const cells = [...base().slice(0, 2), cell('redis/checkpoint-restore', 'FAIL', { ...GOOD, successes: 0, heldConnectionSurvived: 0 })];
+    const v = judge(cells);
+    expect(v.verdict).toBe('UNDECIDED');
+    expect(v.why).toMatch(/redis\/checkpoint-restore\/reconnect has no cell/);
+    expect(v.reasons).toContainEqual({ criterion: 'status', measured: null, limit: 'PASS', ok: false, cell: 'redis/checkpoint-restore/reconnect' });
+    // The freeze missed and pre-copy did not run: the same.
+    expect(judge([...base().slice(0, 2), cell('redis/checkpoint-restore', 'PASS', { ...GOOD, freezeMsP95: 800 })]).verdict).toBe('UNDECIDED');
+    // A variant the rule does not call for (no held connection, no --tcp-established) is not awaited.
+    const tcp = pilot({ client: { tcp: { port: 6379 } } });
+    expect(judge([...base().slice(0, 2), cell('redis/checkpoint-restore', 'FAIL', { ...GOOD, successes: 0 })], tcp).verdict).toBe('NO-GO');
+  });
+
   test('a migration stage without migrateTo', () => {
     expect(judge(base(), pilot({ stages: ['checkpoint-restore', 'migration'] })).why).toMatch(/needs migrateTo/);
   });
@@ -191,15 +206,15 @@ describe('pilot verdicts: CONDITIONAL', () => {
 
   test('a session client holds its connection as a held one does: judged on heldConnectionSurvived', () => {
     const p = pilot({ client: { session: { command: ['psql'], send: 'SELECT 1;\n', expect: '1' } } });
-    const v = judge([...base().slice(0, 2), cell('redis/checkpoint-restore', 'PASS', { ...GOOD, heldConnectionSurvived: 0 })], p);
+    const v = judge([...base().slice(0, 2), cell('redis/checkpoint-restore', 'PASS', { ...GOOD, heldConnectionSurvived: 0 }), cell('redis/checkpoint-restore/reconnect', 'FAIL', { ...GOOD, successes: 0 })], p);
     expect(v.reasons.find((r) => r.criterion === 'heldConnectionSurvived' && r.cell === 'redis/checkpoint-restore')).toMatchObject({ measured: 0, ok: false });
     expect(v.verdict).toBe('NO-GO');
   });
 });
 
 describe("pilot verdicts: NO-GO with the playbook's response", () => {
-  test('checkpoint-restore fails and no variant was tried: cold-start fallback, tuple incompatible', () => {
-    const v = judge([...base().slice(0, 2), cell('redis/checkpoint-restore', 'FAIL', { ...GOOD, successes: 2 })]);
+  test('checkpoint-restore fails and no variant could help (the client reconnects anyway): cold-start fallback, tuple incompatible', () => {
+    const v = judge([...base().slice(0, 2), cell('redis/checkpoint-restore', 'FAIL', { ...GOOD, successes: 2 })], pilot({ client: { tcp: { port: 6379 } } }));
     expect(v.verdict).toBe('NO-GO');
     expect(v.why).toMatch(/success rate 40\.0% < 100\.0%.*restore failed/);
     expect(v.response).toMatch(/cold-start fallback.*incompatible/);
@@ -229,7 +244,7 @@ describe("pilot verdicts: NO-GO with the playbook's response", () => {
 
   test('secrets seen in the images: halt non-essential checkpoints, rotate secrets, audit access', () => {
     const diag = { id: 'secret-in-image', fatal: true, title: 'the service keeps a secret in memory', cause: 'c', remediation: 'r', blame: 'tuple' as const, evidence: 'pages-1.img' };
-    const v = judge([...base().slice(0, 2), cell('redis/checkpoint-restore', 'FAIL', { ...GOOD, successes: 0 }, { diagnoses: [diag] })]);
+    const v = judge([...base().slice(0, 2), cell('redis/checkpoint-restore', 'FAIL', { ...GOOD, successes: 0 }, { diagnoses: [diag] })], pilot({ client: { tcp: { port: 6379 } } }));
     expect(v.verdict).toBe('NO-GO');
     expect(v.response).toMatch(/^memory artifact concern: halt non-essential checkpoints, rotate the secrets/);
   });
@@ -256,6 +271,29 @@ describe('pilot verdicts: scope', () => {
     expect(judgePilots([p], base(), { pools: ['host-trixie'] }).map((v) => v.pool)).toEqual(['host-trixie']);
     // Cells of other suites or pilots are not evidence.
     expect(judgePilots([pilot({ name: 'nginx' })], base())[0]!.verdict).toBe('UNDECIDED');
+  });
+
+  test('a p95 over fewer than 20 attempts is their maximum, and reads so (not as a p95 of a distribution)', () => {
+    const freeze = (n: number) => ({ distribution: { freezeMs: { n, p50: 90, p95: 150, max: 150 } } });
+    const few = judge([cell('redis/start', 'PASS', null), cell('redis/leave-running', 'PASS', GOOD, freeze(5)), cell('redis/checkpoint-restore', 'PASS', GOOD, freeze(5))]);
+    const r = few.reasons.find((x) => x.criterion === 'freezeMsP95')!;
+    expect(r).toMatchObject({ measured: 120, samples: 5 });
+    expect(describeReason(r)).toBe('freeze p95 (max of 5 samples) 120 ms ≤ 500 ms');
+    const many = judge([cell('redis/start', 'PASS', null), cell('redis/leave-running', 'PASS', GOOD, freeze(40)), cell('redis/checkpoint-restore', 'PASS', GOOD, freeze(40))], pilot({ attempts: 40 }));
+    const m = many.reasons.find((x) => x.criterion === 'freezeMsP95')!;
+    expect(describeReason(m)).toBe('freeze p95 (40 samples) 120 ms ≤ 500 ms');
+  });
+
+  test('stricter conditions, as the gate compares them: a way out fewer, a condition added, a migration pair lost', () => {
+    const R = 'only without established TCP: clients must reconnect';
+    const P = 'only with pre-copy to stay under the freeze budget';
+    expect(conditionsStricter([`one of: ${R} | ${P}`], [P])).toEqual([P]);
+    expect(conditionsStricter([P], [`one of: ${R} | ${P}`])).toEqual([]);
+    expect(conditionsStricter([R], [R, P])).toEqual([P]);
+    expect(conditionsStricter([R, P], [R])).toEqual([]);
+    expect(conditionsStricter(['only between these pools: a → b, a → c'], ['only between these pools: a → b'])).toEqual(['no longer a → c']);
+    expect(conditionsStricter(['only between these pools: a → b'], ['only between these pools: a → b, a → c'])).toEqual([]);
+    expect(conditionsStricter([R], [R, 'only between these pools: a → b'])).toEqual(['only between these pools: a → b (before: every destination)']);
   });
 
   test('reasons read as measured vs limit', () => {

@@ -1,5 +1,6 @@
 import { holdsConnection, type Pilot, type PilotVerdictName } from '../config/pilot-schema.ts';
 import type { Cell, PilotReason, PilotVerdict } from '../results/schema.ts';
+import { variantNotNeeded } from './pilot-variants.ts';
 
 /**
  * A pilot's readiness per pool: GO, CONDITIONAL, NO-GO or UNDECIDED, judged
@@ -114,7 +115,9 @@ function criteriaRows(p: Pilot, c: Cell, stage: Stage): PilotReason[] {
   for (const [criterion, limit] of limits) {
     if (limit === undefined) continue;
     const measured = num(c, CRITERIA[criterion]!.metric);
-    rows.push({ criterion, measured: measured ?? null, limit, ok: measured !== undefined && measured <= limit, cell: c.check });
+    // A percentile says over how many values it was taken (a p95 of 5 attempts is their maximum, not a tail of a distribution).
+    const samples = criterion === 'freezeMsP95' ? c.distribution?.['freezeMs']?.n : undefined;
+    rows.push({ criterion, measured: measured ?? null, limit, ok: measured !== undefined && measured <= limit, cell: c.check, ...(samples !== undefined ? { samples } : {}) });
   }
   if (holdsConnection(p.client) && stage !== 'reconnect') {
     const survived = num(c, 'heldConnectionSurvived');
@@ -154,11 +157,21 @@ export function criterionValue(criterion: string, v: number | string | null): st
   return `${Math.round(v * 100) / 100}${unit ? ` ${unit}` : ''}`;
 }
 
-/** "freeze p95 812 ms > 500 ms". */
+/** Nearest-rank p95 over fewer values than this is their maximum. */
+const P95_MIN_SAMPLES = 20;
+
+/** A criterion's name as a person reads it; a percentile with its sample count: "freeze p95 (max of 5 samples)". */
+export function criterionLabel(r: Pick<PilotReason, 'criterion' | 'samples'>): string {
+  const label = CRITERIA[r.criterion]?.label ?? r.criterion;
+  if (r.samples === undefined) return label;
+  return r.samples < P95_MIN_SAMPLES ? `${label} (max of ${r.samples} sample${r.samples === 1 ? '' : 's'})` : `${label} (${r.samples} samples)`;
+}
+
+/** "freeze p95 (max of 5 samples) 812 ms > 500 ms". */
 export function describeReason(r: PilotReason): string {
   const c = CRITERIA[r.criterion] ?? { label: r.criterion, dir: '=' };
   const bad = c.dir === '≤' ? '>' : c.dir === '≥' ? '<' : '≠';
-  return `${c.label} ${criterionValue(r.criterion, r.measured)} ${r.ok ? c.dir : bad} ${criterionValue(r.criterion, r.limit)}`;
+  return `${criterionLabel(r)} ${criterionValue(r.criterion, r.measured)} ${r.ok ? c.dir : bad} ${criterionValue(r.criterion, r.limit)}`;
 }
 
 interface Part {
@@ -196,7 +209,10 @@ function judgeOne(p: Pilot, pool: string, cell: (check: string) => Cell | undefi
 
   for (const s of p.stages) {
     if (s === 'leave-running') parts.push(simple(stage('leave-running', at('leave-running'))));
-    else if (s === 'checkpoint-restore') parts.push(checkpointRestore(p, stage('checkpoint-restore', at('checkpoint-restore')), (v) => stage(v, at(`checkpoint-restore/${v}`))));
+    else if (s === 'checkpoint-restore') {
+      const primary = cell(at('checkpoint-restore'));
+      parts.push(checkpointRestore(p, stage('checkpoint-restore', at('checkpoint-restore')), (v) => stage(v, at(`checkpoint-restore/${v}`)), (v) => variantNotNeeded(`checkpoint-restore/${v}`, p, primary) === undefined));
+    }
     else parts.push(migration(p, pool, (dest) => stage('migration', at(`migration → ${dest}`))));
   }
   return combine(p, pool, parts);
@@ -217,16 +233,54 @@ function simple(j: Judged): Part {
   return { verdict: j.outcome === 'met' ? 'GO' : j.outcome === 'missed' ? 'NO-GO' : 'UNDECIDED', judged: [j], note: j.note };
 }
 
+/** How conditions read that the gate compares part by part (conditionsStricter). */
+const ONE_OF = 'one of: ';
+const ONE_OF_SEP = ' | ';
+const BETWEEN = 'only between these pools: ';
+const BETWEEN_SEP = ', ';
+
+/**
+ * What makes a CONDITIONAL's conditions stricter than before (empty: not
+ * stricter): a migration pair no longer met, or a condition no condition of
+ * before implied ("one of: A | B" is implied by "A"; by "one of: A | B | C"
+ * it is not, one way out fewer).
+ */
+export function conditionsStricter(before: readonly string[], after: readonly string[]): string[] {
+  const parse = (cs: readonly string[]) => {
+    let pairs: Set<string> | undefined;
+    const rest: { text: string; ways: Set<string> }[] = [];
+    for (const c of cs) {
+      if (c.startsWith(BETWEEN)) pairs = new Set(c.slice(BETWEEN.length).split(BETWEEN_SEP));
+      else rest.push({ text: c, ways: new Set(c.startsWith(ONE_OF) ? c.slice(ONE_OF.length).split(ONE_OF_SEP) : [c]) });
+    }
+    return { pairs, rest };
+  };
+  const b = parse(before);
+  const a = parse(after);
+  const out: string[] = [];
+  if (a.pairs) {
+    const lost = b.pairs ? [...b.pairs].filter((x) => !a.pairs!.has(x)) : [];
+    if (lost.length) out.push(`no longer ${lost.join(', ')}`);
+    else if (!b.pairs) out.push(`${BETWEEN}${[...a.pairs].join(BETWEEN_SEP)} (before: every destination)`);
+  }
+  for (const c of a.rest) if (!b.rest.some((x) => [...x.ways].every((w) => c.ways.has(w)))) out.push(c.text);
+  return out;
+}
+
 const CONDITION: Record<'reconnect' | 'pre-copy', { condition: string; response: string }> = {
   reconnect: { condition: 'only without established TCP: clients must reconnect', response: 'disable established-TCP restore (--tcp-established) for this class; its clients reconnect after a restore' },
   'pre-copy': { condition: 'only with pre-copy to stay under the freeze budget', response: 'checkpoint this class only with pre-dumps first (pre-copy)' },
 };
 
-function checkpointRestore(p: Pilot, primary: Judged, variant: (v: 'reconnect' | 'pre-copy') => Judged): Part {
+function checkpointRestore(p: Pilot, primary: Judged, variant: (v: 'reconnect' | 'pre-copy') => Judged, called: (v: 'reconnect' | 'pre-copy') => boolean): Part {
   if (primary.outcome === 'met') return { verdict: 'GO', judged: [primary], note: primary.note };
   if (primary.outcome !== 'missed') return { verdict: 'UNDECIDED', judged: [primary], note: primary.note };
-  // Variants run only where they could help: a variant without a cell was not tried (it could not help).
-  const tried = (['reconnect', 'pre-copy'] as const).map((v) => ({ v, j: variant(v) })).filter((x) => !x.j.rows[0] || x.j.rows[0].measured !== null);
+  // Variants run only where they could help (the suite's rule, read again here): one the rule did not call for
+  // and without a cell could not help; one it called for without a cell was not run (interrupted): it might have.
+  const all = (['reconnect', 'pre-copy'] as const).map((v) => ({ v, j: variant(v) }));
+  const absent = all.find((x) => x.j.rows[0]?.measured === null && called(x.v));
+  if (absent) return { verdict: 'UNDECIDED', judged: [primary, absent.j], note: `${primary.note}; ${absent.j.note} (the variant might have helped)` };
+  const tried = all.filter((x) => !x.j.rows[0] || x.j.rows[0].measured !== null);
   const met = tried.filter((x) => x.j.outcome === 'met');
   const judged = [primary, ...tried.map((x) => x.j)];
   if (met.length) {
@@ -234,7 +288,7 @@ function checkpointRestore(p: Pilot, primary: Judged, variant: (v: 'reconnect' |
     return {
       verdict: 'CONDITIONAL',
       judged,
-      condition: cs.length === 1 ? cs[0]!.condition : `one of: ${cs.map((c) => c.condition).join(' | ')}`,
+      condition: cs.length === 1 ? cs[0]!.condition : `${ONE_OF}${cs.map((c) => c.condition).join(ONE_OF_SEP)}`,
       response: cs.map((c) => c.response).join('; or '),
       note: `${primary.note}; ${met.map((x) => x.j.note).join('; ')}`,
     };
@@ -261,7 +315,7 @@ function migration(p: Pilot, pool: string, dest: (d: string) => Judged): Part {
   return {
     verdict: 'CONDITIONAL',
     judged: judged.map((x) => x.j),
-    condition: `only between these pools: ${met.map((x) => `${pool} → ${x.d}`).join(', ')}`,
+    condition: `${BETWEEN}${met.map((x) => `${pool} → ${x.d}`).join(BETWEEN_SEP)}`,
     response: `${RESPONSE.destination} (${missed.map((x) => `${pool} → ${x.d}`).join(', ')})`,
     note: missed.map((x) => x.j.note).join('; '),
   };

@@ -244,6 +244,8 @@ export const PilotReason = z.strictObject({
   ok: z.boolean(),
   /** The cell's check (e.g. "redis/checkpoint-restore"). */
   cell: z.string(),
+  /** A percentile's criterion: how many values it was taken over (nearest rank: a p95 of fewer than 20 is their maximum). */
+  samples: z.number().int().min(0).optional(),
 });
 export type PilotReason = z.infer<typeof PilotReason>;
 

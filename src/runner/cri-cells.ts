@@ -109,6 +109,11 @@ export async function checkpointCell(c: CriCellContext, workload: string, extras
   await env.makeDir(x);
   // Names only; then the two small files the harness decodes (CRIU's stats, the container's status) extracted.
   const r = await env.exec(['sh', '-c', `stat -c '%a %U %G %s' ${archive} && tar -tf ${archive} && tar -xf ${archive} -C ${x} stats-dump`], { timeoutMs: c.timeoutMs });
+  // The harness could not read it in time: nothing is known about the archive (a tar that reads and fails is the tuple's, below).
+  if (r.timedOut || r.signal) {
+    await c.pods.removePod(w.pod);
+    return { draft: { status: 'ERROR', reason: `harness: reading the checkpoint archive ${r.timedOut ? `took over ${c.timeoutMs} ms` : `was killed by ${r.signal}`}`, durations: { totalMs: Date.now() - t0, startMs: w.startMs, dumpMs } } };
+  }
   const [head, ...names] = r.stdout.trim().split('\n');
   const [mode, owner, group, size] = (head ?? '').split(' ');
   const entries = new Set(names.map((n) => n.replace(/^\.\//, '').replace(/\/$/, '')));

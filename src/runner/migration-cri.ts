@@ -84,7 +84,7 @@ async function bringUp(i: CriNodeInputs): Promise<CriNode> {
   }
   if (!version) return { ok: false, status: 'SKIP', reason: `capability missing: containerd on ${pool} (its node image has none)` };
   // The CRI client dials containerd's socket by its host path; a VM node is reached over the run's network only by the cri suite.
-  if (!env.hostPath) return { ok: false, status: 'SKIP', reason: `capability missing: a host path to containerd's socket on ${pool} (a ${env.backend} node; mode cri runs between namespace pools)` };
+  if (!env.hostPath) return { ok: false, status: 'SKIP', reason: `not supported by the harness: mode cri on a ${env.backend} node (${pool}); it runs between namespace pools, whose containerd socket the CRI client dials by its host path` };
   if (!i.pause || !i.registry) return { ok: false, status: 'ERROR', reason: 'harness: the plan carries no cc-pause or cc-registry binary' };
   const pods = new CriPods({ env, pause: i.pause, registry: i.registry, workloads: i.binaries, tag: i.tag, timeoutMs: i.timeouts.criuMs, startTimeoutMs: i.timeouts.bootMs, criuEnv: i.criuEnv });
   try {

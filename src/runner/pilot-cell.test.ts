@@ -4,7 +4,8 @@ import { describe, expect, test } from 'vitest';
 import { Pilot } from '../config/pilot-schema.ts';
 import { foldAttempts } from './pilot-cell.ts';
 import { pilotCriuArgs } from './pilot-criu-options.ts';
-import { pilotStages, variantNotNeeded } from './pilot-run.ts';
+import { variantNotNeeded } from '../matrix/pilot-variants.ts';
+import { pilotStages } from './pilot-run.ts';
 import { readClientLines } from './pilot-client.ts';
 import type { PilotAttempt } from './pilot-stage.ts';
 
@@ -53,6 +54,19 @@ describe('a stage over its attempts', () => {
     });
     expect(d.distribution!['clientGapMs']).toEqual({ n: 2, p50: 251, p95: 251, max: 251 });
     expect(Object.keys(d.distribution!).sort()).toEqual(['checkpointMs', 'clientGapMs', 'freezeMs', 'restoreMs']);
+  });
+
+  test('a figure some verified attempt lacks (its prober ended early, the stats unreadable) is not measured for the cell: a max over the others would pass unseen', () => {
+    const partial = attempt('PASS', GOOD, { freezeMs: 70, checkpointMs: 140, restoreMs: 130 });
+    const { clientGapMs: _g, clientErrors: _e, clientProbes: _p, heldConnectionSurvived: _h, ...rest } = partial.figures;
+    const d = foldAttempts([attempt('PASS', GOOD, { freezeMs: 60, checkpointMs: 130, restoreMs: 120 }), { ...partial, figures: rest }], 800);
+    expect(d.status).toBe('PASS');
+    const m = d.metrics!.pilot!;
+    expect(m).toMatchObject({ freezeMsMax: 70, checkpointMsMax: 140, restoreMsMax: 130 });
+    for (const k of ['clientGapMsMax', 'clientErrors', 'clientProbes', 'heldConnectionSurvived']) expect(m[k], k).toBeUndefined();
+    // A FAIL attempt without the figures (its dump failed: nothing to measure) does not unmeasure the others.
+    const failed = foldAttempts([attempt('PASS', GOOD, { freezeMs: 60 }), { ...attempt('FAIL', BROKEN, {}), figures: {} }], 800);
+    expect(failed.metrics!.pilot).toMatchObject({ freezeMsMax: 60, clientGapMsMax: 251 });
   });
 
   test('one attempt lost its held connection: FAIL with the success rate, the first bad attempt shown, heldConnectionSurvived 0', () => {

@@ -24,7 +24,8 @@ export function foldAttempts(attempts: readonly PilotAttempt[], totalMs: number)
   if (n > 1 && status === 'PASS') reason = `${reason} in ${n}/${n} attempts`;
   if (n > 1 && status === 'FAIL') reason = `${n - ok}/${n} attempts failed; first: ${shown.reason}`;
   if (n > 1 && status === 'ERROR') reason = `attempt ${attempts.indexOf(shown) + 1}/${n}: ${shown.reason}`;
-  const all = (k: keyof PilotFigures) => attempts.map((a) => a.figures[k]).filter((v): v is number => v !== undefined);
+  // A figure counts only when every verified attempt has it: a max or sum over the others would pass what was not seen.
+  const all = (k: keyof PilotFigures) => (attempts.some((a) => a.status === 'PASS' && a.figures[k] === undefined) ? [] : attempts.map((a) => a.figures[k]).filter((v): v is number => v !== undefined));
   const pilot: Record<string, number> = { attempts: n, successes: ok };
   const spread = (k: keyof PilotFigures, name = k) => {
     const xs = all(k);

@@ -8,7 +8,7 @@ const rec = (f: string) => readFileSync(join(import.meta.dirname, '../../fixture
 
 describe('the client prober\'s lines', () => {
   test('held across a real checkpoint/restore (CRIU 4.2.1, --tcp-established): one connection, no error, the longest gap is the restore', () => {
-    expect(readClientLines(rec('held-across-checkpoint-restore-sid-4.2.1.txt'), true)).toEqual({ probes: 15, errors: 0, maxGapMs: 251, connects: 1, heldSurvived: true });
+    expect(readClientLines(rec('held-across-checkpoint-restore-sid-4.2.1.txt'), true)).toEqual({ probes: 15, errors: 0, maxGapMs: 251, connects: 1, heldSurvived: true, complete: true });
   });
 
   test('held while the service was stopped 0.5 s, then killed: the stop is a gap, the kill is errors up to the end, the connection is lost', () => {
@@ -25,6 +25,19 @@ describe('the client prober\'s lines', () => {
   test('no answer at all: the gap runs from the start to the end; unknown lines are ignored', () => {
     expect(readClientLines(['100 start tcp', 'noise', '150 fail 50 connect: Connection refused', '400 fail 50 connect: timed out', '410 stop probes=2 ok=0 fail=2 connects=0'], false)).toMatchObject({ probes: 2, errors: 2, maxGapMs: 310 });
     expect(readClientLines([], true)).toMatchObject({ probes: 0, heldSurvived: false });
+  });
+
+  test('a probe still waiting when the prober stopped (the service went silent, no fail line yet): the gap runs from the last right answer to the stop', () => {
+    // cc-probe counts no answer for a probe cut short by SIGTERM; the silence up to the stop is still a gap.
+    const r = readClientLines(['100 start held', '101 connect 1', '150 ok 0 connection 1', '200 ok 0 connection 1', '4200 stop probes=2 ok=2 fail=0 connects=1'], true);
+    expect(r).toMatchObject({ probes: 2, errors: 0, maxGapMs: 4000 });
+    expect(readClientLines(['100 start tcp', '4100 stop probes=0 ok=0 fail=0 connects=0'], false)).toMatchObject({ probes: 0, maxGapMs: 4000 });
+  });
+
+  test('a prober that ended without its stop line (crashed, or killed after the stop timed out) saw only part of the stage: not complete', () => {
+    expect(readClientLines(['100 start held', '101 connect 1', '150 ok 0 connection 1', '200 ok 0 connection 1'], true)).toMatchObject({ complete: false, errors: 0 });
+    expect(readClientLines(rec('held-across-checkpoint-restore-sid-4.2.1.txt'), true).complete).toBe(true);
+    expect(readClientLines([], false).complete).toBe(false);
   });
 
   test('a session program that exits when it loses its connection: each loss is a failure and a new session, so the held session did not survive', () => {

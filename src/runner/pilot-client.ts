@@ -7,7 +7,7 @@ export interface ClientReport {
   probes: number;
   /** Wrong or failed answers. */
   errors: number;
-  /** The longest time without a right answer (ms, the prober's monotonic clock): between two right answers, or from the last one to the end when it never answered again. */
+  /** The longest time without a right answer (ms, the prober's monotonic clock): between two right answers, or from the last one (or the start) to the end. */
   maxGapMs: number;
   /** held or session: connections (session programs) made (1 = the same one throughout). */
   connects: number;
@@ -15,6 +15,8 @@ export interface ClientReport {
   heldSurvived?: boolean;
   /** The first failure's detail, for the reason. */
   firstError?: string;
+  /** Its "stop" line was seen: it probed to the end. Without it (it crashed, or was killed when the stop timed out) it saw only part of the stage. */
+  complete: boolean;
 }
 
 /**
@@ -30,12 +32,14 @@ export function readClientLines(lines: readonly string[], held: boolean): Client
   let connects = 0;
   let maxGapMs = 0;
   let firstError: string | undefined;
+  let stopped = false;
   for (const l of lines) {
     const m = /^(\d+) (start|connect|ok|fail|stop)\b ?(.*)$/.exec(l);
     if (!m) continue;
     const t = Number(m[1]);
     end = t;
     if (m[2] === 'start') start = t;
+    else if (m[2] === 'stop') stopped = true;
     else if (m[2] === 'connect') connects++;
     else if (m[2] === 'ok') {
       probes++;
@@ -48,9 +52,9 @@ export function readClientLines(lines: readonly string[], held: boolean): Client
       firstError ??= m[3]!.replace(/^\d+ /, '');
     }
   }
-  // Never answered again after the last right answer (or never at all): the gap runs to the end.
-  const lastFail = [...lines].reverse().find((l) => / (ok|fail) /.test(l));
-  if (lastFail && / fail /.test(lastFail) && end !== undefined) maxGapMs = Math.max(maxGapMs, end - (lastOk ?? start ?? end));
+  // From the last right answer (or the start) to the end is a gap too: failed answers since, or a probe
+  // still waiting when the prober stopped (it counts no answer for that one), are time without a right answer.
+  if (end !== undefined) maxGapMs = Math.max(maxGapMs, end - (lastOk ?? start ?? end));
   return {
     probes,
     errors,
@@ -58,6 +62,7 @@ export function readClientLines(lines: readonly string[], held: boolean): Client
     connects,
     ...(held ? { heldSurvived: connects === 1 && errors === 0 && probes > 0 } : {}),
     ...(firstError ? { firstError } : {}),
+    complete: stopped,
   };
 }
 

@@ -1,4 +1,4 @@
-import { holdsConnection, type Pilot } from '../config/pilot-schema.ts';
+import type { Pilot } from '../config/pilot-schema.ts';
 import type { Settings } from '../config/schema.ts';
 import type { CellDraft } from './cell.ts';
 import { foldAttempts } from './pilot-cell.ts';
@@ -17,33 +17,6 @@ export function pilotStages(pilot: Pilot): PilotStage[] {
 export function stageTimeoutMs(pilot: Pilot, t: Settings['timeouts']): number {
   const steps = [...pilot.seed, ...pilot.verify].reduce((a, c) => a + c.timeoutMs, 0);
   return pilot.attempts * (2 * pilot.ready.timeoutMs + steps + 6 * t.criuMs + 2 * t.commandMs + 30_000) + 60_000;
-}
-
-/**
- * Whether a variant is worth running, from the primary checkpoint-restore
- * cell: reconnect when the primary failed or its client broke and the pilot
- * holds a connection or restores established TCP (without them the client
- * reconnects); pre-copy when the freeze p95 missed the budget. undefined:
- * run it; a string: why not.
- */
-export function variantNotNeeded(stage: PilotStage, pilot: Pilot, primary: CellDraft | undefined): string | undefined {
-  if (!primary) return 'checkpoint-restore did not run';
-  const m = primary.metrics?.pilot ?? {};
-  if (stage === 'checkpoint-restore/reconnect') {
-    const established = holdsConnection(pilot.client) || pilot.criu.options.some((o) => o.startsWith('--tcp-established'));
-    if (!established) return 'the pilot holds no connection and does not restore established TCP: checkpoint-restore already is the reconnecting case';
-    const broke = primary.status === 'FAIL' || (m['clientErrors'] ?? 0) > pilot.criteria.clientErrorsMax || m['heldConnectionSurvived'] === 0;
-    return broke ? undefined : 'checkpoint-restore passed with its held connection';
-  }
-  if (stage === 'checkpoint-restore/pre-copy') {
-    const budget = pilot.criteria.freezeMsP95;
-    if (budget === undefined) return 'no freeze budget (criteria.freezeMsP95)';
-    if (primary.status !== 'PASS') return 'checkpoint-restore did not pass: pre-copy shortens the freeze, it does not mend a failure';
-    const p95 = m['freezeMsP95'];
-    if (p95 === undefined) return 'the freeze was not measured';
-    return p95 > budget ? undefined : `freeze p95 ${p95.toFixed(1)} ms is within the budget (${budget} ms)`;
-  }
-  return undefined;
 }
 
 /**

@@ -216,7 +216,9 @@ export async function attemptStage(stage: PilotStage, x: StageContext): Promise<
   report ??= client?.pid ? await client.stop().catch(() => undefined) : undefined;
   const output = [...(await service.lines()).map((l) => `service: ${l}`), ...(client ? (await client.lines()).filter((l) => / (fail|connect|stop|start) /.test(l)).slice(0, 20).map((l) => `client: ${l}`) : [])];
   await cleanup(service, client);
-  if (report) {
+  // A prober that ended without its stop line saw part of the stage only: its numbers are not the stage's (the criteria read "not measured").
+  if (report && !report.complete) output.push(`client: ended without its stop line (crashed, or killed when the stop timed out): its numbers cover part of the stage only and are not counted`);
+  if (report?.complete) {
     figures.clientGapMs = report.maxGapMs;
     figures.clientErrors = report.errors;
     figures.clientProbes = report.probes;

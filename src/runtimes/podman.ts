@@ -78,9 +78,9 @@ export class PodmanRuntime implements ContainerRuntime, ExportImport {
     return { ...this.o.criuEnv, TMPDIR: `${this.node}/tmp`, CONTAINERS_CONF_OVERRIDE: `${this.node}/containers.conf` };
   }
 
-  private async podman(args: string[], timeoutMs = this.o.timeoutMs) {
+  private async podman(args: string[], timeoutMs = this.o.timeoutMs, extraEnv: Record<string, string> = {}) {
     const argv = [...this.global, ...args];
-    const result = await this.o.env.exec(argv, { timeoutMs, env: this.env(), signal: this.o.signal });
+    const result = await this.o.env.exec(argv, { timeoutMs, env: { ...this.env(), ...extraEnv }, signal: this.o.signal });
     return { argv, result };
   }
 
@@ -160,9 +160,10 @@ export class PodmanRuntime implements ContainerRuntime, ExportImport {
     }
     // The operator's own root filesystem (a pilot service): an image of it, its user, and the node's network, as runc's and crun's containers have it.
     const what = own
-      ? ['--network', 'host', '--user', `${own.uid}:${own.gid}`, ...Object.entries(own.env).flatMap(([k, v]) => ['--env', `${k}=${v}`]), pilotImage(own.rootfs), ...own.command]
+      ? // `--env NAME` takes the value from podman's own environment: a service's secret is never on a command line.
+        ['--network', 'host', '--user', `${own.uid}:${own.gid}`, ...Object.keys(own.env).flatMap((k) => ['--env', k]), pilotImage(own.rootfs), ...own.command]
       : ['--network', 'bridge', WORKLOAD_IMAGE, `/cc/${spec.workload}`, ...spec.args];
-    const { argv, result } = await this.podman(['run', '-d', '--name', spec.id, '--ulimit', 'host', '--cgroup-parent', `/${CGROUP_PARENT}/${this.o.tag}`, ...what]);
+    const { argv, result } = await this.podman(['run', '-d', '--name', spec.id, '--ulimit', 'host', '--cgroup-parent', `/${CGROUP_PARENT}/${this.o.tag}`, ...what], this.o.timeoutMs, own?.env ?? {});
     return runtimeRun(this.o.env, argv, result);
   }
 

@@ -4,7 +4,7 @@
  * (through the init's children and their NSpid), a deeper process is
  * signalled from inside, and a PID that names nothing says so.
  */
-import { chmodSync } from 'node:fs';
+import { chmodSync, readFileSync, readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BUILTIN_IMAGES } from '../../src/config/builtin.ts';
 import { NamespaceEnvironment } from '../../src/environments/namespace/namespace-environment.ts';
@@ -66,6 +66,28 @@ describe('cc-ns exec: parse, enter, spawn, wait', () => {
     expect(cwd).toBe('/tmp');
     expect(mask).toBe('0077');
     expect(fds!.trim().split(' ').map(Number).filter((fd) => fd > 2).length).toBe(1); // ls's own directory
+  });
+
+  test("an environment value (a secret) reaches the command but never the helper's command line, which any host user can read", async () => {
+    const secret = `cc-secret-${process.pid}-${Date.now()}`;
+    const seen: string[] = [];
+    // While the command runs, read every process's command line as an unprivileged user could (/proc/PID/cmdline is world-readable).
+    const running = env.exec(['sh', '-c', 'sleep 0.5; printf %s "$SECRET"'], { timeoutMs: 10_000, env: { SECRET: secret } });
+    const t0 = Date.now();
+    while (Date.now() - t0 < 400) {
+      for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+        try {
+          const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+          if (cmd.includes(secret)) seen.push(cmd.replace(/\0/g, ' '));
+        } catch {
+          // gone
+        }
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const r = await running;
+    expect(r.stdout).toBe(secret);
+    expect(seen).toEqual([]);
   });
 
   test('a command that cannot start is 127 with the reason; a directory that does not exist too', async () => {

@@ -86,20 +86,29 @@ export class NamespaceEnvironment implements Environment {
     if (this.proc.exitCode !== null || this.proc.signalCode !== null) throw new EnvironmentError(`environment ${this.id} is gone (its init exited)`);
   }
 
-  private envFlags(env?: Record<string, string>): string[] {
-    return Object.entries({ ...BASE_ENV, ...env }).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
+  /**
+   * The command's environment: names on cc-ns's command line (-E), values in
+   * cc-ns's own environment, which only root reads (/proc/PID/environ is
+   * 0400): a workload's secret (the security suite's canary, a pilot's
+   * PGPASSWORD) never appears in a /proc/PID/cmdline any host user can read.
+   */
+  private envOf(env?: Record<string, string>): { flags: string[]; values: Record<string, string> } {
+    const values = { ...BASE_ENV, ...env };
+    return { flags: Object.keys(values).flatMap((k) => ['-E', k]), values };
   }
 
   async exec(argv: readonly string[], opts: ExecOptions): Promise<ExecResult> {
     this.assertUp();
-    const r = await run([this.opts.helper, 'exec', String(this.initPid), '-C', opts.cwd ?? '/', ...this.envFlags(opts.env), '--', ...argv], { timeoutMs: opts.timeoutMs, env: {}, signal: opts.signal, graceMs: 3000 });
+    const e = this.envOf(opts.env);
+    const r = await run([this.opts.helper, 'exec', String(this.initPid), '-C', opts.cwd ?? '/', ...e.flags, '--', ...argv], { timeoutMs: opts.timeoutMs, env: e.values, signal: opts.signal, graceMs: 3000 });
     if (r.exitCode === 125 && /^cc-ns exec:/m.test(r.stderr)) throw new EnvironmentError(`environment ${this.id}: ${r.stderr.trim()}`);
     return r;
   }
 
   async spawnDetached(argv: readonly string[], opts: { outFile: string; env?: Record<string, string> }): Promise<number> {
     this.assertUp();
-    const r = await run([this.opts.helper, 'exec', String(this.initPid), '-d', opts.outFile, ...this.envFlags(opts.env), '--', ...argv], { timeoutMs: 10_000, env: {} });
+    const e = this.envOf(opts.env);
+    const r = await run([this.opts.helper, 'exec', String(this.initPid), '-d', opts.outFile, ...e.flags, '--', ...argv], { timeoutMs: 10_000, env: e.values });
     const pid = Number(r.stdout.trim());
     if (r.exitCode !== 0 || !Number.isInteger(pid) || pid <= 0)
       throw new EnvironmentError(`environment ${this.id}: cannot start ${argv.join(' ')}: ${(r.stderr || r.stdout).trim() || `exit ${r.exitCode}`}`);

@@ -1,6 +1,6 @@
 import { causeOf } from '../../matrix/groups.ts';
 import { pilotBoard } from '../../matrix/pilot-board.ts';
-import { CRITERIA, PILOT_SUITE, criterionValue } from '../../matrix/pilot-verdicts.ts';
+import { CRITERIA, PILOT_SUITE, criterionLabel, criterionValue } from '../../matrix/pilot-verdicts.ts';
 import type { PilotVerdict, RunResults } from '../../results/schema.ts';
 import type { CellIds } from './format.ts';
 
@@ -38,7 +38,7 @@ export function pilotsSection(results: RunResults, ids: CellIds) {
         response: v.response,
         criteria: v.reasons.map((r) => ({
           cell: r.cell,
-          criterion: CRITERIA[r.criterion]?.label ?? r.criterion,
+          criterion: criterionLabel(r),
           measured: criterionValue(r.criterion, r.measured),
           limit: `${CRITERIA[r.criterion]?.dir ?? '='} ${criterionValue(r.criterion, r.limit)}`,
           ok: r.ok ? 'met' : r.measured === null ? 'not measured' : 'missed',

@@ -35,7 +35,7 @@ static int parse_exec(int argc, char **argv, struct exec_req *r)
 	int i;
 
 	if (argc < 1) {
-		fprintf(stderr, "usage: cc-ns exec INITPID [-d OUTFILE] [-C DIR] [-e K=V]... -- ARGV...\n");
+		fprintf(stderr, "usage: cc-ns exec INITPID [-d OUTFILE] [-C DIR] [-e K=V]... [-E K]... -- ARGV...\n");
 		return 125;
 	}
 	*r = (struct exec_req){ .initpid = argv[0], .cwd = "/", .envv = calloc(argc + 1, sizeof(char *)) };
@@ -49,6 +49,20 @@ static int parse_exec(int argc, char **argv, struct exec_req *r)
 			r->cwd = argv[++i];
 		else if (!strcmp(argv[i], "-e") && i + 1 < argc)
 			r->envv[r->nenv++] = argv[++i];
+		else if (!strcmp(argv[i], "-E") && i + 1 < argc) {
+			/* NAME=VALUE from cc-ns's own environment: a value (a secret) never on a command line any user can read */
+			const char *name = argv[++i];
+			const char *value = getenv(name);
+			size_t n = strlen(name) + (value ? strlen(value) : 0) + 2;
+			char *kv = malloc(n);
+
+			if (!value || !kv) {
+				fprintf(stderr, "cc-ns exec: -E %s: %s\n", name, value ? "out of memory" : "not in cc-ns's environment");
+				return 125;
+			}
+			snprintf(kv, n, "%s=%s", name, value);
+			r->envv[r->nenv++] = kv;
+		}
 		else {
 			fprintf(stderr, "cc-ns exec: unexpected argument %s\n", argv[i]);
 			return 125;

@@ -10,7 +10,7 @@
  *       or "error: STEP: REASON". Stays in the foreground; it and the init
  *       die with SIGKILL when the harness (our parent) dies. (init.c)
  *
- *   cc-ns exec INITPID [-d OUTFILE] [-C DIR] [-e K=V]... -- ARGV...
+ *   cc-ns exec INITPID [-d OUTFILE] [-C DIR] [-e K=V]... [-E K]... -- ARGV...
  *       Runs ARGV inside the namespaces and root of INITPID with exactly
  *       the given environment and no inherited descriptors but 0, 1, 2.
  *       Without -d it waits and exits with ARGV's status, or dies of ARGV's
@@ -54,6 +54,6 @@ int main(int argc, char **argv)
 		return cmd_init(argc - 2, argv + 2);
 	if (argc >= 2 && !strcmp(argv[1], "exec"))
 		return cmd_exec(argc - 2, argv + 2);
-	fprintf(stderr, "usage: cc-ns init ROOTFS WORKDIR | cc-ns exec INITPID [-d OUTFILE] [-C DIR] [-e K=V]... -- ARGV...\n");
+	fprintf(stderr, "usage: cc-ns init ROOTFS WORKDIR | cc-ns exec INITPID [-d OUTFILE] [-C DIR] [-e K=V]... [-E K]... -- ARGV...\n");
 	return 2;
 }
