@@ -7,7 +7,7 @@
  * (NAME/checkpoint-restore/reconnect, NAME/checkpoint-restore/pre-copy)
  * only when the primary stage failed or missed a criterion they could help
  * with; then NAME/migration → DEST for each of its migrateTo that is up
- * now (dump here, restore there: src/runner/pilot-migration.ts). The cells carry the numbers; verdicts are judged from them elsewhere
+ * now (checkpoint here, restore there: src/runner/pilot-migration.ts; a container through its runtime: pilot-migration-container.ts). The cells carry the numbers; verdicts are judged from them elsewhere
  * (PILOT-CONTRACT). The steps live in src/runner/pilot-*.ts.
  */
 import { afterAll, beforeAll, describe, inject, test } from 'vitest';
@@ -41,7 +41,7 @@ function node(pool: PlannedPool): Promise<PilotNode & { probe: string }> {
         const probe = `${env.workDir}/bin/cc-probe`;
         await env.makeDir(`${env.workDir}/bin`);
         await env.copyIn(plan.natives.probes.client, probe);
-        return { pool: pool.name, env, criu: new Criu(env, pool.criuEnv, t.criuMs, { hwBreakpoints: pool.hwBreakpoints }), criuVersion: pool.criuVersion, probe };
+        return { pool: pool.name, env, criu: new Criu(env, pool.criuEnv, t.criuMs, { hwBreakpoints: pool.hwBreakpoints }), criuVersion: pool.criuVersion, runtimes: pool.runtimes, criuEnv: pool.criuEnv, probe };
       } catch (e) {
         await env.dispose();
         throw e;
@@ -112,10 +112,6 @@ describe.concurrent.each(pools)('$name', (pool) => {
               settle(ctx, id, started, { status: 'ERROR', reason: `not judged: ${pilot.name}/start did not pass (${base?.status ?? 'not run'}${base ? `: ${base.reason}` : ''})`, durations: { totalMs: 0 } });
               return;
             }
-            if ('container' in pilot.service) {
-              settle(ctx, id, started, { status: 'SKIP', reason: `container pilot migration not implemented (${pilot.service.container.runtime}: the stages leave-running and checkpoint-restore run through the runtime; moving its checkpoint and root filesystem to ${dest} does not yet)`, durations: { totalMs: 0 } });
-              return;
-            }
             const there = plan.pilotDestinations?.find((p) => p.name === dest);
             if (!there) {
               settle(ctx, id, started, { status: 'ERROR', reason: `not run: pool ${dest} was not up while ${pool.name}'s pilot suite ran (a host pool's pilots migrate to host pools, a VM's to pools up in its wave)`, durations: { totalMs: 0 } });
@@ -141,6 +137,8 @@ describe.concurrent.each(pools)('$name', (pool) => {
               pilot,
               probe: src.probe,
               timeouts: t,
+              // Container pilots: one tag on both nodes (their containers' cgroups; host pools share the host's cgroup tree).
+              tag: `pilot-${plan.runId}-${pool.name}-mig`.replace(/[^A-Za-z0-9_.-]/g, '_'),
               signal: ctx.signal,
               cellDir,
               keepArtifacts: plan.keepArtifacts,

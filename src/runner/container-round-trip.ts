@@ -7,7 +7,7 @@ import { askVerdict, waitReady, type ProtocolPeer } from '../workloads/protocol.
 import type { ContainerCase, ContainerMode } from './container-cases.ts';
 import { runAttempt, type Ending, type StepName, type Subject } from './attempt.ts';
 import { failureStatus } from '../criu/diagnose.ts';
-import { moveTree } from './transfer.ts';
+import { moveTrees } from './transfer.ts';
 import { sealFileOnNode, TransferTamperedError, verifyFileOnNode } from './transfer-integrity.ts';
 import type { Criu } from '../criu/driver.ts';
 import { missingCapability } from './capabilities.ts';
@@ -191,7 +191,7 @@ class ContainerSubject implements Subject<RuntimeRun> {
       if (!x.transit) return { status: 'ERROR', reason: 'harness: no transit directory to move the container through' };
       let bytes = 0;
       try {
-        for (const [i, dir] of [`${x.dir}/img`, `${x.dir}/img.work`, bundle].entries()) bytes += (await moveTree(x.env, peer.env, dir, `${x.transit}-${i}`, { signal: x.signal })).bytes;
+        bytes = (await moveTrees(x.env, peer.env, [`${x.dir}/img`, `${x.dir}/img.work`, bundle], x.transit, { signal: x.signal })).bytes;
       } catch (e) {
         if (e instanceof TransferTamperedError) return { status: 'ERROR', reason: e.message, run: ck, diagnoses: [e.diagnosis] };
         throw e;
@@ -264,20 +264,23 @@ export function summarizeArchive(entries: readonly string[], bytes: number): str
   return `archive ${(bytes / 1e6).toFixed(1)} MB, root-only: ${parts.join(', ')}`;
 }
 
+/** What podman's export archive of a container made from an image holds: its config and spec, the images, its root filesystem's changes. */
+export const ARCHIVE_ENTRIES = ['config.dump', 'spec.dump', 'checkpoint/', 'rootfs-diff.tar'] as const;
+
 /**
  * Moves a checkpoint archive from one node to another through the harness,
  * as a migration controller would, and checks it on the way: root-only, and
  * holding what a restore elsewhere needs (the spec, the checkpoint images,
- * the rootfs changes). Never reads memory pages: only the file list.
+ * the rootfs changes: NEED). Never reads memory pages: only the file list.
  */
-export async function carryArchive(from: Environment, src: string, to: Environment, dst: string): Promise<{ bytes: number; problem?: string; entries: string[] }> {
+export async function carryArchive(from: Environment, src: string, to: Environment, dst: string, need: readonly string[] = ARCHIVE_ENTRIES): Promise<{ bytes: number; problem?: string; entries: string[] }> {
   const st = await from.exec(['stat', '-c', '%a %s', src], { timeoutMs: 10_000 });
   const [mode, size] = st.stdout.trim().split(' ');
   const list = await from.exec(['tar', '-tzf', src], { timeoutMs: 60_000 });
   const entries = list.stdout.split('\n').filter(Boolean);
   const bytes = Number(size) || 0;
   if (st.exitCode !== 0 || list.exitCode !== 0) return { bytes, entries, problem: `the exported archive cannot be read: ${(st.stderr || list.stderr).trim()}` };
-  const missing = ['config.dump', 'spec.dump', 'checkpoint/', 'rootfs-diff.tar'].filter((e) => !entries.some((x) => x.replace(/^\.\//, '').startsWith(e)));
+  const missing = need.filter((e) => !entries.some((x) => x.replace(/^\.\//, '').startsWith(e)));
   if (missing.length) return { bytes, entries, problem: `the exported archive lacks ${missing.join(', ')}` };
   if (mode && /[0-7][1-7]$|[1-7][0-7]$/.test(mode.slice(-2))) return { bytes, entries, problem: `the exported archive is readable by others (mode ${mode}): it holds the container's memory` };
   // Sealed on the source before it leaves, checked on the destination before any import (TransferTamperedError).

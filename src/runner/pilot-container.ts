@@ -1,10 +1,12 @@
 import type { Pilot } from '../config/pilot-schema.ts';
 import type { Environment, ExecResult } from '../environments/environment.ts';
 import { describeRuntimeFailure, shq, type ContainerRuntime, type JobOptions, type RuntimeRun } from '../runtimes/container-runtime.ts';
-import type { RuntimeName } from '../runtimes/detect.ts';
+import type { Criu } from '../criu/driver.ts';
+import type { RuntimeInfo, RuntimeName } from '../runtimes/detect.ts';
+import { createRuntime } from '../runtimes/factory.ts';
 import { poll } from '../util/wait-until.ts';
 import { PilotSubject, tail, type StepOutcome } from './pilot-service.ts';
-import type { StagedRootfs } from './pilot-container-rootfs.ts';
+import { stageContainerRootfs, type StagedRootfs } from './pilot-container-rootfs.ts';
 
 type ContainerService = Extract<Pilot['service'], { container: unknown }>['container'];
 
@@ -39,6 +41,38 @@ export function runtimeFlags(runtime: RuntimeName, options: readonly string[]): 
     else unsupported.push(o);
   }
   return { flags, config, unsupported };
+}
+
+/**
+ * The runtime a container pilot names, from a node image's inventory, or
+ * why it cannot serve (a SKIP's reason, naming the missing capability):
+ * not installed; when CHECKPOINT, unable to checkpoint here or without a
+ * flag for one of OPTIONS. WHERE names the pool in the reason (migrations).
+ */
+export function pilotRuntime(runtimes: readonly RuntimeInfo[], pilot: Pilot, o: { checkpoint: boolean; options: readonly string[]; stage: string; where?: string }): RuntimeInfo | string {
+  if (!('container' in pilot.service)) throw new TypeError(`pilot ${pilot.name} is not a container service`);
+  const name = pilot.service.container.runtime;
+  const on = o.where ? ` on ${o.where}` : '';
+  const info = runtimes.find((r) => r.name === name);
+  if (!info || info.version === null) return `capability missing: ${name}${on} (not installed in ${o.where ? 'its' : 'this'} node image: add it to the pilot's packages, or name a pool whose image has it)`;
+  if (!o.checkpoint) return info;
+  if (!info.checkpoint) return `capability missing: ${name} ${info.version}${on} cannot checkpoint here: ${info.detail}`;
+  const { unsupported } = runtimeFlags(name, o.options);
+  if (unsupported.length) return `capability missing: ${name} has no checkpoint/restore flag for the CRIU option(s) ${unsupported.join(', ')} the ${o.stage} stage needs (crun passes --tcp-established, --file-locks, --shell-job, --ext-unix-sk; podman --tcp-established, --file-locks; runc any, through a CRIU configuration file)`;
+  return info;
+}
+
+/**
+ * A container pilot's service in a node: its root filesystem staged there
+ * (throws ContainerRootfsError when it cannot be), a driver of the runtime
+ * keeping its containers under DIR/rt, the container named after the
+ * attempt directory's tail (the same on both nodes of a migration).
+ */
+export async function makePilotContainer(env: Environment, pilot: Pilot, o: { info: RuntimeInfo; dir: string; probe: string; timeouts: { commandMs: number; criuMs: number }; criu: Criu; criuEnv: Record<string, string>; tag: string; criuConfig: string[]; signal?: AbortSignal | undefined }): Promise<PilotContainer> {
+  const rootfs = await stageContainerRootfs(env, pilot, { timeoutMs: 10 * o.timeouts.commandMs, signal: o.signal });
+  const id = `${pilot.name}-${o.dir.split('/').slice(-2).join('-')}`.replace(/[^A-Za-z0-9_.-]/g, '_').slice(-60);
+  const runtime = createRuntime(o.info, { env, criuEnv: o.criuEnv, tag: o.tag, timeoutMs: o.timeouts.criuMs, criu: o.criu, probeTimeoutMs: o.timeouts.commandMs, baseDir: `${o.dir}/rt`, signal: o.signal });
+  return new PilotContainer(env, pilot, { probe: o.probe, commandMs: o.timeouts.commandMs, runtime, id, rootfs, ociRuntime: o.info.ociRuntime, criuConfig: o.criuConfig });
 }
 
 /**
@@ -104,11 +138,16 @@ export class PilotContainer extends PilotSubject {
     return Promise.resolve({ ok: true, detail: '' });
   }
 
-  async start(): Promise<StepOutcome> {
+  /** The driver's directory (runc/crun: its --root and bundles; podman: its store, containers.conf and runtime wrapper); removed by remove(). */
+  async prepareRuntime(): Promise<StepOutcome> {
     this.started = true;
-    // The driver's directory (runc/crun: its --root and bundles; podman: its store, containers.conf and runtime wrapper).
     const prepared = (this.last = await this.runtime.prepare({}));
-    if (!prepared.ok) return { ok: false, detail: describeRuntimeFailure(`${this.runtime.name} setup`, prepared, this.commandMs) };
+    return prepared.ok ? { ok: true, detail: '' } : { ok: false, detail: describeRuntimeFailure(`${this.runtime.name} setup`, prepared, this.commandMs) };
+  }
+
+  async start(): Promise<StepOutcome> {
+    const prepared = await this.prepareRuntime();
+    if (!prepared.ok) return prepared;
     const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...this.rootfs.env, ...(this.c.user === 'root' ? {} : { HOME: '/' }) };
     const run = (this.last = await this.runtime.start({ id: this.id, workload: '', args: [], own: { rootfs: this.rootfs.dir, command: this.c.command, uid: this.ids!.uid, gid: this.ids!.gid, env, ...(this.criuConfig.length ? { criuConfig: this.criuConfig } : {}) } }));
     if (!run.ok) return { ok: false, detail: describeRuntimeFailure(`${this.runtime.name} run`, run, this.commandMs) };
@@ -139,7 +178,7 @@ export class PilotContainer extends PilotSubject {
   }
 
   /** The runtime's checkpoint; records the run. */
-  async checkpoint(imageDir: string, o: RuntimeFlags & { leaveRunning?: boolean; preDump?: boolean; parentImageDir?: string }): Promise<RuntimeRun> {
+  async checkpoint(imageDir: string, o: RuntimeFlags & { leaveRunning?: boolean; preDump?: boolean; parentImageDir?: string; exportTo?: string }): Promise<RuntimeRun> {
     return (this.last = await this.runtime.checkpoint(this.id, { imageDir, ...o }));
   }
 
@@ -149,8 +188,9 @@ export class PilotContainer extends PilotSubject {
     return dir ? (await this.env.du(dir).catch(() => 0)) || undefined : undefined;
   }
 
-  /** The runtime's restore (detached); the PID is read again. */
-  async restore(imageDir: string, o: RuntimeFlags): Promise<RuntimeRun> {
+  /** The runtime's restore (detached; podman: from an exported archive with importFrom); the PID is read again. */
+  async restore(imageDir: string, o: RuntimeFlags & { importFrom?: string }): Promise<RuntimeRun> {
+    this.started = true;
     const run = (this.last = await this.runtime.restore(this.id, { imageDir, ...o }));
     if (run.ok) await this.readPid();
     return run;

@@ -13,11 +13,10 @@ import { PilotClient, clientArgv, type ClientReport } from './pilot-client.ts';
 import { pilotCriuArgs } from './pilot-criu-options.ts';
 import { PilotService, type PilotSubject } from './pilot-service.ts';
 import { DumpDirsError, OTHER_USER, planDumpAs, runDumpAs, treeRefusal, type DumpIdentity } from './pilot-dump-as.ts';
-import { PilotContainer, runtimeFlags } from './pilot-container.ts';
-import { ContainerRootfsError, stageContainerRootfs } from './pilot-container-rootfs.ts';
+import { PilotContainer, makePilotContainer, pilotRuntime, runtimeFlags } from './pilot-container.ts';
+import { ContainerRootfsError } from './pilot-container-rootfs.ts';
 import { describeRuntimeFailure } from '../runtimes/container-runtime.ts';
 import type { RuntimeInfo } from '../runtimes/detect.ts';
-import { createRuntime } from '../runtimes/factory.ts';
 
 /** The stages of one pilot on one pool, variants included (see PILOT-CONTRACT: check NAME/STAGE). */
 export type PilotStage = 'start' | 'leave-running' | 'checkpoint-restore' | 'checkpoint-restore/reconnect' | 'checkpoint-restore/pre-copy';
@@ -69,7 +68,7 @@ export interface StageContext {
 }
 
 /** A CRIU or runtime command as the attempt records it (a runtime's run has no "hung"). */
-type StepRun = Omit<CriuRun, 'hung'>;
+export type StepRun = Omit<CriuRun, 'hung'>;
 
 /** What pre-copy needs: the kernel tracks the pages written since the pre-dump. */
 const DIRTY_TRACKING: Capability = { kind: 'criu-feature', name: 'mem_dirty_track', why: 'memory dirty tracking, needed by pre-copy' };
@@ -284,27 +283,17 @@ async function cleanup(service: PilotSubject, client: PilotClient | undefined): 
  */
 async function subjectOf(stage: PilotStage, x: StageContext): Promise<PilotSubject | Stop> {
   const { env, pilot, dir } = x;
-  const o = { probe: x.probe, commandMs: x.timeouts.commandMs };
-  if ('command' in pilot.service) return new PilotService(env, pilot, { ...o, outFile: `${dir}/service.out` });
-  const c = pilot.service.container;
+  if ('command' in pilot.service) return new PilotService(env, pilot, { probe: x.probe, commandMs: x.timeouts.commandMs, outFile: `${dir}/service.out` });
   if (!x.containers) return new Stop('ERROR', `harness: no runtime inventory was handed to the stage of container pilot ${pilot.name}`);
-  const info = x.containers.runtimes.find((r) => r.name === c.runtime);
-  if (!info || info.version === null) return new Stop('SKIP', `capability missing: ${c.runtime} is not installed in this node image (add it to the pilot's packages, or name a pool whose image has it)`);
-  const { config, unsupported } = runtimeFlags(c.runtime, containerOptions(stage, pilot));
-  if (stage !== 'start') {
-    if (!info.checkpoint) return new Stop('SKIP', `capability missing: ${c.runtime} ${info.version} cannot checkpoint here: ${info.detail}`);
-    if (unsupported.length) return new Stop('SKIP', `capability missing: ${c.runtime} has no checkpoint/restore flag for the CRIU option(s) ${unsupported.join(', ')} the ${stage} stage needs (crun passes --tcp-established, --file-locks, --shell-job, --ext-unix-sk; podman --tcp-established, --file-locks; runc any, through a CRIU configuration file)`);
-  }
-  let rootfs;
+  const options = containerOptions(stage, pilot);
+  const info = pilotRuntime(x.containers.runtimes, pilot, { checkpoint: stage !== 'start', options, stage });
+  if (typeof info === 'string') return new Stop('SKIP', info);
   try {
-    rootfs = await stageContainerRootfs(env, pilot, { timeoutMs: 10 * x.timeouts.commandMs, signal: x.signal });
+    return await makePilotContainer(env, pilot, { info, dir, probe: x.probe, timeouts: x.timeouts, criu: x.criu, criuEnv: x.containers.criuEnv, tag: x.containers.tag, criuConfig: stage === 'start' ? [] : runtimeFlags(info.name, options).config, signal: x.signal });
   } catch (e) {
     if (e instanceof ContainerRootfsError) return new Stop('ERROR', e.message);
     throw e;
   }
-  const id = `${pilot.name}-${dir.split('/').slice(-2).join('-')}`.replace(/[^A-Za-z0-9_.-]/g, '_').slice(-60);
-  const runtime = createRuntime(info, { env, criuEnv: x.containers.criuEnv, tag: x.containers.tag, timeoutMs: x.timeouts.criuMs, criu: x.criu, probeTimeoutMs: x.timeouts.commandMs, baseDir: `${dir}/rt`, signal: x.signal });
-  return new PilotContainer(env, pilot, { ...o, runtime, id, rootfs, ociRuntime: info.ociRuntime, criuConfig: stage === 'start' ? [] : config });
 }
 
 /** The CRIU options of a container stage: the pilot's; the reconnect variant drops --tcp-established and adds --skip-in-flight, as for a command service. */

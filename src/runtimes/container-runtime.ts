@@ -98,6 +98,10 @@ export interface ExportImport {
   addFile(id: string, from: string, to: string): Promise<RuntimeRun>;
   /** The paths changed in the container's root filesystem. */
   changedPaths(id: string): Promise<string[]>;
+  /** Saves the image container ID was made from to an archive in the environment (another node loads it: the same image ID, as a registry pull would give). */
+  saveImageOf(id: string, to: string): Promise<RuntimeRun>;
+  /** Loads an image archive another node saved (saveImageOf). */
+  loadImage(from: string): Promise<RuntimeRun>;
 }
 
 /**

@@ -117,6 +117,34 @@ export class PodmanRuntime implements ContainerRuntime, ExportImport {
     return runtimeRun(this.o.env, argv, result);
   }
 
+  /**
+   * A pilot's root filesystem as a local image (once per driver): a
+   * container made from an image, not from --rootfs, because podman's
+   * restore --import re-creates a container from its image (a --rootfs
+   * container has none, and its import fails).
+   */
+  private async importRootfs(rootfs: string): Promise<RuntimeRun> {
+    const g = this.global.map(shq).join(' ');
+    const image = pilotImage(rootfs);
+    const tar = `${this.base}/pilot-image.tar`;
+    const argv = ['sh', '-c', `${g} image exists ${shq(image)} || { tar --numeric-owner -C ${shq(rootfs)} -cf ${tar} . && ${g} import -q ${tar} ${shq(image)} >/dev/null; s=$?; rm -f ${tar}; exit $s; }`];
+    const result = await this.o.env.exec(argv, { timeoutMs: this.o.timeoutMs * 3, env: this.env(), signal: this.o.signal });
+    return runtimeRun(this.o.env, argv, result);
+  }
+
+  async saveImageOf(id: string, to: string): Promise<RuntimeRun> {
+    const r = await this.o.env.exec([...this.global, 'inspect', '--format', '{{.ImageName}}', id], { timeoutMs: this.o.timeoutMs, env: this.env() });
+    if (r.exitCode !== 0 || !r.stdout.trim()) return runtimeRun(this.o.env, [...this.global, 'inspect', id], r);
+    await this.o.env.remove(to);
+    const { argv, result } = await this.podman(['save', '-q', '-o', to, r.stdout.trim()], this.o.timeoutMs * 3);
+    return runtimeRun(this.o.env, argv, result);
+  }
+
+  async loadImage(from: string): Promise<RuntimeRun> {
+    const { argv, result } = await this.podman(['load', '-q', '-i', from], this.o.timeoutMs * 3);
+    return runtimeRun(this.o.env, argv, result);
+  }
+
   /** Saves the workload image to an archive (for another node's prepare). */
   async saveImage(to: string): Promise<RuntimeRun> {
     await this.o.env.remove(to); // podman 5.8 refuses to write a docker-archive over an existing file
@@ -126,10 +154,14 @@ export class PodmanRuntime implements ContainerRuntime, ExportImport {
 
   async start(spec: ContainerSpec): Promise<RuntimeRun> {
     const own = spec.own;
-    // The operator's own root filesystem (a pilot service): --rootfs, its user, and the node's network, as runc's and crun's containers have it.
+    if (own) {
+      const made = await this.importRootfs(own.rootfs);
+      if (!made.ok) return made;
+    }
+    // The operator's own root filesystem (a pilot service): an image of it, its user, and the node's network, as runc's and crun's containers have it.
     const what = own
       ? // `--env NAME` takes the value from podman's own environment: a service's secret is never on a command line.
-        ['--network', 'host', '--user', `${own.uid}:${own.gid}`, ...Object.keys(own.env).flatMap((k) => ['--env', k]), '--rootfs', own.rootfs, ...own.command]
+        ['--network', 'host', '--user', `${own.uid}:${own.gid}`, ...Object.keys(own.env).flatMap((k) => ['--env', k]), pilotImage(own.rootfs), ...own.command]
       : ['--network', 'bridge', WORKLOAD_IMAGE, `/cc/${spec.workload}`, ...spec.args];
     const { argv, result } = await this.podman(['run', '-d', '--name', spec.id, '--ulimit', 'host', '--cgroup-parent', `/${CGROUP_PARENT}/${this.o.tag}`, ...what], this.o.timeoutMs, own?.env ?? {});
     return runtimeRun(this.o.env, argv, result);
@@ -181,7 +213,8 @@ export class PodmanRuntime implements ContainerRuntime, ExportImport {
     const args = ['container', 'restore', '--print-stats'];
     if (r.tcpEstablished) args.push('--tcp-established');
     if (r.fileLocks) args.push('--file-locks');
-    if (r.importFrom) args.push('--import', r.importFrom, '--name', id);
+    // The archive names the container (the same ID on every node): podman refuses --name with --tcp-established.
+    if (r.importFrom) args.push('--import', r.importFrom);
     else args.push(id);
     const { argv, result } = await this.podman(args);
     const dir = result.exitCode === 0 ? undefined : await this.staticDir(id);
@@ -218,6 +251,11 @@ export class PodmanRuntime implements ContainerRuntime, ExportImport {
       .exec(['sh', '-c', `${g} rm -a -f -t 0 >/dev/null 2>&1; ${g} system reset -f >/dev/null 2>&1; ${cgroupSweep(this.o.tag)}`], { timeoutMs: this.o.timeoutMs * 3, env: this.env() })
       .catch(() => undefined);
   }
+}
+
+/** The local image a pilot's root filesystem becomes (named after its directory, which holds the pilot's name). */
+function pilotImage(rootfs: string): string {
+  return `localhost/criu-compat-pilot/${rootfs.split('/').filter(Boolean).pop()!.toLowerCase().replace(/[^a-z0-9._-]/g, '_')}:latest`;
 }
 
 /**

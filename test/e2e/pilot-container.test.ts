@@ -7,16 +7,16 @@
  * in Debian unstable's node image (CRIU 4.2.1), runc in trixie's (CRIU
  * 4.1.1). What each cell must say follows from the pools' probed CRIU, the
  * kernel and the runtimes found in their images, never from a verdict
- * written here.
+ * written here. Their migration stage: pilot-container-migration.test.ts.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ociArchiveScript } from '../../src/runtimes/cri/oci-archive.ts';
 import type { Cell, RunResults } from '../../src/results/schema.ts';
 import { ROOT, removeTempDirs, runJsonConfig, tempDir } from './harness.ts';
-import { MARK, SERVICE, ask, canDumpInet } from './pilot-services.ts';
+import { MARK, SERVICE, ask, canDumpInet, markedProcesses, pilotCgroups } from './pilot-services.ts';
 import { capEffOf } from '../../src/runner/capabilities.ts';
 
 /** Does a process started here (as criu is) have CAP_SYS_RESOURCE, which dumping another user's process needs? */
@@ -66,8 +66,6 @@ beforeAll(async () => {
     pilots: [
       // runc from the rootfs directory, on both pools.
       kv('kv-runc', [SID, TRIXIE], { rootfs, runtime: 'runc' }, ['--tcp-established']),
-      // The migration stage is not implemented for containers (a SKIP).
-      kv('kv-runc-migrate', [SID], { rootfs, runtime: 'runc' }, ['--tcp-established'], { stages: ['migration'], migrateTo: [TRIXIE], attempts: 1 }),
       // podman from the OCI archive.
       kv('kv-podman', [SID], { archive, runtime: 'podman' }, ['--tcp-established'], { stages: ['checkpoint-restore'] }),
       // A held connection without --tcp-established: breaks at the checkpoint.
@@ -129,14 +127,6 @@ describe('container pilots', () => {
     }
   });
 
-  test('the migration stage of a container pilot is a SKIP that says it is not implemented; its verdict stays UNDECIDED', () => {
-    expect(cell(SID, 'kv-runc-migrate/start').status).toBe('PASS');
-    const c = cell(SID, `kv-runc-migrate/migration → ${TRIXIE}`);
-    expect(c.status).toBe('SKIP');
-    expect(c.reason).toMatch(/^container pilot migration not implemented/);
-    expect(verdict(SID, 'kv-runc-migrate')!.verdict).toBe('UNDECIDED');
-  });
-
   test('podman from the OCI archive: podman container checkpoint/restore with --tcp-established, the freeze podman printed', () => {
     const c = cell(SID, 'kv-podman/checkpoint-restore');
     expect(c.commands[0]).toMatch(/podman .* container checkpoint --print-stats --tcp-established /);
@@ -187,27 +177,8 @@ describe('container pilots', () => {
   });
 
   test('nothing is left behind: no service, no client, no container cgroup, no mount of a pilot root', () => {
-    const left: string[] = [];
-    for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-      let cmd = '';
-      try {
-        cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      } catch {
-        continue;
-      }
-      if (cmd.includes(MARK)) left.push(`${pid} ${cmd.slice(0, 80)}`);
-    }
-    expect(left).toEqual([]);
-    const cgroups = readdirSync('/sys/fs/cgroup', { withFileTypes: true })
-      .filter((e) => e.isDirectory())
-      .flatMap((e) => {
-        try {
-          return readdirSync(`/sys/fs/cgroup/${e.name}/criu-compat`).filter((g) => g.startsWith(`pilot-${results.runId}`));
-        } catch {
-          return [];
-        }
-      });
-    expect(cgroups).toEqual([]);
+    expect(markedProcesses()).toEqual([]);
+    expect(pilotCgroups(results.runId)).toEqual([]);
     expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toMatch(/pilot-rootfs/);
   });
 });

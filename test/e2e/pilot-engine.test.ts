@@ -6,13 +6,13 @@
  * must say follows from what the pools are (their probed CRIU version and
  * this machine's kernel), never from a verdict written here.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { RunResults, type Cell } from '../../src/results/schema.ts';
 import { capEffOf } from '../../src/runner/capabilities.ts';
 import { runJsonConfig, tempDir } from './harness.ts';
-import { HTTP_SERVICE, INTERVAL, MARK, canDumpInet as canDump, pilot } from './pilot-services.ts';
+import { HTTP_SERVICE, INTERVAL, canDumpInet as canDump, markedProcesses, pilot } from './pilot-services.ts';
 
 let results: RunResults;
 const cell = (pool: string, check: string): Cell => {
@@ -204,17 +204,7 @@ describe('pilot engine', () => {
   });
 
   test('nothing is left behind: no service, no client', () => {
-    const left: string[] = [];
-    for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-      let cmd = '';
-      try {
-        cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      } catch {
-        continue;
-      }
-      if (cmd.includes(MARK)) left.push(`${pid} ${cmd.slice(0, 80)}`); // the service's script and the client's request carry it
-    }
-    expect(left).toEqual([]);
+    expect(markedProcesses()).toEqual([]); // the service's script and the client's request carry MARK
     expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toMatch(/ cc-pilot /);
   });
 });

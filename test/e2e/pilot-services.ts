@@ -4,6 +4,8 @@
  * in every Debian node image, so no package is added), and what a pool's
  * probed CRIU and kernel say its TCP checkpoints must do.
  */
+import { readdirSync, readFileSync } from 'node:fs';
+import { expect } from 'vitest';
 import type { RunResults } from '../../src/results/schema.ts';
 
 /** Marks the services' and the client's command lines, so a test can find what it left behind. */
@@ -69,3 +71,39 @@ export function canDumpInet(results: RunResults, pool: string): boolean {
   return !(newKernel && oldCriu);
 }
 
+
+/** Processes left on the host whose command line bears MARK (the services' scripts and the clients' requests carry it). */
+export function markedProcesses(): string[] {
+  const left: string[] = [];
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let cmd = '';
+    try {
+      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (cmd.includes(MARK)) left.push(`${pid} ${cmd.slice(0, 80)}`);
+  }
+  return left;
+}
+
+/** Container pilots' cgroups of run RUNID left under the harness's parent, in every hierarchy. */
+export function pilotCgroups(runId: string): string[] {
+  return readdirSync('/sys/fs/cgroup', { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .flatMap((e) => {
+      try {
+        return readdirSync(`/sys/fs/cgroup/${e.name}/criu-compat`).filter((g) => g.startsWith(`pilot-${runId}`));
+      } catch {
+        return [];
+      }
+    });
+}
+
+/** A migration cell that passed: every figure measured, the restore inside the downtime, the client on the destination answered without error in each attempt. */
+export function expectMeasuredMigration(m: Record<string, number>, attempts: number): void {
+  for (const k of ['freezeMsMax', 'checkpointMsMax', 'transferMsMax', 'restoreMsMax', 'downtimeMsMax', 'clientGapMsMax', 'imageBytesMax']) expect(m[k], k).toBeGreaterThan(0);
+  expect(m['restoreMsMax']!).toBeLessThan(m['downtimeMsMax']!);
+  expect(m['clientErrors']).toBe(0);
+  expect(m['clientProbes']).toBeGreaterThanOrEqual(attempts * 6);
+}
