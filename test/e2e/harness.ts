@@ -21,6 +21,14 @@ function readText(p: string): string {
 }
 
 /** Host processes that belong to the harness's environments: VMs, cc-ns helpers and anything running from /run/criu-compat. */
+/** The command lines (NULs as spaces) of this host's processes that MATCH says are wanted. */
+export function commandLinesMatching(match: (cmd: string) => boolean): string[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map((pid) => readText(`/proc/${pid}/cmdline`).replace(/\0/g, ' ').trim())
+    .filter(match);
+}
+
 export function harnessProcesses(): string[] {
   const out: string[] = [];
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {

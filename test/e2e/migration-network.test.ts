@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { expect, test } from 'vitest';
 import { leftoversOf } from '../../src/environments/network/node-network.ts';
 import { RunResults, type Cell } from '../../src/results/schema.ts';
-import { cli, harnessProcesses, tempDir } from './harness.ts';
+import { cli, commandLinesMatching, harnessProcesses, tempDir } from './harness.ts';
 
 const POOLS = ['k6.1-trixie', 'k6.12-trixie'];
 
@@ -39,16 +39,7 @@ function config(serviceAddress: 'move' | 'stay'): string {
 
 /** Host processes still running the peer (tcp-external --serve on a client node). */
 function peers(): string[] {
-  return readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .map((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      } catch {
-        return '';
-      }
-    })
-    .filter((c) => /tcp-external\S* --serve /.test(c));
+  return commandLinesMatching((c) => /tcp-external\S* --serve /.test(c));
 }
 
 async function runWith(serviceAddress: 'move' | 'stay'): Promise<{ cells: Cell[]; exitCode: number | undefined; all: string }> {

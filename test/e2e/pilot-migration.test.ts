@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { leftoversOf } from '../../src/environments/network/node-network.ts';
 import { RunResults, type Cell } from '../../src/results/schema.ts';
-import { runJsonConfig, tempDir } from './harness.ts';
+import { commandLinesMatching, runJsonConfig, tempDir } from './harness.ts';
 import { MARK, expectMeasuredMigration, pilot } from './pilot-services.ts';
 
 let results: RunResults;
@@ -173,17 +173,7 @@ describe('pilot migration', () => {
       expect(left).toEqual({ links: [], netns: [] });
       // The address claims (service address and client node) went with the network's state directory.
       expect(readdirSync('/tmp').filter((e) => e.startsWith(`criu-compat-net-${runPid}-`))).toEqual([]);
-      const clients = readdirSync('/proc')
-        .filter((d) => /^\d+$/.test(d))
-        .map((pid) => {
-          try {
-            return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
-          } catch {
-            return '';
-          }
-        })
-        .filter((cmd) => cmd.includes(MARK));
-      expect(clients).toEqual([]);
+      expect(commandLinesMatching((c) => c.includes(MARK))).toEqual([]);
     });
   });
 });
