@@ -18,6 +18,7 @@ import { DumpDirsError, OTHER_USER, planDumpAs, runDumpAs, treeRefusal, type Dum
 import { PilotService, type PilotSubject } from './pilot-service.ts';
 import { FIRST_ANSWERS_MS, Stop, type PilotAttempt, type PilotFigures, type StepRun } from './pilot-stage.ts';
 import { NetworkContinuityError, ServiceAddress } from './service-address.ts';
+import { nextPidsAbove, placePids } from './pid-placement.ts';
 import { moveTree } from './transfer.ts';
 import { TransferTamperedError } from './transfer-integrity.ts';
 import type { RuntimeInfo } from '../runtimes/detect.ts';
@@ -51,6 +52,9 @@ export interface PilotMigrationContext {
   /** serviceAddress move: the run's node network, cc-guard, the prober as a host binary (a client node runs host binaries) and a root-only host directory for the attempt's client files. */
   addressMove?: { network: NodeNetworkSpec | undefined; guard: string; probe: string; hostDir: string } | undefined;
 }
+
+/** PIDs a service's tree may take from where it starts (its workers, the commands run before it): free on the destination. */
+const PID_WINDOW = 512;
 
 /** Records a command run on a node for the cell (paths relative to the attempt directory). */
 export type Recorder = <R extends StepRun>(node: PilotNode, run: R) => R;
@@ -129,6 +133,8 @@ function commandMove(x: PilotMigrationContext, record: Recorder, who: { dumpAs: 
     },
     async restore(end) {
       const [node, name] = end === 'destination' ? [dst, 'restore.log'] : [src, 'restore-fallback.log'];
+      // What ran on the destination since (the transfer's checks, CRIU's own helpers) must not take the tree's PIDs.
+      if (end === 'destination') await nextPidsAbove(dst.env, at.pid + PID_WINDOW, x.signal);
       const run = record(node, await node.criu.run([...restoreArgs({ imagesDir: `${dir}/img`, logFile: name, verbosity: 4, detach: true }), ...criuArgs.restore], log(name)));
       // CRIU restores the service with the PID it had: the destination's service is that process.
       if (run.ok && end === 'destination') there.pid = at.pid;
@@ -258,6 +264,8 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
       }
       commands.push(`service address ${net.address} on ${src.pool}; client node ${net.node.node.address}${net.held ? ` holds a connection to ${net.address}:${port}` : ''}`);
     }
+    // CRIU restores every task with its PID: the service's tree starts where a range of PIDs is free on the destination.
+    if ('command' in pilot.service) await placePids(src.env, dst.env, x.signal, PID_WINDOW);
     const w = await at.prepareWritable();
     if (!w.ok) throw new Stop('ERROR', `on ${src.pool}: ${w.detail}`);
     const started = await at.start();
@@ -293,7 +301,11 @@ export async function attemptPilotMigration(x: PilotMigrationContext): Promise<P
     if (!again.ok) await onDestination('FAIL', `the service restored on ${dst.pool}: ${again.detail}`, restore, false);
     if (client) {
       await client.start();
-      if (!(await client.waitProbes(1, 2 * x.timeouts.criuMs))) throw new Stop('FAIL', `the service restored on ${dst.pool} is ready, but a client there got no answer within ${2 * x.timeouts.criuMs} ms`, restore);
+      // Unreachable for its clients is as broken as not restored: the playbook's fallback is tried.
+      if (!(await client.waitProbes(1, 2 * x.timeouts.criuMs))) {
+        report = await client.stop().catch(() => undefined);
+        await onDestination('FAIL', `the service restored on ${dst.pool} is ready, but a client there got no answer within ${2 * x.timeouts.criuMs} ms`, restore, false);
+      }
     }
     figures.downtimeMs = performance.now() - down;
     const verify = await there.steps('verify');

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { leftoversOf } from '../../src/environments/network/node-network.ts';
 import { RunResults, type Cell } from '../../src/results/schema.ts';
+import { capEffOf } from '../../src/runner/capabilities.ts';
 import { commandLinesMatching, runJsonConfig, tempDir } from './harness.ts';
 import { MARK, expectMeasuredMigration, pilot } from './pilot-services.ts';
 
@@ -51,6 +52,8 @@ beforeAll(async () => {
       { ...kv, name: 'kv-held', stages: ['migration'], migrateTo: ['host-sid-b'], attempts: 1 },
       // The same, listening on every address, reached at a service address from a client node; the address moves with the service.
       { ...kv, name: 'kv-move', service: { ...kv.service, env: { ...kv.service.env, KV_LISTEN: '0.0.0.0' } }, stages: ['migration'], migrateTo: ['host-sid-b'], attempts: 2, serviceAddress: 'move' },
+      // As its own user (nobody): dumped by root where root has CAP_SYS_RESOURCE, else as nobody with --unprivileged; restored by root on the destination.
+      { ...kv, name: 'kv-nobody', service: { ...kv.service, user: 'nobody' }, client: { tcp: { port: 7000 }, intervalMs: 50 }, stages: ['migration'], migrateTo: ['host-sid-b'], attempts: 1 },
       // The same with the service bound to 127.0.0.1 only: the client node cannot reach it — the harness says so (ERROR), it never judges the tuple on it.
       { ...kv, name: 'kv-loopback', stages: ['migration'], migrateTo: ['host-sid-b'], attempts: 1, serviceAddress: 'move' },
     ],
@@ -63,7 +66,7 @@ describe('pilot migration', () => {
   test('the cells: one per destination, on the source pool, mode migration, destination set; the baseline passed', () => {
     expect(cell('kv/start').status, cell('kv/start').reason).toBe('PASS');
     const checks = results.cells.filter((c) => c.mode === 'migration').map((c) => `${c.pool} ${c.check} ${c.source}>${c.destination}`).sort();
-    expect(checks).toEqual(['host-sid kv-held/migration → host-sid-b host-sid>host-sid-b', 'host-sid kv-loopback/migration → host-sid-b host-sid>host-sid-b', 'host-sid kv-move/migration → host-sid-b host-sid>host-sid-b', 'host-sid kv/migration → host-sid-b host-sid>host-sid-b', 'host-sid kv/migration → host-trixie host-sid>host-trixie']);
+    expect(checks).toEqual(['host-sid kv-held/migration → host-sid-b host-sid>host-sid-b', 'host-sid kv-loopback/migration → host-sid-b host-sid>host-sid-b', 'host-sid kv-move/migration → host-sid-b host-sid>host-sid-b', 'host-sid kv-nobody/migration → host-sid-b host-sid>host-sid-b', 'host-sid kv/migration → host-sid-b host-sid>host-sid-b', 'host-sid kv/migration → host-trixie host-sid>host-trixie']);
   });
 
   test('host-sid → host-sid-b: restored and verified there in every attempt (the writable dir came along), with measured freeze, transfer, restore and downtime', () => {
@@ -76,6 +79,17 @@ describe('pilot migration', () => {
     // The freeze lies inside the downtime, as the restore does.
     expect(m['freezeMsMax']!).toBeLessThan(m['downtimeMsMax']!);
     expect(c.commands.join('\n')).toMatch(/^\[host-sid\] .*dump[\s\S]*^\[host-sid-b\] .*restore/m);
+  });
+
+  test('a service of its own user migrates too: its tree starts on PIDs free on the destination, dumped as its user where root lacks CAP_SYS_RESOURCE, restored by root', () => {
+    const c = cell('kv-nobody/migration → host-sid-b');
+    expect(c.status, c.reason).toBe('PASS');
+    const rootHasSysResource = ((capEffOf(readFileSync('/proc/self/status', 'utf8')) ?? 0n) >> 24n) & 1n;
+    if (rootHasSysResource) expect(c.reason).not.toMatch(/--unprivileged/);
+    else {
+      expect(c.reason).toMatch(/dumped as nobody with criu --unprivileged/);
+      expect(c.metrics.pilot!['unprivilegedDump']).toBe(1);
+    }
   });
 
   test("host-sid → host-trixie: FAIL on the destination, diagnosed from its CRIU log (the node images' perl differs) with the CRIU version skew beside it", () => {
